@@ -1,0 +1,73 @@
+"""Compute backends: the time-step loops of every cell, forward and BPTT.
+
+A backend is a module (one folder under ``numrnn/backends/``) that provides
+the functions below with exactly these signatures.  Everything above the
+backends -- validation, stacking, directions, dropout, ``batch_first``,
+unbatched input -- is written once in :mod:`numrnn._layers`.
+
+Names users pass as ``backend=``:
+
+========== ================================ =====================================
+name       module                           role
+========== ================================ =====================================
+"numpy"    ``numrnn.backends.reference``    the specification (plain NumPy)
+"cpu"      ``numrnn.backends.cpu``          ``@numba.njit`` time loops
+"cuda"     ``numrnn.backends.cuda``         ``numba.cuda`` kernels
+========== ================================ =====================================
+
+Interface of a backend module
+-----------------------------
+``cell`` is a :class:`CellSpec`.  ``params`` is a dict with the keys
+``"weight_ih"`` (G*H, I), ``"weight_hh"`` (G*H, H_out), ``"bias_ih"`` (G*H,),
+``"bias_hh"`` (G*H,) and, for an LSTM with ``proj_size > 0`` only,
+``"weight_hr"`` (P, H); G is the number of gates (1 RNN, 4 LSTM, 3 GRU),
+H_out is P when ``proj_size > 0`` else H.  Biases are always present (zeros
+when the layer has ``bias=False``).  Arrays are C-contiguous, all of one
+float dtype (float32 or float64), and are never modified by a backend.
+
+``forward(cell, params, x, h0, c0, lengths, reverse, need_tape)``
+    x (T, B, I); h0 (B, H_out); c0 (B, H) for LSTM else None;
+    lengths None (every sequence has T steps) or int64 (B,) in [1, T];
+    reverse: process each sequence's valid part from its last valid step
+    to step 0.  Returns ``(output, h_n, c_n, tape)``: output (T, B, H_out)
+    with zeros at t >= lengths[b]; h_n (B, H_out) and c_n (B, H) (None if
+    not LSTM) are each sequence's state after its last processed step;
+    tape is an opaque object for ``backward`` (None when not need_tape).
+    Returned arrays are new and owned by the caller.
+
+``backward(cell, params, tape, grad_output, grad_h_n, grad_c_n)``
+    Gradient of sum(output*grad_output) + sum(h_n*grad_h_n)
+    (+ sum(c_n*grad_c_n)) for the forward call that produced ``tape``.
+    grad_output (T, B, H_out) (entries at padded steps are ignored);
+    grad_h_n (B, H_out); grad_c_n (B, H) for LSTM else None.  Returns
+    ``(grad_x, grad_h0, grad_c0, grads)`` with grads a dict with the
+    same keys and shapes as ``params``.
+
+Array helpers (so the layer code never touches a device array directly):
+
+``asarray(a, dtype)``          a C-contiguous backend array of dtype (a copy
+                               if ``a`` is the caller's array)
+``to_numpy(a)``                host NumPy array
+``zeros(shape, dtype)``
+``concat_features(arrays)``    concatenate along the last axis
+``split_features(a, sizes)``   inverse of concat_features: a list of arrays
+``add(a, b)``                  a + b, new array
+``multiply(a, b)``             a * b (elementwise, same shape), new array
+``is_device_array(a)``         True if ``a`` lives on this backend's device
+"""
+
+from collections import namedtuple
+
+#: Static description of one layer-direction's cell.
+#: kind: "rnn_tanh", "rnn_relu", "lstm" or "gru"; proj_size: 0 unless an LSTM
+#: with projection.
+CellSpec = namedtuple("CellSpec", ["kind", "hidden_size", "proj_size"])
+
+#: Number of gates stacked along the rows of weight_ih / weight_hh.
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+BACKENDS = {
+    "numpy": "numrnn.backends.reference",
+    "cpu": "numrnn.backends.cpu",
+    "cuda": "numrnn.backends.cuda",
+}
