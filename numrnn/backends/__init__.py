@@ -25,6 +25,11 @@ H_out is P when ``proj_size > 0`` else H.  Biases are always present (zeros
 when the layer has ``bias=False``).  Arrays are C-contiguous, all of one
 float dtype (float32 or float64), and are never modified by a backend.
 
+``prepare_params(params)``
+    The parameter dict in the form ``forward``/``backward`` take as
+    ``params`` (host backends return it unchanged; the CUDA backend returns
+    device copies).  The layer calls it again whenever the weights change.
+
 ``forward(cell, params, x, h0, c0, lengths, reverse, need_tape)``
     x (T, B, I); h0 (B, H_out); c0 (B, H) for LSTM else None;
     lengths None (every sequence has T steps) or int64 (B,) in [1, T];
