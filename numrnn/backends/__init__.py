@@ -50,12 +50,16 @@ float dtype (float32 or float64), and are never modified by a backend.
 
 Array helpers (so the layer code never touches a device array directly):
 
-``asarray(a, dtype)``          a C-contiguous backend array of dtype (a copy
-                               if ``a`` is the caller's array)
+``asarray(a, dtype)``          a C-contiguous backend array of dtype from a
+                               host array or a device array (may alias ``a``
+                               when it already is one: the layer passes
+                               copies of the caller's arrays)
 ``to_numpy(a)``                host NumPy array
 ``zeros(shape, dtype)``
 ``concat_features(arrays)``    concatenate along the last axis
 ``split_features(a, sizes)``   inverse of concat_features: a list of arrays
+``stack(arrays)``              stack along a new first axis
+``transpose01(a)``             C-contiguous, first two axes swapped
 ``add(a, b)``                  a + b, new array
 ``multiply(a, b)``             a * b (elementwise, same shape), new array
 ``is_device_array(a)``         True if ``a`` lives on this backend's device

@@ -211,8 +211,8 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
 
 
 def asarray(a, dtype):
-    """A fresh C-contiguous copy of ``a`` in ``dtype``."""
-    return np.array(a, dtype=dtype, order="C", copy=True)
+    """``a`` as a C-contiguous array of ``dtype`` (no copy if it already is one)."""
+    return np.ascontiguousarray(a, dtype=dtype)
 
 
 def to_numpy(a):
@@ -235,6 +235,16 @@ def split_features(a, sizes):
     if len(sizes) == 1:
         return [a]
     return [np.ascontiguousarray(p) for p in np.split(a, np.cumsum(sizes)[:-1], axis=-1)]
+
+
+def stack(arrays):
+    """Stack along a new first axis."""
+    return np.stack(arrays)
+
+
+def transpose01(a):
+    """C-contiguous copy with the first two axes swapped."""
+    return np.ascontiguousarray(a.swapaxes(0, 1))
 
 
 def add(a, b):
@@ -263,6 +273,8 @@ __all__ = [
     "prepare_params",
     "schedule",
     "split_features",
+    "stack",
     "to_numpy",
+    "transpose01",
     "zeros",
 ]
