@@ -54,7 +54,7 @@ def demo(backend, steps, seed):
         "bias": np.zeros(1, dtype=np.float32),
     }
     lstm_optimizer, readout_optimizer = Adam(0.01), Adam(0.01)
-    print(f"numrnn {numrnn.__version__}: LSTM(1, {hidden_size}), backend={backend!r}")
+    print(f"numrnn {numrnn.__version__}: {lstm!r}")
     print(f"task: predict the next value of noisy sines, {batch} sequences of {seq_len} steps")
     start = time.perf_counter()
     losses = []
@@ -71,9 +71,7 @@ def demo(backend, steps, seed):
             "bias": grad_prediction.sum(axis=(0, 1)),
         }
         lstm.backward(grad_prediction @ readout["weight"])
-        params = lstm.state_dict()
-        lstm_optimizer.step(params, lstm.grads)
-        lstm.load_state_dict(params)
+        lstm_optimizer.step(lstm.parameters(), lstm.grads)
         readout_optimizer.step(readout, readout_grads)
 
         if step % 25 == 0 or step == steps - 1:
