@@ -46,8 +46,10 @@ def public_api_rst():
     lines.append("")
     for name in names:
         obj = getattr(numrnn, name)
-        if inspect.isclass(obj):
-            lines += [f".. autoclass:: {name}", "   :members:", ""]
+        if inspect.isclass(obj) and issubclass(obj, BaseException):
+            lines += [f".. autoexception:: {name}", ""]
+        elif inspect.isclass(obj):
+            lines += [f".. autoclass:: {name}", "   :members:", "   :inherited-members:", ""]
         elif callable(obj):
             lines += [f".. autofunction:: {name}", ""]
         else:
