@@ -1,0 +1,69 @@
+"""The public API's docstrings: numpydoc validation, and their examples run as doctests.
+
+"Public" means every name in ``numrnn.__all__`` and, for classes, their public methods.
+"""
+
+import doctest
+import inspect
+
+import numpydoc.validate
+import pytest
+
+import numrnn
+
+#: numpydoc checks that are not required here: extended summaries, examples and See Also
+#: sections are welcome but not mandatory on every method; See Also entries may omit their
+#: description; a returned ``self`` needs no description; context managers written with
+#: ``contextlib.contextmanager`` are generators without a Yields section; a parameter whose
+#: name and type say everything may go without a description.
+IGNORED_CHECKS = {"ES01", "EX01", "SA01", "SA02", "SA03", "SA04", "RT03", "YD01", "PR07"}
+
+
+def public_objects():
+    """Yield ``(import path, object)`` for every public object, each object once."""
+    seen = set()
+    for name in numrnn.__all__:
+        obj = getattr(numrnn, name)
+        yield f"numrnn.{name}", obj
+        if not inspect.isclass(obj) or issubclass(obj, BaseException):
+            continue
+        for member_name, member in inspect.getmembers(obj, callable):
+            if member_name.startswith("_") or id(member) in seen:
+                continue
+            seen.add(id(member))
+            yield f"numrnn.{name}.{member_name}", member
+
+
+PUBLIC = dict(public_objects())
+
+
+def test_there_is_a_public_api():
+    assert numrnn.__all__
+    for name in numrnn.__all__:
+        assert hasattr(numrnn, name), f"numrnn.__all__ names {name!r}, which numrnn lacks"
+
+
+@pytest.mark.parametrize("import_path", sorted(PUBLIC))
+def test_numpydoc(import_path):
+    errors = [
+        f"{code}: {message}"
+        for code, message in numpydoc.validate.validate(import_path)["errors"]
+        if code not in IGNORED_CHECKS
+    ]
+    assert not errors, f"{import_path}:\n" + "\n".join(errors)
+
+
+def doctests():
+    """Every doctest in numrnn's module docstring and in the public objects' docstrings."""
+    finder = doctest.DocTestFinder(recurse=False)
+    found = finder.find(numrnn, "numrnn")
+    for import_path, obj in PUBLIC.items():
+        found += finder.find(obj, import_path, globs={})
+    return [test for test in found if test.examples]
+
+
+@pytest.mark.parametrize("test", doctests(), ids=lambda test: test.name)
+def test_doctest(test):
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    result = runner.run(test, out=print)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed"
