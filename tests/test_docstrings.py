@@ -65,5 +65,6 @@ def doctests():
 @pytest.mark.parametrize("test", doctests(), ids=lambda test: test.name)
 def test_doctest(test):
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    result = runner.run(test, out=print)
-    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed"
+    report = []
+    result = runner.run(test, out=report.append)
+    assert result.failed == 0, "".join(report)
