@@ -7,7 +7,10 @@ import inspect
 import os
 import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+DOCS = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(DOCS), DOCS]
+
+from public_api import public_api  # noqa: E402
 
 import numrnn  # noqa: E402
 
@@ -32,28 +35,32 @@ autodoc_member_order = "bysource"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 
-#: Placeholder in api.rst replaced by the reference of everything in ``numrnn.__all__``.
+#: Placeholder in api.rst replaced by the reference of the public API (see public_api.py).
 PUBLIC_API_MARKER = ".. public-api::"
 
 
+def object_rst(name, obj):
+    """Return the autodoc directive documenting ``obj`` under its module's ``name``."""
+    if inspect.isclass(obj) and issubclass(obj, BaseException):
+        return [f".. autoexception:: {name}", ""]
+    if inspect.isclass(obj):
+        return [f".. autoclass:: {name}", "   :members:", "   :inherited-members:", ""]
+    if callable(obj):
+        return [f".. autofunction:: {name}", ""]
+    return [f".. autodata:: {name}", ""]
+
+
 def public_api_rst():
-    """Return reST documenting every name in ``numrnn.__all__``, in that order."""
-    names = list(numrnn.__all__)
-    if not names:
-        return "The public API is not populated yet.\n"
-    lines = [".. currentmodule:: numrnn", "", ".. autosummary::", ""]
-    lines += [f"   {name}" for name in names]
-    lines.append("")
-    for name in names:
-        obj = getattr(numrnn, name)
-        if inspect.isclass(obj) and issubclass(obj, BaseException):
-            lines += [f".. autoexception:: {name}", ""]
-        elif inspect.isclass(obj):
-            lines += [f".. autoclass:: {name}", "   :members:", "   :inherited-members:", ""]
-        elif callable(obj):
-            lines += [f".. autofunction:: {name}", ""]
-        else:
-            lines += [f".. autodata:: {name}", ""]
+    """Return reST documenting the public API: a section per module, a summary table each."""
+    lines = []
+    for module, names in public_api().items():
+        lines += [module.__name__, "-" * len(module.__name__), ""]
+        lines += [f".. automodule:: {module.__name__}", ""]
+        if not names:
+            continue
+        lines += [".. autosummary::", ""] + [f"   {name}" for name in names] + [""]
+        for name in names:
+            lines += object_rst(name, getattr(module, name))
     return "\n".join(lines)
 
 
