@@ -36,6 +36,8 @@ class FirstCall(Benchmark):
     number = 1
     repeat = 3
     warmup_time = 0
+    #: Set by setup; asv calls teardown even after setup skipped the benchmark.
+    cache_dir = None
 
     def setup(self, cell, dtype, cache):
         if PROFILE == "tiny":
@@ -48,7 +50,8 @@ class FirstCall(Benchmark):
             subprocess.run([sys.executable, "-c", start + first_call], check=True)
 
     def teardown(self, cell, dtype, cache):
-        shutil.rmtree(self.cache_dir, ignore_errors=True)
+        if self.cache_dir is not None:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
 
     def timeraw_first_call(self, cell, dtype, cache):
         if cache == "cold":
