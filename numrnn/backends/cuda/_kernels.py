@@ -1,0 +1,480 @@
+"""The ``numba.cuda`` kernels of the CUDA backend.
+
+Three families of kernels (see ``docs/cuda.rst`` for the choice and its
+bounds):
+
+* ``gemm`` -- a tiled shared-memory matrix product, used for every product
+  over all T*B rows at once: the input projection, ``grad_x`` and the weight
+  gradients.
+* the recurrence -- one step of a cell is split into *phases*, each a device
+  function over "items" (a batch row and a hidden unit).  Between phases
+  every item must see the others' results.  ``forward_persistent`` /
+  ``backward_persistent`` loop over all time steps in one launch: a block owns
+  a tile of batch rows and every hidden unit of them, so ``syncthreads``
+  separates the phases.  ``forward_*_step`` / ``backward_*_step`` run one
+  phase of one step over the whole grid; the kernel boundary separates the
+  phases.  Both call the same phase functions.
+* small helpers: strided copy with dtype cast, fill, elementwise ops, column
+  sums, gathers of final and previous states.
+
+The gate maths comes from :mod:`numrnn.backends.gates` (shared with the
+``"cpu"`` backend); nothing here re-derives it.
+
+Layouts: ``xp`` (T, B, G*H) holds W_ih x + b_ih; ``output`` (T, B, H_out)
+the hidden states (zero at padded steps), which also serve as the previous
+hidden state of the next step.  Tape arrays: ``gates`` (T, B, 5H) for an LSTM
+(i, f, g, o, tanh c) and (T, B, 4H) for a GRU (r, z, n, W_hn h + b_hn);
+``cells`` (T, B, H) the LSTM cell states; ``proj_in`` (T, B, H) the LSTM's
+o * tanh(c) before the projection.  Arrays a cell does not use are passed as
+one-element dummies and never touched.
+"""
+
+from numba import cuda
+
+from numrnn.backends import gates as gate_math
+
+RNN_TANH, RNN_RELU, LSTM, GRU = 0, 1, 2, 3
+KIND_CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
+
+#: Edge of the square tiles of ``gemm`` (threads per block: TILE * TILE).
+TILE = 16
+
+
+# --------------------------------------------------------------------------
+# Matrix product over all rows
+# --------------------------------------------------------------------------
+
+
+@cuda.jit
+def gemm(a, b, c, bias, trans_a, trans_b, accumulate):
+    """c = op(a) @ op(b) (+ bias[None, :] if bias.size) (+ c if accumulate).
+
+    op(a) is ``a.T`` if ``trans_a`` else ``a`` (same for b).  Launch with
+    blocks of (TILE, TILE) threads over a grid covering c's (columns, rows).
+    Transposed operands are loaded row-wise and stored transposed into the
+    tile, so global reads stay coalesced either way; the tiles have one
+    padding column so those transposed stores do not hit one shared-memory
+    bank.
+    """
+    tile_a = cuda.shared.array((TILE, TILE + 1), dtype=c.dtype)
+    tile_b = cuda.shared.array((TILE, TILE + 1), dtype=c.dtype)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row0 = cuda.blockIdx.y * TILE
+    col0 = cuda.blockIdx.x * TILE
+    m, n = c.shape
+    depth = a.shape[0] if trans_a else a.shape[1]
+    zero = c.dtype.type(0)
+    acc = zero
+    for k0 in range(0, depth, TILE):
+        # tile_a[r, k] = op(a)[row0 + r, k0 + k]
+        if trans_a:
+            r, k = row0 + tx, k0 + ty
+            tile_a[tx, ty] = a[k, r] if r < m and k < depth else zero
+        else:
+            r, k = row0 + ty, k0 + tx
+            tile_a[ty, tx] = a[r, k] if r < m and k < depth else zero
+        # tile_b[k, q] = op(b)[k0 + k, col0 + q]
+        if trans_b:
+            q, k = col0 + ty, k0 + tx
+            tile_b[tx, ty] = b[q, k] if q < n and k < depth else zero
+        else:
+            k, q = k0 + ty, col0 + tx
+            tile_b[ty, tx] = b[k, q] if q < n and k < depth else zero
+        cuda.syncthreads()
+        for kk in range(TILE):
+            acc += tile_a[ty, kk] * tile_b[kk, tx]
+        cuda.syncthreads()
+    row = row0 + ty
+    col = col0 + tx
+    if row < m and col < n:
+        if bias.size > 0:
+            acc += bias[col]
+        if accumulate:
+            acc += c[row, col]
+        c[row, col] = acc
+
+
+@cuda.jit
+def column_sums(a, out):
+    """out[j] = sum_i a[i, j]; one thread per column (reads coalesce)."""
+    j = cuda.grid(1)
+    if j < out.size:
+        acc = out.dtype.type(0)
+        for i in range(a.shape[0]):
+            acc += a[i, j]
+        out[j] = acc
+
+
+# --------------------------------------------------------------------------
+# Array helpers
+# --------------------------------------------------------------------------
+
+
+@cuda.jit
+def copy_3d(src, dst):
+    """dst[...] = src[...] for 3-D arrays of any strides, casting the dtype."""
+    i = cuda.grid(1)
+    d1 = dst.shape[1]
+    d2 = dst.shape[2]
+    if i < dst.size:
+        i0 = i // (d1 * d2)
+        rest = i - i0 * d1 * d2
+        i1 = rest // d2
+        i2 = rest - i1 * d2
+        dst[i0, i1, i2] = src[i0, i1, i2]
+
+
+@cuda.jit
+def fill(flat, value):
+    """flat[:] = value."""
+    i = cuda.grid(1)
+    if i < flat.size:
+        flat[i] = value
+
+
+@cuda.jit
+def elementwise(a, b, out, multiply):
+    """out = a * b if multiply else a + b, over flat arrays."""
+    i = cuda.grid(1)
+    if i < out.size:
+        out[i] = a[i] * b[i] if multiply else a[i] + b[i]
+
+
+@cuda.jit
+def gather_last(reverse, lengths, seq, out):
+    """out[b, k] = seq[t_last(b), b, k]: the state after each row's last step.
+
+    The last processed step is t = lengths[b] - 1 forwards and t = 0 in
+    reverse.
+    """
+    i = cuda.grid(1)
+    width = out.shape[1]
+    if i < out.size:
+        b = i // width
+        k = i - b * width
+        t = 0 if reverse else lengths[b] - 1
+        out[b, k] = seq[t, b, k]
+
+
+@cuda.jit
+def gather_previous(reverse, lengths, h0, output, h_prev):
+    """h_prev[t, b] = the hidden state that entered step t of row b.
+
+    That is h0 at a row's first step, the output of the step before
+    otherwise, and 0 at padded steps (their gradients are 0 anyway).  Rows of
+    it are the right operand of the W_hh gradient product.
+    """
+    i = cuda.grid(1)
+    batch = h_prev.shape[1]
+    width = h_prev.shape[2]
+    if i < h_prev.size:
+        t = i // (batch * width)
+        rest = i - t * batch * width
+        b = rest // width
+        k = rest - b * width
+        length = lengths[b]
+        if t >= length:
+            h_prev[t, b, k] = 0
+        elif t == (length - 1 if reverse else 0):
+            h_prev[t, b, k] = h0[b, k]
+        else:
+            h_prev[t, b, k] = output[t + 1 if reverse else t - 1, b, k]
+
+
+# --------------------------------------------------------------------------
+# Recurrence: phase functions
+# --------------------------------------------------------------------------
+
+
+@cuda.jit(device=True)
+def _time_of_step(s, length, reverse):
+    """Time index of step s of a row with ``length`` valid steps."""
+    return length - 1 - s if reverse else s
+
+
+@cuda.jit(device=True)
+def _dot_column(w_t, col, h, b):
+    """sum_k w_t[k, col] * h[b, k]: one gate row of W_hh h, from W_hh.T.
+
+    Threads of a warp take consecutive ``col``, so reading the transposed
+    weight coalesces.
+    """
+    acc = w_t.dtype.type(0)
+    for k in range(w_t.shape[0]):
+        acc += w_t[k, col] * h[b, k]
+    return acc
+
+
+@cuda.jit(device=True)
+def _forward_cells(
+    kind, fast, hidden, projected, reverse, keep_gates, s, row0, row1, first, stride,
+    xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+):  # fmt: skip
+    """Phase 1 of forward step s: gates and new state of items (b, j).
+
+    Items are rows row0..row1-1 times the ``hidden`` units, taken from
+    ``first`` with ``stride``.  Rows with lengths[b] <= s are done.
+    """
+    for item in range(first, (row1 - row0) * hidden, stride):
+        b = row0 + item // hidden
+        j = item % hidden
+        length = lengths[b]
+        if s >= length:
+            continue
+        t = _time_of_step(s, length, reverse)
+        t_prev = t + 1 if reverse else t - 1
+        h_prev = h0 if s == 0 else output[t_prev]
+        if kind == LSTM:
+            ai = xp[t, b, j] + b_hh[j] + _dot_column(w_hh_t, j, h_prev, b)
+            af = xp[t, b, hidden + j] + b_hh[hidden + j] + _dot_column(
+                w_hh_t, hidden + j, h_prev, b
+            )
+            ag = xp[t, b, 2 * hidden + j] + b_hh[2 * hidden + j] + _dot_column(
+                w_hh_t, 2 * hidden + j, h_prev, b
+            )
+            ao = xp[t, b, 3 * hidden + j] + b_hh[3 * hidden + j] + _dot_column(
+                w_hh_t, 3 * hidden + j, h_prev, b
+            )
+            c_prev = c0[b, j] if s == 0 else cells[t_prev, b, j]
+            i, f, g, o, c, tanh_c = gate_math.lstm_gates(ai, af, ag, ao, c_prev, fast)
+            cells[t, b, j] = c
+            if keep_gates:
+                gates[t, b, j] = i
+                gates[t, b, hidden + j] = f
+                gates[t, b, 2 * hidden + j] = g
+                gates[t, b, 3 * hidden + j] = o
+                gates[t, b, 4 * hidden + j] = tanh_c
+            if projected:
+                proj_in[t, b, j] = o * tanh_c
+            else:
+                output[t, b, j] = o * tanh_c
+        elif kind == GRU:
+            hr = b_hh[j] + _dot_column(w_hh_t, j, h_prev, b)
+            hz = b_hh[hidden + j] + _dot_column(w_hh_t, hidden + j, h_prev, b)
+            hn = b_hh[2 * hidden + j] + _dot_column(w_hh_t, 2 * hidden + j, h_prev, b)
+            r, z, n, h = gate_math.gru_gates(
+                xp[t, b, j], xp[t, b, hidden + j], xp[t, b, 2 * hidden + j],
+                hr, hz, hn, h_prev[b, j], fast,
+            )  # fmt: skip
+            output[t, b, j] = h
+            if keep_gates:
+                gates[t, b, j] = r
+                gates[t, b, hidden + j] = z
+                gates[t, b, 2 * hidden + j] = n
+                gates[t, b, 3 * hidden + j] = hn
+        else:
+            a = xp[t, b, j] + b_hh[j] + _dot_column(w_hh_t, j, h_prev, b)
+            output[t, b, j] = gate_math.rnn_act(a, kind == RNN_RELU, fast)
+
+
+@cuda.jit(device=True)
+def _forward_projection(s, reverse, row0, row1, first, stride, w_hr_t, lengths, proj_in, output):
+    """Phase 2 of an LSTM forward step with projection: h = W_hr (o tanh c)."""
+    width = output.shape[2]
+    for item in range(first, (row1 - row0) * width, stride):
+        b = row0 + item // width
+        p = item % width
+        length = lengths[b]
+        if s >= length:
+            continue
+        t = _time_of_step(s, length, reverse)
+        output[t, b, p] = _dot_column(w_hr_t, p, proj_in[t], b)
+
+
+@cuda.jit(device=True)
+def _backward_output_grads(s, reverse, row0, row1, first, stride, lengths, grad_output, dh_carry, dy):
+    """Backward phase 1: dy[t, b] = grad_output[t, b] + the gradient from step s+1.
+
+    ``dh_carry`` holds grad_h_n until a row's last step, then the gradient
+    that flowed back from the step after.
+    """
+    width = dy.shape[2]
+    for item in range(first, (row1 - row0) * width, stride):
+        b = row0 + item // width
+        k = item % width
+        length = lengths[b]
+        if s >= length:
+            continue
+        t = _time_of_step(s, length, reverse)
+        dy[t, b, k] = grad_output[t, b, k] + dh_carry[b, k]
+
+
+@cuda.jit(device=True)
+def _backward_cells(
+    kind, hidden, projected, reverse, s, row0, row1, first, stride,
+    w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+):  # fmt: skip
+    """Backward phase 2: gradients of the pre-activations of items (b, j).
+
+    ``dgx`` receives the gradients w.r.t. the input parts (W_ih x + b_ih),
+    ``dgh`` w.r.t. the hidden parts (W_hh h + b_hh); they differ only for the
+    GRU's candidate (and are one array otherwise).  The GRU's direct part
+    z * dh of dL/dh_prev goes into ``dh_carry`` (phase 1 has consumed it);
+    the LSTM's dL/dc_prev into ``dc_carry``.
+    """
+    for item in range(first, (row1 - row0) * hidden, stride):
+        b = row0 + item // hidden
+        j = item % hidden
+        length = lengths[b]
+        if s >= length:
+            continue
+        t = _time_of_step(s, length, reverse)
+        t_prev = t + 1 if reverse else t - 1
+        if projected:
+            dh = _dot_column(w_hr, j, dy[t], b)
+        else:
+            dh = dy[t, b, j]
+        if kind == LSTM:
+            c_prev = c0[b, j] if s == 0 else cells[t_prev, b, j]
+            dai, daf, dag, dao, dc_prev = gate_math.lstm_gates_backward(
+                gates[t, b, j], gates[t, b, hidden + j], gates[t, b, 2 * hidden + j],
+                gates[t, b, 3 * hidden + j], c_prev, gates[t, b, 4 * hidden + j],
+                dh, dc_carry[b, j],
+            )  # fmt: skip
+            dgx[t, b, j] = dai
+            dgx[t, b, hidden + j] = daf
+            dgx[t, b, 2 * hidden + j] = dag
+            dgx[t, b, 3 * hidden + j] = dao
+            dc_carry[b, j] = dc_prev
+        elif kind == GRU:
+            h_prev = h0[b, j] if s == 0 else output[t_prev, b, j]
+            dar, daz, dxn, dhn, dh_direct = gate_math.gru_gates_backward(
+                gates[t, b, j], gates[t, b, hidden + j], gates[t, b, 2 * hidden + j],
+                gates[t, b, 3 * hidden + j], h_prev, dh,
+            )  # fmt: skip
+            dgx[t, b, j] = dar
+            dgx[t, b, hidden + j] = daz
+            dgx[t, b, 2 * hidden + j] = dxn
+            dgh[t, b, j] = dar
+            dgh[t, b, hidden + j] = daz
+            dgh[t, b, 2 * hidden + j] = dhn
+            dh_carry[b, j] = dh_direct
+        else:
+            dgx[t, b, j] = gate_math.rnn_act_backward(output[t, b, j], dh, kind == RNN_RELU)
+
+
+@cuda.jit(device=True)
+def _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths, dgh, dh_carry):
+    """Backward phase 3: dL/dh_prev = W_hh.T dgh (+ the GRU's direct part).
+
+    Threads of a warp take consecutive units k, so reading W_hh[r, k]
+    coalesces without a transposed copy.
+    """
+    width = dh_carry.shape[1]
+    for item in range(first, (row1 - row0) * width, stride):
+        b = row0 + item // width
+        k = item % width
+        length = lengths[b]
+        if s >= length:
+            continue
+        t = _time_of_step(s, length, reverse)
+        acc = dh_carry[b, k] if kind == GRU else dh_carry.dtype.type(0)
+        for r in range(w_hh.shape[0]):
+            acc += w_hh[r, k] * dgh[t, b, r]
+        dh_carry[b, k] = acc
+
+
+# --------------------------------------------------------------------------
+# Recurrence: kernels
+# --------------------------------------------------------------------------
+
+
+@cuda.jit
+def forward_persistent(
+    kind, fast, hidden, projected, reverse, keep_gates, nsteps, rows_per_block,
+    xp, w_hh_t, b_hh, w_hr_t, h0, c0, lengths, output, gates, cells, proj_in,
+):  # fmt: skip
+    """All forward steps in one launch; block k owns rows [k*rows, (k+1)*rows)."""
+    row0 = cuda.blockIdx.x * rows_per_block
+    row1 = min(row0 + rows_per_block, lengths.size)
+    first = cuda.threadIdx.x
+    stride = cuda.blockDim.x
+    for s in range(nsteps):
+        _forward_cells(
+            kind, fast, hidden, projected, reverse, keep_gates, s, row0, row1, first, stride,
+            xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+        )  # fmt: skip
+        cuda.syncthreads()
+        if projected:
+            _forward_projection(
+                s, reverse, row0, row1, first, stride, w_hr_t, lengths, proj_in, output
+            )
+            cuda.syncthreads()
+
+
+@cuda.jit
+def forward_cells_step(
+    kind, fast, hidden, projected, reverse, keep_gates, s,
+    xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+):  # fmt: skip
+    """Phase 1 of forward step s over the whole grid."""
+    _forward_cells(
+        kind, fast, hidden, projected, reverse, keep_gates, s, 0, lengths.size,
+        cuda.grid(1), cuda.gridsize(1),
+        xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+    )  # fmt: skip
+
+
+@cuda.jit
+def forward_projection_step(s, reverse, w_hr_t, lengths, proj_in, output):
+    """Phase 2 (LSTM projection) of forward step s over the whole grid."""
+    _forward_projection(
+        s, reverse, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
+        w_hr_t, lengths, proj_in, output,
+    )  # fmt: skip
+
+
+@cuda.jit
+def backward_persistent(
+    kind, hidden, projected, reverse, nsteps, rows_per_block,
+    w_hh, w_hr, h0, c0, lengths, output, gates, cells, grad_output,
+    dy, dgx, dgh, dh_carry, dc_carry,
+):  # fmt: skip
+    """All backward steps in one launch, latest step first (see forward_persistent)."""
+    row0 = cuda.blockIdx.x * rows_per_block
+    row1 = min(row0 + rows_per_block, lengths.size)
+    first = cuda.threadIdx.x
+    stride = cuda.blockDim.x
+    for s in range(nsteps - 1, -1, -1):
+        _backward_output_grads(s, reverse, row0, row1, first, stride, lengths, grad_output,
+                               dh_carry, dy)  # fmt: skip
+        cuda.syncthreads()
+        _backward_cells(
+            kind, hidden, projected, reverse, s, row0, row1, first, stride,
+            w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+        )  # fmt: skip
+        cuda.syncthreads()
+        _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths, dgh,
+                         dh_carry)  # fmt: skip
+        cuda.syncthreads()
+
+
+@cuda.jit
+def backward_output_grads_step(s, reverse, lengths, grad_output, dh_carry, dy):
+    """Backward phase 1 of step s over the whole grid."""
+    _backward_output_grads(
+        s, reverse, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
+        lengths, grad_output, dh_carry, dy,
+    )  # fmt: skip
+
+
+@cuda.jit
+def backward_cells_step(
+    kind, hidden, projected, reverse, s,
+    w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+):  # fmt: skip
+    """Backward phase 2 of step s over the whole grid."""
+    _backward_cells(
+        kind, hidden, projected, reverse, s, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
+        w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+    )  # fmt: skip
+
+
+@cuda.jit
+def backward_hidden_step(kind, reverse, s, w_hh, lengths, dgh, dh_carry):
+    """Backward phase 3 of step s over the whole grid."""
+    _backward_hidden(
+        kind, reverse, s, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
+        w_hh, lengths, dgh, dh_carry,
+    )  # fmt: skip
