@@ -15,16 +15,21 @@ from numba.core import config
 from numrnn.backends import GATES
 from numrnn.backends.cuda import _kernels as kernels
 
-#: Threads per block of the 1-D launches (tests shrink it so that the
-#: simulator exercises several blocks and thread-strided loops).
-THREADS_PER_BLOCK = 256
+_SIMULATOR = bool(config.ENABLE_CUDASIM)
+
+# The simulator starts one Python thread (~1 ms) per CUDA thread: tiny launches
+# there, which also make its runs exercise several blocks and strided loops.
+
+#: Threads per block of the 1-D launches.
+THREADS_PER_BLOCK = 8 if _SIMULATOR else 256
+
+#: Most blocks of a 1-D launch; the kernels loop with the grid's stride.
+MAX_BLOCKS = 2 if _SIMULATOR else 1024
 
 #: The persistent recurrence kernel runs when one block's share of a step --
 #: reading all of W_hh once -- is at most this many bytes; larger recurrent
 #: weights use one launch per step and phase across the whole GPU.
 PERSISTENT_MAX_WEIGHT_BYTES = 256 * 1024
-
-_SIMULATOR = bool(config.ENABLE_CUDASIM)
 
 #: Width of the tape's ``gates`` array in units of H.
 _GATE_TAPE_WIDTH = {kernels.LSTM: 5, kernels.GRU: 4}
@@ -53,8 +58,9 @@ def _device_view(a):
     return cuda.as_cuda_array(a)
 
 
-def _blocks(n):
-    return math.ceil(n / THREADS_PER_BLOCK)
+def _launch(kernel, n):
+    """``kernel`` configured for a 1-D launch over n items (grid capped)."""
+    return kernel[max(1, min(MAX_BLOCKS, math.ceil(n / THREADS_PER_BLOCK))), THREADS_PER_BLOCK]
 
 
 def _as_3d(a):
@@ -78,7 +84,7 @@ def _as_3d(a):
 def _copy(src, dst):
     """dst[...] = src[...] on the device, any strides, casting the dtype."""
     if dst.size:
-        kernels.copy_3d[_blocks(dst.size), THREADS_PER_BLOCK](_as_3d(src), _as_3d(dst))
+        _launch(kernels.copy_3d, dst.size)(_as_3d(src), _as_3d(dst))
 
 
 def _on_device(a, dtype, copy=False):
@@ -126,7 +132,7 @@ def zeros(shape, dtype):
     """A device array of zeros."""
     out = cuda.device_array(shape, np.dtype(dtype))
     if out.size:
-        kernels.fill[_blocks(out.size), THREADS_PER_BLOCK](out.reshape(out.size), 0)
+        _launch(kernels.fill, out.size)(out.reshape(out.size), 0)
     return out
 
 
@@ -171,7 +177,7 @@ def _elementwise(a, b, multiply):
         raise ValueError(f"shapes differ: {a.shape} and {b.shape}")
     out = cuda.device_array(a.shape, dtype)
     if out.size:
-        kernels.elementwise[_blocks(out.size), THREADS_PER_BLOCK](
+        _launch(kernels.elementwise, out.size)(
             a.reshape(a.size), b.reshape(b.size), out.reshape(out.size), multiply
         )
     return out
@@ -253,15 +259,17 @@ def to_device_params(params):
 def _matmul(a, b, out, bias=None, trans_a=False, trans_b=False):
     """out = op(a) @ op(b) (+ bias) with the tiled kernel."""
     m, n = out.shape
-    grid = (math.ceil(n / kernels.TILE), math.ceil(m / kernels.TILE))
+    tiles = math.ceil(m / kernels.TILE) * math.ceil(n / kernels.TILE)
     if bias is None:
         bias = cuda.device_array(0, out.dtype)
-    kernels.gemm[grid, (kernels.TILE, kernels.TILE)](a, b, out, bias, trans_a, trans_b, False)
+    kernels.gemm[min(tiles, MAX_BLOCKS), (kernels.TILE, kernels.TILE)](
+        a, b, out, bias, trans_a, trans_b
+    )
 
 
 def _column_sums(a):
     out = cuda.device_array(a.shape[1], a.dtype)
-    kernels.column_sums[_blocks(out.size), THREADS_PER_BLOCK](a, out)
+    _launch(kernels.column_sums, out.size)(a, out)
     return out
 
 
@@ -379,22 +387,22 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
         )  # fmt: skip
     else:
         for s in range(nsteps):
-            kernels.forward_cells_step[_blocks(batch * hidden), THREADS_PER_BLOCK](
+            _launch(kernels.forward_cells_step, batch * hidden)(
                 *common, s,
                 xp, dev.weight_hh_t, dev["bias_hh"], h0, c0, lengths,
                 output, gates, cells, proj_in,
             )  # fmt: skip
             if projected:
-                kernels.forward_projection_step[_blocks(batch * h_out), THREADS_PER_BLOCK](
+                _launch(kernels.forward_projection_step, batch * h_out)(
                     s, reverse, w_hr_t, lengths, proj_in, output
                 )
 
     h_n = cuda.device_array((batch, h_out), dtype)
-    kernels.gather_last[_blocks(h_n.size), THREADS_PER_BLOCK](reverse, lengths, output, h_n)
+    _launch(kernels.gather_last, h_n.size)(reverse, lengths, output, h_n)
     c_n = None
     if lstm:
         c_n = cuda.device_array((batch, hidden), dtype)
-        kernels.gather_last[_blocks(c_n.size), THREADS_PER_BLOCK](reverse, lengths, cells, c_n)
+        _launch(kernels.gather_last, c_n.size)(reverse, lengths, cells, c_n)
 
     tape = None
     if need_tape:
@@ -441,9 +449,7 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
     rows = steps * batch
 
     dh_carry = (
-        zeros((batch, h_out), dtype)
-        if grad_h_n is None
-        else _on_device(grad_h_n, dtype, copy=True)
+        zeros((batch, h_out), dtype) if grad_h_n is None else _on_device(grad_h_n, dtype, copy=True)
     )
     if lstm:
         dc_carry = (
@@ -469,15 +475,15 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
         )  # fmt: skip
     else:
         for s in range(tape.nsteps - 1, -1, -1):
-            kernels.backward_output_grads_step[_blocks(batch * h_out), THREADS_PER_BLOCK](
+            _launch(kernels.backward_output_grads_step, batch * h_out)(
                 s, reverse, tape.lengths, grad_output, dh_carry, dy
             )
-            kernels.backward_cells_step[_blocks(batch * hidden), THREADS_PER_BLOCK](
+            _launch(kernels.backward_cells_step, batch * hidden)(
                 kind, hidden, projected, reverse, s,
                 w_hr, tape.h0, tape.c0, tape.lengths, tape.output, tape.gates, tape.cells,
                 dy, dgx, dgh, dh_carry, dc_carry,
             )  # fmt: skip
-            kernels.backward_hidden_step[_blocks(batch * h_out), THREADS_PER_BLOCK](
+            _launch(kernels.backward_hidden_step, batch * h_out)(
                 kind, reverse, s, dev["weight_hh"], tape.lengths, dgh, dh_carry
             )
 
@@ -486,7 +492,7 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
     grad_x = cuda.device_array((steps, batch, inputs), dtype)
     _matmul(dgx_rows, dev["weight_ih"], grad_x.reshape(rows, inputs))
     h_prev = cuda.device_array((steps, batch, h_out), dtype)
-    kernels.gather_previous[_blocks(h_prev.size), THREADS_PER_BLOCK](
+    _launch(kernels.gather_previous, h_prev.size)(
         reverse, tape.lengths, tape.h0, tape.output, h_prev
     )
     grads = {

@@ -17,6 +17,10 @@ bounds):
 * small helpers: strided copy with dtype cast, fill, elementwise ops, column
   sums, gathers of final and previous states.
 
+Every kernel loops over its work with the grid's stride, so any launch size
+is correct: the host caps the grid (and Numba's simulator, one Python thread
+per CUDA thread, can run with few threads).
+
 The gate maths comes from :mod:`numrnn.backends.gates` (shared with the
 ``"cpu"`` backend); nothing here re-derives it.
 
@@ -30,14 +34,16 @@ one-element dummies and never touched.
 """
 
 from numba import cuda
+from numba.core import config
 
 from numrnn.backends import gates as gate_math
 
 RNN_TANH, RNN_RELU, LSTM, GRU = 0, 1, 2, 3
 KIND_CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
 
-#: Edge of the square tiles of ``gemm`` (threads per block: TILE * TILE).
-TILE = 16
+#: Edge of the square tiles of ``gemm`` (threads per block: TILE * TILE).  The
+#: simulator starts a Python thread per CUDA thread, so it gets small tiles.
+TILE = 4 if config.ENABLE_CUDASIM else 16
 
 
 # --------------------------------------------------------------------------
@@ -46,60 +52,61 @@ TILE = 16
 
 
 @cuda.jit
-def gemm(a, b, c, bias, trans_a, trans_b, accumulate):
-    """c = op(a) @ op(b) (+ bias[None, :] if bias.size) (+ c if accumulate).
+def gemm(a, b, c, bias, trans_a, trans_b):
+    """c = op(a) @ op(b) (+ bias[None, :] if bias.size).
 
-    op(a) is ``a.T`` if ``trans_a`` else ``a`` (same for b).  Launch with
-    blocks of (TILE, TILE) threads over a grid covering c's (columns, rows).
-    Transposed operands are loaded row-wise and stored transposed into the
-    tile, so global reads stay coalesced either way; the tiles have one
-    padding column so those transposed stores do not hit one shared-memory
-    bank.
+    op(a) is ``a.T`` if ``trans_a`` else ``a`` (same for b).  Launch a 1-D
+    grid of blocks of (TILE, TILE) threads; block k computes the output
+    tiles k, k + gridDim, ... (row-major over c's tiles), so any grid size
+    covers c.  Transposed operands are loaded row-wise and stored transposed
+    into the tile, so global reads stay coalesced either way; the tiles have
+    one padding column so those transposed stores do not hit one
+    shared-memory bank.
     """
     tile_a = cuda.shared.array((TILE, TILE + 1), dtype=c.dtype)
     tile_b = cuda.shared.array((TILE, TILE + 1), dtype=c.dtype)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
-    row0 = cuda.blockIdx.y * TILE
-    col0 = cuda.blockIdx.x * TILE
     m, n = c.shape
     depth = a.shape[0] if trans_a else a.shape[1]
+    tile_cols = (n + TILE - 1) // TILE
+    tiles = ((m + TILE - 1) // TILE) * tile_cols
     zero = c.dtype.type(0)
-    acc = zero
-    for k0 in range(0, depth, TILE):
-        # tile_a[r, k] = op(a)[row0 + r, k0 + k]
-        if trans_a:
-            r, k = row0 + tx, k0 + ty
-            tile_a[tx, ty] = a[k, r] if r < m and k < depth else zero
-        else:
-            r, k = row0 + ty, k0 + tx
-            tile_a[ty, tx] = a[r, k] if r < m and k < depth else zero
-        # tile_b[k, q] = op(b)[k0 + k, col0 + q]
-        if trans_b:
-            q, k = col0 + ty, k0 + tx
-            tile_b[tx, ty] = b[q, k] if q < n and k < depth else zero
-        else:
-            k, q = k0 + ty, col0 + tx
-            tile_b[ty, tx] = b[k, q] if q < n and k < depth else zero
-        cuda.syncthreads()
-        for kk in range(TILE):
-            acc += tile_a[ty, kk] * tile_b[kk, tx]
-        cuda.syncthreads()
-    row = row0 + ty
-    col = col0 + tx
-    if row < m and col < n:
-        if bias.size > 0:
-            acc += bias[col]
-        if accumulate:
-            acc += c[row, col]
-        c[row, col] = acc
+    for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
+        row0 = (tile // tile_cols) * TILE
+        col0 = (tile % tile_cols) * TILE
+        acc = zero
+        for k0 in range(0, depth, TILE):
+            # tile_a[r, k] = op(a)[row0 + r, k0 + k]
+            if trans_a:
+                r, k = row0 + tx, k0 + ty
+                tile_a[tx, ty] = a[k, r] if r < m and k < depth else zero
+            else:
+                r, k = row0 + ty, k0 + tx
+                tile_a[ty, tx] = a[r, k] if r < m and k < depth else zero
+            # tile_b[k, q] = op(b)[k0 + k, col0 + q]
+            if trans_b:
+                q, k = col0 + ty, k0 + tx
+                tile_b[tx, ty] = b[q, k] if q < n and k < depth else zero
+            else:
+                k, q = k0 + ty, col0 + tx
+                tile_b[ty, tx] = b[k, q] if q < n and k < depth else zero
+            cuda.syncthreads()
+            for kk in range(TILE):
+                acc += tile_a[ty, kk] * tile_b[kk, tx]
+            cuda.syncthreads()
+        row = row0 + ty
+        col = col0 + tx
+        if row < m and col < n:
+            if bias.size > 0:
+                acc += bias[col]
+            c[row, col] = acc
 
 
 @cuda.jit
 def column_sums(a, out):
     """out[j] = sum_i a[i, j]; one thread per column (reads coalesce)."""
-    j = cuda.grid(1)
-    if j < out.size:
+    for j in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         acc = out.dtype.type(0)
         for i in range(a.shape[0]):
             acc += a[i, j]
@@ -114,10 +121,9 @@ def column_sums(a, out):
 @cuda.jit
 def copy_3d(src, dst):
     """dst[...] = src[...] for 3-D arrays of any strides, casting the dtype."""
-    i = cuda.grid(1)
     d1 = dst.shape[1]
     d2 = dst.shape[2]
-    if i < dst.size:
+    for i in range(cuda.grid(1), dst.size, cuda.gridsize(1)):
         i0 = i // (d1 * d2)
         rest = i - i0 * d1 * d2
         i1 = rest // d2
@@ -128,16 +134,14 @@ def copy_3d(src, dst):
 @cuda.jit
 def fill(flat, value):
     """flat[:] = value."""
-    i = cuda.grid(1)
-    if i < flat.size:
+    for i in range(cuda.grid(1), flat.size, cuda.gridsize(1)):
         flat[i] = value
 
 
 @cuda.jit
 def elementwise(a, b, out, multiply):
     """out = a * b if multiply else a + b, over flat arrays."""
-    i = cuda.grid(1)
-    if i < out.size:
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         out[i] = a[i] * b[i] if multiply else a[i] + b[i]
 
 
@@ -148,9 +152,8 @@ def gather_last(reverse, lengths, seq, out):
     The last processed step is t = lengths[b] - 1 forwards and t = 0 in
     reverse.
     """
-    i = cuda.grid(1)
     width = out.shape[1]
-    if i < out.size:
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         b = i // width
         k = i - b * width
         t = 0 if reverse else lengths[b] - 1
@@ -165,10 +168,9 @@ def gather_previous(reverse, lengths, h0, output, h_prev):
     otherwise, and 0 at padded steps (their gradients are 0 anyway).  Rows of
     it are the right operand of the W_hh gradient product.
     """
-    i = cuda.grid(1)
     batch = h_prev.shape[1]
     width = h_prev.shape[2]
-    if i < h_prev.size:
+    for i in range(cuda.grid(1), h_prev.size, cuda.gridsize(1)):
         t = i // (batch * width)
         rest = i - t * batch * width
         b = rest // width
@@ -227,14 +229,18 @@ def _forward_cells(
         h_prev = h0 if s == 0 else output[t_prev]
         if kind == LSTM:
             ai = xp[t, b, j] + b_hh[j] + _dot_column(w_hh_t, j, h_prev, b)
-            af = xp[t, b, hidden + j] + b_hh[hidden + j] + _dot_column(
-                w_hh_t, hidden + j, h_prev, b
+            af = (
+                xp[t, b, hidden + j] + b_hh[hidden + j] + _dot_column(w_hh_t, hidden + j, h_prev, b)
             )
-            ag = xp[t, b, 2 * hidden + j] + b_hh[2 * hidden + j] + _dot_column(
-                w_hh_t, 2 * hidden + j, h_prev, b
+            ag = (
+                xp[t, b, 2 * hidden + j]
+                + b_hh[2 * hidden + j]
+                + _dot_column(w_hh_t, 2 * hidden + j, h_prev, b)
             )
-            ao = xp[t, b, 3 * hidden + j] + b_hh[3 * hidden + j] + _dot_column(
-                w_hh_t, 3 * hidden + j, h_prev, b
+            ao = (
+                xp[t, b, 3 * hidden + j]
+                + b_hh[3 * hidden + j]
+                + _dot_column(w_hh_t, 3 * hidden + j, h_prev, b)
             )
             c_prev = c0[b, j] if s == 0 else cells[t_prev, b, j]
             i, f, g, o, c, tanh_c = gate_math.lstm_gates(ai, af, ag, ao, c_prev, fast)
@@ -283,7 +289,9 @@ def _forward_projection(s, reverse, row0, row1, first, stride, w_hr_t, lengths, 
 
 
 @cuda.jit(device=True)
-def _backward_output_grads(s, reverse, row0, row1, first, stride, lengths, grad_output, dh_carry, dy):
+def _backward_output_grads(
+    s, reverse, row0, row1, first, stride, lengths, grad_output, dh_carry, dy
+):
     """Backward phase 1: dy[t, b] = grad_output[t, b] + the gradient from step s+1.
 
     ``dh_carry`` holds grad_h_n until a row's last step, then the gradient
