@@ -23,8 +23,9 @@ PyTorch CUDA tensors) give Numba device arrays out, with no host round trip.
 The array helpers (``asarray``, ``zeros``, ...) always return device arrays.
 
 Parameters stay on the device between calls when the caller converts them
-once with :func:`to_device_params` and passes the result instead of the
-NumPy dict; a NumPy dict is copied to the device on every call.
+once with ``prepare_params`` and passes the result (a ``DeviceParams``)
+instead of the NumPy dict; a NumPy dict is copied to the device on every
+call.
 """
 
 import functools
@@ -41,7 +42,9 @@ _BACKEND_FUNCTIONS = frozenset(
         "add",
         "multiply",
         "is_device_array",
-        "to_device_params",
+        "stack",
+        "transpose01",
+        "prepare_params",
         "DeviceParams",
     }
 )

@@ -81,10 +81,13 @@ def _as_3d(a):
     )
 
 
-def _copy(src, dst):
-    """dst[...] = src[...] on the device, any strides, casting the dtype."""
+def _copy(src, dst, swap01=False):
+    """dst[...] = src[...] on the device, any strides, casting the dtype.
+
+    With ``swap01`` (3-D only), dst[i, j] = src[j, i].
+    """
     if dst.size:
-        _launch(kernels.copy_3d, dst.size)(_as_3d(src), _as_3d(dst))
+        _launch(kernels.copy_3d, dst.size)(_as_3d(src), _as_3d(dst), swap01)
 
 
 def _on_device(a, dtype, copy=False):
@@ -105,20 +108,22 @@ def _on_device(a, dtype, copy=False):
 
 
 def asarray(a, dtype):
-    """A new C-contiguous device array of ``dtype`` holding ``a``.
+    """``a`` as a C-contiguous device array of ``dtype``.
 
     Parameters
     ----------
     a : array_like or device array
         Host data, or any array with ``__cuda_array_interface__`` (any
-        strides and float dtype; converted on the device).
+        strides and dtype; converted on the device).
     dtype : dtype
 
     Returns
     -------
     numba.cuda.cudadrv.devicearray.DeviceNDArray
+        ``a`` itself (as a Numba view) when it already is a C-contiguous
+        device array of ``dtype``, else a new array.
     """
-    return _on_device(a, dtype, copy=True)
+    return _on_device(a, dtype)
 
 
 def to_numpy(a):
@@ -145,9 +150,9 @@ def concat_features(arrays):
         Same shape but for the last axis; converted to the first's dtype.
     """
     arrays = [_on_device(a, arrays[0].dtype) for a in arrays]
-    widths = [a.shape[-1] for a in arrays]
+    widths = [a.shape[a.ndim - 1] for a in arrays]
     out = cuda.device_array(arrays[0].shape[:-1] + (sum(widths),), arrays[0].dtype)
-    rows = out.reshape(-1, out.shape[-1])
+    rows = out.reshape(-1, sum(widths))
     offset = 0
     for a, width in zip(arrays, widths, strict=True):
         _copy(a.reshape(-1, width), rows[:, offset : offset + width])
@@ -158,7 +163,7 @@ def concat_features(arrays):
 def split_features(a, sizes):
     """Inverse of :func:`concat_features`: new device arrays of last-axis ``sizes``."""
     a = _on_device(a, a.dtype)
-    rows = a.reshape(-1, a.shape[-1])
+    rows = a.reshape(-1, a.shape[a.ndim - 1])
     parts = []
     offset = 0
     for width in sizes:
@@ -167,6 +172,27 @@ def split_features(a, sizes):
         parts.append(part)
         offset += width
     return parts
+
+
+def stack(arrays):
+    """Stack same-shaped arrays along a new first axis (a new device array)."""
+    arrays = [_on_device(a, arrays[0].dtype) for a in arrays]
+    out = cuda.device_array((len(arrays),) + tuple(arrays[0].shape), arrays[0].dtype)
+    for i, a in enumerate(arrays):
+        _copy(a, out[i])
+    return out
+
+
+def transpose01(a):
+    """A new C-contiguous device array with the first two axes of ``a`` swapped."""
+    a = _on_device(a, a.dtype)
+    shape = (a.shape[1], a.shape[0]) + tuple(a.shape[2:])
+    out = cuda.device_array(shape, a.dtype)
+    if a.ndim == 2:
+        _copy(a.T, out)
+    else:
+        _copy(a, out, swap01=True)
+    return out
 
 
 def _elementwise(a, b, multiply):
@@ -201,7 +227,7 @@ def multiply(a, b):
 class DeviceParams:
     """One layer-direction's parameters, copied to the device once.
 
-    Built by :func:`to_device_params`; pass it to :func:`forward` and
+    Built by :func:`prepare_params`; pass it to :func:`forward` and
     :func:`backward` in place of the parameter dict.  It is a snapshot:
     after the weights change, build a new one.
 
@@ -233,7 +259,7 @@ class DeviceParams:
         return self.arrays[name]
 
 
-def to_device_params(params):
+def prepare_params(params):
     """Copy a layer-direction's parameters to the device, for reuse across calls.
 
     Parameters
@@ -343,7 +369,7 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
     kind, hidden, h_out, gate_rows = _sizes(cell)
     lstm = kind == kernels.LSTM
     projected = cell.proj_size > 0
-    dev = to_device_params(params)
+    dev = prepare_params(params)
     dtype = dev.dtype
     fast = dtype == np.float32
     host = not is_device_array(x)
@@ -441,7 +467,7 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
     kind, hidden, h_out, gate_rows = _sizes(cell)
     lstm = kind == kernels.LSTM
     projected = cell.proj_size > 0
-    dev = to_device_params(params)
+    dev = prepare_params(params)
     dtype = dev.dtype
     host = not is_device_array(grad_output)
     grad_output = _on_device(grad_output, dtype)

@@ -119,8 +119,11 @@ def column_sums(a, out):
 
 
 @cuda.jit
-def copy_3d(src, dst):
-    """dst[...] = src[...] for 3-D arrays of any strides, casting the dtype."""
+def copy_3d(src, dst, swap01):
+    """dst[i, j, k] = src[j, i, k] if swap01 else src[i, j, k].
+
+    3-D arrays of any strides; the dtype is cast.
+    """
     d1 = dst.shape[1]
     d2 = dst.shape[2]
     for i in range(cuda.grid(1), dst.size, cuda.gridsize(1)):
@@ -128,7 +131,7 @@ def copy_3d(src, dst):
         rest = i - i0 * d1 * d2
         i1 = rest // d2
         i2 = rest - i1 * d2
-        dst[i0, i1, i2] = src[i0, i1, i2]
+        dst[i0, i1, i2] = src[i1, i0, i2] if swap01 else src[i0, i1, i2]
 
 
 @cuda.jit
