@@ -182,8 +182,6 @@ def test_prepared_params_are_reused_and_equivalent(backend, rng):
     prepared = backend.prepare_params(params)
     assert backend.prepare_params(prepared) is prepared
     with_dict = backend.forward(cell, params, data["x"], data["h0"], None, None, False, False)
-    with_prepared = backend.forward(
-        cell, prepared, data["x"], data["h0"], None, None, False, False
-    )
+    with_prepared = backend.forward(cell, prepared, data["x"], data["h0"], None, None, False, False)
     assert with_dict[3] is None and with_prepared[3] is None
     np.testing.assert_array_equal(with_dict[0], with_prepared[0])
