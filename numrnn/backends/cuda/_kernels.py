@@ -44,6 +44,8 @@ KIND_CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": G
 #: Edge of the square tiles of ``gemm`` (threads per block: TILE * TILE).  The
 #: simulator starts a Python thread per CUDA thread, so it gets small tiles.
 TILE = 4 if config.ENABLE_CUDASIM else 16
+# Shared-array shapes must be compile-time constants: globals, not expressions.
+_TILE_ROW = TILE + 1
 
 
 # --------------------------------------------------------------------------
@@ -63,8 +65,8 @@ def gemm(a, b, c, bias, trans_a, trans_b):
     one padding column so those transposed stores do not hit one
     shared-memory bank.
     """
-    tile_a = cuda.shared.array((TILE, TILE + 1), dtype=c.dtype)
-    tile_b = cuda.shared.array((TILE, TILE + 1), dtype=c.dtype)
+    tile_a = cuda.shared.array((TILE, _TILE_ROW), dtype=c.dtype)
+    tile_b = cuda.shared.array((TILE, _TILE_ROW), dtype=c.dtype)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
     m, n = c.shape
