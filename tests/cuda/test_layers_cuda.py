@@ -5,6 +5,10 @@ lengths) runs through the CUDA helpers here; host arrays in give host arrays
 out, device arrays in give device arrays out.
 """
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -54,3 +58,17 @@ def test_layer_matches_numpy_backend(rng, name):
     dev_gx, _ = layer.backward(cuda.to_device(g))
     assert cuda_backend.is_device_array(dev_gx)
     assert_close(dev_gx.copy_to_host(), want_gx)
+
+
+def test_benchmark_smoke_run():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    result = subprocess.run(
+        [sys.executable, os.path.join(root, "benchmarks", "compare_cuda.py"), "--smoke",
+         "--cells", "gru"],
+        env={**os.environ, "PYTHONPATH": root},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| gru | 3 | 2 | 2 | 3 | fwd+bwd |" in result.stdout
