@@ -201,11 +201,23 @@ def _time_of_step(s, length, reverse):
 
 
 @cuda.jit(device=True)
+def _row_and_unit(item, row0, row1):
+    """(batch row, unit) of an item; the batch row varies fastest.
+
+    So the threads of a warp share units, and one read of a weight serves
+    several batch rows (it is broadcast across the warp): the weights are
+    read from memory once per warp-full of rows instead of once per row.
+    """
+    rows = row1 - row0
+    return row0 + item % rows, item // rows
+
+
+@cuda.jit(device=True)
 def _dot_column(w_t, col, h, b):
     """sum_k w_t[k, col] * h[b, k]: one gate row of W_hh h, from W_hh.T.
 
-    Threads of a warp take consecutive ``col``, so reading the transposed
-    weight coalesces.
+    Threads of a warp that differ in ``col`` take consecutive ones, so
+    reading the transposed weight coalesces.
     """
     acc = w_t.dtype.type(0)
     for k in range(w_t.shape[0]):
@@ -224,8 +236,7 @@ def _forward_cells(
     ``first`` with ``stride``.  Rows with lengths[b] <= s are done.
     """
     for item in range(first, (row1 - row0) * hidden, stride):
-        b = row0 + item // hidden
-        j = item % hidden
+        b, j = _row_and_unit(item, row0, row1)
         length = lengths[b]
         if s >= length:
             continue
@@ -284,8 +295,7 @@ def _forward_projection(s, reverse, row0, row1, first, stride, w_hr_t, lengths, 
     """Phase 2 of an LSTM forward step with projection: h = W_hr (o tanh c)."""
     width = output.shape[2]
     for item in range(first, (row1 - row0) * width, stride):
-        b = row0 + item // width
-        p = item % width
+        b, p = _row_and_unit(item, row0, row1)
         length = lengths[b]
         if s >= length:
             continue
@@ -304,8 +314,7 @@ def _backward_output_grads(
     """
     width = dy.shape[2]
     for item in range(first, (row1 - row0) * width, stride):
-        b = row0 + item // width
-        k = item % width
+        b, k = _row_and_unit(item, row0, row1)
         length = lengths[b]
         if s >= length:
             continue
@@ -327,8 +336,7 @@ def _backward_cells(
     the LSTM's dL/dc_prev into ``dc_carry``.
     """
     for item in range(first, (row1 - row0) * hidden, stride):
-        b = row0 + item // hidden
-        j = item % hidden
+        b, j = _row_and_unit(item, row0, row1)
         length = lengths[b]
         if s >= length:
             continue
@@ -371,13 +379,12 @@ def _backward_cells(
 def _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths, dgh, dh_carry):
     """Backward phase 3: dL/dh_prev = W_hh.T dgh (+ the GRU's direct part).
 
-    Threads of a warp take consecutive units k, so reading W_hh[r, k]
-    coalesces without a transposed copy.
+    Threads of a warp that differ in k take consecutive ones, so reading
+    W_hh[r, k] coalesces without a transposed copy.
     """
     width = dh_carry.shape[1]
     for item in range(first, (row1 - row0) * width, stride):
-        b = row0 + item // width
-        k = item % width
+        b, k = _row_and_unit(item, row0, row1)
         length = lengths[b]
         if s >= length:
             continue
