@@ -150,3 +150,13 @@ def test_prepared_params_are_reused_and_equivalent(backend, rng):
     with_prepared = backend.forward(cell, prepared, data["x"], data["h0"], None, None, False, False)
     assert with_dict[3] is None and with_prepared[3] is None
     np.testing.assert_array_equal(with_dict[0], with_prepared[0])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_all_sequences_shorter_than_the_input(backend, rng, reverse):
+    # The kernels run max(lengths) < T steps; later outputs stay zero.
+    cell, params, data = make_problem(rng, "lstm", 2, 5, 2, 2, 3, True)
+    data["lengths"] = np.array([3, 2])
+    actual, expected = run_both(backend, cell, params, data, reverse, np.float64)
+    assert_matches(actual, expected, np.float64)
+    assert not actual["output"][3:].any()
