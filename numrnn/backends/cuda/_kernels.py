@@ -226,6 +226,29 @@ def _dot_column(w_t, col, h, b):
 
 
 @cuda.jit(device=True)
+def _hidden_parts(w_hh_t, b_hh, j, hidden, ngates, h, b):
+    """W_h* h[b] + b_h* at unit j of the first ``ngates`` gates (the rest 0).
+
+    One pass over h[b] for all gates: each h value loaded serves every gate.
+    ``ngates`` is 1 (RNN), 3 (GRU) or 4 (LSTM).
+    """
+    zero = b_hh.dtype.type(0)
+    p0 = b_hh[j]
+    p1 = b_hh[hidden + j] if ngates > 1 else zero
+    p2 = b_hh[2 * hidden + j] if ngates > 1 else zero
+    p3 = b_hh[3 * hidden + j] if ngates > 3 else zero
+    for k in range(w_hh_t.shape[0]):
+        hk = h[b, k]
+        p0 += w_hh_t[k, j] * hk
+        if ngates > 1:
+            p1 += w_hh_t[k, hidden + j] * hk
+            p2 += w_hh_t[k, 2 * hidden + j] * hk
+        if ngates > 3:
+            p3 += w_hh_t[k, 3 * hidden + j] * hk
+    return p0, p1, p2, p3
+
+
+@cuda.jit(device=True)
 def _forward_cells(
     kind, fast, hidden, projected, reverse, keep_gates, s, row0, row1, first, stride,
     xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
@@ -235,6 +258,7 @@ def _forward_cells(
     Items are rows row0..row1-1 times the ``hidden`` units, taken from
     ``first`` with ``stride``.  Rows with lengths[b] <= s are done.
     """
+    ngates = 4 if kind == LSTM else 3 if kind == GRU else 1
     for item in range(first, (row1 - row0) * hidden, stride):
         b, j = _row_and_unit(item, row0, row1)
         length = lengths[b]
@@ -243,21 +267,13 @@ def _forward_cells(
         t = _time_of_step(s, length, reverse)
         t_prev = t + 1 if reverse else t - 1
         h_prev = h0 if s == 0 else output[t_prev]
+        # W_h* h_prev + b_h* of each gate (unused ones are 0)
+        p0, p1, p2, p3 = _hidden_parts(w_hh_t, b_hh, j, hidden, ngates, h_prev, b)
         if kind == LSTM:
-            ai = xp[t, b, j] + b_hh[j] + _dot_column(w_hh_t, j, h_prev, b)
-            af = (
-                xp[t, b, hidden + j] + b_hh[hidden + j] + _dot_column(w_hh_t, hidden + j, h_prev, b)
-            )
-            ag = (
-                xp[t, b, 2 * hidden + j]
-                + b_hh[2 * hidden + j]
-                + _dot_column(w_hh_t, 2 * hidden + j, h_prev, b)
-            )
-            ao = (
-                xp[t, b, 3 * hidden + j]
-                + b_hh[3 * hidden + j]
-                + _dot_column(w_hh_t, 3 * hidden + j, h_prev, b)
-            )
+            ai = xp[t, b, j] + p0
+            af = xp[t, b, hidden + j] + p1
+            ag = xp[t, b, 2 * hidden + j] + p2
+            ao = xp[t, b, 3 * hidden + j] + p3
             c_prev = c0[b, j] if s == 0 else cells[t_prev, b, j]
             i, f, g, o, c, tanh_c = gate_math.lstm_gates(ai, af, ag, ao, c_prev, fast)
             cells[t, b, j] = c
@@ -272,22 +288,18 @@ def _forward_cells(
             else:
                 output[t, b, j] = o * tanh_c
         elif kind == GRU:
-            hr = b_hh[j] + _dot_column(w_hh_t, j, h_prev, b)
-            hz = b_hh[hidden + j] + _dot_column(w_hh_t, hidden + j, h_prev, b)
-            hn = b_hh[2 * hidden + j] + _dot_column(w_hh_t, 2 * hidden + j, h_prev, b)
             r, z, n, h = gate_math.gru_gates(
                 xp[t, b, j], xp[t, b, hidden + j], xp[t, b, 2 * hidden + j],
-                hr, hz, hn, h_prev[b, j], fast,
+                p0, p1, p2, h_prev[b, j], fast,
             )  # fmt: skip
             output[t, b, j] = h
             if keep_gates:
                 gates[t, b, j] = r
                 gates[t, b, hidden + j] = z
                 gates[t, b, 2 * hidden + j] = n
-                gates[t, b, 3 * hidden + j] = hn
+                gates[t, b, 3 * hidden + j] = p2
         else:
-            a = xp[t, b, j] + b_hh[j] + _dot_column(w_hh_t, j, h_prev, b)
-            output[t, b, j] = gate_math.rnn_act(a, kind == RNN_RELU, fast)
+            output[t, b, j] = gate_math.rnn_act(xp[t, b, j] + p0, kind == RNN_RELU, fast)
 
 
 @cuda.jit(device=True)
