@@ -121,3 +121,20 @@ def test_no_gpu_and_no_simulator_raises_a_clear_error():
     assert result.returncode == 0, result.stderr
     assert 'backend="cuda" needs a CUDA GPU' in result.stdout
     assert "NUMBA_ENABLE_CUDASIM=1" in result.stdout
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_matmul_all_transpositions(backend, rng, trans_a, trans_b):
+    from numba import cuda
+
+    # Sizes off the tile multiples in every dimension, with more tiles than blocks.
+    m, n, depth = rng.integers(9, 19, 3)
+    a = rng.standard_normal((depth, m) if trans_a else (m, depth))
+    b = rng.standard_normal((n, depth) if trans_b else (depth, n))
+    bias = rng.standard_normal(n)
+    out = cuda.device_array((m, n))
+    backend._matmul(cuda.to_device(a), cuda.to_device(b), out, cuda.to_device(bias), trans_a,
+                    trans_b)  # fmt: skip
+    expected = (a.T if trans_a else a) @ (b.T if trans_b else b) + bias
+    np.testing.assert_allclose(out.copy_to_host(), expected, rtol=1e-12, atol=1e-12)

@@ -285,10 +285,10 @@ def prepare_params(params):
 def _matmul(a, b, out, bias=None, trans_a=False, trans_b=False):
     """out = op(a) @ op(b) (+ bias) with the tiled kernel."""
     m, n = out.shape
-    tiles = math.ceil(m / kernels.TILE) * math.ceil(n / kernels.TILE)
+    tiles = math.ceil(m / kernels.BLOCK) * math.ceil(n / kernels.BLOCK)
     if bias is None:
         bias = cuda.device_array(0, out.dtype)
-    kernels.gemm[min(tiles, MAX_BLOCKS), (kernels.TILE, kernels.TILE)](
+    kernels.gemm[min(tiles, MAX_BLOCKS), (kernels.THREADS, kernels.THREADS)](
         a, b, out, bias, trans_a, trans_b
     )
 

@@ -41,11 +41,15 @@ from numrnn.backends import gates as gate_math
 RNN_TANH, RNN_RELU, LSTM, GRU = 0, 1, 2, 3
 KIND_CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
 
-#: Edge of the square tiles of ``gemm`` (threads per block: TILE * TILE).  The
-#: simulator starts a Python thread per CUDA thread, so it gets small tiles.
-TILE = 4 if config.ENABLE_CUDASIM else 16
+#: ``gemm`` runs blocks of THREADS x THREADS threads, each computing REG x REG
+#: outputs, so a block computes a BLOCK x BLOCK tile of the output.  The
+#: simulator starts a Python thread per CUDA thread, so it gets small ones.
+THREADS = 4 if config.ENABLE_CUDASIM else 16
+REG = 2 if config.ENABLE_CUDASIM else 4
+BLOCK = THREADS * REG
 # Shared-array shapes must be compile-time constants: globals, not expressions.
-_TILE_ROW = TILE + 1
+# One padding column keeps the tiles' column-wise stores off a single bank.
+_BLOCK_ROW = BLOCK + 1
 
 
 # --------------------------------------------------------------------------
@@ -58,51 +62,73 @@ def gemm(a, b, c, bias, trans_a, trans_b):
     """c = op(a) @ op(b) (+ bias[None, :] if bias.size).
 
     op(a) is ``a.T`` if ``trans_a`` else ``a`` (same for b).  Launch a 1-D
-    grid of blocks of (TILE, TILE) threads; block k computes the output
-    tiles k, k + gridDim, ... (row-major over c's tiles), so any grid size
-    covers c.  Transposed operands are loaded row-wise and stored transposed
-    into the tile, so global reads stay coalesced either way; the tiles have
-    one padding column so those transposed stores do not hit one
-    shared-memory bank.
+    grid of blocks of (THREADS, THREADS) threads; block k computes the
+    BLOCK x BLOCK output tiles k, k + gridDim, ... (row-major over c), so any
+    grid size covers c.
+
+    Each step over the shared dimension stages THREADS columns of op(a) and
+    rows of op(b) in shared memory (read from global memory along their
+    contiguous axis, whichever that is, so reads coalesce); thread (y, x)
+    then accumulates outputs (y + i THREADS, x + j THREADS) in registers:
+    2 REG shared loads per REG² multiply-adds.
     """
-    tile_a = cuda.shared.array((TILE, _TILE_ROW), dtype=c.dtype)
-    tile_b = cuda.shared.array((TILE, _TILE_ROW), dtype=c.dtype)
+    tile_a = cuda.shared.array((THREADS, _BLOCK_ROW), dtype=c.dtype)  # [k, row]
+    tile_b = cuda.shared.array((THREADS, _BLOCK_ROW), dtype=c.dtype)  # [k, col]
+    acc = cuda.local.array((REG, REG), dtype=c.dtype)
+    a_col = cuda.local.array(REG, dtype=c.dtype)
+    b_row = cuda.local.array(REG, dtype=c.dtype)
     tx = cuda.threadIdx.x
     ty = cuda.threadIdx.y
+    lid = ty * THREADS + tx
     m, n = c.shape
     depth = a.shape[0] if trans_a else a.shape[1]
-    tile_cols = (n + TILE - 1) // TILE
-    tiles = ((m + TILE - 1) // TILE) * tile_cols
+    tile_cols = (n + BLOCK - 1) // BLOCK
+    tiles = ((m + BLOCK - 1) // BLOCK) * tile_cols
     zero = c.dtype.type(0)
     for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
-        row0 = (tile // tile_cols) * TILE
-        col0 = (tile % tile_cols) * TILE
-        acc = zero
-        for k0 in range(0, depth, TILE):
-            # tile_a[r, k] = op(a)[row0 + r, k0 + k]
-            if trans_a:
-                r, k = row0 + tx, k0 + ty
-                tile_a[tx, ty] = a[k, r] if r < m and k < depth else zero
-            else:
-                r, k = row0 + ty, k0 + tx
-                tile_a[ty, tx] = a[r, k] if r < m and k < depth else zero
-            # tile_b[k, q] = op(b)[k0 + k, col0 + q]
-            if trans_b:
-                q, k = col0 + ty, k0 + tx
-                tile_b[tx, ty] = b[q, k] if q < n and k < depth else zero
-            else:
-                k, q = k0 + ty, col0 + tx
-                tile_b[ty, tx] = b[k, q] if q < n and k < depth else zero
+        row0 = (tile // tile_cols) * BLOCK
+        col0 = (tile % tile_cols) * BLOCK
+        for i in range(REG):
+            for j in range(REG):
+                acc[i, j] = zero
+        for k0 in range(0, depth, THREADS):
+            # THREADS * BLOCK elements per tile: REG per thread.
+            for e in range(REG):
+                idx = lid + e * THREADS * THREADS
+                if trans_a:  # op(a)[r, k] = a[k, r], contiguous along r
+                    r, k = idx % BLOCK, idx // BLOCK
+                    inside = row0 + r < m and k0 + k < depth
+                    tile_a[k, r] = a[k0 + k, row0 + r] if inside else zero
+                else:  # a[r, k], contiguous along k
+                    r, k = idx // THREADS, idx % THREADS
+                    inside = row0 + r < m and k0 + k < depth
+                    tile_a[k, r] = a[row0 + r, k0 + k] if inside else zero
+                if trans_b:  # op(b)[k, q] = b[q, k], contiguous along k
+                    q, k = idx // THREADS, idx % THREADS
+                    inside = col0 + q < n and k0 + k < depth
+                    tile_b[k, q] = b[col0 + q, k0 + k] if inside else zero
+                else:  # b[k, q], contiguous along q
+                    q, k = idx % BLOCK, idx // BLOCK
+                    inside = col0 + q < n and k0 + k < depth
+                    tile_b[k, q] = b[k0 + k, col0 + q] if inside else zero
             cuda.syncthreads()
-            for kk in range(TILE):
-                acc += tile_a[ty, kk] * tile_b[kk, tx]
+            for k in range(THREADS):
+                for i in range(REG):
+                    a_col[i] = tile_a[k, ty + i * THREADS]
+                    b_row[i] = tile_b[k, tx + i * THREADS]
+                for i in range(REG):
+                    for j in range(REG):
+                        acc[i, j] += a_col[i] * b_row[j]
             cuda.syncthreads()
-        row = row0 + ty
-        col = col0 + tx
-        if row < m and col < n:
-            if bias.size > 0:
-                acc += bias[col]
-            c[row, col] = acc
+        for i in range(REG):
+            row = row0 + ty + i * THREADS
+            for j in range(REG):
+                col = col0 + tx + j * THREADS
+                if row < m and col < n:
+                    value = acc[i, j]
+                    if bias.size > 0:
+                        value += bias[col]
+                    c[row, col] = value
 
 
 @cuda.jit
