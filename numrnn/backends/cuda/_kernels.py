@@ -3,8 +3,8 @@
 Three families of kernels (see ``docs/cuda.rst`` for the choice and its
 bounds):
 
-* ``gemm`` -- a tiled shared-memory matrix product, used for every product
-  over all T*B rows at once: the input projection, ``grad_x`` and the weight
+* ``gemm`` -- a tiled shared-memory matrix product with register tiles, used
+  for every product over all T*B rows at once: the input projection, ``grad_x`` and the weight
   gradients.
 * the recurrence -- one step of a cell is split into *phases*, each a device
   function over "items" (a batch row and a hidden unit).  Between phases
@@ -240,10 +240,11 @@ def _row_and_unit(item, row0, row1):
 
 @cuda.jit(device=True)
 def _dot_column(w_t, col, h, b):
-    """sum_k w_t[k, col] * h[b, k]: one gate row of W_hh h, from W_hh.T.
+    """sum_k w_t[k, col] * h[b, k]: entry ``col`` of W h[b], given W.T.
 
-    Threads of a warp that differ in ``col`` take consecutive ones, so
-    reading the transposed weight coalesces.
+    The projections use it: W_hr (o tanh c) forwards from W_hr.T, and
+    W_hr.T dy backwards from W_hr.  Threads of a warp that differ in ``col``
+    take consecutive ones, so the weight reads coalesce.
     """
     acc = w_t.dtype.type(0)
     for k in range(w_t.shape[0]):
