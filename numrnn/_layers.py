@@ -379,8 +379,10 @@ class RNN:
     def _to_backend(self, name, a):
         """(backend array of the layer dtype, whether ``a`` was a device array)."""
         if self._be.is_device_array(a):
-            # The interface's typestr, not a.dtype: torch tensors' dtypes are not NumPy's.
-            dtype = np.dtype(a.__cuda_array_interface__["typestr"])
+            # The interface's typestr where there is one: torch tensors' dtypes are not
+            # NumPy's (the simulator's device arrays have no interface, but NumPy dtypes).
+            interface = getattr(a, "__cuda_array_interface__", None)
+            dtype = np.dtype(interface["typestr"] if interface else a.dtype)
             if dtype.kind not in "fiu":
                 raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
             return self._be.asarray(a, self.dtype), True
