@@ -39,14 +39,11 @@ def skip_unless_available(backend):
     The CUDA backend needs a real GPU: the simulator would only time Python threads.
     """
     try:
-        importlib.import_module(BACKENDS[backend])
+        module = importlib.import_module(BACKENDS[backend])
     except ImportError as exc:
         raise NotImplementedError(f"backend {backend!r} is not importable: {exc}") from exc
-    if backend == "cuda":
-        from numba import config, cuda
-
-        if config.ENABLE_CUDASIM or not cuda.is_available():
-            raise NotImplementedError("no usable GPU")
+    if backend == "cuda" and not module.is_usable():
+        raise NotImplementedError("no usable GPU")
 
 
 def make_layer(cell, input_size, hidden_size, backend, dtype):
