@@ -658,6 +658,19 @@ class RNN:
         output, state = self._user_layout(output, finals, batched, device)
         return output[0], state
 
+    def __getstate__(self):
+        # The backend module and its device copies are re-created on unpickling;
+        # the tape of the latest forward call is not kept.
+        state = self.__dict__.copy()
+        for key in ("_be", "_prepared", "_record", "_stepper"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.backend, self._be = resolve_backend(self.backend)
+        self._prepared = self._record = None
+
     def __repr__(self):
         extra = [f"num_layers={self.num_layers}"]
         for attr, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
