@@ -1,0 +1,284 @@
+"""The ``"cpu"`` backend: ``@numba.njit`` time loops around BLAS products.
+
+Implements the backend interface of :mod:`numrnn.backends` for float32 and
+float64.  One layer-direction runs as
+
+1. input projection ``X W_ihᵀ``: one GEMM over all T·B rows (NumPy);
+2. the recurrent loop (:mod:`._kernels`): per step ``h_{t-1} W_hhᵀ`` (BLAS
+   from ``@njit``) and the fused gate maths of :mod:`numrnn.backends.gates`;
+3. backward: the reverse loop gives the gradients of the pre-activations
+   ``dG`` for all steps, then ``dX = dG W_ih``, ``dW_ih = dGᵀ X``,
+   ``dW_hh = dGᵀ H_prev`` (and ``dW_hr``) are one GEMM each over all rows.
+
+float32 uses the fast rational activations of :mod:`numrnn.backends.gates`
+(max abs error ~3e-7), float64 the exact ones.  Results are bitwise
+reproducible from run to run.  Large scratch arrays are kept per thread and
+reused between calls (allocating them anew on every call doubled the time
+of a mid-size forward); arrays returned to the caller are always new.
+
+Besides the interface, the backend provides :func:`warmup` (compile every
+kernel ahead of use) and :func:`make_stepper` (a minimal-overhead single
+time step for unidirectional stacks, for ``step``).  The host-array helpers
+of the interface are those of the NumPy reference backend.
+"""
+
+import threading
+
+import numpy as np
+
+from .. import GATES
+from ..reference import (
+    add,
+    asarray,
+    concat_features,
+    is_device_array,
+    multiply,
+    prepare_params,
+    split_features,
+    stack,
+    to_numpy,
+    transpose01,
+    zeros,
+)
+from . import _kernels
+from ._blas import blas_threads
+from ._stepper import make_stepper
+
+__all__ = [
+    "add",
+    "asarray",
+    "backward",
+    "concat_features",
+    "forward",
+    "is_device_array",
+    "make_stepper",
+    "multiply",
+    "prepare_params",
+    "split_features",
+    "stack",
+    "to_numpy",
+    "transpose01",
+    "warmup",
+    "zeros",
+]
+
+
+class _Workspaces(threading.local):
+    """Scratch buffers by name and dtype, one set per thread, grown on demand."""
+
+    def __init__(self):
+        self.buffers = {}
+
+    def get(self, name, shape, dtype):
+        size = int(np.prod(shape))
+        key = (name, np.dtype(dtype))
+        buf = self.buffers.get(key)
+        if buf is None or buf.size < size:
+            buf = np.empty(size, dtype)
+            self.buffers[key] = buf
+        return buf[:size].reshape(shape)
+
+
+_workspaces = _Workspaces()
+
+
+class _Tape:
+    """What backward needs of one forward call (see :func:`forward`).
+
+    ``x`` is the caller's input array (not copied: backends never modify
+    their inputs, and the layer keeps it unchanged until backward);
+    ``gates`` and the other tape arrays are owned by the tape and are only
+    read by backward, so backward may run more than once.
+    """
+
+    __slots__ = ("x", "lengths", "order", "reverse", "gates", "hprev", "cprev", "tanhc", "hn")
+
+    def __init__(self, x, lengths, order, reverse, gates, hprev, cprev=None, tanhc=None, hn=None):
+        self.x = x
+        self.lengths = lengths
+        self.order = order
+        self.reverse = reverse
+        self.gates = gates
+        self.hprev = hprev
+        self.cprev = cprev
+        self.tanhc = tanhc
+        self.hn = hn
+
+
+def _lengths_and_order(lengths, T, B):
+    """int64 lengths (all T when None) and the sequences by decreasing length."""
+    if lengths is None:
+        return np.full(B, T, np.int64), np.arange(B, dtype=np.int64)
+    lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+    # Stable, so equal lengths keep their order: deterministic row layout.
+    return lengths, np.argsort(-lengths, kind="stable").astype(np.int64)
+
+
+def _empty3(dtype):
+    """A size-0 (T, B, n)-shaped stand-in for a tape that is not recorded."""
+    return np.empty((0, 0, 0), dtype)
+
+
+def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
+    """Run one layer-direction over a batch of sequences.
+
+    See :mod:`numrnn.backends` for the parameters and the returned
+    ``(output, h_n, c_n, tape)``.
+    """
+    T, B, I = x.shape
+    dtype = x.dtype
+    kind = cell.kind
+    H = cell.hidden_size
+    GH = GATES[kind] * H
+    P = h0.shape[1]
+    lengths, order = _lengths_and_order(lengths, T, B)
+    reverse = bool(reverse)
+
+    xw = np.empty((T, B, GH), dtype) if need_tape else _workspaces.get("xw", (T, B, GH), dtype)
+    with blas_threads(2.0 * T * B * I * GH):
+        np.matmul(x.reshape(T * B, I), params["weight_ih"].T, out=xw.reshape(T * B, GH))
+
+    out = np.empty((T, B, P), dtype)
+    h_n = np.empty((B, P), dtype)
+    c_n = None
+    hprev = np.empty((T, B, P), dtype) if need_tape else _empty3(dtype)
+    hs = _workspaces.get("hs", (B, P), dtype)
+    hh = _workspaces.get("hh", (B, GH), dtype)
+    w_hh = params["weight_hh"]
+    tape = None
+    with blas_threads(2.0 * B * P * GH):
+        if kind == "lstm":
+            c_n = np.empty((B, H), dtype)
+            cprev = np.empty((T, B, H), dtype) if need_tape else _empty3(dtype)
+            tanhc = np.empty((T, B, H), dtype) if need_tape else _empty3(dtype)
+            w_hr = params.get("weight_hr", np.empty((0, 0), dtype))
+            cs = _workspaces.get("cs", (B, H), dtype)
+            hraw = _workspaces.get("hraw", (B, H), dtype) if w_hr.size else hs
+            tcw = _workspaces.get("tcw", (B, H), dtype)
+            bias = params["bias_ih"] + params["bias_hh"]
+            _kernels.lstm_forward(
+                xw, bias, w_hh, w_hr, h0, c0, lengths, order, reverse,
+                out, h_n, c_n, hprev, cprev, tanhc, hs, cs, hh, hraw, tcw,
+            )  # fmt: skip
+            if need_tape:
+                tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev=cprev, tanhc=tanhc)
+        elif kind == "gru":
+            hn = np.empty((T, B, H), dtype) if need_tape else _empty3(dtype)
+            hnw = _workspaces.get("hnw", (B, H), dtype)
+            _kernels.gru_forward(
+                xw, params["bias_ih"], params["bias_hh"], w_hh, h0, lengths, order, reverse,
+                out, h_n, hprev, hn, hs, hh, hnw,
+            )  # fmt: skip
+            if need_tape:
+                tape = _Tape(x, lengths, order, reverse, xw, hprev, hn=hn)
+        else:
+            bias = params["bias_ih"] + params["bias_hh"]
+            _kernels.rnn_forward(
+                xw, bias, w_hh, h0, lengths, order, reverse, int(kind == "rnn_relu"),
+                out, h_n, hprev, hs, hh,
+            )  # fmt: skip
+            if need_tape:
+                tape = _Tape(x, lengths, order, reverse, xw, hprev)
+    return out, h_n, c_n, tape
+
+
+def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
+    """Backpropagation through time for the forward call of ``tape``.
+
+    See :mod:`numrnn.backends` for the parameters and the returned
+    ``(grad_x, grad_h0, grad_c0, grads)``.
+    """
+    x = tape.x
+    T, B, I = x.shape
+    dtype = x.dtype
+    kind = cell.kind
+    H = cell.hidden_size
+    GH = GATES[kind] * H
+    P = tape.hprev.shape[2]
+    lengths, order, reverse = tape.lengths, tape.order, tape.reverse
+    w_hh = params["weight_hh"]
+    dgates = _workspaces.get("dgates", (T, B, GH), dtype)
+    dh0 = np.empty((B, P), dtype)
+    dc0 = None
+    dhs = _workspaces.get("dhs", (B, P), dtype)
+    dgw = _workspaces.get("dgw", (B, GH), dtype)
+    grads = {}
+    with blas_threads(2.0 * B * P * GH):
+        if kind == "lstm":
+            dc0 = np.empty((B, H), dtype)
+            w_hr = params.get("weight_hr", np.empty((0, 0), dtype))
+            proj = w_hr.size > 0
+            dhtot = _workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty3(dtype)
+            hraw = _workspaces.get("hraw_tape", (T, B, H), dtype) if proj else _empty3(dtype)
+            dcs = _workspaces.get("dcs", (B, H), dtype)
+            dhraw = _workspaces.get("dhraw", (B, H), dtype) if proj else dhs
+            _kernels.lstm_backward(
+                tape.gates, tape.cprev, tape.tanhc, w_hh, w_hr, grad_output, grad_h_n, grad_c_n,
+                lengths, order, reverse, dgates, dh0, dc0, dhtot, hraw, dhs, dcs, dgw, dhraw,
+            )  # fmt: skip
+        elif kind == "gru":
+            dhn = _workspaces.get("dhn", (T, B, H), dtype)
+            dhd = _workspaces.get("dhd", (B, H), dtype)
+            _kernels.gru_backward(
+                tape.gates, tape.hn, tape.hprev, w_hh, grad_output, grad_h_n, lengths, order,
+                reverse, dgates, dhn, dh0, dhs, dgw, dhd,
+            )  # fmt: skip
+        else:
+            _kernels.rnn_backward(
+                tape.gates, w_hh, grad_output, grad_h_n, lengths, order, reverse,
+                int(kind == "rnn_relu"), dgates, dh0, dhs, dgw,
+            )  # fmt: skip
+
+    rows = T * B
+    dg = dgates.reshape(rows, GH)
+    hprev = tape.hprev.reshape(rows, P)
+    with blas_threads(2.0 * rows * min(I, P) * GH):
+        grad_x = np.matmul(dg, params["weight_ih"]).reshape(T, B, I)
+        grads["weight_ih"] = dg.T @ x.reshape(rows, I)
+        grads["bias_ih"] = dg.sum(axis=0)
+        if kind == "gru":
+            # Hidden-part gradients are [dr, dz, dhn]: dr, dz shared with dg.
+            dhn = dhn.reshape(rows, H)
+            grads["weight_hh"] = np.concatenate((dg[:, : 2 * H].T @ hprev, dhn.T @ hprev))
+            grads["bias_hh"] = np.concatenate((grads["bias_ih"][: 2 * H], dhn.sum(axis=0)))
+        else:
+            grads["weight_hh"] = dg.T @ hprev
+            grads["bias_hh"] = grads["bias_ih"].copy()
+        if kind == "lstm" and proj:
+            grads["weight_hr"] = dhtot.reshape(rows, P).T @ hraw.reshape(rows, H)
+    return grad_x, dh0, dc0, grads
+
+
+def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
+    """Compile the kernels ahead of use (or load them from Numba's cache).
+
+    Runs a tiny forward and backward of each cell kind in each dtype, and a
+    stepper step, so that the first real call does not pay for compilation.
+
+    Parameters
+    ----------
+    dtypes : sequence of dtypes
+        Any of ``numpy.float32``, ``numpy.float64``.
+    kinds : sequence of str
+        Cell kinds (``"rnn_relu"`` shares the kernels of ``"rnn_tanh"``).
+    """
+    from .. import CellSpec
+
+    T, B, I, H = 2, 2, 2, 2
+    rng = np.random.default_rng(0)
+    for dtype in dtypes:
+        for kind in kinds:
+            GH = GATES[kind] * H
+            cell = CellSpec(kind, H, 0)
+            params = {
+                "weight_ih": rng.standard_normal((GH, I)).astype(dtype),
+                "weight_hh": rng.standard_normal((GH, H)).astype(dtype),
+                "bias_ih": np.zeros(GH, dtype),
+                "bias_hh": np.zeros(GH, dtype),
+            }
+            x = np.ones((T, B, I), dtype)
+            h0 = np.zeros((B, H), dtype)
+            c0 = h0 if kind == "lstm" else None
+            out, h_n, c_n, tape = forward(cell, params, x, h0, c0, None, False, True)
+            backward(cell, params, tape, out, h_n, c_n)
+            make_stepper(cell, [params], dtype)(x[0], h0[None], None if c0 is None else c0[None])

@@ -1,0 +1,60 @@
+"""BLAS thread counts chosen by the size of the product.
+
+Two BLAS libraries do the work: NumPy's (the big GEMMs over all T·B rows,
+called from Python) and SciPy's (``np.dot`` inside ``@njit`` code links to
+``scipy.linalg.cython_blas``).  Both are multi-threaded.  Threads pay off only
+for large products: for the small per-step products of a recurrent loop the
+hand-off costs more than it saves and the timings become bimodal from
+process to process.  So every BLAS call of this backend runs under
+:func:`blas_threads`, which drops the libraries to one thread for products
+below :data:`MIN_THREADED_FLOPS` and otherwise leaves the caller's setting
+alone.  The backend starts no threads of its own (no ``parallel=True``), so
+BLAS threads never compete with Numba threads.
+"""
+
+import contextlib
+
+__all__ = ["MIN_THREADED_FLOPS", "blas_threads"]
+
+#: Products with fewer floating-point operations (2·m·n·k) than this run on
+#: one BLAS thread.  Measured with 2 threads on the project machine: at
+#: (32×128)·(128×512) (4 MFLOP) two threads were 1.7x faster, at
+#: (8×32)·(32×128) (65 kFLOP) no faster.
+MIN_THREADED_FLOPS = 1e6
+
+_controllers = []
+
+
+def _blas_controllers():
+    """The threadpoolctl controllers of every loaded BLAS, found once."""
+    if not _controllers:
+        # Load SciPy's BLAS (the one np.dot in @njit uses) before looking.
+        import scipy.linalg.cython_blas  # noqa: F401
+        from threadpoolctl import ThreadpoolController
+
+        _controllers.extend(ThreadpoolController().select(user_api="blas").lib_controllers)
+    return _controllers
+
+
+@contextlib.contextmanager
+def blas_threads(flops):
+    """Run the block with one BLAS thread if ``flops`` is small.
+
+    Parameters
+    ----------
+    flops : float
+        Floating-point operations of one product in the block (the largest
+        one, when the block does several of similar size).
+    """
+    if flops >= MIN_THREADED_FLOPS:
+        yield
+        return
+    libs = _blas_controllers()
+    saved = [lib.get_num_threads() for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, saved, strict=True):
+            lib.set_num_threads(n)

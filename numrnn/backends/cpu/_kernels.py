@@ -1,0 +1,561 @@
+"""The recurrent time loops of the ``"cpu"`` backend (``@njit``).
+
+Each loop runs one layer-direction over all time steps.  The input
+projection ``xw = X W_ihᵀ`` (without bias) has been computed beforehand by one
+GEMM over all T·B rows; per step the loop does the recurrent product
+``h_{t-1} W_hhᵀ`` with BLAS (``np.dot``) and then the gate maths of
+:mod:`numrnn.backends.gates`, fused in one pass over the units.
+
+Variable lengths and direction
+------------------------------
+``order`` lists the sequences by decreasing length (stable), and the
+recurrent state lives in that order (``hs[k]`` belongs to sequence
+``order[k]``).  At loop step ``s`` the sequences still running are then the
+prefix ``k < nb``, so the per-step GEMM covers exactly the active rows.  The
+time index of sequence ``b`` at loop step ``s`` is ``s``, or
+``lengths[b] - 1 - s`` when ``reverse``: each sequence runs backwards over
+its own valid part.
+
+In-place tapes
+--------------
+Forward overwrites each row of ``xw`` with the gate values once it has read
+it (so ``xw`` becomes the tape of gate values at no extra memory).
+Backward leaves the tape intact (it may run again) and writes the gradients
+of the pre-activations ``dG`` to a separate array, whose rows at padded
+steps (t >= length) are zeroed, so the GEMMs over all T·B rows that follow
+are unaffected by them.
+
+Workspaces (``hs``, ``hh``, ...) hold no state between calls: every element
+read is written first in the same call.  Tape arrays of size 0 mean "no
+tape".  Where a loop needs the same buffer under two names (``hraw`` is ``hs``
+without projection) the caller passes the same array twice.
+"""
+
+import numpy as np
+
+from ..gates import (
+    gru_gates,
+    gru_gates_backward,
+    lstm_gates,
+    lstm_gates_backward,
+    rnn_act,
+    rnn_act_backward,
+)
+from ._jit import fast_gates, jit
+
+__all__ = [
+    "gru_backward",
+    "gru_forward",
+    "lstm_backward",
+    "lstm_forward",
+    "rnn_backward",
+    "rnn_forward",
+]
+
+
+@jit
+def _gather_rows(src, order, dst):
+    """dst[k] = src[order[k]] (into the length-sorted order)."""
+    for k in range(order.shape[0]):
+        b = order[k]
+        for j in range(src.shape[1]):
+            dst[k, j] = src[b, j]
+
+
+@jit
+def _scatter_rows(src, order, dst):
+    """dst[order[k]] = src[k] (back to the caller's order)."""
+    for k in range(order.shape[0]):
+        b = order[k]
+        for j in range(src.shape[1]):
+            dst[b, j] = src[k, j]
+
+
+@jit
+def _zero_padding(a, lengths):
+    """a[t, b, :] = 0 for every padded step t >= lengths[b]."""
+    for t in range(a.shape[0]):
+        for b in range(a.shape[1]):
+            if t >= lengths[b]:
+                for j in range(a.shape[2]):
+                    a[t, b, j] = 0
+
+
+@jit
+def _time_index(lengths, b, s, reverse):
+    return lengths[b] - 1 - s if reverse else s
+
+
+@jit
+def rnn_forward(xw, bias, w_hh, h0, lengths, order, reverse, relu, out, h_n, hprev, hs, hh):
+    """Vanilla RNN forward: h_t = act(xw_t + bias + W_hh h_{t-1}).
+
+    Parameters
+    ----------
+    xw : (T, B, H) array
+        X W_ihᵀ; overwritten with h_t (the tape of activations).
+    bias : (H,) array
+        b_ih + b_hh.
+    w_hh : (H, H) array
+    h0 : (B, H) array
+    lengths, order : (B,) int64 arrays
+        Sequence lengths and the sequences by decreasing length.
+    reverse : bool
+    relu : int
+        0: tanh, 1: ReLU.
+    out : (T, B, H) array
+        Output, zero at padded steps.
+    h_n : (B, H) array
+        Final states.
+    hprev : (T, B, H) or size-0 array
+        Tape of h_{t-1} (zero at padded steps), filled if not size 0.
+    hs, hh : (B, H) arrays
+        Workspaces.
+    """
+    fast = fast_gates(xw)
+    T, B, H = xw.shape
+    tape = hprev.size > 0
+    _gather_rows(h0, order, hs)
+    nb = B
+    for s in range(T):
+        while nb > 0 and lengths[order[nb - 1]] <= s:
+            nb -= 1
+        if nb == 0:
+            break
+        np.dot(hs[:nb], w_hh.T, hh[:nb])
+        for k in range(nb):
+            b = order[k]
+            t = _time_index(lengths, b, s, reverse)
+            if tape:
+                for j in range(H):
+                    hprev[t, b, j] = hs[k, j]
+            row = xw[t, b]
+            for j in range(H):
+                h = rnn_act(row[j] + bias[j] + hh[k, j], relu, fast)
+                row[j] = h
+                hs[k, j] = h
+                out[t, b, j] = h
+    _zero_padding(out, lengths)
+    if tape:
+        _zero_padding(hprev, lengths)
+    _scatter_rows(hs, order, h_n)
+
+
+@jit
+def rnn_backward(
+    gates, w_hh, grad_out, grad_hn, lengths, order, reverse, relu, dgates, dh0, dhs, dgw
+):
+    """Vanilla RNN backward through time.
+
+    Parameters
+    ----------
+    gates : (T, B, H) array
+        The forward tape h_t.
+    w_hh : (H, H) array
+    grad_out : (T, B, H) array
+    grad_hn : (B, H) array
+    lengths, order, reverse, relu
+        As in :func:`rnn_forward`.
+    dgates : (T, B, H) array
+        Output: dG = dL/da_t (zero at padded steps), a_t the pre-activation.
+    dh0 : (B, H) array
+        Output: dL/dh_0.
+    dhs, dgw : (B, H) arrays
+        Workspaces.
+
+    Notes
+    -----
+    dh_t = grad_out_t + dL/dh_t from step t+1, da_t = act'(a_t) dh_t,
+    dL/dh_{t-1} = da_t W_hh.
+    """
+    T, B, H = gates.shape
+    _gather_rows(grad_hn, order, dhs)
+    nb = 0
+    for s in range(T - 1, -1, -1):
+        while nb < B and lengths[order[nb]] > s:
+            nb += 1
+        for k in range(nb):
+            b = order[k]
+            t = _time_index(lengths, b, s, reverse)
+            row = gates[t, b]
+            drow = dgates[t, b]
+            for j in range(H):
+                da = rnn_act_backward(row[j], dhs[k, j] + grad_out[t, b, j], relu)
+                drow[j] = da
+                dgw[k, j] = da
+        np.dot(dgw[:nb], w_hh, dhs[:nb])
+    _zero_padding(dgates, lengths)
+    _scatter_rows(dhs, order, dh0)
+
+
+@jit
+def lstm_forward(
+    xw,
+    bias,
+    w_hh,
+    w_hr,
+    h0,
+    c0,
+    lengths,
+    order,
+    reverse,
+    out,
+    h_n,
+    c_n,
+    hprev,
+    cprev,
+    tanhc,
+    hs,
+    cs,
+    hh,
+    hraw,
+    tcw,
+):
+    """LSTM forward, with optional projection h_t = W_hr (o_t tanh(c_t)).
+
+    Parameters
+    ----------
+    xw : (T, B, 4H) array
+        X W_ihᵀ; overwritten with the gate values i, f, g, o.
+    bias : (4H,) array
+        b_ih + b_hh.
+    w_hh : (4H, P) array
+        P = H_out (proj_size, or H without projection).
+    w_hr : (P, H) array, or (0, 0) without projection
+    h0 : (B, P) array
+    c0 : (B, H) array
+    lengths, order, reverse
+        As in :func:`rnn_forward`.
+    out : (T, B, P) array
+    h_n : (B, P) array
+    c_n : (B, H) array
+    hprev, cprev, tanhc : (T, B, P), (T, B, H), (T, B, H) or size-0 arrays
+        Tapes of h_{t-1} (zero at padded steps), c_{t-1} and tanh(c_t).
+    hs : (B, P) array
+        Workspace (the state h).
+    cs, hraw, tcw : (B, H) arrays
+        Workspaces; without projection ``hraw`` must be ``hs``.
+    hh : (B, 4H) array
+        Workspace.
+    """
+    fast = fast_gates(xw)
+    T, B = xw.shape[0], xw.shape[1]
+    H = cs.shape[1]
+    P = hs.shape[1]
+    proj = w_hr.size > 0
+    tape = hprev.size > 0
+    _gather_rows(h0, order, hs)
+    _gather_rows(c0, order, cs)
+    nb = B
+    for s in range(T):
+        while nb > 0 and lengths[order[nb - 1]] <= s:
+            nb -= 1
+        if nb == 0:
+            break
+        np.dot(hs[:nb], w_hh.T, hh[:nb])
+        for k in range(nb):
+            b = order[k]
+            t = _time_index(lengths, b, s, reverse)
+            if tape:
+                for j in range(P):
+                    hprev[t, b, j] = hs[k, j]
+                for j in range(H):
+                    cprev[t, b, j] = cs[k, j]
+            row = xw[t, b]
+            tc = tanhc[t, b] if tape else tcw[k]
+            for j in range(H):
+                i, f, g, o, c, tanh_c = lstm_gates(
+                    row[j] + bias[j] + hh[k, j],
+                    row[H + j] + bias[H + j] + hh[k, H + j],
+                    row[2 * H + j] + bias[2 * H + j] + hh[k, 2 * H + j],
+                    row[3 * H + j] + bias[3 * H + j] + hh[k, 3 * H + j],
+                    cs[k, j],
+                    fast,
+                )
+                row[j] = i
+                row[H + j] = f
+                row[2 * H + j] = g
+                row[3 * H + j] = o
+                cs[k, j] = c
+                tc[j] = tanh_c
+                hraw[k, j] = o * tanh_c
+        if proj:
+            np.dot(hraw[:nb], w_hr.T, hs[:nb])
+        for k in range(nb):
+            b = order[k]
+            t = _time_index(lengths, b, s, reverse)
+            for j in range(P):
+                out[t, b, j] = hs[k, j]
+    _zero_padding(out, lengths)
+    if tape:
+        _zero_padding(hprev, lengths)
+    _scatter_rows(hs, order, h_n)
+    _scatter_rows(cs, order, c_n)
+
+
+@jit
+def lstm_backward(
+    gates,
+    cprev,
+    tanhc,
+    w_hh,
+    w_hr,
+    grad_out,
+    grad_hn,
+    grad_cn,
+    lengths,
+    order,
+    reverse,
+    dgates,
+    dh0,
+    dc0,
+    dhtot,
+    hraw_tape,
+    dhs,
+    dcs,
+    dgw,
+    dhraw,
+):
+    """LSTM backward through time.
+
+    Parameters
+    ----------
+    gates : (T, B, 4H) array
+        Forward tape i, f, g, o.
+    cprev, tanhc : (T, B, H) arrays
+        Forward tapes c_{t-1}, tanh(c_t).
+    w_hh : (4H, P) array
+    w_hr : (P, H) array, or (0, 0) without projection
+    grad_out : (T, B, P) array
+    grad_hn : (B, P) array
+    grad_cn : (B, H) array
+    lengths, order, reverse
+        As in :func:`lstm_forward`.
+    dgates : (T, B, 4H) array
+        Output: dG, the gradients of the four pre-activations (zero at
+        padded steps).
+    dh0 : (B, P) array
+    dc0 : (B, H) array
+        Outputs: dL/dh_0, dL/dc_0.
+    dhtot : (T, B, P) array or size 0
+        With projection: output dL/dh_t (zero at padded steps).
+    hraw_tape : (T, B, H) array or size 0
+        With projection: output o_t tanh(c_t) (zero at padded steps);
+        dW_hr = dhtotᵀ hraw_tape.
+    dhs : (B, P) array
+    dcs, dhraw : (B, H) arrays
+        Workspaces; without projection ``dhraw`` must be ``dhs``.
+    dgw : (B, 4H) array
+        Workspace.
+    """
+    T, B = gates.shape[0], gates.shape[1]
+    H = dcs.shape[1]
+    P = dhs.shape[1]
+    proj = w_hr.size > 0
+    _gather_rows(grad_hn, order, dhs)
+    _gather_rows(grad_cn, order, dcs)
+    nb = 0
+    for s in range(T - 1, -1, -1):
+        while nb < B and lengths[order[nb]] > s:
+            nb += 1
+        for k in range(nb):
+            b = order[k]
+            t = _time_index(lengths, b, s, reverse)
+            for j in range(P):
+                dhs[k, j] += grad_out[t, b, j]
+            if proj:
+                for j in range(P):
+                    dhtot[t, b, j] = dhs[k, j]
+        if proj:
+            np.dot(dhs[:nb], w_hr, dhraw[:nb])
+        for k in range(nb):
+            b = order[k]
+            t = _time_index(lengths, b, s, reverse)
+            row = gates[t, b]
+            drow = dgates[t, b]
+            cp = cprev[t, b]
+            tc = tanhc[t, b]
+            if proj:
+                for j in range(H):
+                    hraw_tape[t, b, j] = row[3 * H + j] * tc[j]
+            for j in range(H):
+                dai, daf, dag, dao, dc = lstm_gates_backward(
+                    row[j],
+                    row[H + j],
+                    row[2 * H + j],
+                    row[3 * H + j],
+                    cp[j],
+                    tc[j],
+                    dhraw[k, j],
+                    dcs[k, j],
+                )
+                drow[j] = dai
+                drow[H + j] = daf
+                drow[2 * H + j] = dag
+                drow[3 * H + j] = dao
+                dgw[k, j] = dai
+                dgw[k, H + j] = daf
+                dgw[k, 2 * H + j] = dag
+                dgw[k, 3 * H + j] = dao
+                dcs[k, j] = dc
+        np.dot(dgw[:nb], w_hh, dhs[:nb])
+    _zero_padding(dgates, lengths)
+    if proj:
+        _zero_padding(dhtot, lengths)
+        _zero_padding(hraw_tape, lengths)
+    _scatter_rows(dhs, order, dh0)
+    _scatter_rows(dcs, order, dc0)
+
+
+@jit
+def gru_forward(
+    xw, b_ih, b_hh, w_hh, h0, lengths, order, reverse, out, h_n, hprev, hn_tape, hs, hh, hnw
+):
+    """GRU forward (reset gate after the hidden product).
+
+    Parameters
+    ----------
+    xw : (T, B, 3H) array
+        X W_ihᵀ; overwritten with the gate values r, z, n.
+    b_ih, b_hh : (3H,) arrays
+    w_hh : (3H, H) array
+    h0 : (B, H) array
+    lengths, order, reverse
+        As in :func:`rnn_forward`.
+    out : (T, B, H) array
+    h_n : (B, H) array
+    hprev, hn_tape : (T, B, H) or size-0 arrays
+        Tapes of h_{t-1} (zero at padded steps) and of W_hn h_{t-1} + b_hn.
+    hs, hnw : (B, H) arrays
+    hh : (B, 3H) array
+        Workspaces.
+    """
+    fast = fast_gates(xw)
+    T, B = xw.shape[0], xw.shape[1]
+    H = hs.shape[1]
+    tape = hprev.size > 0
+    _gather_rows(h0, order, hs)
+    nb = B
+    for s in range(T):
+        while nb > 0 and lengths[order[nb - 1]] <= s:
+            nb -= 1
+        if nb == 0:
+            break
+        np.dot(hs[:nb], w_hh.T, hh[:nb])
+        for k in range(nb):
+            b = order[k]
+            t = _time_index(lengths, b, s, reverse)
+            if tape:
+                for j in range(H):
+                    hprev[t, b, j] = hs[k, j]
+            row = xw[t, b]
+            hn_row = hn_tape[t, b] if tape else hnw[k]
+            for j in range(H):
+                hn = hh[k, 2 * H + j] + b_hh[2 * H + j]
+                r, z, n, h = gru_gates(
+                    row[j] + b_ih[j],
+                    row[H + j] + b_ih[H + j],
+                    row[2 * H + j] + b_ih[2 * H + j],
+                    hh[k, j] + b_hh[j],
+                    hh[k, H + j] + b_hh[H + j],
+                    hn,
+                    hs[k, j],
+                    fast,
+                )
+                row[j] = r
+                row[H + j] = z
+                row[2 * H + j] = n
+                hn_row[j] = hn
+                hs[k, j] = h
+                out[t, b, j] = h
+    _zero_padding(out, lengths)
+    if tape:
+        _zero_padding(hprev, lengths)
+    _scatter_rows(hs, order, h_n)
+
+
+@jit
+def gru_backward(
+    gates,
+    hn_tape,
+    hprev,
+    w_hh,
+    grad_out,
+    grad_hn,
+    lengths,
+    order,
+    reverse,
+    dgates,
+    dhn,
+    dh0,
+    dhs,
+    dgw,
+    dhd,
+):
+    """GRU backward through time.
+
+    Parameters
+    ----------
+    gates : (T, B, 3H) array
+        Forward tape r, z, n.
+    hn_tape : (T, B, H) array
+        Forward tape W_hn h_{t-1} + b_hn.
+    hprev : (T, B, H) array
+        Forward tape h_{t-1}.
+    w_hh : (3H, H) array
+    grad_out : (T, B, H) array
+    grad_hn : (B, H) array
+    lengths, order, reverse
+        As in :func:`gru_forward`.
+    dgates : (T, B, 3H) array
+        Output: the gradients [dr, dz, dxn] of the input parts
+        (dL/d(X W_ihᵀ + b_ih)), zero at padded steps.
+    dhn : (T, B, H) array
+        Output: the gradient of W_hn h_{t-1} + b_hn, zero at padded steps.
+        The gradient of the hidden parts (dL/d(h W_hhᵀ + b_hh)) is
+        [dr, dz, dhn].
+    dh0 : (B, H) array
+        Output: dL/dh_0.
+    dhs, dhd : (B, H) arrays
+    dgw : (B, 3H) array
+        Workspaces.
+    """
+    T, B = gates.shape[0], gates.shape[1]
+    H = dhs.shape[1]
+    _gather_rows(grad_hn, order, dhs)
+    nb = 0
+    for s in range(T - 1, -1, -1):
+        while nb < B and lengths[order[nb]] > s:
+            nb += 1
+        for k in range(nb):
+            b = order[k]
+            t = _time_index(lengths, b, s, reverse)
+            row = gates[t, b]
+            hn_row = hn_tape[t, b]
+            drow = dgates[t, b]
+            dhn_row = dhn[t, b]
+            hp = hprev[t, b]
+            for j in range(H):
+                dr, dz, dxn, dhn_j, dh_direct = gru_gates_backward(
+                    row[j],
+                    row[H + j],
+                    row[2 * H + j],
+                    hn_row[j],
+                    hp[j],
+                    dhs[k, j] + grad_out[t, b, j],
+                )
+                drow[j] = dr
+                drow[H + j] = dz
+                drow[2 * H + j] = dxn
+                dhn_row[j] = dhn_j
+                dgw[k, j] = dr
+                dgw[k, H + j] = dz
+                dgw[k, 2 * H + j] = dhn_j
+                dhd[k, j] = dh_direct
+        np.dot(dgw[:nb], w_hh, dhs[:nb])
+        for k in range(nb):
+            for j in range(H):
+                dhs[k, j] += dhd[k, j]
+    _zero_padding(dgates, lengths)
+    _zero_padding(dhn, lengths)
+    _scatter_rows(dhs, order, dh0)
