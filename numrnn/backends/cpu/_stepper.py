@@ -1,1 +1,202 @@
-def make_stepper(cell, params_list, dtype): raise NotImplementedError
+"""One time step of a unidirectional stack, with as little overhead as possible.
+
+Streaming use calls ``step`` once per sample, often with B = 1, where a
+general forward call (input GEMM, per-step BLAS, workspace bookkeeping, one
+call per layer) costs far more than the arithmetic.  A stepper instead packs
+every layer's weights once, transposed, into one array, and runs the whole
+stack in one compiled call whose products are plain loops: y = b + v Wᵀ
+accumulated row by row of Wᵀ, which vectorises over the outputs and needs no
+BLAS call.
+"""
+
+import numpy as np
+
+from .. import GATES
+from ..gates import gru_gates, lstm_gates, rnn_act
+from ._jit import fast_gates, jit
+
+__all__ = ["Stepper", "make_stepper"]
+
+# Columns of the per-layer layout table: offsets into the packed weights of
+# W_ihᵀ, W_hhᵀ, W_hrᵀ (-1: no projection) and of the biases b_ih, b_hh,
+# b_hr (P zeros: the projection has no bias; a zero one lets it use _affine).
+_WIH, _WHH, _WHR, _BIH, _BHH, _BHR = range(6)
+_KINDS = {"rnn_tanh": 0, "rnn_relu": 0, "lstm": 1, "gru": 2}
+
+
+@jit
+def _affine(v, w, offset, bias_offset, y):
+    """y = b + v Wᵀ, with Wᵀ (len(v), len(y)) stored at ``w[offset:]``.
+
+    Accumulated over the rows of Wᵀ (axpy form): the inner loop runs over
+    contiguous outputs and vectorises without reassociating any sum.  The
+    rows are taken as slices: indexing ``w`` at a computed offset instead
+    costs a negative-index check per element, which kept the loop scalar
+    (8x slower).
+    """
+    n = y.shape[0]
+    bias = w[bias_offset : bias_offset + n]
+    for j in range(n):
+        y[j] = bias[j]
+    for i in range(v.shape[0]):
+        vi = v[i]
+        row = w[offset + i * n : offset + (i + 1) * n]
+        for j in range(n):
+            y[j] += vi * row[j]
+
+
+@jit
+def _step(x, h0, c0, w, layout, kind, relu, xg, hg, hraw):
+    """Advance every layer by one step; kind 0: RNN, 1: LSTM, 2: GRU.
+
+    Returns (out, h_n, c_n), new arrays; c_n is a copy of c0 unless LSTM.
+    """
+    fast = fast_gates(x)
+    L, B, P = h0.shape
+    H = hraw.shape[0]
+    h_n = np.empty_like(h0)
+    c_n = np.empty_like(c0)
+    for layer in range(L):
+        lay = layout[layer]
+        for b in range(B):
+            _affine(x[b] if layer == 0 else h_n[layer - 1, b], w, lay[_WIH], lay[_BIH], xg)
+            _affine(h0[layer, b], w, lay[_WHH], lay[_BHH], hg)
+            h = h_n[layer, b]
+            h_prev = h0[layer, b]
+            if kind == 1:
+                c = c_n[layer, b]
+                c_prev = c0[layer, b]
+                for j in range(H):
+                    i, f, g, o, c_j, tanh_c = lstm_gates(
+                        xg[j] + hg[j],
+                        xg[H + j] + hg[H + j],
+                        xg[2 * H + j] + hg[2 * H + j],
+                        xg[3 * H + j] + hg[3 * H + j],
+                        c_prev[j],
+                        fast,
+                    )
+                    c[j] = c_j
+                    hraw[j] = o * tanh_c
+                if lay[_WHR] >= 0:
+                    _affine(hraw, w, lay[_WHR], lay[_BHR], h)
+                else:
+                    for j in range(H):
+                        h[j] = hraw[j]
+            elif kind == 2:
+                for j in range(H):
+                    r, z, n, h_j = gru_gates(
+                        xg[j], xg[H + j], xg[2 * H + j],
+                        hg[j], hg[H + j], hg[2 * H + j],
+                        h_prev[j], fast,
+                    )  # fmt: skip
+                    h[j] = h_j
+            else:
+                for j in range(H):
+                    h[j] = rnn_act(xg[j] + hg[j], relu, fast)
+    out = np.empty((B, P), h0.dtype)
+    for b in range(B):
+        for j in range(P):
+            out[b, j] = h_n[L - 1, b, j]
+    return out, h_n, c_n
+
+
+class Stepper:
+    """One time step of a unidirectional stack of layers, for streaming.
+
+    Made by :func:`make_stepper`.  Call it as ``stepper(x, h0, c0)``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, I)
+        The input at this step.
+    h0 : ndarray, shape (L, B, H_out)
+        The state of every layer.
+    c0 : ndarray, shape (L, B, H), or None
+        The cell state of every layer (LSTM only).
+
+    Returns
+    -------
+    out : ndarray, shape (B, H_out)
+        The last layer's new hidden state (a separate array).
+    h_n : ndarray, shape (L, B, H_out)
+    c_n : ndarray, shape (L, B, H), or None
+        New states.
+
+    Notes
+    -----
+    All arrays must be C-contiguous and of the stepper's dtype (the layer
+    has converted them already); nothing is checked, which is the point.
+    The weights are copied when the stepper is made: make a new one when
+    they change.
+    """
+
+    __slots__ = (
+        "_weights",
+        "_layout",
+        "_kind",
+        "_relu",
+        "_lstm",
+        "_no_cell",
+        "_xg",
+        "_hg",
+        "_hraw",
+    )
+
+    def __init__(self, cell, params_list, dtype):
+        dtype = np.dtype(dtype)
+        GH = GATES[cell.kind] * cell.hidden_size
+        pieces, layout, offset = [], [], 0
+        for params in params_list:
+            w_hr = params.get("weight_hr")
+            entries = {
+                _WIH: params["weight_ih"].T,
+                _WHH: params["weight_hh"].T,
+                _BIH: params["bias_ih"],
+                _BHH: params["bias_hh"],
+            }
+            if w_hr is not None:
+                entries[_WHR] = w_hr.T
+                entries[_BHR] = np.zeros(w_hr.shape[0])
+            row = [-1] * 6
+            for column, a in entries.items():
+                row[column] = offset
+                pieces.append(np.ravel(a).astype(dtype))
+                offset += a.size
+            layout.append(row)
+        self._weights = np.concatenate(pieces)
+        self._layout = np.array(layout, dtype=np.int64)
+        self._kind = _KINDS[cell.kind]
+        self._relu = int(cell.kind == "rnn_relu")
+        self._lstm = cell.kind == "lstm"
+        self._no_cell = np.empty((0, 0, 0), dtype)
+        self._xg = np.empty(GH, dtype)
+        self._hg = np.empty(GH, dtype)
+        self._hraw = np.empty(cell.hidden_size, dtype)
+
+    def __call__(self, x, h0, c0=None):
+        out, h_n, c_n = _step(
+            x, h0, self._no_cell if c0 is None else c0, self._weights, self._layout,
+            self._kind, self._relu, self._xg, self._hg, self._hraw,
+        )  # fmt: skip
+        return out, h_n, (c_n if self._lstm else None)
+
+
+def make_stepper(cell, params_list, dtype):
+    """A :class:`Stepper` for a unidirectional stack.
+
+    Parameters
+    ----------
+    cell : CellSpec
+        The cell of every layer.
+    params_list : list of dict
+        Each layer's parameters, in the form :func:`forward` takes them,
+        first layer first.
+    dtype : numpy dtype
+        float32 or float64.
+
+    Returns
+    -------
+    Stepper
+        ``stepper(x, h0, c0) -> (out, h_n, c_n)``; see :class:`Stepper`.
+    """
+    return Stepper(cell, params_list, dtype)
