@@ -91,11 +91,23 @@ class _Tape:
     read by backward, so backward may run more than once.
     """
 
-    __slots__ = ("x", "lengths", "order", "reverse", "gates", "hprev", "cprev", "tanhc", "hn")
+    __slots__ = (
+        "x",
+        "lengths",
+        "full",
+        "order",
+        "reverse",
+        "gates",
+        "hprev",
+        "cprev",
+        "tanhc",
+        "hn",
+    )
 
     def __init__(self, x, lengths, order, reverse, gates, hprev, cprev=None, tanhc=None, hn=None):
         self.x = x
         self.lengths = lengths
+        self.full = bool(np.all(lengths == x.shape[0]))
         self.order = order
         self.reverse = reverse
         self.gates = gates
@@ -232,6 +244,12 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
     rows = T * B
     dg = dgates.reshape(rows, GH)
     hprev = tape.hprev.reshape(rows, P)
+    if not tape.full:
+        # dG is zero at padded steps, but 0 * NaN is not: padding the
+        # caller filled with NaN or inf must not reach dW_ih.
+        x = _workspaces.get("x_valid", x.shape, dtype)
+        np.copyto(x, tape.x)
+        _kernels.zero_padding(x, lengths)
     with blas_threads(2.0 * rows * min(I, P) * GH):
         grad_x = np.matmul(dg, params["weight_ih"]).reshape(T, B, I)
         grads["weight_ih"] = dg.T @ x.reshape(rows, I)

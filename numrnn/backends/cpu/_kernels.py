@@ -44,6 +44,7 @@ from ..gates import (
 from ._jit import fast_gates, jit
 
 __all__ = [
+    "zero_padding",
     "gru_backward",
     "gru_forward",
     "lstm_backward",
@@ -72,7 +73,7 @@ def _scatter_rows(src, order, dst):
 
 
 @jit
-def _zero_padding(a, lengths):
+def zero_padding(a, lengths):
     """a[t, b, :] = 0 for every padded step t >= lengths[b]."""
     for t in range(a.shape[0]):
         for b in range(a.shape[1]):
@@ -135,9 +136,9 @@ def rnn_forward(xw, bias, w_hh, h0, lengths, order, reverse, relu, out, h_n, hpr
                 row[j] = h
                 hs[k, j] = h
                 out[t, b, j] = h
-    _zero_padding(out, lengths)
+    zero_padding(out, lengths)
     if tape:
-        _zero_padding(hprev, lengths)
+        zero_padding(hprev, lengths)
     _scatter_rows(hs, order, h_n)
 
 
@@ -184,7 +185,7 @@ def rnn_backward(
                 drow[j] = da
                 dgw[k, j] = da
         np.dot(dgw[:nb], w_hh, dhs[:nb])
-    _zero_padding(dgates, lengths)
+    zero_padding(dgates, lengths)
     _scatter_rows(dhs, order, dh0)
 
 
@@ -286,9 +287,9 @@ def lstm_forward(
             t = _time_index(lengths, b, s, reverse)
             for j in range(P):
                 out[t, b, j] = hs[k, j]
-    _zero_padding(out, lengths)
+    zero_padding(out, lengths)
     if tape:
-        _zero_padding(hprev, lengths)
+        zero_padding(hprev, lengths)
     _scatter_rows(hs, order, h_n)
     _scatter_rows(cs, order, c_n)
 
@@ -399,10 +400,10 @@ def lstm_backward(
                 dgw[k, 3 * H + j] = dao
                 dcs[k, j] = dc
         np.dot(dgw[:nb], w_hh, dhs[:nb])
-    _zero_padding(dgates, lengths)
+    zero_padding(dgates, lengths)
     if proj:
-        _zero_padding(dhtot, lengths)
-        _zero_padding(hraw_tape, lengths)
+        zero_padding(dhtot, lengths)
+        zero_padding(hraw_tape, lengths)
     _scatter_rows(dhs, order, dh0)
     _scatter_rows(dcs, order, dc0)
 
@@ -468,9 +469,9 @@ def gru_forward(
                 hn_row[j] = hn
                 hs[k, j] = h
                 out[t, b, j] = h
-    _zero_padding(out, lengths)
+    zero_padding(out, lengths)
     if tape:
-        _zero_padding(hprev, lengths)
+        zero_padding(hprev, lengths)
     _scatter_rows(hs, order, h_n)
 
 
@@ -556,6 +557,6 @@ def gru_backward(
         for k in range(nb):
             for j in range(H):
                 dhs[k, j] += dhd[k, j]
-    _zero_padding(dgates, lengths)
-    _zero_padding(dhn, lengths)
+    zero_padding(dgates, lengths)
+    zero_padding(dhn, lengths)
     _scatter_rows(dhs, order, dh0)
