@@ -156,20 +156,20 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
     hprev = np.empty((T, B, P), dtype) if need_tape else _empty3(dtype)
     hs = _workspaces.get("hs", (B, P), dtype)
     hh = _workspaces.get("hh", (B, GH), dtype)
-    w_hh = params["weight_hh"]
+    w_hh_t = np.ascontiguousarray(params["weight_hh"].T)
     tape = None
     with blas_threads(2.0 * B * P * GH):
         if kind == "lstm":
             c_n = np.empty((B, H), dtype)
             cprev = np.empty((T, B, H), dtype) if need_tape else _empty3(dtype)
             tanhc = np.empty((T, B, H), dtype) if need_tape else _empty3(dtype)
-            w_hr = params.get("weight_hr", np.empty((0, 0), dtype))
+            w_hr_t = np.ascontiguousarray(params.get("weight_hr", np.empty((0, 0), dtype)).T)
             cs = _workspaces.get("cs", (B, H), dtype)
-            hraw = _workspaces.get("hraw", (B, H), dtype) if w_hr.size else hs
+            hraw = _workspaces.get("hraw", (B, H), dtype) if w_hr_t.size else hs
             tcw = _workspaces.get("tcw", (B, H), dtype)
             bias = params["bias_ih"] + params["bias_hh"]
             _kernels.lstm_forward(
-                xw, bias, w_hh, w_hr, h0, c0, lengths, order, reverse,
+                xw, bias, w_hh_t, w_hr_t, h0, c0, lengths, order, reverse,
                 out, h_n, c_n, hprev, cprev, tanhc, hs, cs, hh, hraw, tcw,
             )  # fmt: skip
             if need_tape:
@@ -178,7 +178,7 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
             hn = np.empty((T, B, H), dtype) if need_tape else _empty3(dtype)
             hnw = _workspaces.get("hnw", (B, H), dtype)
             _kernels.gru_forward(
-                xw, params["bias_ih"], params["bias_hh"], w_hh, h0, lengths, order, reverse,
+                xw, params["bias_ih"], params["bias_hh"], w_hh_t, h0, lengths, order, reverse,
                 out, h_n, hprev, hn, hs, hh, hnw,
             )  # fmt: skip
             if need_tape:
@@ -186,7 +186,7 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
         else:
             bias = params["bias_ih"] + params["bias_hh"]
             _kernels.rnn_forward(
-                xw, bias, w_hh, h0, lengths, order, reverse, int(kind == "rnn_relu"),
+                xw, bias, w_hh_t, h0, lengths, order, reverse, int(kind == "rnn_relu"),
                 out, h_n, hprev, hs, hh,
             )  # fmt: skip
             if need_tape:

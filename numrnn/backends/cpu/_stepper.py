@@ -11,7 +11,6 @@ BLAS call.
 
 import numpy as np
 
-from .. import GATES
 from ..gates import gru_gates, lstm_gates, rnn_act
 from ._jit import fast_gates, jit
 
@@ -46,16 +45,19 @@ def _affine(v, w, offset, bias_offset, y):
 
 
 @jit
-def _step(x, h0, c0, w, layout, kind, relu, xg, hg, hraw):
-    """Advance every layer by one step; kind 0: RNN, 1: LSTM, 2: GRU.
+def _step(x, h0, c0, w, layout, kind, relu, out, h_n, c_n):
+    """Advance every layer by one step, into out, h_n (and c_n for LSTM).
 
-    Returns (out, h_n, c_n), new arrays; c_n is a copy of c0 unless LSTM.
+    kind 0: RNN, 1: LSTM, 2: GRU.  c0 and c_n are unused unless LSTM.
     """
     fast = fast_gates(x)
     L, B, P = h0.shape
-    H = hraw.shape[0]
-    h_n = np.empty_like(h0)
-    c_n = np.empty_like(c0)
+    H = c0.shape[2] if kind == 1 else P
+    G = 1 if kind == 0 else 4 if kind == 1 else 3
+    # Allocated here, not passed in: every argument costs dispatch time.
+    xg = np.empty(G * H, x.dtype)
+    hg = np.empty(G * H, x.dtype)
+    hraw = np.empty(H, x.dtype)
     for layer in range(L):
         lay = layout[layer]
         for b in range(B):
@@ -93,11 +95,9 @@ def _step(x, h0, c0, w, layout, kind, relu, xg, hg, hraw):
             else:
                 for j in range(H):
                     h[j] = rnn_act(xg[j] + hg[j], relu, fast)
-    out = np.empty((B, P), h0.dtype)
     for b in range(B):
         for j in range(P):
             out[b, j] = h_n[L - 1, b, j]
-    return out, h_n, c_n
 
 
 class Stepper:
@@ -112,7 +112,7 @@ class Stepper:
     h0 : ndarray, shape (L, B, H_out)
         The state of every layer.
     c0 : ndarray, shape (L, B, H), or None
-        The cell state of every layer (LSTM only).
+        The cell state of every layer (LSTM: required; others: None).
 
     Returns
     -------
@@ -130,21 +130,10 @@ class Stepper:
     they change.
     """
 
-    __slots__ = (
-        "_weights",
-        "_layout",
-        "_kind",
-        "_relu",
-        "_lstm",
-        "_no_cell",
-        "_xg",
-        "_hg",
-        "_hraw",
-    )
+    __slots__ = ("_weights", "_layout", "_kind", "_relu", "_lstm", "_no_cell")
 
     def __init__(self, cell, params_list, dtype):
         dtype = np.dtype(dtype)
-        GH = GATES[cell.kind] * cell.hidden_size
         pieces, layout, offset = [], [], 0
         for params in params_list:
             w_hr = params.get("weight_hr")
@@ -169,16 +158,21 @@ class Stepper:
         self._relu = int(cell.kind == "rnn_relu")
         self._lstm = cell.kind == "lstm"
         self._no_cell = np.empty((0, 0, 0), dtype)
-        self._xg = np.empty(GH, dtype)
-        self._hg = np.empty(GH, dtype)
-        self._hraw = np.empty(cell.hidden_size, dtype)
 
     def __call__(self, x, h0, c0=None):
-        out, h_n, c_n = _step(
-            x, h0, self._no_cell if c0 is None else c0, self._weights, self._layout,
-            self._kind, self._relu, self._xg, self._hg, self._hraw,
-        )  # fmt: skip
-        return out, h_n, (c_n if self._lstm else None)
+        # The outputs are allocated here: NumPy makes arrays faster than
+        # Numba boxes returned ones (~0.4 vs ~1 µs each).
+        out = np.empty((x.shape[0], h0.shape[2]), h0.dtype)
+        h_n = np.empty_like(h0)
+        if self._lstm:
+            c_n = np.empty_like(c0)
+            _step(x, h0, c0, self._weights, self._layout, 1, 0, out, h_n, c_n)
+            return out, h_n, c_n
+        no_cell = self._no_cell
+        _step(
+            x, h0, no_cell, self._weights, self._layout, self._kind, self._relu, out, h_n, no_cell
+        )
+        return out, h_n, None
 
 
 def make_stepper(cell, params_list, dtype):
