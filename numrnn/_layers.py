@@ -97,7 +97,9 @@ def resolve_backend(name="auto"):
         if name == "auto":
             name = "cuda" if _cuda_usable() else "cpu"
     if name not in BACKENDS:
-        raise ValueError(f"backend must be one of {['auto', *BACKENDS]}, got {name!r}")
+        raise ValueError(
+            f"backend must be one of {['auto', *BACKENDS]}, got {name!r}"
+        )
     module = importlib.import_module(BACKENDS[name])
     if name == "cuda":
         module.check_available()
@@ -189,36 +191,15 @@ class RNN:
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         self._setup(
-            "rnn_" + nonlinearity,
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            0,
-            dtype,
-            backend,
-            seed,
+            "rnn_" + nonlinearity, input_size, hidden_size, num_layers, bias, batch_first,
+            dropout, bidirectional, 0, dtype, backend, seed,
         )
 
     # -- construction ------------------------------------------------------------------------
 
     def _setup(
-        self,
-        kind,
-        input_size,
-        hidden_size,
-        num_layers,
-        bias,
-        batch_first,
-        dropout,
-        bidirectional,
-        proj_size,
-        dtype,
-        backend,
-        seed,
+        self, kind, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+        bidirectional, proj_size, dtype, backend, seed,
     ):
         self.input_size = check_int("input_size", input_size, 1)
         self.hidden_size = check_int("hidden_size", hidden_size, 1)
@@ -229,11 +210,8 @@ class RNN:
                 f"proj_size must be smaller than hidden_size ({self.hidden_size}), "
                 f"got {self.proj_size}"
             )
-        for name, flag in (
-            ("bias", bias),
-            ("batch_first", batch_first),
-            ("bidirectional", bidirectional),
-        ):
+        for name, flag in (("bias", bias), ("batch_first", batch_first),
+                           ("bidirectional", bidirectional)):
             if not isinstance(flag, bool | np.bool_):
                 raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
         self.bias, self.batch_first = bool(bias), bool(batch_first)
@@ -245,8 +223,7 @@ class RNN:
         if dropout > 0 and self.num_layers == 1:
             warnings.warn(
                 "dropout acts between stacked layers only; with num_layers=1 it has no effect",
-                UserWarning,
-                stacklevel=3,
+                UserWarning, stacklevel=3,
             )
         self.dropout = float(dropout)
         self.dtype = check_float_dtype(dtype)
@@ -348,13 +325,13 @@ class RNN:
         missing = [k for k in expected if k not in state_dict]
         unexpected = [k for k in state_dict if k not in expected]
         if missing or unexpected:
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        new = {name: as_float_array(name, _host(state_dict[name]), self.dtype) for name in expected}
-        wrong = [
-            f"{name}: expected {shape}, got {new[name].shape}"
-            for name, shape in expected.items()
-            if new[name].shape != shape
-        ]
+            raise KeyError(
+                f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
+            )
+        new = {name: as_float_array(name, _host(state_dict[name]), self.dtype)
+               for name in expected}
+        wrong = [f"{name}: expected {shape}, got {new[name].shape}"
+                 for name, shape in expected.items() if new[name].shape != shape]
         if wrong:
             raise ValueError("load_state_dict: mis-shaped parameters: " + "; ".join(wrong))
         self._params = new
@@ -418,24 +395,21 @@ class RNN:
         if lstm:
             if not isinstance(hx, tuple | list) or len(hx) != 2:
                 raise TypeError(
-                    f"hx must be a tuple (h_0, c_0) for an LSTM, got {type(hx).__name__}"
+                    "hx must be a tuple (h_0, c_0) for an LSTM, "
+                    f"got {type(hx).__name__}"
                 )
             items = [("hx[0] (h_0)", hx[0], Hout), ("hx[1] (c_0)", hx[1], H)]
         else:
             if isinstance(hx, tuple | list):
-                raise TypeError(
-                    f"hx must be one array for {type(self).__name__}, got a {type(hx).__name__}"
-                )
+                raise TypeError(f"hx must be one array for {type(self).__name__}, got a "
+                                f"{type(hx).__name__}")
             items = [("hx", hx, Hout)]
         states = []
         for name, a, size in items:
             arr, _ = self._to_backend(name, a)
-            check_shape(
-                name,
-                arr.shape,
-                (n, B, size) if batched else (n, size),
-                "(num_layers * num_directions" + (", batch" if batched else "") + ", hidden)",
-            )
+            check_shape(name, arr.shape, (n, B, size) if batched else (n, size),
+                        "(num_layers * num_directions" + (", batch" if batched else "")
+                        + ", hidden)")
             states.append(arr if batched else arr.reshape(n, 1, size))
         return states, True
 
@@ -518,14 +492,8 @@ class RNN:
                 idx = k * D + d
                 c0 = states[1][idx] if len(states) == 2 else None
                 out, h_n, c_n, tape = be.forward(
-                    self._cell,
-                    params[idx],
-                    layer_input,
-                    states[0][idx],
-                    c0,
-                    lengths,
-                    d == 1,
-                    need_tape,
+                    self._cell, params[idx], layer_input, states[0][idx], c0, lengths,
+                    d == 1, need_tape,
                 )
                 outs.append(out)
                 finals[0].append(h_n)
@@ -622,12 +590,8 @@ class RNN:
                 idx = k * D + d
                 gc_n = grad_states[1][idx] if len(grad_states) == 2 else None
                 gx, grad_h0[idx], grad_c0[idx], layer_grads = be.backward(
-                    self._cell,
-                    record.params[idx],
-                    record.tapes[idx],
-                    parts[d],
-                    grad_states[0][idx],
-                    gc_n,
+                    self._cell, record.params[idx], record.tapes[idx], parts[d],
+                    grad_states[0][idx], gc_n,
                 )
                 suffix = "_reverse" if d == 1 else ""
                 for role, value in layer_grads.items():
@@ -691,21 +655,14 @@ class RNN:
 
     def __repr__(self):
         extra = [f"num_layers={self.num_layers}"]
-        for attr, default in (
-            ("bias", True),
-            ("batch_first", False),
-            ("dropout", 0.0),
-            ("bidirectional", False),
-            ("proj_size", 0),
-        ):
+        for attr, default in (("bias", True), ("batch_first", False), ("dropout", 0.0),
+                              ("bidirectional", False), ("proj_size", 0)):
             if getattr(self, attr) != default:
                 extra.append(f"{attr}={getattr(self, attr)!r}")
         if self._cell.kind.startswith("rnn") and self.nonlinearity != "tanh":
             extra.append(f"nonlinearity={self.nonlinearity!r}")
-        return (
-            f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
-            f"{', '.join(extra)}, dtype={self.dtype.name}, backend={self.backend!r})"
-        )
+        return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
+                f"{', '.join(extra)}, dtype={self.dtype.name}, backend={self.backend!r})")
 
 
 def _host(value):
@@ -786,18 +743,8 @@ class LSTM(RNN):
         seed=None,
     ):
         self._setup(
-            "lstm",
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
-            dtype,
-            backend,
-            seed,
+            "lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+            bidirectional, proj_size, dtype, backend, seed,
         )
 
 
@@ -865,16 +812,6 @@ class GRU(RNN):
         seed=None,
     ):
         self._setup(
-            "gru",
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            0,
-            dtype,
-            backend,
-            seed,
+            "gru", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+            bidirectional, 0, dtype, backend, seed,
         )

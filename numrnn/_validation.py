@@ -36,7 +36,8 @@ def as_float_array(name, a, dtype):
     arr = np.asarray(a)
     if arr.dtype.kind not in "fiu":
         raise TypeError(
-            f"{name} must be an array of real numbers, got dtype {arr.dtype} ({type(a).__name__})"
+            f"{name} must be an array of real numbers, got dtype {arr.dtype} "
+            f"({type(a).__name__})"
         )
     return np.array(arr, dtype=dtype, order="C", copy=True)
 
