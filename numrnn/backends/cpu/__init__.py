@@ -148,7 +148,7 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
 
     xw = np.empty((T, B, GH), dtype) if need_tape else _workspaces.get("xw", (T, B, GH), dtype)
     with blas_threads(2.0 * T * B * I * GH):
-        np.matmul(x.reshape(T * B, I), params["weight_ih"].T, out=xw.reshape(T * B, GH))
+        _kernels.gemm(x.reshape(T * B, I), params["weight_ih"].T, xw.reshape(T * B, GH))
 
     out = np.empty((T, B, P), dtype)
     h_n = np.empty((B, P), dtype)
@@ -229,11 +229,11 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
                 lengths, order, reverse, dgates, dh0, dc0, dhtot, hraw, dhs, dcs, dgw, dhraw,
             )  # fmt: skip
         elif kind == "gru":
-            dhn = _workspaces.get("dhn", (T, B, H), dtype)
+            dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype)
             dhd = _workspaces.get("dhd", (B, H), dtype)
             _kernels.gru_backward(
                 tape.gates, tape.hn, tape.hprev, w_hh, grad_output, grad_h_n, lengths, order,
-                reverse, dgates, dhn, dh0, dhs, dgw, dhd,
+                reverse, dgates, dgates_h, dh0, dhs, dgw, dhd,
             )  # fmt: skip
         else:
             _kernels.rnn_backward(
@@ -243,6 +243,9 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
 
     rows = T * B
     dg = dgates.reshape(rows, GH)
+    # Gradient of the hidden parts h W_hhᵀ + b_hh: the same as of the input
+    # parts except for the GRU's candidate gate.
+    dg_h = dgates_h.reshape(rows, GH) if kind == "gru" else dg
     hprev = tape.hprev.reshape(rows, P)
     if not tape.full:
         # dG is zero at padded steps, but 0 * NaN is not: padding the
@@ -250,20 +253,18 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
         x = _workspaces.get("x_valid", x.shape, dtype)
         np.copyto(x, tape.x)
         _kernels.zero_padding(x, lengths)
+    grad_x = np.empty((T, B, I), dtype)
+    grads["weight_ih"] = np.empty((GH, I), dtype)
+    grads["weight_hh"] = np.empty((GH, P), dtype)
     with blas_threads(2.0 * rows * min(I, P) * GH):
-        grad_x = np.matmul(dg, params["weight_ih"]).reshape(T, B, I)
-        grads["weight_ih"] = dg.T @ x.reshape(rows, I)
-        grads["bias_ih"] = dg.sum(axis=0)
-        if kind == "gru":
-            # Hidden-part gradients are [dr, dz, dhn]: dr, dz shared with dg.
-            dhn = dhn.reshape(rows, H)
-            grads["weight_hh"] = np.concatenate((dg[:, : 2 * H].T @ hprev, dhn.T @ hprev))
-            grads["bias_hh"] = np.concatenate((grads["bias_ih"][: 2 * H], dhn.sum(axis=0)))
-        else:
-            grads["weight_hh"] = dg.T @ hprev
-            grads["bias_hh"] = grads["bias_ih"].copy()
+        _kernels.gemm(dg, params["weight_ih"], grad_x.reshape(rows, I))
+        _kernels.gemm(dg.T, x.reshape(rows, I), grads["weight_ih"])
+        _kernels.gemm(dg_h.T, hprev, grads["weight_hh"])
         if kind == "lstm" and proj:
-            grads["weight_hr"] = dhtot.reshape(rows, P).T @ hraw.reshape(rows, H)
+            grads["weight_hr"] = np.empty((P, H), dtype)
+            _kernels.gemm(dhtot.reshape(rows, P).T, hraw.reshape(rows, H), grads["weight_hr"])
+    grads["bias_ih"] = dg.sum(axis=0)
+    grads["bias_hh"] = grads["bias_ih"].copy() if dg_h is dg else dg_h.sum(axis=0)
     return grad_x, dh0, dc0, grads
 
 
