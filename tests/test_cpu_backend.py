@@ -385,7 +385,7 @@ def test_forward_without_tape_matches(rng):
 def test_blas_thread_counts_restored():
     libs = _blas._blas_controllers()
     before = [lib.get_num_threads() for lib in libs]
-    with _blas.blas_threads(10.0):
+    with _blas.blas_threads(_blas.OPENBLAS_SINGLE_THREAD_FLOPS):
         assert all(lib.get_num_threads() == 1 for lib in libs)
     assert [lib.get_num_threads() for lib in libs] == before
 

@@ -22,6 +22,7 @@ time step for unidirectional stacks, for ``step``).  The host-array helpers
 of the interface are those of the NumPy reference backend.
 """
 
+import math
 import threading
 
 import numpy as np
@@ -70,7 +71,7 @@ class _Workspaces(threading.local):
         self.buffers = {}
 
     def get(self, name, shape, dtype):
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         key = (name, np.dtype(dtype))
         buf = self.buffers.get(key)
         if buf is None or buf.size < size:

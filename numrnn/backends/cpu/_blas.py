@@ -14,13 +14,16 @@ BLAS threads never compete with Numba threads.
 
 import contextlib
 
-__all__ = ["MIN_THREADED_FLOPS", "blas_threads"]
+__all__ = ["MIN_THREADED_FLOPS", "OPENBLAS_SINGLE_THREAD_FLOPS", "blas_threads"]
+
+#: OpenBLAS itself runs a GEMM on one thread when m·n·k <= 4·65536
+#: (``GEMM_MULTITHREAD_THRESHOLD``), i.e. below ~0.5 MFLOP: nothing to do there.
+OPENBLAS_SINGLE_THREAD_FLOPS = 2 * 4 * 65536
 
 #: Products with fewer floating-point operations (2·m·n·k) than this run on
-#: one BLAS thread.  Measured with 2 threads on the project machine: at
-#: (32×128)·(128×512) (4 MFLOP) two threads were 1.7x faster, at
-#: (8×32)·(32×128) (65 kFLOP) no faster.
-MIN_THREADED_FLOPS = 1e6
+#: one BLAS thread.  Measured with 2 threads on the project machine:
+#: (32×128)·(128×512) (4 MFLOP) ran 1.7x faster on two threads than on one.
+MIN_THREADED_FLOPS = 2e6
 
 _controllers = []
 
@@ -44,9 +47,11 @@ def blas_threads(flops):
     ----------
     flops : float
         Floating-point operations of one product in the block (the largest
-        one, when the block does several of similar size).
+        one, when the block does several of similar size).  Outside
+        [OPENBLAS_SINGLE_THREAD_FLOPS, MIN_THREADED_FLOPS) the thread counts
+        are left alone (and cost nothing to leave).
     """
-    if flops >= MIN_THREADED_FLOPS:
+    if not OPENBLAS_SINGLE_THREAD_FLOPS <= flops < MIN_THREADED_FLOPS:
         yield
         return
     libs = _blas_controllers()
