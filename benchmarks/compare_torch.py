@@ -19,6 +19,7 @@ FLOPs are counted as those of the matrix products: forward
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -152,7 +153,8 @@ def main(argv=None):
         ceiling = gemm_ceiling(n, 3 if args.quick else 5)
         print(
             f"float32 GEMM ceiling, {args.threads} threads: {ceiling:.1f} GFLOP/s (NumPy, {n}³); "
-            f"torch {torch.__version__}, numrnn {numrnn.__version__}\n"
+            f"torch {torch.__version__}, numrnn {numrnn.__version__}; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n"
         )
         print(
             "| cell | T, B, I, H | pass | numrnn ms | torch ms | speed-up "
@@ -170,6 +172,7 @@ def main(argv=None):
                         f"| {100 * rate / ours_s:.0f}% | {100 * rate / torch_s:.0f}% |",
                         flush=True,
                     )
+        print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
