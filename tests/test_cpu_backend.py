@@ -298,6 +298,22 @@ def test_matches_reference(rng, kind, P, with_lengths, reverse, dtype):
 
 
 @pytest.mark.parametrize(("kind", "P"), VARIANTS)
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_batch_split_between_threads(rng, monkeypatch, kind, P, with_lengths, reverse):
+    """Shares of the batch run in separate threads: same results as one thread."""
+    case = make_case(rng, kind, P, 6, 7, 3, 5, np.float64, with_lengths)
+    whole = run(cpu, case, reverse)
+    monkeypatch.setattr(cpu, "MIN_SPLIT_FLOPS", 0)
+    monkeypatch.setattr(cpu, "max_threads", lambda: 3)
+    split = run(cpu, case, reverse)
+    assert_close(split, whole, 1e-13, f"{kind} split")
+    assert_close(split, run(ref, case, reverse), 1e-10, f"{kind} split vs reference")
+    for name, value in run(cpu, case, reverse).items():
+        np.testing.assert_array_equal(value, split[name], err_msg=name)
+
+
+@pytest.mark.parametrize(("kind", "P"), VARIANTS)
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (1, 3, 2, 1), (4, 1, 1, 2), (2, 2, 3, 3)])
 def test_tiny_shapes(rng, kind, P, shape):
     T, B, I, H = shape

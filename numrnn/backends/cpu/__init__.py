@@ -24,6 +24,7 @@ of the interface are those of the NumPy reference backend.
 
 import math
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from ..reference import (
     zeros,
 )
 from . import _kernels
-from ._blas import blas_threads
+from ._blas import blas_threads, max_threads, single_threaded
 from ._stepper import make_stepper
 
 __all__ = [
@@ -81,6 +82,13 @@ class _Workspaces(threading.local):
 
 
 _workspaces = _Workspaces()
+
+#: Recurrent work (FLOPs of all per-step products of a call) from which the
+#: batch is split between threads (as many as BLAS may use): below it, the
+#: hand-off costs more than it saves.
+MIN_SPLIT_FLOPS = 2e7
+
+_executor = None  # ThreadPoolExecutor, started on first use
 
 
 class _Tape:
@@ -132,6 +140,42 @@ def _empty3(dtype):
     return np.empty((0, 0, 0), dtype)
 
 
+def _batch_parts(lengths, order, flops):
+    """The sequences each thread runs: ``order`` split, or whole.
+
+    Sequences are independent, so shares of a batch can run their whole
+    recurrence in separate threads with no synchronisation per step (a
+    per-step product on two BLAS threads synchronises twice per step).
+    Equal lengths: consecutive runs (their rows stay contiguous); else
+    round robin over the length order, which balances the work.
+    """
+    B = order.shape[0]
+    if B < 2 or flops < MIN_SPLIT_FLOPS:
+        return [order]
+    n = min(B, max_threads())
+    if n < 2:
+        return [order]
+    if lengths[order[0]] == lengths[order[-1]]:
+        return np.array_split(order, n)
+    return [order[i::n] for i in range(n)]
+
+
+def _run_parts(run, parts, step_flops):
+    """run(part) for every part: in parallel threads when there are several."""
+    if len(parts) == 1:
+        with blas_threads(step_flops):
+            run(parts[0])
+        return
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(thread_name_prefix="numrnn-cpu")
+    with single_threaded():
+        futures = [_executor.submit(run, part) for part in parts[1:]]
+        run(parts[0])
+        for future in futures:
+            future.result()
+
+
 def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
     """Run one layer-direction over a batch of sequences.
 
@@ -153,45 +197,44 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
 
     out = np.empty((T, B, P), dtype)
     h_n = np.empty((B, P), dtype)
-    c_n = None
     hprev = np.empty((T, B, P), dtype) if need_tape else _empty3(dtype)
-    hs = _workspaces.get("hs", (B, P), dtype)
-    hh = _workspaces.get("hh", (B, GH), dtype)
     w_hh_t = np.ascontiguousarray(params["weight_hh"].T)
-    tape = None
-    with blas_threads(2.0 * B * P * GH):
-        if kind == "lstm":
-            c_n = np.empty((B, H), dtype)
-            cprev = np.empty((T, B, H), dtype) if need_tape else _empty3(dtype)
-            tanhc = np.empty((T, B, H), dtype) if need_tape else _empty3(dtype)
-            w_hr_t = np.ascontiguousarray(params.get("weight_hr", np.empty((0, 0), dtype)).T)
-            cs = _workspaces.get("cs", (B, H), dtype)
-            hraw = _workspaces.get("hraw", (B, H), dtype) if w_hr_t.size else hs
-            tcw = _workspaces.get("tcw", (B, H), dtype)
-            bias = params["bias_ih"] + params["bias_hh"]
+    lstm = kind == "lstm"
+    c_n = np.empty((B, H), dtype) if lstm else None
+    cprev = np.empty((T, B, H), dtype) if lstm and need_tape else _empty3(dtype)
+    tanhc = np.empty((T, B, H), dtype) if lstm and need_tape else _empty3(dtype)
+    hn = np.empty((T, B, H), dtype) if kind == "gru" and need_tape else _empty3(dtype)
+    w_hr_t = np.ascontiguousarray(params.get("weight_hr", np.empty((0, 0), dtype)).T)
+    bias = params["bias_ih"] + params["bias_hh"]
+    relu = int(kind == "rnn_relu")
+
+    def run(part):
+        n = part.shape[0]
+        hs = _workspaces.get("hs", (n, P), dtype)
+        hh = _workspaces.get("hh", (n, GH), dtype)
+        if lstm:
+            cs = _workspaces.get("cs", (n, H), dtype)
+            hraw = _workspaces.get("hraw", (n, H), dtype) if w_hr_t.size else hs
+            tcw = _workspaces.get("tcw", (n, H), dtype)
             _kernels.lstm_forward(
-                xw, bias, w_hh_t, w_hr_t, h0, c0, lengths, order, reverse,
+                xw, bias, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse,
                 out, h_n, c_n, hprev, cprev, tanhc, hs, cs, hh, hraw, tcw,
             )  # fmt: skip
-            if need_tape:
-                tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev=cprev, tanhc=tanhc)
         elif kind == "gru":
-            hn = np.empty((T, B, H), dtype) if need_tape else _empty3(dtype)
-            hnw = _workspaces.get("hnw", (B, H), dtype)
             _kernels.gru_forward(
-                xw, params["bias_ih"], params["bias_hh"], w_hh_t, h0, lengths, order, reverse,
-                out, h_n, hprev, hn, hs, hh, hnw,
+                xw, params["bias_ih"], params["bias_hh"], w_hh_t, h0, lengths, part, reverse,
+                out, h_n, hprev, hn, hs, hh, _workspaces.get("hnw", (n, H), dtype),
             )  # fmt: skip
-            if need_tape:
-                tape = _Tape(x, lengths, order, reverse, xw, hprev, hn=hn)
         else:
-            bias = params["bias_ih"] + params["bias_hh"]
             _kernels.rnn_forward(
-                xw, bias, w_hh_t, h0, lengths, order, reverse, int(kind == "rnn_relu"),
-                out, h_n, hprev, hs, hh,
-            )  # fmt: skip
-            if need_tape:
-                tape = _Tape(x, lengths, order, reverse, xw, hprev)
+                xw, bias, w_hh_t, h0, lengths, part, reverse, relu, out, h_n, hprev, hs, hh
+            )
+
+    step_flops = 2.0 * B * P * GH
+    _run_parts(run, _batch_parts(lengths, order, T * step_flops), step_flops)
+    tape = None
+    if need_tape:
+        tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev=cprev, tanhc=tanhc, hn=hn)
     return out, h_n, c_n, tape
 
 
@@ -212,60 +255,63 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
     w_hh = params["weight_hh"]
     dgates = _workspaces.get("dgates", (T, B, GH), dtype)
     dh0 = np.empty((B, P), dtype)
-    dc0 = None
-    dhs = _workspaces.get("dhs", (B, P), dtype)
-    dgw = _workspaces.get("dgw", (B, GH), dtype)
-    grads = {}
-    with blas_threads(2.0 * B * P * GH):
-        if kind == "lstm":
-            dc0 = np.empty((B, H), dtype)
-            w_hr = params.get("weight_hr", np.empty((0, 0), dtype))
-            proj = w_hr.size > 0
-            dhtot = _workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty3(dtype)
-            hraw = _workspaces.get("hraw_tape", (T, B, H), dtype) if proj else _empty3(dtype)
-            dcs = _workspaces.get("dcs", (B, H), dtype)
-            dhraw = _workspaces.get("dhraw", (B, H), dtype) if proj else dhs
+    lstm = kind == "lstm"
+    dc0 = np.empty((B, H), dtype) if lstm else None
+    w_hr = params.get("weight_hr", np.empty((0, 0), dtype))
+    proj = w_hr.size > 0
+    dhtot = _workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty3(dtype)
+    hraw = _workspaces.get("hraw_tape", (T, B, H), dtype) if proj else _empty3(dtype)
+    dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype) if kind == "gru" else dgates
+    relu = int(kind == "rnn_relu")
+
+    def run(part):
+        n = part.shape[0]
+        dhs = _workspaces.get("dhs", (n, P), dtype)
+        dgw = _workspaces.get("dgw", (n, GH), dtype)
+        if lstm:
+            dcs = _workspaces.get("dcs", (n, H), dtype)
+            dhraw = _workspaces.get("dhraw", (n, H), dtype) if proj else dhs
             _kernels.lstm_backward(
                 tape.gates, tape.cprev, tape.tanhc, w_hh, w_hr, grad_output, grad_h_n, grad_c_n,
-                lengths, order, reverse, dgates, dh0, dc0, dhtot, hraw, dhs, dcs, dgw, dhraw,
+                lengths, part, reverse, dgates, dh0, dc0, dhtot, hraw, dhs, dcs, dgw, dhraw,
             )  # fmt: skip
         elif kind == "gru":
-            dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype)
-            dhd = _workspaces.get("dhd", (B, H), dtype)
             _kernels.gru_backward(
-                tape.gates, tape.hn, tape.hprev, w_hh, grad_output, grad_h_n, lengths, order,
-                reverse, dgates, dgates_h, dh0, dhs, dgw, dhd,
+                tape.gates, tape.hn, tape.hprev, w_hh, grad_output, grad_h_n, lengths, part,
+                reverse, dgates, dgates_h, dh0, dhs, dgw, _workspaces.get("dhd", (n, H), dtype),
             )  # fmt: skip
         else:
             _kernels.rnn_backward(
-                tape.gates, w_hh, grad_output, grad_h_n, lengths, order, reverse,
-                int(kind == "rnn_relu"), dgates, dh0, dhs, dgw,
+                tape.gates, w_hh, grad_output, grad_h_n, lengths, part, reverse, relu,
+                dgates, dh0, dhs, dgw,
             )  # fmt: skip
+
+    step_flops = 2.0 * B * P * GH
+    _run_parts(run, _batch_parts(lengths, order, T * step_flops), step_flops)
 
     rows = T * B
     dg = dgates.reshape(rows, GH)
     # Gradient of the hidden parts h W_hhᵀ + b_hh: the same as of the input
     # parts except for the GRU's candidate gate.
-    dg_h = dgates_h.reshape(rows, GH) if kind == "gru" else dg
+    dg_h = dgates_h.reshape(rows, GH)
     hprev = tape.hprev.reshape(rows, P)
     if not tape.full:
         # dG is zero at padded steps, but 0 * NaN is not: padding the
         # caller filled with NaN or inf must not reach dW_ih.
         x = _workspaces.get("x_valid", x.shape, dtype)
         np.copyto(x, tape.x)
-        _kernels.zero_padding(x, lengths)
+        _kernels.zero_padding(x, lengths, order)
     grad_x = np.empty((T, B, I), dtype)
-    grads["weight_ih"] = np.empty((GH, I), dtype)
-    grads["weight_hh"] = np.empty((GH, P), dtype)
+    grads = {"weight_ih": np.empty((GH, I), dtype), "weight_hh": np.empty((GH, P), dtype)}
     with blas_threads(2.0 * rows * min(I, P) * GH):
         _kernels.gemm(dg, params["weight_ih"], grad_x.reshape(rows, I))
         _kernels.gemm(dg.T, x.reshape(rows, I), grads["weight_ih"])
         _kernels.gemm(dg_h.T, hprev, grads["weight_hh"])
-        if kind == "lstm" and proj:
+        if proj:
             grads["weight_hr"] = np.empty((P, H), dtype)
             _kernels.gemm(dhtot.reshape(rows, P).T, hraw.reshape(rows, H), grads["weight_hr"])
     grads["bias_ih"] = dg.sum(axis=0)
-    grads["bias_hh"] = grads["bias_ih"].copy() if dg_h is dg else dg_h.sum(axis=0)
+    grads["bias_hh"] = grads["bias_ih"].copy() if dgates_h is dgates else dg_h.sum(axis=0)
     return grad_x, dh0, dc0, grads
 
 

@@ -8,13 +8,20 @@ hand-off costs more than it saves and the timings become bimodal from
 process to process.  So every BLAS call of this backend runs under
 :func:`blas_threads`, which drops the libraries to one thread for products
 below :data:`MIN_THREADED_FLOPS` and otherwise leaves the caller's setting
-alone.  The backend starts no threads of its own (no ``parallel=True``), so
-BLAS threads never compete with Numba threads.
+alone.  The backend uses no Numba threads (no ``parallel=True``); when it
+splits a batch between Python threads it runs BLAS single-threaded inside
+them (:func:`single_threaded`), so threads never oversubscribe the cores.
 """
 
 import contextlib
 
-__all__ = ["MIN_THREADED_FLOPS", "OPENBLAS_SINGLE_THREAD_FLOPS", "blas_threads"]
+__all__ = [
+    "MIN_THREADED_FLOPS",
+    "OPENBLAS_SINGLE_THREAD_FLOPS",
+    "blas_threads",
+    "max_threads",
+    "single_threaded",
+]
 
 #: OpenBLAS itself runs a GEMM on one thread when m·n·k <= 4·65536
 #: (``GEMM_MULTITHREAD_THRESHOLD``), i.e. below ~0.5 MFLOP: nothing to do there.
@@ -39,6 +46,25 @@ def _blas_controllers():
     return _controllers
 
 
+def max_threads():
+    """The fewest threads any loaded BLAS may use (the caller's limit)."""
+    return min(lib.get_num_threads() for lib in _blas_controllers())
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """Run the block with every BLAS on one thread, then restore."""
+    libs = _blas_controllers()
+    saved = [lib.get_num_threads() for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, saved, strict=True):
+            lib.set_num_threads(n)
+
+
 @contextlib.contextmanager
 def blas_threads(flops):
     """Run the block with one BLAS thread if ``flops`` is small.
@@ -51,15 +77,8 @@ def blas_threads(flops):
         [OPENBLAS_SINGLE_THREAD_FLOPS, MIN_THREADED_FLOPS) the thread counts
         are left alone (and cost nothing to leave).
     """
-    if not OPENBLAS_SINGLE_THREAD_FLOPS <= flops < MIN_THREADED_FLOPS:
+    if OPENBLAS_SINGLE_THREAD_FLOPS <= flops < MIN_THREADED_FLOPS:
+        with single_threaded():
+            yield
+    else:
         yield
-        return
-    libs = _blas_controllers()
-    saved = [lib.get_num_threads() for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for lib, n in zip(libs, saved, strict=True):
-            lib.set_num_threads(n)

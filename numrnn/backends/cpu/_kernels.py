@@ -106,13 +106,14 @@ def _split4(a, H):
 
 
 @jit
-def zero_padding(a, lengths):
-    """a[t, b, :] = 0 for every padded step t >= lengths[b]."""
-    for t in range(a.shape[0]):
-        for b in range(a.shape[1]):
-            if t >= lengths[b]:
-                for j in range(a.shape[2]):
-                    a[t, b, j] = 0
+def zero_padding(a, lengths, order):
+    """a[t, b, :] = 0 for the padded steps t >= lengths[b] of b in order."""
+    for k in range(order.shape[0]):
+        b = order[k]
+        for t in range(lengths[b], a.shape[0]):
+            row = a[t, b]
+            for j in range(row.shape[0]):
+                row[j] = 0
 
 
 @jit
@@ -146,11 +147,15 @@ def _gather_step(a, lengths, order, reverse, s, nb, dst):
 def _step_rows(a, lengths, order, reverse, s, nb, gathered):
     """The rows of step s of ``a`` (T, B, n) as one C-contiguous (nb, n) block.
 
-    With every sequence of full length these are ``a[t]`` itself (order is
-    then the identity); otherwise they are gathered into ``gathered``.
+    When every sequence has full length and ``order`` is a run of
+    consecutive indices (it is then ascending: a stable sort of equal
+    lengths), these rows are a block of ``a[t]`` itself; otherwise they are
+    gathered into ``gathered``.
     """
-    if lengths[order[order.shape[0] - 1]] == a.shape[0]:
-        return a[_time_index(lengths, 0, s, reverse)]
+    first = order[0]
+    last = order[order.shape[0] - 1]
+    if lengths[last] == a.shape[0] and last - first == order.shape[0] - 1:
+        return a[_time_index(lengths, first, s, reverse), first : first + nb]
     _gather_step(a, lengths, order, reverse, s, nb, gathered)
     return gathered[:nb]
 
@@ -168,9 +173,14 @@ def rnn_forward(xw, bias, w_hh_t, h0, lengths, order, reverse, relu, out, h_n, h
     w_hh_t : (H, H) array
         W_hhᵀ, C-contiguous.
     h0 : (B, H) array
-    lengths, order : (B,) int64 arrays
-        Sequence lengths, and the sequences by decreasing length (a stable
-        sort: the identity when all lengths are equal).
+    lengths : (B,) int64 array
+        Sequence lengths.
+    order : (n,) int64 array
+        The sequences this call runs (all B, or a share of them when the
+        batch is split between threads), by decreasing length: a
+        subsequence of the stable sort of ``lengths`` (so ascending where
+        lengths are equal).  Only their entries of the arrays below are
+        read or written, and the workspaces need n rows.
     reverse : bool
     relu : int
         0: tanh, 1: ReLU.
@@ -184,7 +194,8 @@ def rnn_forward(xw, bias, w_hh_t, h0, lengths, order, reverse, relu, out, h_n, h
         Workspaces.
     """
     fast = fast_gates(xw)
-    T, B, H = xw.shape
+    T, H = xw.shape[0], xw.shape[2]
+    B = order.shape[0]
     tape = hprev.size > 0
     _gather_rows(h0, order, hs)
     nb = B
@@ -207,9 +218,9 @@ def rnn_forward(xw, bias, w_hh_t, h0, lengths, order, reverse, relu, out, h_n, h
                 row[j] = h_j
                 h[j] = h_j
             _copy(h, out[t, b])
-    zero_padding(out, lengths)
+    zero_padding(out, lengths, order)
     if tape:
-        zero_padding(hprev, lengths)
+        zero_padding(hprev, lengths, order)
     _scatter_rows(hs, order, h_n)
 
 
@@ -240,7 +251,8 @@ def rnn_backward(
     dh_t = grad_out_t + dL/dh_t from step t+1, da_t = act'(a_t) dh_t,
     dL/dh_{t-1} = da_t W_hh.
     """
-    T, B, H = gates.shape
+    T, H = gates.shape[0], gates.shape[2]
+    B = order.shape[0]
     _gather_rows(grad_hn, order, dhs)
     nb = 0
     for s in range(T - 1, -1, -1):
@@ -256,7 +268,7 @@ def rnn_backward(
             for j in range(H):
                 da[j] = rnn_act_backward(h[j], dh[j] + g[j], relu)
         np.dot(_step_rows(dgates, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
-    zero_padding(dgates, lengths)
+    zero_padding(dgates, lengths, order)
     _scatter_rows(dhs, order, dh0)
 
 
@@ -312,7 +324,8 @@ def lstm_forward(
         Workspace.
     """
     fast = fast_gates(xw)
-    T, B = xw.shape[0], xw.shape[1]
+    T = xw.shape[0]
+    B = order.shape[0]
     H = cs.shape[1]
     proj = w_hr_t.size > 0
     tape = hprev.size > 0
@@ -358,9 +371,9 @@ def lstm_forward(
         for k in range(nb):
             b = order[k]
             _copy(hs[k], out[_time_index(lengths, b, s, reverse), b])
-    zero_padding(out, lengths)
+    zero_padding(out, lengths, order)
     if tape:
-        zero_padding(hprev, lengths)
+        zero_padding(hprev, lengths, order)
     _scatter_rows(hs, order, h_n)
     _scatter_rows(cs, order, c_n)
 
@@ -420,7 +433,8 @@ def lstm_backward(
     dgw : (B, 4H) array
         Workspace.
     """
-    T, B = gates.shape[0], gates.shape[1]
+    T = gates.shape[0]
+    B = order.shape[0]
     H = dcs.shape[1]
     P = dhs.shape[1]
     proj = w_hr.size > 0
@@ -459,10 +473,10 @@ def lstm_backward(
                     gi[j], gf[j], gg[j], go[j], cp[j], tc[j], dm[j], dc[j]
                 )
         np.dot(_step_rows(dgates, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
-    zero_padding(dgates, lengths)
+    zero_padding(dgates, lengths, order)
     if proj:
-        zero_padding(dhtot, lengths)
-        zero_padding(hraw_tape, lengths)
+        zero_padding(dhtot, lengths, order)
+        zero_padding(hraw_tape, lengths, order)
     _scatter_rows(dhs, order, dh0)
     _scatter_rows(dcs, order, dc0)
 
@@ -492,7 +506,8 @@ def gru_forward(
         Workspaces.
     """
     fast = fast_gates(xw)
-    T, B = xw.shape[0], xw.shape[1]
+    T = xw.shape[0]
+    B = order.shape[0]
     H = hs.shape[1]
     tape = hprev.size > 0
     bir, biz, bin_ = _split3(b_ih, H)
@@ -528,9 +543,9 @@ def gru_forward(
                 )
                 hn_b[j] = hn_j
             _copy(h, out[t, b])
-    zero_padding(out, lengths)
+    zero_padding(out, lengths, order)
     if tape:
-        zero_padding(hprev, lengths)
+        zero_padding(hprev, lengths, order)
     _scatter_rows(hs, order, h_n)
 
 
@@ -579,7 +594,8 @@ def gru_backward(
     dgw : (B, 3H) array
         Workspaces.
     """
-    T, B = gates.shape[0], gates.shape[1]
+    T = gates.shape[0]
+    B = order.shape[0]
     H = dhs.shape[1]
     _gather_rows(grad_hn, order, dhs)
     nb = 0
@@ -611,6 +627,6 @@ def gru_backward(
             dd = dhd[k]
             for j in range(H):
                 dh[j] += dd[j]
-    zero_padding(dgates, lengths)
-    zero_padding(dgates_h, lengths)
+    zero_padding(dgates, lengths, order)
+    zero_padding(dgates_h, lengths, order)
     _scatter_rows(dhs, order, dh0)
