@@ -3,12 +3,17 @@
 Implements the backend interface of :mod:`numrnn.backends` for float32 and
 float64.  One layer-direction runs as
 
-1. input projection ``X W_ihᵀ``: one GEMM over all T·B rows (NumPy);
+1. input projection ``X W_ihᵀ``: one GEMM over all T·B rows;
 2. the recurrent loop (:mod:`._kernels`): per step ``h_{t-1} W_hhᵀ`` (BLAS
    from ``@njit``) and the fused gate maths of :mod:`numrnn.backends.gates`;
 3. backward: the reverse loop gives the gradients of the pre-activations
    ``dG`` for all steps, then ``dX = dG W_ih``, ``dW_ih = dGᵀ X``,
    ``dW_hh = dGᵀ H_prev`` (and ``dW_hr``) are one GEMM each over all rows.
+
+Sequences of a batch are independent, so a large batch is split between
+threads that each run the whole recurrence of their share (kernels release
+the GIL; BLAS runs single-threaded inside them): one hand-off per call
+instead of a multi-threaded BLAS call, synchronised, at every step.
 
 float32 uses the fast rational activations of :mod:`numrnn.backends.gates`
 (max abs error ~3e-7), float64 the exact ones.  Results are bitwise
