@@ -380,8 +380,12 @@ class RNN:
     def _to_backend(self, name, a):
         """(backend array of the layer dtype, whether ``a`` was a device array)."""
         if self._be.is_device_array(a):
-            if np.dtype(a.dtype).kind not in "fiu":
-                raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+            # The interface's typestr where there is one: torch tensors' dtypes are not
+            # NumPy's (the simulator's device arrays have no interface, but NumPy dtypes).
+            interface = getattr(a, "__cuda_array_interface__", None)
+            dtype = np.dtype(interface["typestr"] if interface else a.dtype)
+            if dtype.kind not in "fiu":
+                raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
             return self._be.asarray(a, self.dtype), True
         return self._be.asarray(as_float_array(name, a, self.dtype), self.dtype), False
 
@@ -421,7 +425,8 @@ class RNN:
                 f"{name} must be {ndim_batched}-D (batched) or {ndim_batched - 1}-D "
                 f"(unbatched), got {arr.ndim}-D with shape {arr.shape}"
             )
-        if arr.shape[-1] != self.input_size:
+        # shape[ndim - 1]: the CUDA simulator's device-array shapes refuse negative indexes.
+        if arr.shape[arr.ndim - 1] != self.input_size:
             raise ValueError(
                 f"{name} must have input_size={self.input_size} features in its last axis, "
                 f"got shape {arr.shape}"
@@ -663,6 +668,19 @@ class RNN:
         self._record = record
         output, state = self._user_layout(output, finals, batched, device)
         return output[0], state
+
+    def __getstate__(self):
+        # The backend module and its device copies are re-created on unpickling;
+        # the tape of the latest forward call is not kept.
+        state = self.__dict__.copy()
+        for key in ("_be", "_prepared", "_record", "_stepper"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.backend, self._be = resolve_backend(self.backend)
+        self._prepared = self._record = None
 
     def __repr__(self):
         extra = [f"num_layers={self.num_layers}"]
