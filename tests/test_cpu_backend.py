@@ -11,6 +11,9 @@
   the stepper, warmup and the compile-cache fallback.
 """
 
+import multiprocessing
+import os
+
 import numba
 import numpy as np
 import pytest
@@ -268,6 +271,11 @@ def run(backend, case, reverse):
     return {k: v for k, v in result.items() if v is not None}
 
 
+def run_cpu(case, reverse):
+    """:func:`run` on the cpu backend (a picklable callable)."""
+    return run(cpu, case, reverse)
+
+
 def assert_close(got, want, rtol, what):
     assert got.keys() == want.keys(), what
     for name in want:
@@ -311,6 +319,19 @@ def test_batch_split_between_threads(rng, monkeypatch, kind, P, with_lengths, re
     assert_close(split, run(ref, case, reverse), 1e-10, f"{kind} split vs reference")
     for name, value in run(cpu, case, reverse).items():
         np.testing.assert_array_equal(value, split[name], err_msg=name)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_batch_split_works_in_a_forked_child(rng, monkeypatch):
+    monkeypatch.setattr(cpu, "MIN_SPLIT_FLOPS", 0)
+    monkeypatch.setattr(cpu, "max_threads", lambda: 2)
+    case = make_case(rng, "gru", 0, 4, 4, 3, 5, np.float64, False)
+    want = run(cpu, case, False)  # starts the thread pool in this process
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(run_cpu, (case, False)).get(timeout=120)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
 
 
 @pytest.mark.parametrize(("kind", "P"), VARIANTS)

@@ -28,6 +28,7 @@ of the interface are those of the NumPy reference backend.
 """
 
 import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -94,6 +95,16 @@ _workspaces = _Workspaces()
 MIN_SPLIT_FLOPS = 2e7
 
 _executor = None  # ThreadPoolExecutor, started on first use
+
+
+def _forget_executor():
+    # A forked child has none of the parent's threads: an inherited executor
+    # could count a worker as idle that does not exist, and hang.
+    global _executor
+    _executor = None
+
+
+os.register_at_fork(after_in_child=_forget_executor)
 
 
 class _Tape:
