@@ -31,6 +31,7 @@ import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 
@@ -176,20 +177,27 @@ def _batch_parts(lengths, order, flops):
     return [order[i::n] for i in range(n)]
 
 
-def _run_parts(run, parts, step_flops):
-    """run(part) for every part: in parallel threads when there are several."""
-    if len(parts) == 1:
-        with blas_threads(step_flops):
-            run(parts[0])
-        return
+def _in_threads(tasks):
+    """Run the callables at once, one per thread (this one included).
+
+    The caller holds BLAS single-threaded (:func:`single_threaded`): all
+    the parallelism of a split call is ours.  Leaving the big products to a
+    multi-threaded BLAS instead left its workers spinning on the cores the
+    recurrence threads needed next (the split forward ran 1.8x slower).
+    """
     global _executor
     if _executor is None:
         _executor = ThreadPoolExecutor(thread_name_prefix="numrnn-cpu")
-    with single_threaded():
-        futures = [_executor.submit(run, part) for part in parts[1:]]
-        run(parts[0])
-        for future in futures:
-            future.result()
+    futures = [_executor.submit(task) for task in tasks[1:]]
+    tasks[0]()
+    for future in futures:
+        future.result()
+
+
+def _row_chunks(rows, n):
+    """n contiguous (start, stop) ranges covering range(rows)."""
+    bounds = np.linspace(0, rows, n + 1).astype(np.int64)
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
@@ -208,8 +216,9 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
     reverse = bool(reverse)
 
     xw = np.empty((T, B, GH), dtype) if need_tape else _workspaces.get("xw", (T, B, GH), dtype)
-    with blas_threads(2.0 * T * B * I * GH):
-        _kernels.gemm(x.reshape(T * B, I), params["weight_ih"].T, xw.reshape(T * B, GH))
+    x_rows, xw_rows, w_ih_t = x.reshape(T * B, I), xw.reshape(T * B, GH), params["weight_ih"].T
+    step_flops = 2.0 * B * P * GH
+    parts = _batch_parts(lengths, order, T * step_flops)
 
     out = np.empty((T, B, P), dtype)
     h_n = np.empty((B, P), dtype)
@@ -246,8 +255,18 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
                 xw, bias, w_hh_t, h0, lengths, part, reverse, relu, out, h_n, hprev, hs, hh
             )
 
-    step_flops = 2.0 * B * P * GH
-    _run_parts(run, _batch_parts(lengths, order, T * step_flops), step_flops)
+    if len(parts) == 1:
+        with blas_threads(2.0 * T * B * I * GH):
+            _kernels.gemm(x_rows, w_ih_t, xw_rows)
+        with blas_threads(step_flops):
+            run(order)
+    else:
+        with single_threaded():
+            _in_threads(
+                [partial(_kernels.gemm, x_rows[a:b], w_ih_t, xw_rows[a:b])
+                 for a, b in _row_chunks(T * B, len(parts))]
+            )  # fmt: skip
+            _in_threads([partial(run, part) for part in parts])
     tape = None
     if need_tape:
         tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev=cprev, tanhc=tanhc, hn=hn)
@@ -303,7 +322,13 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
             )  # fmt: skip
 
     step_flops = 2.0 * B * P * GH
-    _run_parts(run, _batch_parts(lengths, order, T * step_flops), step_flops)
+    parts = _batch_parts(lengths, order, T * step_flops)
+    if len(parts) == 1:
+        with blas_threads(step_flops):
+            run(order)
+    else:
+        with single_threaded():
+            _in_threads([partial(run, part) for part in parts])
 
     rows = T * B
     dg = dgates.reshape(rows, GH)
@@ -318,14 +343,38 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
         np.copyto(x, tape.x)
         _kernels.zero_padding(x, lengths, order)
     grad_x = np.empty((T, B, I), dtype)
-    grads = {"weight_ih": np.empty((GH, I), dtype), "weight_hh": np.empty((GH, P), dtype)}
-    with blas_threads(2.0 * rows * min(I, P) * GH):
-        _kernels.gemm(dg, params["weight_ih"], grad_x.reshape(rows, I))
-        _kernels.gemm(dg.T, x.reshape(rows, I), grads["weight_ih"])
-        _kernels.gemm(dg_h.T, hprev, grads["weight_hh"])
-        if proj:
-            grads["weight_hr"] = np.empty((P, H), dtype)
-            _kernels.gemm(dhtot.reshape(rows, P).T, hraw.reshape(rows, H), grads["weight_hr"])
+    gx_rows = grad_x.reshape(rows, I)
+    x_rows = x.reshape(rows, I)
+    # Weight gradients: sums over all rows, so a split call sums the partial
+    # products of its row chunks (in a fixed order: still reproducible).
+    products = [("weight_ih", dg, x_rows), ("weight_hh", dg_h, hprev)]
+    if proj:
+        products.append(("weight_hr", dhtot.reshape(rows, P), hraw.reshape(rows, H)))
+
+    def gradients(a, b):
+        _kernels.gemm(dg[a:b], params["weight_ih"], gx_rows[a:b])
+        partial_sums = {}
+        for name, left, right in products:
+            partial_sums[name] = np.empty((left.shape[1], right.shape[1]), dtype)
+            _kernels.gemm(left[a:b].T, right[a:b], partial_sums[name])
+        return partial_sums
+
+    if len(parts) == 1:
+        with blas_threads(2.0 * rows * min(I, P) * GH):
+            grads = gradients(0, rows)
+    else:
+        chunks = _row_chunks(rows, len(parts))
+        sums = [None] * len(chunks)
+
+        def task(i):
+            sums[i] = gradients(*chunks[i])
+
+        with single_threaded():
+            _in_threads([partial(task, i) for i in range(len(chunks))])
+        grads = sums[0]
+        for more in sums[1:]:
+            for name in grads:
+                grads[name] += more[name]
     grads["bias_ih"] = dg.sum(axis=0)
     grads["bias_hh"] = grads["bias_ih"].copy() if dgates_h is dgates else dg_h.sum(axis=0)
     return grad_x, dh0, dc0, grads
