@@ -187,7 +187,7 @@ def _in_threads(tasks):
     """
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(thread_name_prefix="numrnn-cpu")
+        _executor = ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="numrnn-cpu")
     futures = [_executor.submit(task) for task in tasks[1:]]
     tasks[0]()
     for future in futures:
