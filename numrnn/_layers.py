@@ -680,7 +680,7 @@ class RNN:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.backend, self._be = resolve_backend(self.backend)
-        self._prepared = self._record = None
+        self._prepared = self._record = self._stepper = None
 
     def __repr__(self):
         extra = [f"num_layers={self.num_layers}"]
