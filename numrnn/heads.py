@@ -1,0 +1,221 @@
+"""Output heads: a dense (affine) map from a recurrent layer's output to predictions."""
+
+import numpy as np
+
+from numrnn import _trainutil as tu
+from numrnn.activations import OUTPUT_FUNCTIONS
+
+
+class Dense:
+    r"""Affine output head, applied at every time step or at each sequence's last valid step.
+
+    .. math:: z_t = W_{hy} h_t + b_y, \qquad \hat y_t = f(z_t)
+
+    with :math:`W_{hy}` of shape (out_features, in_features) and the output function
+    :math:`f` one of identity, softmax or sigmoid. :meth:`forward` returns the logits
+    :math:`z`; :meth:`activate` applies :math:`f`. Losses take logits because softmax with
+    cross-entropy and sigmoid with binary cross-entropy are only stable computed together
+    (see :mod:`numrnn.losses`).
+
+    Parameters and state-dict names are those of ``torch.nn.Linear`` (``weight``, ``bias``),
+    initialised :math:`U(-1/\sqrt{F}, 1/\sqrt{F})` like PyTorch.
+
+    Parameters
+    ----------
+    in_features : int
+        Size F of each input vector (a recurrent layer's ``D * H_out``).
+    out_features : int
+        Size O of each output vector (number of classes or regression targets).
+    bias : bool, default True
+        Whether to add :math:`b_y`.
+    activation : {"identity", "softmax", "sigmoid"}, default "identity"
+        Output function :math:`f` used by :meth:`activate`.
+    last_step : bool, default False
+        If True, map only each sequence's last valid step (step ``lengths[b] - 1``), giving
+        one output per sequence; else map every step.
+    batch_first : bool, default False
+        Layout of 3-D input: (B, T, F) if True, else (T, B, F).
+    dtype : {np.float32, np.float64}, default np.float32
+    seed : int or None
+        Seed of the initialisation.
+
+    Attributes
+    ----------
+    grads : dict of ndarray
+        Gradients from the latest :meth:`backward`, keys of :meth:`state_dict`.
+    training : bool
+        Kept for a uniform interface with the other components; a dense head behaves the same
+        in both modes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> head = Dense(4, 3, activation="softmax", last_step=True, seed=0)
+    >>> h = np.ones((5, 2, 4), dtype=np.float32)          # (T, B, F)
+    >>> z = head(h, lengths=np.array([5, 2]))
+    >>> z.shape
+    (2, 3)
+    >>> grad_h = head.backward(np.ones_like(z))
+    >>> grad_h.shape, float(np.abs(grad_h[2:, 1]).sum())  # steps past length 2 get no gradient
+    ((5, 2, 4), 0.0)
+    >>> np.allclose(head.activate(z).sum(axis=-1), 1.0)
+    True
+    """
+
+    def __init__(self, in_features, out_features, *, bias=True, activation="identity",
+                 last_step=False, batch_first=False, dtype=np.float32, seed=None):
+        self.in_features = tu.check_int(in_features, "in_features", minimum=1)
+        self.out_features = tu.check_int(out_features, "out_features", minimum=1)
+        self.bias = bool(bias)
+        self.activation = tu.check_choice(activation, "activation", OUTPUT_FUNCTIONS)
+        self.last_step = bool(last_step)
+        self.batch_first = bool(batch_first)
+        self.dtype = tu.check_dtype(dtype)
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(self.in_features)
+        self._params = {
+            "weight": rng.uniform(-bound, bound, (self.out_features, self.in_features))
+        }
+        if self.bias:
+            self._params["bias"] = rng.uniform(-bound, bound, self.out_features)
+        self._params = {k: v.astype(self.dtype) for k, v in self._params.items()}
+        self.grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+        self.training = True
+        self._tape = None
+
+    def train(self, mode=True):
+        """Set training mode (no effect on a dense head); returns self."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self):
+        """Set evaluation mode; returns self."""
+        return self.train(False)
+
+    def get_config(self):
+        """Constructor arguments as JSON-compatible values (used by :mod:`numrnn.io`)."""
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias, "activation": self.activation, "last_step": self.last_step,
+                "batch_first": self.batch_first, "dtype": self.dtype.name, "seed": self.seed}
+
+    def state_dict(self):
+        """Copies of the parameters: ``weight`` (O, F) and ``bias`` (O,) if ``bias``."""
+        return {k: v.copy() for k, v in self._params.items()}
+
+    def load_state_dict(self, state_dict):
+        """Replace the parameters; strict, and all-or-nothing (ValueError names bad keys)."""
+        self._params = tu.checked_state(self._params, state_dict, "Dense head")
+
+    def activate(self, z):
+        """Apply the output function (``activation``) to logits ``z``."""
+        return OUTPUT_FUNCTIONS[self.activation](z)
+
+    def forward(self, h, lengths=None):
+        """Logits of the head for recurrent output ``h``.
+
+        Parameters
+        ----------
+        h : array_like
+            (T, B, F) or (B, T, F) with ``batch_first``; unbatched (T, F). Without
+            ``last_step`` any array whose last axis has size F is accepted.
+        lengths : array_like of int, shape (B,), optional
+            Valid steps per sequence. Logits at padded steps are 0; with ``last_step`` the
+            step ``lengths[b] - 1`` is used (the last step when None).
+
+        Returns
+        -------
+        ndarray
+            Per step: ``h``'s shape with F replaced by O. With ``last_step``: (B, O), or (O,)
+            for unbatched input.
+
+        Raises
+        ------
+        ValueError
+            If the last axis of ``h`` is not F, if ``h`` has the wrong number of dimensions or
+            ``lengths`` is invalid.
+        """
+        h = tu.as_float_array(h, "h", self.dtype)
+        if h.ndim == 0 or h.shape[-1] != self.in_features:
+            raise ValueError(f"h must have last axis of size {self.in_features} (in_features), "
+                             f"got shape {h.shape}")
+        if self.last_step or lengths is not None:
+            tu.check_ndim(h, "h", (2, 3))
+        if h.ndim == 2 and lengths is not None:
+            raise ValueError("lengths must be None for unbatched (T, F) input")
+        # Unbatched input is treated as a batch of one so every path below sees (T, B, F).
+        hm = tu.time_major(h, self.batch_first) if h.ndim == 3 else h[:, None, :]
+        steps, batch = hm.shape[0], hm.shape[1]
+        if self.last_step or lengths is not None:
+            lengths = tu.check_lengths(lengths, steps, batch)
+        W = self._params["weight"]
+        if self.last_step:
+            last = (lengths - 1) if lengths is not None else np.full(batch, steps - 1)
+            rows = hm[last, np.arange(batch)]
+            z = rows @ W.T
+            mask = None
+        else:
+            rows = h
+            z = h @ W.T
+            mask = None if lengths is None else tu.valid_mask(lengths, steps, batch)
+        if self.bias:
+            z += self._params["bias"]
+        if mask is not None:
+            tu.time_major(z, self.batch_first)[~mask] = 0
+        if self.last_step:
+            self._tape = (h.shape, rows, last)
+            return z[0] if h.ndim == 2 else z
+        self._tape = (h.shape, rows, mask)
+        return z
+
+    __call__ = forward
+
+    def backward(self, grad_output):
+        r"""Gradients for the latest :meth:`forward`; fills :attr:`grads`.
+
+        .. math:: \frac{\partial L}{\partial W} = \sum_{t,b} g_{tb} h_{tb}^\top,\quad
+                  \frac{\partial L}{\partial b} = \sum_{t,b} g_{tb},\quad
+                  \frac{\partial L}{\partial h_{tb}} = W^\top g_{tb}
+
+        summed over the valid (or last valid) steps only.
+
+        Parameters
+        ----------
+        grad_output : array_like
+            :math:`\partial L/\partial z`, shaped like the logits.
+
+        Returns
+        -------
+        ndarray
+            :math:`\partial L/\partial h`, shaped like ``h`` (zeros at steps not used).
+
+        Raises
+        ------
+        RuntimeError
+            If called before :meth:`forward`.
+        ValueError
+            If ``grad_output`` is not shaped like the logits.
+        """
+        if self._tape is None:
+            raise RuntimeError("Dense.backward called before forward")
+        h_shape, rows, used = self._tape
+        g = tu.as_float_array(grad_output, "grad_output", self.dtype)
+        out_shape = rows.shape[:-1] + (self.out_features,)
+        if self.last_step and len(h_shape) == 2:
+            g = g[None]
+        if g.shape != out_shape:
+            raise ValueError(f"grad_output must have shape {out_shape}, got {g.shape}")
+        if not self.last_step and used is not None:
+            g = g * tu.time_major(used, self.batch_first)[..., None]
+        W = self._params["weight"]
+        g2 = g.reshape(-1, self.out_features)
+        self.grads = {"weight": g2.T @ rows.reshape(-1, self.in_features)}
+        if self.bias:
+            self.grads["bias"] = g2.sum(axis=0)
+        grad_rows = g @ W
+        if not self.last_step:
+            return grad_rows
+        grad_h = np.zeros(h_shape, dtype=self.dtype)
+        gm = tu.time_major(grad_h, self.batch_first) if len(h_shape) == 3 else grad_h[:, None]
+        gm[used, np.arange(len(used))] = grad_rows
+        return grad_h
