@@ -25,6 +25,11 @@ H_out is P when ``proj_size > 0`` else H.  Biases are always present (zeros
 when the layer has ``bias=False``).  Arrays are C-contiguous, all of one
 float dtype (float32 or float64), and are never modified by a backend.
 
+``prepare_params(params)``
+    The parameter dict in the form ``forward``/``backward`` take as
+    ``params`` (host backends return it unchanged; the CUDA backend returns
+    device copies).  The layer calls it again whenever the weights change.
+
 ``forward(cell, params, x, h0, c0, lengths, reverse, need_tape)``
     x (T, B, I); h0 (B, H_out); c0 (B, H) for LSTM else None;
     lengths None (every sequence has T steps) or int64 (B,) in [1, T];
@@ -45,12 +50,16 @@ float dtype (float32 or float64), and are never modified by a backend.
 
 Array helpers (so the layer code never touches a device array directly):
 
-``asarray(a, dtype)``          a C-contiguous backend array of dtype (a copy
-                               if ``a`` is the caller's array)
+``asarray(a, dtype)``          a C-contiguous backend array of dtype from a
+                               host array or a device array (may alias ``a``
+                               when it already is one: the layer passes
+                               copies of the caller's arrays)
 ``to_numpy(a)``                host NumPy array
 ``zeros(shape, dtype)``
 ``concat_features(arrays)``    concatenate along the last axis
 ``split_features(a, sizes)``   inverse of concat_features: a list of arrays
+``stack(arrays)``              stack along a new first axis
+``transpose01(a)``             C-contiguous, first two axes swapped
 ``add(a, b)``                  a + b, new array
 ``multiply(a, b)``             a * b (elementwise, same shape), new array
 ``is_device_array(a)``         True if ``a`` lives on this backend's device

@@ -1,0 +1,280 @@
+r"""The NumPy reference backend (``backend="numpy"``): the specification.
+
+Plain NumPy, written to read like the equations, float64-exact. Every other
+backend is tested against it. One layer-direction over a whole sequence is
+processed by a generic driver (:func:`forward`, :func:`backward`) that handles
+the schedule of time steps (per-sequence ``lengths``, ``reverse``), the input
+projection and the weight gradients as single products over all ``T*B`` rows;
+the cells contribute one step of maths each, forward and backward.
+
+Cells (PyTorch conventions; ``a`` is a pre-activation, ``x`` the input
+projection row ``W_ih x_t + b_ih``, ``h`` the previous state):
+
+* RNN: :math:`h' = \phi(x + W_{hh} h + b_{hh})`, :math:`\phi` tanh or relu.
+* LSTM, gates i, f, g, o: :math:`c' = f \odot c + i \odot g`,
+  :math:`h' = W_{hr}(o \odot \tanh c')` (no :math:`W_{hr}` without projection).
+* GRU, gates r, z, n: :math:`n = \tanh(x_n + r \odot (W_{hn} h + b_{hn}))`,
+  :math:`h' = (1 - z) \odot n + z \odot h`.
+"""
+
+import numpy as np
+from scipy.special import expit as _sigmoid
+
+# ---------------------------------------------------------------------------
+# The cells: one step forward, one step backward.
+#
+# step_forward(gx, h, c, params) -> (h_new, c_new, saved)
+#     gx (B, G*H): input projection rows for this step (bias b_ih included).
+# step_backward(dh, dc, h, c, saved, params, grads) -> (dgx, dgh, dh_direct, dc_prev)
+#     dh (B, H_out), dc (B, H): gradients w.r.t. this step's new state;
+#     dgx, dgh: gradients w.r.t. the input and hidden pre-activations;
+#     dh_direct: the part of dh_prev that does not go through W_hh;
+#     grads: accumulators for parameters used inside the cell (weight_hr).
+# ---------------------------------------------------------------------------
+
+
+def _hidden_product(h, params):
+    return h @ params["weight_hh"].T + params["bias_hh"]
+
+
+def _rnn_forward(activation):
+    def step(gx, h, c, params):
+        a = gx + _hidden_product(h, params)
+        h_new = np.tanh(a) if activation == "tanh" else np.maximum(a, 0)
+        return h_new, None, h_new
+
+    return step
+
+
+def _rnn_backward(activation):
+    def step(dh, dc, h, c, h_new, params, grads):
+        da = dh * (1 - h_new * h_new) if activation == "tanh" else dh * (h_new > 0)
+        return da, da, 0, None
+
+    return step
+
+
+def _lstm_step_forward(gx, h, c, params):
+    i, f, g, o = np.split(gx + _hidden_product(h, params), 4, axis=1)
+    i, f, g, o = _sigmoid(i), _sigmoid(f), np.tanh(g), _sigmoid(o)
+    c_new = f * c + i * g
+    tanh_c = np.tanh(c_new)
+    m = o * tanh_c
+    h_new = m @ params["weight_hr"].T if "weight_hr" in params else m
+    return h_new, c_new, (i, f, g, o, tanh_c, m)
+
+
+def _lstm_step_backward(dh, dc, h, c, saved, params, grads):
+    i, f, g, o, tanh_c, m = saved
+    if "weight_hr" in params:
+        grads["weight_hr"] += dh.T @ m
+        dm = dh @ params["weight_hr"]
+    else:
+        dm = dh
+    do = dm * tanh_c
+    dc_total = dc + dm * o * (1 - tanh_c * tanh_c)
+    di, dg, df = dc_total * g, dc_total * i, dc_total * c
+    da = np.concatenate(
+        [di * i * (1 - i), df * f * (1 - f), dg * (1 - g * g), do * o * (1 - o)], axis=1
+    )
+    return da, da, 0, dc_total * f
+
+
+def _gru_step_forward(gx, h, c, params):
+    x_r, x_z, x_n = np.split(gx, 3, axis=1)
+    h_r, h_z, h_n = np.split(_hidden_product(h, params), 3, axis=1)
+    r = _sigmoid(x_r + h_r)
+    z = _sigmoid(x_z + h_z)
+    n = np.tanh(x_n + r * h_n)
+    return (1 - z) * n + z * h, None, (r, z, n, h_n)
+
+
+def _gru_step_backward(dh, dc, h, c, saved, params, grads):
+    r, z, n, h_n = saved
+    dn = dh * (1 - z) * (1 - n * n)
+    dz = dh * (h - n) * z * (1 - z)
+    dr = dn * h_n * r * (1 - r)
+    dgx = np.concatenate([dr, dz, dn], axis=1)
+    dgh = np.concatenate([dr, dz, dn * r], axis=1)
+    return dgx, dgh, dh * z, None
+
+
+_CELLS = {
+    "rnn_tanh": (_rnn_forward("tanh"), _rnn_backward("tanh")),
+    "rnn_relu": (_rnn_forward("relu"), _rnn_backward("relu")),
+    "lstm": (_lstm_step_forward, _lstm_step_backward),
+    "gru": (_gru_step_forward, _gru_step_backward),
+}
+
+
+# ---------------------------------------------------------------------------
+# The driver: schedule, projections, masking.
+# ---------------------------------------------------------------------------
+
+
+def schedule(T, B, lengths, reverse):
+    """Time index processed by each sequence at each step, and whether it is active.
+
+    Parameters
+    ----------
+    T, B : int
+        Padded length and batch size.
+    lengths : ndarray of int, shape (B,), or None
+        Valid length of each sequence (None: all ``T``).
+    reverse : bool
+        Process each sequence's valid part from its last valid step to 0.
+
+    Returns
+    -------
+    t : ndarray of int, shape (T, B)
+        At step ``s``, sequence ``b`` processes time ``t[s, b]`` (0 where inactive).
+    active : ndarray of bool, shape (T, B)
+        ``s < lengths[b]``.
+    """
+    L = np.full(B, T, dtype=np.int64) if lengths is None else np.asarray(lengths, np.int64)
+    s = np.arange(T)[:, None]
+    active = s < L[None, :]
+    t = (L[None, :] - 1 - s) if reverse else np.broadcast_to(s, (T, B))
+    return np.where(active, t, 0), active
+
+
+class _Tape:
+    __slots__ = ("x", "t", "active", "steps")
+
+    def __init__(self, x, t, active):
+        self.x, self.t, self.active, self.steps = x, t, active, []
+
+
+def prepare_params(params):
+    """Return ``params`` as this backend uses them (host arrays: unchanged)."""
+    return params
+
+
+def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
+    """One layer-direction over a sequence; see :mod:`numrnn.backends`."""
+    step_forward = _CELLS[cell.kind][0]
+    T, B, _ = x.shape
+    t_index, active = schedule(T, B, lengths, reverse)
+    cols = np.arange(B)
+    gx_all = x @ params["weight_ih"].T + params["bias_ih"]
+    h = h0.copy()
+    c = None if c0 is None else c0.copy()
+    output = np.zeros((T, B, h0.shape[1]), dtype=x.dtype)
+    tape = _Tape(x, t_index, active) if need_tape else None
+    for s in range(T):
+        t, m = t_index[s], active[s]
+        if not m.any():
+            break
+        h_new, c_new, saved = step_forward(gx_all[t, cols], h, c, params)
+        output[t[m], cols[m]] = h_new[m]
+        if need_tape:
+            tape.steps.append((h, c, saved))
+        h = np.where(m[:, None], h_new, h)
+        if c is not None:
+            c = np.where(m[:, None], c_new, c)
+    return output, h, c, tape
+
+
+def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
+    """Backpropagation through time for :func:`forward`; see :mod:`numrnn.backends`."""
+    step_backward = _CELLS[cell.kind][1]
+    x = tape.x
+    T, B, I = x.shape
+    cols = np.arange(B)
+    grads = {name: np.zeros_like(p) for name, p in params.items()}
+    d_gx_all = np.zeros((T, B, params["weight_ih"].shape[0]), dtype=x.dtype)
+    dh = grad_h_n.copy()
+    dc = None if grad_c_n is None else grad_c_n.copy()
+    for s in reversed(range(len(tape.steps))):
+        t, m = tape.t[s], tape.active[s]
+        mask = m[:, None]
+        h, c, saved = tape.steps[s]
+        dh_step = np.where(mask, dh + grad_output[t, cols], 0)
+        dc_step = None if dc is None else np.where(mask, dc, 0)
+        dgx, dgh, dh_direct, dc_prev = step_backward(dh_step, dc_step, h, c, saved, params, grads)
+        grads["weight_hh"] += dgh.T @ h
+        grads["bias_hh"] += dgh.sum(axis=0)
+        d_gx_all[t[m], cols[m]] = dgx[m]
+        dh = np.where(mask, dh_direct + dgh @ params["weight_hh"], dh)
+        if dc is not None:
+            dc = np.where(mask, dc_prev, dc)
+    rows = d_gx_all.reshape(T * B, -1)
+    grads["weight_ih"] += rows.T @ x.reshape(T * B, I)
+    grads["bias_ih"] += rows.sum(axis=0)
+    grad_x = d_gx_all @ params["weight_ih"]
+    return grad_x, dh, dc, grads
+
+
+# ---------------------------------------------------------------------------
+# Array helpers (host NumPy arrays).
+# ---------------------------------------------------------------------------
+
+
+def asarray(a, dtype):
+    """``a`` as a C-contiguous array of ``dtype`` (no copy if it already is one)."""
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def to_numpy(a):
+    """``a`` as a host NumPy array."""
+    return np.asarray(a)
+
+
+def zeros(shape, dtype):
+    """A zero-filled array."""
+    return np.zeros(shape, dtype=dtype)
+
+
+def concat_features(arrays):
+    """Concatenate along the last axis."""
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=-1)
+
+
+def split_features(a, sizes):
+    """Split along the last axis into C-contiguous pieces of the given sizes."""
+    if len(sizes) == 1:
+        return [a]
+    return [np.ascontiguousarray(p) for p in np.split(a, np.cumsum(sizes)[:-1], axis=-1)]
+
+
+def stack(arrays):
+    """Stack along a new first axis."""
+    return np.stack(arrays)
+
+
+def transpose01(a):
+    """C-contiguous copy with the first two axes swapped."""
+    return np.ascontiguousarray(a.swapaxes(0, 1))
+
+
+def add(a, b):
+    """``a + b``."""
+    return a + b
+
+
+def multiply(a, b):
+    """``a * b``."""
+    return a * b
+
+
+def is_device_array(a):
+    """Host arrays only: always False."""
+    return False
+
+
+__all__ = [
+    "add",
+    "asarray",
+    "backward",
+    "concat_features",
+    "forward",
+    "is_device_array",
+    "multiply",
+    "prepare_params",
+    "schedule",
+    "split_features",
+    "stack",
+    "to_numpy",
+    "transpose01",
+    "zeros",
+]
