@@ -357,8 +357,11 @@ class Sequential:
 
     # -- training -----------------------------------------------------------------------------
 
-    def _train_batch(self, x, y, lengths, window, clip_norm, clip_value):
-        """One batch (time-major x, y); returns (summed window losses, their weight)."""
+    def _train_batch(self, x, y, lengths, window, clip_norm, clip_value, seen):
+        """One batch (time-major x, y); returns (summed window losses, their weight).
+
+        Appends each window's valid (targets, logits) to ``seen`` if it is a list.
+        """
         steps, batch = x.shape[:2]
         states = [_zero_state(layer, batch) for layer in self.recurrent]
         total = weight = 0.0
@@ -378,6 +381,8 @@ class Sequential:
             value = self.loss(logits, target,
                               None if self.head.last_step else window_lengths)
             self._backward(self.loss.backward())
+            if seen is not None:
+                seen.append(self._flat_valid(logits, target, window_lengths))
             grads = self.grads()
             if clip_norm is not None:
                 clip_grad_norm(grads, clip_norm)
@@ -421,7 +426,8 @@ class Sequential:
             With ``early_stopping``, end with the weights of the best epoch.
         metrics : sequence of str
             Names from :data:`numrnn.metrics.METRICS`, recorded per epoch on the training
-            batches (as seen during training) and on the validation data (``val_`` prefix).
+            batches' outputs as computed for their update (training mode, before the step)
+            and on the validation data (``val_`` prefix).
         clip_norm, clip_value : float, optional
             Clip the gradients by global norm and/or by value before each step.
         schedule : Schedule, optional
@@ -483,18 +489,14 @@ class Sequential:
             self.train()
             batches_idx = rng.permutation(train_idx) if shuffle else train_idx
             total = weight = 0.0
-            seen = []
+            seen = [] if metrics else None
             for begin in range(0, len(batches_idx), batch_size):
                 idx = batches_idx[begin:begin + batch_size]
                 x_b, y_b, len_b = self._batch(X, y, lengths, idx)
                 batch_total, batch_weight = self._train_batch(
-                    x_b, y_b, len_b, tbptt or x_b.shape[0], clip_norm, clip_value)
+                    x_b, y_b, len_b, tbptt or x_b.shape[0], clip_norm, clip_value, seen)
                 total += batch_total
                 weight += batch_weight
-                if metrics and tbptt is None:
-                    with self._evaluating():
-                        logits, _ = self._forward(x_b, len_b, [None] * len(self.recurrent))
-                    seen.append(self._flat_valid(logits, y_b, len_b))
             history["loss"].append(total / weight)
             history["lr"].append(self.optimizer.lr)
             if seen:
@@ -581,7 +583,7 @@ class Sequential:
         X : array_like, shape (N, T, I)
         lengths : array_like of int, shape (N,), optional
         batch_size : int, default 256
-            Samples per forward pass (memory only; the result does not depend on it).
+            Samples per forward pass (memory; results differ by rounding only).
 
         Returns
         -------
