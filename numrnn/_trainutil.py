@@ -111,6 +111,12 @@ def swap_batch_time(arr, swap):
     return np.swapaxes(arr, 0, 1) if swap else arr
 
 
+def json_seed(seed):
+    """``seed`` for a saved config: an int or None (other seed objects are not saved; the
+    weights they made are)."""
+    return int(seed) if isinstance(seed, numbers.Integral) else None
+
+
 def to_numpy(value):
     """PyTorch tensors (any device, with or without grad) to NumPy; anything else unchanged."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):

@@ -97,7 +97,8 @@ class Dense:
         """Constructor arguments as JSON-compatible values (used by :mod:`numrnn.io`)."""
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": self.bias, "activation": self.activation, "last_step": self.last_step,
-                "batch_first": self.batch_first, "dtype": self.dtype.name, "seed": self.seed}
+                "batch_first": self.batch_first, "dtype": self.dtype.name,
+                "seed": tu.json_seed(self.seed)}
 
     def state_dict(self):
         """Copies of the parameters: ``weight`` (O, F) and ``bias`` (O,) if ``bias``."""

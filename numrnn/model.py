@@ -85,7 +85,7 @@ class Dropout:
 
     def get_config(self):
         """Constructor arguments as JSON-compatible values."""
-        return {"p": self.p, "seed": self.seed}
+        return {"p": self.p, "seed": tu.json_seed(self.seed)}
 
     def state_dict(self):
         """Dropout has no parameters: an empty dict."""
