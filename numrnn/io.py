@@ -189,10 +189,20 @@ def load(path, *, backend=None):
     """
     path = os.fspath(path)
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
+        with open(path, "rb") as file:
+            magic = file.read(6)
+        if magic.startswith(b"\x93NUMPY"):
             raise ValueError("holds a single array (.npy), not a model (.npz)")
-        with archive:
+        if not magic.startswith(b"PK"):
+            # np.load would take any other content for a pickle and say so, misleadingly.
+            raise ValueError("is not an .npz file (no zip signature)")
+        with zipfile.ZipFile(path) as zipped:
+            # np.load reads arrays without reaching the end of each entry, where zipfile
+            # checks the CRC, so a flipped byte in the weights would load silently.
+            damaged = zipped.testzip()
+        if damaged is not None:
+            raise zipfile.BadZipFile(f"entry {damaged!r} fails its CRC check")
+        with np.load(path, allow_pickle=False) as archive:
             if _CONFIG_KEY not in archive.files:
                 raise ValueError(f"has no {_CONFIG_KEY!r} entry: not a numrnn model file")
             arrays = {name: archive[name] for name in archive.files}
@@ -222,10 +232,12 @@ def load(path, *, backend=None):
                                          "state": state})
     except FileNotFoundError:
         raise
-    except (ValueError, TypeError, KeyError, OSError, EOFError, zipfile.BadZipFile,
-            zlib.error, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(f"cannot load numrnn model from {path!r}: truncated or corrupted "
+                         f".npz file ({exc})") from exc
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
         # json.JSONDecodeError is a ValueError; KeyError/TypeError mean a config whose
-        # structure is wrong; the zip and zlib errors mean a truncated or corrupted file.
+        # structure is wrong.
         raise ValueError(f"cannot load numrnn model from {path!r}: {exc}") from exc
     return model.eval()
 

@@ -2,7 +2,9 @@
 
 import io
 import json
+import struct
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -109,11 +111,24 @@ def npy_bytes(array):
     return buffer.getvalue()
 
 
+def flip_byte(content):
+    """Damage one byte in the middle of the data of the largest stored array."""
+    with zipfile.ZipFile(io.BytesIO(content)) as zipped:
+        entry = max(zipped.infolist(), key=lambda info: info.compress_size)
+    local = entry.header_offset
+    name_length, extra_length = struct.unpack("<HH", content[local + 26:local + 30])
+    middle = local + 30 + name_length + extra_length + entry.compress_size // 2
+    return content[:middle] + bytes([content[middle] ^ 0xFF]) + content[middle + 1:]
+
+
 BAD_FILES = {
     "random bytes": (lambda p, good: (p / "bad.npz").write_bytes(b"\x00garbage" * 50),
-                     "cannot load numrnn model"),
+                     "is not an .npz file"),
+    "empty": (lambda p, good: (p / "bad.npz").write_bytes(b""), "is not an .npz file"),
     "truncated": (lambda p, good: (p / "bad.npz").write_bytes(good[: len(good) // 2]),
-                  "cannot load numrnn model"),
+                  "truncated or corrupted .npz file"),
+    "corrupted byte": (lambda p, good: (p / "bad.npz").write_bytes(flip_byte(good)),
+                       "truncated or corrupted .npz file"),
     "foreign npz": (lambda p, good: np.savez(p / "bad.npz", a=np.arange(3)),
                     "not a numrnn model file"),
     "single npy": (lambda p, good: (p / "bad.npz").write_bytes(npy_bytes(np.arange(3))),
