@@ -84,6 +84,12 @@ class Dense:
         self.training = True
         self._tape = None
 
+    def __repr__(self):
+        options = "".join(f", {name}={getattr(self, name)!r}" for name, default in (
+            ("bias", True), ("activation", "identity"), ("last_step", False),
+            ("batch_first", False)) if getattr(self, name) != default)
+        return f"Dense({self.in_features}, {self.out_features}{options}, dtype={self.dtype.name})"
+
     def train(self, mode=True):
         """Set training mode (no effect on a dense head); returns self."""
         self.training = bool(mode)

@@ -74,6 +74,9 @@ class Dropout:
         self.grads = {}
         self._mask = None
 
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
+
     def train(self, mode=True):
         """Set training mode (dropout active); returns self."""
         self.training = bool(mode)
@@ -220,6 +223,11 @@ class Sequential:
         self.optimizer = optimizer
         self._stream_state = None
 
+    def __repr__(self):
+        inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
+        return (f"Sequential([\n{inner}\n], loss={type(self.loss).__name__}(), "
+                f"optimizer={type(self.optimizer).__name__}(lr={self.optimizer.lr}))")
+
     @staticmethod
     def _make_loss(loss):
         if isinstance(loss, str):
@@ -235,6 +243,7 @@ class Sequential:
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
                 for k, v in layer.parameters().items()}
 
+    @property
     def grads(self):
         """Gradients of the latest backward pass, keyed like :meth:`parameters`."""
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
@@ -383,7 +392,7 @@ class Sequential:
             self._backward(self.loss.backward())
             if seen is not None:
                 seen.append(self._flat_valid(logits, target, window_lengths))
-            grads = self.grads()
+            grads = self.grads
             if clip_norm is not None:
                 clip_grad_norm(grads, clip_norm)
             if clip_value is not None:

@@ -85,6 +85,22 @@ def test_lstm_regression_with_lengths_and_validation(backend):
     assert model.history_["val_r2"][-1] > 0.8
 
 
+def test_multilabel_sigmoid_head_per_step_with_lengths():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(24, 6, 3))
+    y = (X[:, :, :2].cumsum(axis=1) > 0).astype(np.float64)
+    lengths = rng.integers(1, 7, size=24)
+    model = Sequential([numrnn.RNN(3, 8, backend="numpy", seed=0),
+                        Dense(8, 2, activation="sigmoid", seed=1)],
+                       loss="bce_with_logits", optimizer=Adam(lr=0.05))
+    model.fit(X, y, lengths=lengths, epochs=15, batch_size=8, seed=0, progress=False,
+              metrics=["accuracy", "f1_macro"])
+    assert model.history_["loss"][-1] < 0.6 * model.history_["loss"][0]
+    assert model.history_["accuracy"][-1] > 0.8
+    proba = model.predict(X, lengths)
+    assert proba.shape == (24, 6, 2) and np.all((proba >= 0) & (proba <= 1))
+
+
 def test_same_seed_gives_identical_results():
     X, y = running_sign_task(n=32)
     runs = [classifier().fit(X, y, epochs=3, batch_size=8, seed=4, progress=False)
@@ -119,7 +135,7 @@ def test_model_gradient_matches_finite_differences(head_last_step):
 
     objective(None)
     model._backward(model.loss.backward())
-    analytic = {k: v.copy() for k, v in model.grads().items()}
+    analytic = {k: v.copy() for k, v in model.grads.items()}
     for name, param in model.parameters().items():
         np.testing.assert_allclose(analytic[name], numerical_gradient(objective, param),
                                    rtol=1e-5, atol=1e-8, err_msg=name)
@@ -153,7 +169,7 @@ def test_tbptt_carries_detached_state_between_windows():
         reference.loss(z.transpose(1, 0, 2), y_tm[start:start + 3, rows], window_lengths)
         grad_out = head.backward(reference.loss.backward().transpose(1, 0, 2))
         gru.backward(grad_out)  # the gradient into hx is dropped: the state is detached
-        reference.optimizer.step(reference.parameters(), reference.grads())
+        reference.optimizer.step(reference.parameters(), reference.grads)
         state[:, rows] = h_n
     for key, value in reference.state_dict().items():
         np.testing.assert_allclose(model.state_dict()[key], value, rtol=1e-6, atol=1e-7)
