@@ -150,25 +150,24 @@ class Dense:
         if h.ndim == 0 or h.shape[-1] != self.in_features:
             raise ValueError(f"h must have last axis of size {self.in_features} (in_features), "
                              f"got shape {h.shape}")
+        W = self._params["weight"]
+        mask = None
         if self.last_step or lengths is not None:
             tu.check_ndim(h, "h", (2, 3))
-        if h.ndim == 2 and lengths is not None:
-            raise ValueError("lengths must be None for unbatched (T, F) input")
-        # Unbatched input is treated as a batch of one so every path below sees (T, B, F).
-        hm = tu.swap_batch_time(h, self.batch_first) if h.ndim == 3 else h[:, None, :]
-        steps, batch = hm.shape[0], hm.shape[1]
-        if self.last_step or lengths is not None:
+            if h.ndim == 2 and lengths is not None:
+                raise ValueError("lengths must be None for unbatched (T, F) input")
+            # Unbatched input is treated as a batch of one so both cases see (T, B, F).
+            hm = tu.swap_batch_time(h, self.batch_first) if h.ndim == 3 else h[:, None, :]
+            steps, batch = hm.shape[0], hm.shape[1]
             lengths = tu.check_lengths(lengths, steps, batch)
-        W = self._params["weight"]
         if self.last_step:
             last = (lengths - 1) if lengths is not None else np.full(batch, steps - 1)
             rows = hm[last, np.arange(batch)]
-            z = rows @ W.T
-            mask = None
         else:
             rows = h
-            z = h @ W.T
-            mask = None if lengths is None else tu.valid_mask(lengths, steps, batch)
+            if lengths is not None:
+                mask = tu.valid_mask(lengths, steps, batch)
+        z = rows @ W.T
         if self.bias:
             z += self._params["bias"]
         if mask is not None:

@@ -80,7 +80,7 @@ class Loss:
                     "with lengths, pred must have time and batch axes "
                     f"({'(T, B, C)' if self.class_axis else '(T, B, ...)'}), got shape "
                     f"{pred.shape}")
-            steps, batch = tu.swap_batch_time(np.empty(sample_shape[:2]), self.batch_first).shape
+            batch, steps = sample_shape[:2] if self.batch_first else sample_shape[1::-1]
             lengths = tu.check_lengths(lengths, steps, batch)
             mask2 = tu.swap_batch_time(tu.valid_mask(lengths, steps, batch), self.batch_first)
             mask = np.broadcast_to(
