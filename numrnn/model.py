@@ -541,7 +541,7 @@ class Sequential:
         """Time-major batch of the samples ``idx``, cut to its longest sequence."""
         len_b = None if lengths is None else lengths[idx]
         steps = X.shape[1] if len_b is None else int(len_b.max())
-        x_b = np.ascontiguousarray(tu.swap_batch_time(X[idx, :steps], True))
+        x_b = _zero_padding(tu.swap_batch_time(X[idx, :steps], True), len_b)
         y_b = y[idx] if self.head.last_step else tu.swap_batch_time(y[idx, :steps], True)
         return x_b, y_b, len_b
 
@@ -660,7 +660,8 @@ class Sequential:
                              "reset_stream() to start a new stream")
         with self._evaluating():
             logits, self._stream_state = self._forward(
-                tu.swap_batch_time(x, True), lengths, self._stream_state)
+                _zero_padding(tu.swap_batch_time(x, True), lengths), lengths,
+                self._stream_state)
         return self._outputs(logits, lengths)
 
     def _outputs(self, logits, lengths):
@@ -670,6 +671,18 @@ class Sequential:
             return out
         out[~tu.valid_mask(lengths, out.shape[0], out.shape[1])] = 0
         return np.ascontiguousarray(tu.swap_batch_time(out, True))
+
+
+def _zero_padding(x, lengths):
+    """A C-contiguous copy of time-major ``x`` with zeros at padded steps.
+
+    Padding may hold anything (NaN included); a GEMM over all rows would carry it into the
+    weight gradients (0 * NaN = NaN), so it never reaches a layer.
+    """
+    x = np.array(x, order="C")
+    if lengths is not None:
+        x[~tu.valid_mask(lengths, x.shape[0], x.shape[1])] = 0
+    return x
 
 
 def _progress(epochs, enabled):

@@ -2,50 +2,15 @@
 truncated BPTT, streaming, validation, early stopping and argument checks."""
 
 import copy
-import os
 
 import numpy as np
 import pytest
-from gradcheck import numerical_gradient
+from train_helpers import BACKENDS, numerical_gradient, running_sign_task, sum_task
 
 import numrnn
 from numrnn.heads import Dense
 from numrnn.model import Dropout, Sequential
 from numrnn.optim import SGD, Adam, StepLR
-
-
-def available_backends():
-    """Backends that load here; CUDA only on a real GPU (the simulator is far too slow)."""
-    names = []
-    for name in ("numpy", "cpu", "cuda"):
-        if name == "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-            continue
-        try:
-            numrnn.resolve_backend(name)
-        except (ImportError, RuntimeError):
-            continue
-        names.append(name)
-    return names
-
-
-BACKENDS = available_backends()
-
-
-def running_sign_task(n=64, steps=8, seed=0):
-    """Per step: is the running sum of feature 0 positive? (needs memory of the past)."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, steps, 2)).astype(np.float32)
-    return X, (X[:, :, 0].cumsum(axis=1) > 0).astype(np.int64)
-
-
-def sum_task(n=48, steps=8, seed=1):
-    """Per sequence: half the sum of its valid inputs; variable lengths."""
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(2, steps + 1, size=n)
-    X = rng.normal(size=(n, steps, 1)).astype(np.float32)
-    X[np.arange(steps)[None, :] >= lengths[:, None]] = np.nan  # padding must never be read
-    y = np.array([X[i, :lengths[i], 0].sum() / 2 for i in range(n)])[:, None]
-    return np.nan_to_num(X), y, lengths
 
 
 def classifier(backend="numpy", lr=0.05, optimizer=None):
@@ -193,6 +158,15 @@ def test_stream_in_chunks_equals_predict_on_whole_sequences():
     model.reset_stream()
     parts = [model.stream(X[:, a:b]) for a, b in ((0, 3), (3, 4), (4, 8))]
     np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, rtol=1e-5, atol=1e-6)
+    lengths = np.array([8, 3, 5, 4, 7])
+    padded = np.where(np.arange(8)[None, :, None] < lengths[:, None, None], X, np.nan)
+    whole = model.predict(padded, lengths)
+    model.reset_stream()
+    parts = [model.stream(padded[:, a:b], np.clip(lengths - a, 1, b - a))
+             for a, b in ((0, 4), (4, 8))]
+    second = np.arange(4)[None, :] < (lengths - 4)[:, None]  # steps that exist in chunk 2
+    np.testing.assert_allclose(parts[0], whole[:, :4], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(parts[1][second], whole[:, 4:][second], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="x must have batch size 5 like the stream's"):
         model.stream(X[:2, :1])
     model.reset_stream()
