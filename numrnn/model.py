@@ -331,15 +331,15 @@ class Sequential:
 
     # -- data checks ----------------------------------------------------------------------------
 
-    def _check_inputs(self, X, lengths):
-        X = tu.as_float_array(X, "X")
-        tu.check_ndim(X, "X", (3,))
+    def _check_inputs(self, X, lengths, names=("X", "lengths")):
+        X = tu.as_float_array(X, names[0])
+        tu.check_ndim(X, names[0], (3,))
         if X.shape[2] != self.input_size or 0 in X.shape:
-            raise ValueError(f"X must have shape (N, T, {self.input_size}) with N, T >= 1, "
-                             f"got {X.shape}")
-        return X, tu.check_lengths(lengths, X.shape[1], X.shape[0])
+            raise ValueError(f"{names[0]} must have shape (N, T, {self.input_size}) with "
+                             f"N, T >= 1, got {X.shape}")
+        return X, tu.check_lengths(lengths, X.shape[1], X.shape[0], names[1])
 
-    def _check_targets(self, y, X):
+    def _check_targets(self, y, X, name="y"):
         y = np.asarray(tu.to_numpy(y))
         n, steps = X.shape[:2]
         lead = (n,) if self.head.last_step else (n, steps)
@@ -347,7 +347,7 @@ class Sequential:
         shape = lead if classes else lead + (self.head.out_features,)
         if y.shape != shape:
             what = "class indices" if classes else "targets"
-            raise ValueError(f"y must have shape {shape} ({what} for a "
+            raise ValueError(f"{name} must have shape {shape} ({what} for a "
                              f"{'last-step' if self.head.last_step else 'per-step'} head), "
                              f"got {y.shape}")
         return y
@@ -472,47 +472,26 @@ class Sequential:
         if early_stopping is not None:
             early_stopping = tu.check_int(early_stopping, "early_stopping", minimum=1)
         rng = np.random.default_rng(seed)
-        order = rng.permutation(len(X))
+        train_idx, validation = _split_validation(X, y, lengths, rng, validation_split,
+                                                  validation_data)
         if validation_data is not None:
-            if validation_split:
-                raise ValueError("give validation_split or validation_data, not both")
-            if not isinstance(validation_data, tuple) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be (X_val, y_val) or "
-                                 "(X_val, y_val, lengths_val)")
-            validation = validation_data
-        elif validation_split:
-            n_val = int(round(validation_split * len(X)))
-            if not 0 < n_val < len(X):
-                raise ValueError(f"validation_split={validation_split} leaves {n_val} of "
-                                 f"{len(X)} samples for validation; need at least 1 each side")
-            held, order = order[:n_val], order[n_val:]
-            validation = (X[held], y[held], None if lengths is None else lengths[held])
-        else:
-            validation = None
-        train_idx = np.sort(order)
+            X_val, lengths_val = self._check_inputs(
+                validation[0], validation[2] if len(validation) == 3 else None,
+                ("validation_data[0]", "validation_data[2]"))
+            validation = (X_val, self._check_targets(validation[1], X_val, "validation_data[1]"),
+                          lengths_val)
 
         history = {"loss": [], "lr": []}
         best, best_epoch, best_state = np.inf, 0, None
         bar = _progress(epochs, progress)
         for epoch in range(epochs):
-            self.train()
-            batches_idx = rng.permutation(train_idx) if shuffle else train_idx
-            total = weight = 0.0
-            seen = [] if metrics else None
-            for begin in range(0, len(batches_idx), batch_size):
-                idx = batches_idx[begin:begin + batch_size]
-                x_b, y_b, len_b = self._batch(X, y, lengths, idx)
-                batch_total, batch_weight = self._train_batch(
-                    x_b, y_b, len_b, tbptt or x_b.shape[0], clip_norm, clip_value, seen)
-                total += batch_total
-                weight += batch_weight
-            history["loss"].append(total / weight)
+            order = rng.permutation(train_idx) if shuffle else train_idx
+            loss, scores = self._train_epoch(X, y, lengths, order, batch_size, tbptt,
+                                             clip_norm, clip_value, metrics)
+            history["loss"].append(loss)
             history["lr"].append(self.optimizer.lr)
-            if seen:
-                targets = np.concatenate([t for t, _ in seen])
-                logits = np.concatenate([z for _, z in seen])
-                for name, value in self._metric_values(metrics, targets, logits).items():
-                    history.setdefault(name, []).append(value)
+            for name, value in scores.items():
+                history.setdefault(name, []).append(value)
             if validation is not None:
                 scores = self.evaluate(*validation, metrics=metrics)
                 for name, value in scores.items():
@@ -536,6 +515,24 @@ class Sequential:
         self.eval()
         self.history_, self.best_epoch_ = history, best_epoch
         return self
+
+    def _train_epoch(self, X, y, lengths, order, batch_size, tbptt, clip_norm, clip_value,
+                     metrics):
+        """One pass over the samples in ``order``; returns (mean loss, training metrics)."""
+        self.train()
+        total = weight = 0.0
+        seen = [] if metrics else None
+        for begin in range(0, len(order), batch_size):
+            x_b, y_b, len_b = self._batch(X, y, lengths, order[begin:begin + batch_size])
+            batch_total, batch_weight = self._train_batch(
+                x_b, y_b, len_b, tbptt or x_b.shape[0], clip_norm, clip_value, seen)
+            total += batch_total
+            weight += batch_weight
+        if not seen:
+            return total / weight, {}
+        targets = np.concatenate([t for t, _ in seen])
+        logits = np.concatenate([z for _, z in seen])
+        return total / weight, self._metric_values(metrics, targets, logits)
 
     def _batch(self, X, y, lengths, idx):
         """Time-major batch of the samples ``idx``, cut to its longest sequence."""
@@ -671,6 +668,26 @@ class Sequential:
             return out
         out[~tu.valid_mask(lengths, out.shape[0], out.shape[1])] = 0
         return np.ascontiguousarray(tu.swap_batch_time(out, True))
+
+
+def _split_validation(X, y, lengths, rng, validation_split, validation_data):
+    """(sorted training sample indices, validation tuple or None) for :meth:`Sequential.fit`."""
+    order = rng.permutation(len(X))
+    if validation_data is not None:
+        if validation_split:
+            raise ValueError("give validation_split or validation_data, not both")
+        if not isinstance(validation_data, tuple) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (X_val, y_val) or "
+                             "(X_val, y_val, lengths_val)")
+        return np.sort(order), validation_data
+    if not validation_split:
+        return np.sort(order), None
+    n_val = int(round(validation_split * len(X)))
+    if not 0 < n_val < len(X):
+        raise ValueError(f"validation_split={validation_split} leaves {n_val} of {len(X)} "
+                         "samples for validation; need at least 1 each side")
+    held = order[:n_val]
+    return np.sort(order[n_val:]), (X[held], y[held], None if lengths is None else lengths[held])
 
 
 def _zero_padding(x, lengths):
