@@ -286,3 +286,31 @@ def gru(i=2, h=8):
 def test_bad_input_is_named(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_fit_matches_the_same_training_in_torch():
+    """Three full-batch AdamW steps of GRU + linear head with cross-entropy, float64."""
+    torch = pytest.importorskip("torch")
+    X, y = running_sign_task(n=6, steps=5)
+    X = X.astype(np.float64)
+    torch.manual_seed(0)
+    gru_t = torch.nn.GRU(2, 4, batch_first=True).double()
+    head_t = torch.nn.Linear(4, 2).double()
+    model = Sequential([numrnn.GRU(2, 4, batch_first=True, backend="numpy", dtype=np.float64),
+                        Dense(4, 2, activation="softmax", batch_first=True, dtype=np.float64)],
+                       loss=numrnn.losses.CrossEntropyLoss(label_smoothing=0.1),
+                       optimizer=numrnn.optim.AdamW(lr=0.05, weight_decay=0.1))
+    modules = torch.nn.ModuleList([gru_t, head_t])
+    model.load_state_dict({k: v.detach().numpy() for k, v in modules.state_dict().items()})
+    optimizer = torch.optim.AdamW(modules.parameters(), lr=0.05, weight_decay=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        out, _ = gru_t(torch.from_numpy(X))
+        loss = loss_fn(head_t(out).reshape(-1, 2), torch.from_numpy(y).reshape(-1))
+        loss.backward()
+        optimizer.step()
+    model.fit(X, y, epochs=3, batch_size=6, shuffle=False, progress=False)
+    for key, value in modules.state_dict().items():
+        np.testing.assert_allclose(model.state_dict()[key], value.numpy(), rtol=1e-9,
+                                   atol=1e-12, err_msg=key)
