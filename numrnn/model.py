@@ -604,10 +604,20 @@ class Sequential:
     def evaluate(self, X, y, lengths=None, *, metrics=(), batch_size=256):
         """Loss and metrics on data, in evaluation mode.
 
+        Parameters
+        ----------
+        X : array_like, shape (N, T, I)
+        y : array_like
+            Targets shaped as for :meth:`fit`.
+        lengths : array_like of int, shape (N,), optional
+        metrics : sequence of str
+            Names from :data:`numrnn.metrics.METRICS`.
+        batch_size : int, default 256
+
         Returns
         -------
         dict
-            ``{"loss": float, metric name: float, ...}``.
+            ``{"loss": float, metric name: float, ...}``, over the valid steps only.
         """
         X, lengths = self._check_inputs(X, lengths)
         y = self._check_targets(y, X)
