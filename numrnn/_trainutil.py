@@ -57,11 +57,10 @@ def check_dtype(dtype, name="dtype"):
 def as_float_array(x, name, dtype=None):
     """A NumPy float array view or copy of ``x`` (never the caller's array when written to).
 
-    Device arrays (``__cuda_array_interface__``) are copied to the host with their own
-    ``copy_to_host`` so heads and losses accept a CUDA layer's output directly.
+    Device arrays are copied to the host, so heads and losses accept a CUDA layer's output
+    directly: see :func:`to_numpy`.
     """
-    if hasattr(x, "__cuda_array_interface__") and hasattr(x, "copy_to_host"):
-        x = x.copy_to_host()
+    x = to_numpy(x)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # anything np.asarray refuses is a type error for the user
@@ -118,9 +117,19 @@ def json_seed(seed):
 
 
 def to_numpy(value):
-    """PyTorch tensors (any device, with or without grad) to NumPy; anything else unchanged."""
+    """Host copy of a tensor or device array; anything else unchanged.
+
+    PyTorch tensors (any device, with or without grad), Numba device arrays (also the CUDA
+    simulator's) and any other ``__cuda_array_interface__`` object (CuPy, ...).
+    """
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         return value.detach().cpu().numpy()
+    if hasattr(value, "copy_to_host"):
+        return value.copy_to_host()
+    if hasattr(value, "__cuda_array_interface__"):
+        from numba import cuda  # imported lazily: it costs ~0.7 s and is rarely needed
+
+        return cuda.as_cuda_array(value).copy_to_host()
     return value
 
 

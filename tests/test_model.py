@@ -66,14 +66,15 @@ def test_multilabel_sigmoid_head_per_step_with_lengths():
     assert proba.shape == (24, 6, 2) and np.all((proba >= 0) & (proba <= 1))
 
 
-def test_same_seed_gives_identical_results():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_seed_gives_identical_results(backend):
     X, y = running_sign_task(n=32)
-    runs = [classifier().fit(X, y, epochs=3, batch_size=8, seed=4, progress=False)
+    runs = [classifier(backend).fit(X, y, epochs=3, batch_size=8, seed=4, progress=False)
             for _ in range(2)]
     assert runs[0].history_ == runs[1].history_
     for key, value in runs[0].state_dict().items():
         np.testing.assert_array_equal(value, runs[1].state_dict()[key])
-    other = classifier().fit(X, y, epochs=3, batch_size=8, seed=5, progress=False)
+    other = classifier(backend).fit(X, y, epochs=3, batch_size=8, seed=5, progress=False)
     assert other.history_["loss"] != runs[0].history_["loss"]
 
 
