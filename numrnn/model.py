@@ -197,17 +197,17 @@ class Sequential:
                                 f"got {type(layer).__name__}")
             if isinstance(layer, Dense) and i != len(self.layers) - 1:
                 raise ValueError(f"layers[{i}] is a Dense head; the head must be the last layer")
-            needs = layer.in_features if isinstance(layer, Dense) else \
-                getattr(layer, "input_size", None)
-            if needs is not None and features is not None and needs != features:
+            needs = (layer.in_features if isinstance(layer, Dense)
+                     else layer.input_size if isinstance(layer, RNN) else None)
+            if None not in (needs, features) and needs != features:
                 raise ValueError(f"layers[{i}] takes {needs} input features but the layer "
                                  f"before gives {features}")
             if isinstance(layer, RNN):
                 features = _output_features(layer)
         self.head = self.layers[-1]
         self.recurrent = [layer for layer in self.layers if isinstance(layer, RNN)]
-        self.input_size = next((getattr(c, "input_size", None) for c in self.layers
-                                if isinstance(c, RNN)), self.head.in_features)
+        self.input_size = (self.recurrent[0].input_size if self.recurrent
+                           else self.head.in_features)
         self.loss = self._make_loss(loss)
         if self.loss.activation != self.head.activation:
             raise ValueError(f"loss {type(self.loss).__name__} pairs with a "
@@ -311,8 +311,9 @@ class Sequential:
             elif isinstance(layer, Dropout):
                 h = layer(h)
         z = self.head(tu.swap_batch_time(h, self.head.batch_first), lengths)
-        return (z if self.head.last_step else tu.swap_batch_time(z, self.head.batch_first)), \
-            finals
+        if not self.head.last_step:
+            z = tu.swap_batch_time(z, self.head.batch_first)
+        return z, finals
 
     def _backward(self, grad_logits):
         """Backpropagate ``d loss / d logits``; each layer fills its ``grads``."""
