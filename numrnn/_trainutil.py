@@ -1,5 +1,8 @@
 """Argument checks and masks shared by the training tools (heads, losses, optimizers, model).
 
+The layers' checks in :mod:`numrnn._validation` are used as they are; this module adds what
+the training tools need besides.
+
 Every check raises with the argument's name, what was expected and what was given, so a user
 sees at once which argument to fix.
 """
@@ -18,15 +21,6 @@ def check_choice(value, name, choices):
     return value
 
 
-def check_int(value, name, minimum=None):
-    """Return ``value`` as an int (bools refused), at least ``minimum`` if given."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def check_float(value, name, low=None, high=None, low_open=False, high_open=False):
     """Return ``value`` as a finite float in the given (closed unless told) interval."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -41,17 +35,6 @@ def check_float(value, name, low=None, high=None, low_open=False, high_open=Fals
         interval = f"{left}{bounds[0]}, {bounds[1]}{right}"
         raise ValueError(f"{name} must be a finite number in {interval}, got {value}")
     return value
-
-
-def check_dtype(dtype, name="dtype"):
-    """Return ``np.dtype(dtype)`` if it is float32 or float64."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}") from exc
-    if dt not in FLOAT_DTYPES:
-        raise ValueError(f"{name} must be np.float32 or np.float64, got {dt}")
-    return dt
 
 
 def as_float_array(x, name, dtype=None):

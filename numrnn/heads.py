@@ -3,6 +3,7 @@
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._validation import check_float_dtype, check_int
 from numrnn.activations import OUTPUT_FUNCTIONS
 
 
@@ -64,13 +65,13 @@ class Dense:
 
     def __init__(self, in_features, out_features, *, bias=True, activation="identity",
                  last_step=False, batch_first=False, dtype=np.float32, seed=None):
-        self.in_features = tu.check_int(in_features, "in_features", minimum=1)
-        self.out_features = tu.check_int(out_features, "out_features", minimum=1)
+        self.in_features = check_int("in_features", in_features, 1)
+        self.out_features = check_int("out_features", out_features, 1)
         self.bias = bool(bias)
         self.activation = tu.check_choice(activation, "activation", OUTPUT_FUNCTIONS)
         self.last_step = bool(last_step)
         self.batch_first = bool(batch_first)
-        self.dtype = tu.check_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         self.seed = seed
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(self.in_features)

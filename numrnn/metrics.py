@@ -19,6 +19,7 @@ Examples
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._validation import check_int
 
 AVERAGES = {"macro", "micro", "weighted", None}
 
@@ -89,7 +90,7 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     high = int(max(y_true.max(), y_pred.max()))
     if num_classes is None:
         num_classes = high + 1
-    num_classes = tu.check_int(num_classes, "num_classes", minimum=1)
+    num_classes = check_int("num_classes", num_classes, 1)
     if high >= num_classes:
         raise ValueError(f"labels must be < num_classes={num_classes}, got {high}")
     flat = np.bincount(y_true.astype(np.int64) * num_classes + y_pred,

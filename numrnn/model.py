@@ -34,6 +34,7 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._layers import RNN, no_grad
+from numrnn._validation import check_int
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES, Loss
 from numrnn.metrics import METRICS
@@ -458,20 +459,20 @@ class Sequential:
         """
         X, lengths = self._check_inputs(X, lengths)
         y = self._check_targets(y, X)
-        epochs = tu.check_int(epochs, "epochs", minimum=1)
-        batch_size = tu.check_int(batch_size, "batch_size", minimum=1)
+        epochs = check_int("epochs", epochs, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
         validation_split = tu.check_float(validation_split, "validation_split", 0.0, 1.0,
                                           high_open=True)
         metrics = self._check_metrics(metrics)
         if tbptt is not None:
-            tbptt = tu.check_int(tbptt, "tbptt", minimum=1)
+            tbptt = check_int("tbptt", tbptt, 1)
             if self.head.last_step or any(layer.bidirectional for layer in self.recurrent):
                 raise ValueError("tbptt needs a per-step head and unidirectional layers")
         if schedule is not None and (not isinstance(schedule, Schedule)
                                      or schedule.optimizer is not self.optimizer):
             raise ValueError("schedule must be a numrnn Schedule of this model's optimizer")
         if early_stopping is not None:
-            early_stopping = tu.check_int(early_stopping, "early_stopping", minimum=1)
+            early_stopping = check_int("early_stopping", early_stopping, 1)
         rng = np.random.default_rng(seed)
         train_idx, validation = _split_validation(X, y, lengths, rng, validation_split,
                                                   validation_data)
@@ -599,7 +600,7 @@ class Sequential:
             head.
         """
         X, lengths = self._check_inputs(X, lengths)
-        batch_size = tu.check_int(batch_size, "batch_size", minimum=1)
+        batch_size = check_int("batch_size", batch_size, 1)
         return self._outputs(self._logits(X, lengths, batch_size), lengths)
 
     def evaluate(self, X, y, lengths=None, *, metrics=(), batch_size=256):
@@ -623,7 +624,7 @@ class Sequential:
         X, lengths = self._check_inputs(X, lengths)
         y = self._check_targets(y, X)
         metrics = self._check_metrics(metrics)
-        logits = self._logits(X, lengths, tu.check_int(batch_size, "batch_size", minimum=1))
+        logits = self._logits(X, lengths, check_int("batch_size", batch_size, 1))
         y_tm = y if self.head.last_step else tu.swap_batch_time(y, True)
         scores = {"loss": self.loss(logits, y_tm, None if self.head.last_step else lengths)}
         scores.update(self._metric_values(metrics, *self._flat_valid(logits, y_tm, lengths)))

@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._validation import check_int
 
 
 class Optimizer:
@@ -468,7 +469,7 @@ class StepLR(Schedule):
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        self.step_size = tu.check_int(step_size, "step_size", minimum=1)
+        self.step_size = check_int("step_size", step_size, 1)
         self.gamma = tu.check_float(gamma, "gamma", low=0.0)
         super().__init__(optimizer)
 
@@ -495,7 +496,7 @@ class CosineAnnealingLR(Schedule):
     """
 
     def __init__(self, optimizer, t_max, eta_min=0.0):
-        self.t_max = tu.check_int(t_max, "t_max", minimum=1)
+        self.t_max = check_int("t_max", t_max, 1)
         self.eta_min = tu.check_float(eta_min, "eta_min", low=0.0)
         super().__init__(optimizer)
 
@@ -522,7 +523,7 @@ class LinearWarmup(Schedule):
     """
 
     def __init__(self, optimizer, warmup_steps, start_factor=1.0 / 3):
-        self.warmup_steps = tu.check_int(warmup_steps, "warmup_steps", minimum=1)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, 1)
         self.start_factor = tu.check_float(start_factor, "start_factor", 0.0, 1.0,
                                            low_open=True)
         super().__init__(optimizer)

@@ -115,9 +115,9 @@ def test_load_state_dict_is_strict_and_atomic():
     ("call", "error", "match"),
     [
         (lambda: Dense(0, 2), ValueError, "in_features must be >= 1, got 0"),
-        (lambda: Dense(2.5, 2), TypeError, "in_features must be an int, got float"),
+        (lambda: Dense(2.5, 2), TypeError, "in_features must be an integer, got float 2.5"),
         (lambda: Dense(2, 2, activation="tanh"), ValueError, "activation must be one of"),
-        (lambda: Dense(2, 2, dtype=np.int32), ValueError, "dtype must be np.float32"),
+        (lambda: Dense(2, 2, dtype=np.int32), ValueError, "dtype must be float32 or float64"),
         (lambda: Dense(2, 2)(np.zeros((3, 1, 4))), ValueError,
          r"h must have last axis of size 2 \(in_features\), got shape \(3, 1, 4\)"),
         (lambda: Dense(2, 2, last_step=True)(np.zeros(2)), ValueError,
