@@ -51,6 +51,7 @@ class Dense:
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.heads import Dense
     >>> head = Dense(4, 3, activation="softmax", last_step=True, seed=0)
     >>> h = np.ones((5, 2, 4), dtype=np.float32)          # (T, B, F)
     >>> z = head(h, lengths=np.array([5, 2]))
@@ -92,39 +93,95 @@ class Dense:
         return f"Dense({self.in_features}, {self.out_features}{options}, dtype={self.dtype.name})"
 
     def train(self, mode=True):
-        """Set training mode (no effect on a dense head); returns self."""
+        """Set training mode (no effect on a dense head, kept for a uniform interface).
+
+        Parameters
+        ----------
+        mode : bool, default True
+
+        Returns
+        -------
+        Dense
+            This head.
+        """
         self.training = bool(mode)
         return self
 
     def eval(self):
-        """Set evaluation mode; returns self."""
+        """Set evaluation mode.
+
+        Returns
+        -------
+        Dense
+            This head.
+        """
         return self.train(False)
 
     def get_config(self):
-        """Constructor arguments as JSON-compatible values (used by :mod:`numrnn.io`)."""
+        """Return the constructor arguments as JSON-compatible values.
+
+        Returns
+        -------
+        dict
+            Keyword arguments that rebuild this head (used by :mod:`numrnn.io`).
+        """
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": self.bias, "activation": self.activation, "last_step": self.last_step,
                 "batch_first": self.batch_first, "dtype": self.dtype.name,
                 "seed": tu.json_seed(self.seed)}
 
     def state_dict(self):
-        """Copies of the parameters: ``weight`` (O, F) and ``bias`` (O,) if ``bias``."""
+        """Return copies of the parameters, with ``torch.nn.Linear``'s names.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``weight`` (O, F) and, if ``bias``, ``bias`` (O,).
+        """
         return {k: v.copy() for k, v in self._params.items()}
 
     def load_state_dict(self, state_dict):
-        """Replace the parameters; strict, and all-or-nothing (ValueError names bad keys)."""
+        """Replace the parameters (strict: same keys and shapes as :meth:`state_dict`).
+
+        Parameters
+        ----------
+        state_dict : mapping of str to array_like
+            NumPy arrays or PyTorch tensors; converted to the head's dtype.
+
+        Raises
+        ------
+        ValueError
+            Naming missing, unexpected and mis-shaped keys; nothing changes then.
+        """
         self._params = tu.checked_state(self._params, state_dict, "Dense head")
 
     def parameters(self):
-        """The live parameter arrays, keyed like :meth:`state_dict` (optimizers update them)."""
+        """Return the live parameter arrays, which optimizers update in place.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Keyed like :meth:`state_dict`.
+        """
         return self._params
 
     def activate(self, z):
-        """Apply the output function (``activation``) to logits ``z``."""
+        """Apply the output function (``activation``) to logits.
+
+        Parameters
+        ----------
+        z : ndarray
+            Logits from :meth:`forward`.
+
+        Returns
+        -------
+        ndarray
+            :math:`f(z)`, same shape.
+        """
         return OUTPUT_FUNCTIONS[self.activation](z)
 
     def forward(self, h, lengths=None):
-        """Logits of the head for recurrent output ``h``.
+        """Compute the logits of the head for a recurrent layer's output ``h``.
 
         Parameters
         ----------
@@ -182,7 +239,7 @@ class Dense:
     __call__ = forward
 
     def backward(self, grad_output):
-        r"""Gradients for the latest :meth:`forward`; fills :attr:`grads`.
+        r"""Backpropagate through the latest :meth:`forward` and fill :attr:`grads`.
 
         .. math:: \frac{\partial L}{\partial W} = \sum_{t,b} g_{tb} h_{tb}^\top,\quad
                   \frac{\partial L}{\partial b} = \sum_{t,b} g_{tb},\quad

@@ -59,6 +59,7 @@ class Dropout:
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.model import Dropout
     >>> drop = Dropout(0.5, seed=0)
     >>> y = drop(np.ones((2, 4)))
     >>> sorted(set(y.ravel().tolist()))      # kept entries scaled by 1 / (1 - p)
@@ -79,32 +80,87 @@ class Dropout:
         return f"Dropout(p={self.p})"
 
     def train(self, mode=True):
-        """Set training mode (dropout active); returns self."""
+        """Set training mode (dropout active) or, with ``mode=False``, evaluation mode.
+
+        Parameters
+        ----------
+        mode : bool, default True
+
+        Returns
+        -------
+        Dropout
+            This layer.
+        """
         self.training = bool(mode)
         return self
 
     def eval(self):
-        """Set evaluation mode (identity); returns self."""
+        """Set evaluation mode (the identity).
+
+        Returns
+        -------
+        Dropout
+            This layer.
+        """
         return self.train(False)
 
     def get_config(self):
-        """Constructor arguments as JSON-compatible values."""
+        """Return the constructor arguments as JSON-compatible values.
+
+        Returns
+        -------
+        dict
+            Keyword arguments that rebuild this layer.
+        """
         return {"p": self.p, "seed": tu.json_seed(self.seed)}
 
     def state_dict(self):
-        """Dropout has no parameters: an empty dict."""
+        """Return the parameters: none.
+
+        Returns
+        -------
+        dict
+            Empty.
+        """
         return {}
 
     def load_state_dict(self, state_dict):
-        """Accept only an empty state dict (strict, like the other components)."""
+        """Accept only an empty state dict (strict, like the other layers).
+
+        Parameters
+        ----------
+        state_dict : dict
+            Must be empty.
+
+        Raises
+        ------
+        ValueError
+            If it has any key.
+        """
         tu.checked_state({}, state_dict, "Dropout")
 
     def parameters(self):
-        """No parameters: an empty dict."""
+        """Return the live parameters: none.
+
+        Returns
+        -------
+        dict
+            Empty.
+        """
         return {}
 
     def forward(self, x):
-        """Apply dropout to ``x`` (any shape); see the class docstring."""
+        r"""Apply dropout (in training mode) to features of any shape.
+
+        Parameters
+        ----------
+        x : ndarray
+
+        Returns
+        -------
+        ndarray
+            :math:`x \odot m / (1 - p)` in training mode, ``x`` itself in evaluation mode.
+        """
         x = np.asarray(x)
         if not self.training or self.p == 0:
             self._mask = None
@@ -115,7 +171,18 @@ class Dropout:
     __call__ = forward
 
     def backward(self, grad_output):
-        """Gradient through the latest mask: ``grad_output * mask``."""
+        """Backpropagate through the latest mask.
+
+        Parameters
+        ----------
+        grad_output : ndarray
+            Gradient with respect to the latest output.
+
+        Returns
+        -------
+        ndarray
+            ``grad_output * mask`` (``grad_output`` itself if no mask was drawn).
+        """
         return grad_output if self._mask is None else grad_output * self._mask
 
 
@@ -240,7 +307,13 @@ class Sequential:
     # -- parameters and modes ------------------------------------------------------------------
 
     def parameters(self):
-        """Live parameter arrays of all layers, keyed ``"{layer index}.{name}"``."""
+        """Return the live parameter arrays of all layers, which optimizers update in place.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Keyed ``"{layer index}.{name}"``.
+        """
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
                 for k, v in layer.parameters().items()}
 
@@ -251,7 +324,14 @@ class Sequential:
                 for k, v in layer.grads.items()}
 
     def state_dict(self):
-        """Copies of all parameters, keyed ``"{layer index}.{name}"`` (``nn.Sequential``'s)."""
+        """Return copies of all parameters.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Keyed ``"{layer index}.{name}"``, as ``torch.nn.Sequential`` (or ``ModuleList``)
+            names the parameters of modules at the same positions.
+        """
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
                 for k, v in layer.state_dict().items()}
 
@@ -275,13 +355,29 @@ class Sequential:
                                    if k.startswith(prefix)})
 
     def train(self, mode=True):
-        """Set every layer's training mode; returns self."""
+        """Set every layer's training mode (dropout active), or evaluation mode.
+
+        Parameters
+        ----------
+        mode : bool, default True
+
+        Returns
+        -------
+        Sequential
+            This model.
+        """
         for layer in self.layers:
             layer.train(mode)
         return self
 
     def eval(self):
-        """Set every layer to evaluation mode; returns self."""
+        """Set every layer to evaluation mode.
+
+        Returns
+        -------
+        Sequential
+            This model.
+        """
         return self.train(False)
 
     @contextlib.contextmanager
@@ -410,7 +506,7 @@ class Sequential:
             validation_split=0.0, validation_data=None, early_stopping=None,
             restore_best=True, metrics=(), clip_norm=None, clip_value=None, schedule=None,
             tbptt=None, progress=True):
-        """Train with mini-batches; returns self with :attr:`history_` filled.
+        """Train with shuffled mini-batches; fills :attr:`history_`.
 
         Parameters
         ----------
@@ -584,7 +680,7 @@ class Sequential:
         return np.concatenate(chunks, axis=0 if self.head.last_step else 1)
 
     def predict(self, X, lengths=None, *, batch_size=256):
-        """Outputs after the head's output function (probabilities for softmax/sigmoid).
+        """Predict outputs after the head's output function (probabilities for softmax/sigmoid).
 
         Parameters
         ----------
@@ -604,7 +700,7 @@ class Sequential:
         return self._outputs(self._logits(X, lengths, batch_size), lengths)
 
     def evaluate(self, X, y, lengths=None, *, metrics=(), batch_size=256):
-        """Loss and metrics on data, in evaluation mode.
+        """Compute the loss and metrics on data, in evaluation mode.
 
         Parameters
         ----------
@@ -635,7 +731,7 @@ class Sequential:
         self._stream_state = None
 
     def stream(self, x, lengths=None):
-        """Stateful inference on the next chunk of every sequence (any batch size).
+        """Run stateful inference on the next chunk of every sequence (any batch size).
 
         The recurrent state after this chunk is kept for the next call, so feeding a long
         sequence chunk by chunk gives the outputs of one pass over the whole sequence. The
