@@ -251,6 +251,21 @@ class Sequential:
     ValueError
         If the layers do not chain, the head is missing or not last, or the loss does not pair
         with the head's output function.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn
+    >>> from numrnn.heads import Dense
+    >>> from numrnn.model import Dropout, Sequential
+    >>> model = Sequential([numrnn.LSTM(3, 8, batch_first=True, backend="numpy", seed=0),
+    ...                     Dropout(0.1, seed=0),
+    ...                     Dense(8, 1, last_step=True, batch_first=True, seed=0)], loss="mse")
+    >>> X = np.random.default_rng(0).normal(size=(20, 5, 3))
+    >>> y = X.sum(axis=(1, 2))[:, None]                  # one target per sequence
+    >>> model.fit(X, y, epochs=3, validation_split=0.2, seed=0, progress=False).predict(X).shape
+    (20, 1)
+    >>> sorted(model.history_)
+    ['loss', 'lr', 'val_loss']
     """
 
     def __init__(self, layers, *, loss="mse", optimizer=None):
