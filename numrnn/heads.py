@@ -21,6 +21,10 @@ class Dense:
     Parameters and state-dict names are those of ``torch.nn.Linear`` (``weight``, ``bias``),
     initialised :math:`U(-1/\sqrt{F}, 1/\sqrt{F})` like PyTorch.
 
+    After a bidirectional layer, the output at the last step holds the reverse direction's
+    output after one step only; :class:`numrnn.model.Sequential` therefore feeds a last-step
+    head each direction's output after the whole sequence instead.
+
     Parameters
     ----------
     in_features : int

@@ -252,6 +252,14 @@ class Sequential:
         If the layers do not chain, the head is missing or not last, or the loss does not pair
         with the head's output function.
 
+    Notes
+    -----
+    A head with ``last_step=True`` after a bidirectional layer reads, for each sequence, the
+    forward direction's output at the last valid step and the reverse direction's output at
+    step 0 -- each direction's output after the whole sequence, like ``h_n`` (PyTorch) or a
+    Keras ``Bidirectional`` layer without ``return_sequences``. (The reverse direction's
+    output at the last step has seen that step only.)
+
     Examples
     --------
     >>> import numpy as np, numrnn
@@ -291,6 +299,11 @@ class Sequential:
         self.recurrent = [layer for layer in self.layers if isinstance(layer, RNN)]
         self.input_size = (self.recurrent[0].input_size if self.recurrent
                            else self.head.in_features)
+        # A last-step head after a bidirectional layer reads each direction's final output
+        # (see the class Notes), not the reverse direction's output after a single step.
+        self._bidirectional_summary = (self.head.last_step and bool(self.recurrent)
+                                       and self.recurrent[-1].bidirectional)
+        self._summary_tape = None
         self.loss = self._make_loss(loss)
         if self.loss.activation != self.head.activation:
             raise ValueError(f"loss {type(self.loss).__name__} pairs with a "
@@ -422,6 +435,9 @@ class Sequential:
                 finals.append(h_n)
             elif isinstance(layer, Dropout):
                 h = layer(h)
+        if self._bidirectional_summary:
+            h, self._summary_tape = _summary_of_both_directions(h, lengths)
+            lengths = None
         z = self.head(tu.swap_batch_time(h, self.head.batch_first), lengths)
         if not self.head.last_step:
             z = tu.swap_batch_time(z, self.head.batch_first)
@@ -433,6 +449,8 @@ class Sequential:
         if not self.head.last_step:
             g = tu.swap_batch_time(g, self.head.batch_first)
         g = tu.swap_batch_time(self.head.backward(g), self.head.batch_first)
+        if self._bidirectional_summary:
+            g = _summary_gradient(g, *self._summary_tape)
         for layer in reversed(self.layers[:-1]):
             if isinstance(layer, RNN):
                 # grad_hx is dropped on purpose: with truncated BPTT the initial state is the
@@ -791,6 +809,26 @@ class Sequential:
             return out
         out[~tu.valid_mask(lengths, out.shape[0], out.shape[1])] = 0
         return np.ascontiguousarray(tu.swap_batch_time(out, True))
+
+
+def _summary_of_both_directions(h, lengths):
+    """Per sequence, the forward half of ``h`` (T, B, 2H) at the last valid step and the
+    reverse half at step 0, as a one-step sequence (1, B, 2H); and the tape for
+    :func:`_summary_gradient`."""
+    steps, batch, features = h.shape
+    last = np.full(batch, steps - 1) if lengths is None else lengths - 1
+    half = features // 2
+    summary = np.concatenate([h[last, np.arange(batch), :half], h[0, :, half:]], axis=1)
+    return summary[None], (h.shape, last)
+
+
+def _summary_gradient(grad_summary, shape, last):
+    """Gradient with respect to ``h`` from the gradient (1, B, 2H) of its summary."""
+    grad_h = np.zeros(shape, dtype=grad_summary.dtype)
+    half = shape[2] // 2
+    grad_h[last, np.arange(shape[1]), :half] = grad_summary[0, :, :half]
+    grad_h[0, :, half:] = grad_summary[0, :, half:]
+    return grad_h
 
 
 def _split_validation(X, y, lengths, rng, validation_split, validation_data):

@@ -81,15 +81,18 @@ def test_same_seed_gives_identical_results(backend):
 # -- gradients ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("head_last_step", [False, True])
-def test_model_gradient_matches_finite_differences(head_last_step):
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_model_gradient_matches_finite_differences(head_last_step, bidirectional):
     rng = np.random.default_rng(0)
     steps, batch = 4, 3
     lengths = np.array([4, 2, 3])
+    directions = 2 if bidirectional else 1
     layers = [numrnn.LSTM(2, 3, batch_first=True, backend="numpy", dtype=np.float64, seed=0),
               Dropout(0.0),
-              numrnn.GRU(3, 3, backend="numpy", dtype=np.float64, seed=1),
-              Dense(3, 4, activation="softmax", last_step=head_last_step, dtype=np.float64,
-                    seed=2)]
+              numrnn.GRU(3, 3, bidirectional=bidirectional, backend="numpy", dtype=np.float64,
+                         seed=1),
+              Dense(3 * directions, 4, activation="softmax", last_step=head_last_step,
+                    dtype=np.float64, seed=2)]
     model = Sequential(layers, loss="cross_entropy")
     x = rng.normal(size=(steps, batch, 2))
     y = rng.integers(0, 4, size=(batch,) if head_last_step else (steps, batch))
@@ -172,6 +175,16 @@ def test_stream_in_chunks_equals_predict_on_whole_sequences():
         model.stream(X[:2, :1])
     model.reset_stream()
     assert model.stream(X[:2, :1]).shape == (2, 1, 2)
+
+
+def test_last_step_head_reads_each_direction_after_the_whole_sequence():
+    X, y, lengths = sum_task(n=5)
+    gru = numrnn.GRU(1, 3, bidirectional=True, backend="numpy", seed=0)
+    model = Sequential([gru, Dense(6, 1, last_step=True, seed=1)])
+    with numrnn.no_grad():
+        _, h_n = gru(np.nan_to_num(X).transpose(1, 0, 2), lengths=lengths)
+    expected = model.head(np.concatenate([h_n[0], h_n[1]], axis=1)[None])
+    np.testing.assert_allclose(model.predict(X, lengths), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_predict_is_batch_size_independent_and_zero_at_padding():
