@@ -29,6 +29,7 @@ True
 """
 
 import contextlib
+from collections import namedtuple
 
 import numpy as np
 
@@ -184,6 +185,12 @@ class Dropout:
             ``grad_output * mask`` (``grad_output`` itself if no mask was drawn).
         """
         return grad_output if self._mask is None else grad_output * self._mask
+
+
+#: What every optimizer update of :meth:`Sequential.fit` does besides the step itself:
+#: the truncated-BPTT window (None: whole batches), gradient clipping, and the schedule to
+#: step after each update (None unless ``schedule_interval="update"``).
+_Updates = namedtuple("_Updates", ["tbptt", "clip_norm", "clip_value", "schedule"])
 
 
 def _output_features(layer):
@@ -497,12 +504,13 @@ class Sequential:
 
     # -- training -----------------------------------------------------------------------------
 
-    def _train_batch(self, x, y, lengths, window, clip_norm, clip_value, seen):
+    def _train_batch(self, x, y, lengths, updates, seen):
         """One batch (time-major x, y); returns (summed window losses, their weight).
 
         Appends each window's valid (targets, logits) to ``seen`` if it is a list.
         """
         steps, batch = x.shape[:2]
+        window = updates.tbptt or steps
         states = [_zero_state(layer, batch) for layer in self.recurrent]
         total = weight = 0.0
         for start in range(0, steps, window):
@@ -523,22 +531,28 @@ class Sequential:
             self._backward(self.loss.backward())
             if seen is not None:
                 seen.append(self._flat_valid(logits, target, window_lengths))
-            grads = self.grads
-            if clip_norm is not None:
-                clip_grad_norm(grads, clip_norm)
-            if clip_value is not None:
-                clip_grad_value(grads, clip_value)
-            self.optimizer.step(self.parameters(), grads)
+            self._update(updates)
             for state, final in zip(states, finals, strict=True):
                 _put_state(state, rows, final)
             total += value * count
             weight += count
         return total, weight
 
+    def _update(self, updates):
+        """Clip the latest gradients, take an optimizer step, step a per-update schedule."""
+        grads = self.grads
+        if updates.clip_norm is not None:
+            clip_grad_norm(grads, updates.clip_norm)
+        if updates.clip_value is not None:
+            clip_grad_value(grads, updates.clip_value)
+        self.optimizer.step(self.parameters(), grads)
+        if updates.schedule is not None:
+            updates.schedule.step()
+
     def fit(self, X, y, *, lengths=None, epochs=10, batch_size=32, shuffle=True, seed=None,
             validation_split=0.0, validation_data=None, early_stopping=None,
             restore_best=True, metrics=(), clip_norm=None, clip_value=None, schedule=None,
-            tbptt=None, progress=True):
+            schedule_interval="epoch", tbptt=None, progress=True):
         """Train with shuffled mini-batches; fills :attr:`history_`.
 
         Parameters
@@ -571,7 +585,10 @@ class Sequential:
         clip_norm, clip_value : float, optional
             Clip the gradients by global norm and/or by value before each step.
         schedule : Schedule, optional
-            A learning-rate schedule of this model's optimizer, stepped once per epoch.
+            A learning-rate schedule of this model's optimizer.
+        schedule_interval : {"epoch", "update"}, default "epoch"
+            Step the schedule after every epoch or after every optimizer update (e.g. for a
+            warm-up counted in updates).
         tbptt : int, optional
             Truncated BPTT window length (per-step heads, unidirectional layers).
         progress : bool, default True
@@ -600,6 +617,7 @@ class Sequential:
         if schedule is not None and (not isinstance(schedule, Schedule)
                                      or schedule.optimizer is not self.optimizer):
             raise ValueError("schedule must be a numrnn Schedule of this model's optimizer")
+        tu.check_choice(schedule_interval, "schedule_interval", {"epoch", "update"})
         if early_stopping is not None:
             early_stopping = check_int("early_stopping", early_stopping, 1)
         rng = np.random.default_rng(seed)
@@ -612,13 +630,14 @@ class Sequential:
             validation = (X_val, self._check_targets(validation[1], X_val, "validation_data[1]"),
                           lengths_val)
 
+        updates = _Updates(tbptt, clip_norm, clip_value,
+                           schedule if schedule_interval == "update" else None)
         history = {"loss": [], "lr": []}
         best, best_epoch, best_state = np.inf, 0, None
         bar = _progress(epochs, progress)
         for epoch in range(epochs):
             order = rng.permutation(train_idx) if shuffle else train_idx
-            loss, scores = self._train_epoch(X, y, lengths, order, batch_size, tbptt,
-                                             clip_norm, clip_value, metrics)
+            loss, scores = self._train_epoch(X, y, lengths, order, batch_size, updates, metrics)
             history["loss"].append(loss)
             history["lr"].append(self.optimizer.lr)
             for name, value in scores.items():
@@ -635,7 +654,7 @@ class Sequential:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.items() if k != "lr"})
-            if schedule is not None:
+            if schedule is not None and schedule_interval == "epoch":
                 schedule.step()
             if early_stopping is not None and epoch - best_epoch >= early_stopping:
                 break
@@ -647,16 +666,14 @@ class Sequential:
         self.history_, self.best_epoch_ = history, best_epoch
         return self
 
-    def _train_epoch(self, X, y, lengths, order, batch_size, tbptt, clip_norm, clip_value,
-                     metrics):
+    def _train_epoch(self, X, y, lengths, order, batch_size, updates, metrics):
         """One pass over the samples in ``order``; returns (mean loss, training metrics)."""
         self.train()
         total = weight = 0.0
         seen = [] if metrics else None
         for begin in range(0, len(order), batch_size):
             x_b, y_b, len_b = self._batch(X, y, lengths, order[begin:begin + batch_size])
-            batch_total, batch_weight = self._train_batch(
-                x_b, y_b, len_b, tbptt or x_b.shape[0], clip_norm, clip_value, seen)
+            batch_total, batch_weight = self._train_batch(x_b, y_b, len_b, updates, seen)
             total += batch_total
             weight += batch_weight
         if not seen:

@@ -10,7 +10,7 @@ from train_helpers import BACKENDS, numerical_gradient, running_sign_task, sum_t
 import numrnn
 from numrnn.heads import Dense
 from numrnn.model import Dropout, Sequential
-from numrnn.optim import SGD, Adam, StepLR
+from numrnn.optim import SGD, Adam, LinearWarmup, StepLR
 
 
 def classifier(backend="numpy", lr=0.05, optimizer=None):
@@ -223,6 +223,18 @@ def test_validation_data_metrics_schedule_and_progress_bar(capsys):
         assert len(history[key]) == 3, key
     assert history["val_loss"][-1] == pytest.approx(model.evaluate(X[16:], y[16:])["loss"])
     assert "fit" in capsys.readouterr().err
+
+
+def test_schedule_stepped_per_update():
+    X, y = running_sign_task(n=24)
+    model = classifier(lr=0.1)
+    schedule = LinearWarmup(model.optimizer, warmup_steps=4, start_factor=0.25)
+    model.fit(X, y, epochs=2, batch_size=8, seed=0, schedule=schedule,
+              schedule_interval="update", progress=False)
+    assert schedule.last_step == 6
+    assert model.history_["lr"] == pytest.approx([0.1 * (0.25 + 0.75 * 3 / 4), 0.1])
+    with pytest.raises(ValueError, match="schedule_interval must be one of"):
+        model.fit(X, y, schedule=schedule, schedule_interval="batch", progress=False)
 
 
 def test_fit_leaves_model_in_eval_mode_and_predict_restores_mode():
