@@ -683,11 +683,14 @@ class Sequential:
         return total / weight, self._metric_values(metrics, targets, logits)
 
     def _batch(self, X, y, lengths, idx):
-        """Time-major batch of the samples ``idx``, cut to its longest sequence."""
+        """Time-major batch of the samples ``idx``, cut to its longest sequence (y may be None)."""
         len_b = None if lengths is None else lengths[idx]
         steps = X.shape[1] if len_b is None else int(len_b.max())
         x_b = _zero_padding(tu.swap_batch_time(X[idx, :steps], True), len_b)
-        y_b = y[idx] if self.head.last_step else tu.swap_batch_time(y[idx, :steps], True)
+        if y is None or self.head.last_step:
+            y_b = None if y is None else y[idx]
+        else:
+            y_b = tu.swap_batch_time(y[idx, :steps], True)
         return x_b, y_b, len_b
 
     def _flat_valid(self, logits, y, lengths):
@@ -698,6 +701,7 @@ class Sequential:
         return y[mask], logits[mask]
 
     def _metric_values(self, metrics, targets, logits):
+        """Metric name -> value for flat targets and logits (one row per valid step)."""
         scores = {}
         for name in metrics:
             function, kind = METRICS[name]
@@ -720,8 +724,7 @@ class Sequential:
         with self._evaluating():
             for begin in range(0, n, batch_size):
                 idx = np.arange(begin, min(begin + batch_size, n))
-                x_b, _, len_b = self._batch(X, np.zeros(n) if self.head.last_step else
-                                            np.zeros((n, steps)), lengths, idx)
+                x_b, _, len_b = self._batch(X, None, lengths, idx)
                 logits, _ = self._forward(x_b, len_b, [None] * len(self.recurrent))
                 if not self.head.last_step and logits.shape[0] < steps:
                     logits = np.concatenate([logits, np.zeros(
