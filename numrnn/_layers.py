@@ -379,8 +379,10 @@ class RNN:
     def _to_backend(self, name, a):
         """(backend array of the layer dtype, whether ``a`` was a device array)."""
         if self._be.is_device_array(a):
-            # The interface's typestr, not a.dtype: torch tensors' dtypes are not NumPy's.
-            dtype = np.dtype(a.__cuda_array_interface__["typestr"])
+            # The interface's typestr where there is one: torch tensors' dtypes are not
+            # NumPy's (the simulator's device arrays have no interface, but NumPy dtypes).
+            interface = getattr(a, "__cuda_array_interface__", None)
+            dtype = np.dtype(interface["typestr"] if interface else a.dtype)
             if dtype.kind not in "fiu":
                 raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
             return self._be.asarray(a, self.dtype), True
@@ -655,6 +657,19 @@ class RNN:
         self._record = record
         output, state = self._user_layout(output, finals, batched, device)
         return output[0], state
+
+    def __getstate__(self):
+        # The backend module and its device copies are re-created on unpickling;
+        # the tape of the latest forward call is not kept.
+        state = self.__dict__.copy()
+        for key in ("_be", "_prepared", "_record", "_stepper"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.backend, self._be = resolve_backend(self.backend)
+        self._prepared = self._record = None
 
     def __repr__(self):
         extra = [f"num_layers={self.num_layers}"]

@@ -513,3 +513,17 @@ def test_backend_auto_and_env(monkeypatch):
     monkeypatch.setenv("NUMRNN_BACKEND", "nonsense")
     with pytest.raises(ValueError, match="'nonsense'"):
         numrnn.GRU(2, 3)
+
+
+def test_pickle_round_trip(backend, rng):
+    import pickle
+
+    layer = make_layer("lstm", 3, 4, 2, backend, dropout=0.3, bidirectional=True)
+    x = rng.standard_normal((5, 2, 3))
+    layer.eval()
+    expected, _ = layer(x)
+    clone = pickle.loads(pickle.dumps(layer))
+    assert clone.backend == layer.backend and not clone.training
+    np.testing.assert_array_equal(clone(x)[0], expected)
+    with pytest.raises(numrnn.NoTapeError):
+        pickle.loads(pickle.dumps(layer)).backward(np.ones_like(expected))
