@@ -2,6 +2,7 @@
 truncated BPTT, streaming, validation, early stopping and argument checks."""
 
 import copy
+import pickle
 
 import numpy as np
 import pytest
@@ -340,3 +341,10 @@ def test_fit_matches_the_same_training_in_torch():
     for key, value in modules.state_dict().items():
         np.testing.assert_allclose(model.state_dict()[key], value.numpy(), rtol=1e-9,
                                    atol=1e-12, err_msg=key)
+
+
+def test_pickle_roundtrip_predicts_identically():
+    X, y, lengths = sum_task(n=8)
+    model = regressor().fit(X, y, lengths=lengths, epochs=1, progress=False)
+    copy_ = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(copy_.predict(X, lengths), model.predict(X, lengths))
