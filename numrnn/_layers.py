@@ -233,6 +233,7 @@ class RNN:
         self.grads = {}
         self._record = None
         self._prepared = None
+        self._stepper = None  # (the _prepared it was made from, backend stepper)
         init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(dropout_seq)
         self._params = self._init_params(np.random.default_rng(init_seq))
@@ -652,6 +653,16 @@ class RNN:
         x_t, batched, device = self._check_input("x_t", x_t, 2)
         x = x_t.reshape(1, x_t.shape[0] if batched else 1, self.input_size)
         states, hx_given = self._check_hx(hx, x.shape[1], batched)
+        make_stepper = getattr(self._be, "make_stepper", None)
+        if make_stepper is not None and not (self.training and self.dropout > 0):
+            # One compiled call for the whole stack (see numrnn.backends.cpu.make_stepper).
+            params = self._layer_params()
+            if self._stepper is None or self._stepper[0] is not params:
+                self._stepper = (params, make_stepper(self._cell, params, self.dtype))
+            out, h_n, c_n = self._stepper[1](x[0], *states)
+            finals = [h_n] if c_n is None else [h_n, c_n]
+            output, state = self._user_layout(out[None], finals, batched, device)
+            return output[0], state
         record = self._record
         output, finals = self._run(x, states, None, False, batched, device, hx_given)
         self._record = record
@@ -669,7 +680,7 @@ class RNN:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.backend, self._be = resolve_backend(self.backend)
-        self._prepared = self._record = None
+        self._prepared = self._record = self._stepper = None
 
     def __repr__(self):
         extra = [f"num_layers={self.num_layers}"]

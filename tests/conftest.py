@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 #: Host backends the layer contract is tested on (CUDA has its own suite in tests/cuda).
-BACKENDS = ["numpy"]
+BACKENDS = ["numpy", "cpu"]
 
 
 @pytest.fixture(params=BACKENDS)

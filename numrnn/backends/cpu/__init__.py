@@ -1,0 +1,415 @@
+"""The ``"cpu"`` backend: ``@numba.njit`` time loops around BLAS products.
+
+Implements the backend interface of :mod:`numrnn.backends` for float32 and
+float64.  One layer-direction runs as
+
+1. input projection ``X W_ihᵀ``: one GEMM over all T·B rows;
+2. the recurrent loop (:mod:`._kernels`): per step ``h_{t-1} W_hhᵀ`` (BLAS
+   from ``@njit``) and the fused gate maths of :mod:`numrnn.backends.gates`;
+3. backward: the reverse loop gives the gradients of the pre-activations
+   ``dG`` for all steps, then ``dX = dG W_ih``, ``dW_ih = dGᵀ X``,
+   ``dW_hh = dGᵀ H_prev`` (and ``dW_hr``) are one GEMM each over all rows.
+
+Sequences of a batch are independent, so a large batch is split between
+threads that each run the whole recurrence of their share (kernels release
+the GIL; BLAS runs single-threaded inside them): one hand-off per call
+instead of a multi-threaded BLAS call, synchronised, at every step.
+
+float32 uses the fast rational activations of :mod:`numrnn.backends.gates`
+(max abs error ~3e-7), float64 the exact ones.  Results are bitwise
+reproducible from run to run.  Large scratch arrays are kept per thread and
+reused between calls (allocating them anew on every call doubled the time
+of a mid-size forward); arrays returned to the caller are always new.
+
+Besides the interface, the backend provides :func:`warmup` (compile every
+kernel ahead of use) and :func:`make_stepper` (a minimal-overhead single
+time step for unidirectional stacks, for ``step``).  The host-array helpers
+of the interface are those of the NumPy reference backend.
+"""
+
+import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+import numpy as np
+
+from .. import GATES
+from ..reference import (
+    add,
+    asarray,
+    concat_features,
+    is_device_array,
+    multiply,
+    prepare_params,
+    split_features,
+    stack,
+    to_numpy,
+    transpose01,
+    zeros,
+)
+from . import _kernels
+from ._blas import blas_threads, max_threads, single_threaded
+from ._stepper import make_stepper
+
+__all__ = [
+    "add",
+    "asarray",
+    "backward",
+    "concat_features",
+    "forward",
+    "is_device_array",
+    "make_stepper",
+    "multiply",
+    "prepare_params",
+    "split_features",
+    "stack",
+    "to_numpy",
+    "transpose01",
+    "warmup",
+    "zeros",
+]
+
+
+class _Workspaces(threading.local):
+    """Scratch buffers by name and dtype, one set per thread, grown on demand."""
+
+    def __init__(self):
+        self.buffers = {}
+
+    def get(self, name, shape, dtype):
+        size = math.prod(shape)
+        key = (name, np.dtype(dtype))
+        buf = self.buffers.get(key)
+        if buf is None or buf.size < size:
+            buf = np.empty(size, dtype)
+            self.buffers[key] = buf
+        return buf[:size].reshape(shape)
+
+
+_workspaces = _Workspaces()
+
+#: Recurrent work (FLOPs of all per-step products of a call) from which the
+#: batch is split between threads (as many as BLAS may use): below it, the
+#: hand-off costs more than it saves.
+MIN_SPLIT_FLOPS = 2e7
+
+_executor = None  # ThreadPoolExecutor, started on first use
+
+
+def _forget_executor():
+    # A forked child has none of the parent's threads: an inherited executor
+    # could count a worker as idle that does not exist, and hang.
+    global _executor
+    _executor = None
+
+
+os.register_at_fork(after_in_child=_forget_executor)
+
+
+class _Tape:
+    """What backward needs of one forward call (see :func:`forward`).
+
+    ``x`` is the caller's input array (not copied: backends never modify
+    their inputs, and the layer keeps it unchanged until backward);
+    ``gates`` and the other tape arrays are owned by the tape and are only
+    read by backward, so backward may run more than once.
+    """
+
+    __slots__ = (
+        "x",
+        "lengths",
+        "full",
+        "order",
+        "reverse",
+        "gates",
+        "hprev",
+        "cprev",
+        "tanhc",
+        "hn",
+    )
+
+    def __init__(self, x, lengths, order, reverse, gates, hprev, cprev=None, tanhc=None, hn=None):
+        self.x = x
+        self.lengths = lengths
+        self.full = bool(np.all(lengths == x.shape[0]))
+        self.order = order
+        self.reverse = reverse
+        self.gates = gates
+        self.hprev = hprev
+        self.cprev = cprev
+        self.tanhc = tanhc
+        self.hn = hn
+
+
+def _lengths_and_order(lengths, T, B):
+    """int64 lengths (all T when None) and the sequences by decreasing length."""
+    if lengths is None:
+        return np.full(B, T, np.int64), np.arange(B, dtype=np.int64)
+    lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+    # Stable, so equal lengths keep their order: deterministic row layout.
+    return lengths, np.argsort(-lengths, kind="stable").astype(np.int64)
+
+
+def _empty3(dtype):
+    """A size-0 (T, B, n)-shaped stand-in for a tape that is not recorded."""
+    return np.empty((0, 0, 0), dtype)
+
+
+def _batch_parts(lengths, order, flops):
+    """The sequences each thread runs: ``order`` split, or whole.
+
+    Sequences are independent, so shares of a batch can run their whole
+    recurrence in separate threads with no synchronisation per step (a
+    per-step product on two BLAS threads synchronises twice per step).
+    Equal lengths: consecutive runs (their rows stay contiguous); else
+    round robin over the length order, which balances the work.
+    """
+    B = order.shape[0]
+    if B < 2 or flops < MIN_SPLIT_FLOPS:
+        return [order]
+    n = min(B, max_threads())
+    if n < 2:
+        return [order]
+    if lengths[order[0]] == lengths[order[-1]]:
+        return np.array_split(order, n)
+    return [order[i::n] for i in range(n)]
+
+
+def _in_threads(tasks):
+    """Run the callables at once, one per thread (this one included).
+
+    The caller holds BLAS single-threaded (:func:`single_threaded`): all
+    the parallelism of a split call is ours.  Leaving the big products to a
+    multi-threaded BLAS instead left its workers spinning on the cores the
+    recurrence threads needed next (the split forward ran 1.8x slower).
+    """
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="numrnn-cpu")
+    futures = [_executor.submit(task) for task in tasks[1:]]
+    tasks[0]()
+    for future in futures:
+        future.result()
+
+
+def _row_chunks(rows, n):
+    """n contiguous (start, stop) ranges covering range(rows)."""
+    bounds = np.linspace(0, rows, n + 1).astype(np.int64)
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
+    """Run one layer-direction over a batch of sequences.
+
+    See :mod:`numrnn.backends` for the parameters and the returned
+    ``(output, h_n, c_n, tape)``.
+    """
+    T, B, I = x.shape
+    dtype = x.dtype
+    kind = cell.kind
+    H = cell.hidden_size
+    GH = GATES[kind] * H
+    P = h0.shape[1]
+    lengths, order = _lengths_and_order(lengths, T, B)
+    reverse = bool(reverse)
+
+    xw = np.empty((T, B, GH), dtype) if need_tape else _workspaces.get("xw", (T, B, GH), dtype)
+    x_rows, xw_rows, w_ih_t = x.reshape(T * B, I), xw.reshape(T * B, GH), params["weight_ih"].T
+    step_flops = 2.0 * B * P * GH
+    parts = _batch_parts(lengths, order, T * step_flops)
+
+    out = np.empty((T, B, P), dtype)
+    h_n = np.empty((B, P), dtype)
+    hprev = np.empty((T, B, P), dtype) if need_tape else _empty3(dtype)
+    w_hh_t = np.ascontiguousarray(params["weight_hh"].T)
+    lstm = kind == "lstm"
+    c_n = np.empty((B, H), dtype) if lstm else None
+    cprev = np.empty((T, B, H), dtype) if lstm and need_tape else _empty3(dtype)
+    tanhc = np.empty((T, B, H), dtype) if lstm and need_tape else _empty3(dtype)
+    hn = np.empty((T, B, H), dtype) if kind == "gru" and need_tape else _empty3(dtype)
+    w_hr_t = np.ascontiguousarray(params.get("weight_hr", np.empty((0, 0), dtype)).T)
+    bias = params["bias_ih"] + params["bias_hh"]
+    relu = int(kind == "rnn_relu")
+
+    def run(part):
+        n = part.shape[0]
+        hs = _workspaces.get("hs", (n, P), dtype)
+        hh = _workspaces.get("hh", (n, GH), dtype)
+        if lstm:
+            cs = _workspaces.get("cs", (n, H), dtype)
+            hraw = _workspaces.get("hraw", (n, H), dtype) if w_hr_t.size else hs
+            tcw = _workspaces.get("tcw", (n, H), dtype)
+            _kernels.lstm_forward(
+                xw, bias, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse,
+                out, h_n, c_n, hprev, cprev, tanhc, hs, cs, hh, hraw, tcw,
+            )  # fmt: skip
+        elif kind == "gru":
+            _kernels.gru_forward(
+                xw, params["bias_ih"], params["bias_hh"], w_hh_t, h0, lengths, part, reverse,
+                out, h_n, hprev, hn, hs, hh, _workspaces.get("hnw", (n, H), dtype),
+            )  # fmt: skip
+        else:
+            _kernels.rnn_forward(
+                xw, bias, w_hh_t, h0, lengths, part, reverse, relu, out, h_n, hprev, hs, hh
+            )
+
+    if len(parts) == 1:
+        with blas_threads(2.0 * T * B * I * GH):
+            _kernels.gemm(x_rows, w_ih_t, xw_rows)
+        with blas_threads(step_flops):
+            run(order)
+    else:
+        with single_threaded():
+            _in_threads(
+                [partial(_kernels.gemm, x_rows[a:b], w_ih_t, xw_rows[a:b])
+                 for a, b in _row_chunks(T * B, len(parts))]
+            )  # fmt: skip
+            _in_threads([partial(run, part) for part in parts])
+    tape = None
+    if need_tape:
+        tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev=cprev, tanhc=tanhc, hn=hn)
+    return out, h_n, c_n, tape
+
+
+def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
+    """Backpropagation through time for the forward call of ``tape``.
+
+    See :mod:`numrnn.backends` for the parameters and the returned
+    ``(grad_x, grad_h0, grad_c0, grads)``.
+    """
+    x = tape.x
+    T, B, I = x.shape
+    dtype = x.dtype
+    kind = cell.kind
+    H = cell.hidden_size
+    GH = GATES[kind] * H
+    P = tape.hprev.shape[2]
+    lengths, order, reverse = tape.lengths, tape.order, tape.reverse
+    w_hh = params["weight_hh"]
+    dgates = _workspaces.get("dgates", (T, B, GH), dtype)
+    dh0 = np.empty((B, P), dtype)
+    lstm = kind == "lstm"
+    dc0 = np.empty((B, H), dtype) if lstm else None
+    w_hr = params.get("weight_hr", np.empty((0, 0), dtype))
+    proj = w_hr.size > 0
+    dhtot = _workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty3(dtype)
+    hraw = _workspaces.get("hraw_tape", (T, B, H), dtype) if proj else _empty3(dtype)
+    dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype) if kind == "gru" else dgates
+    relu = int(kind == "rnn_relu")
+
+    def run(part):
+        n = part.shape[0]
+        dhs = _workspaces.get("dhs", (n, P), dtype)
+        dgw = _workspaces.get("dgw", (n, GH), dtype)
+        if lstm:
+            dcs = _workspaces.get("dcs", (n, H), dtype)
+            dhraw = _workspaces.get("dhraw", (n, H), dtype) if proj else dhs
+            _kernels.lstm_backward(
+                tape.gates, tape.cprev, tape.tanhc, w_hh, w_hr, grad_output, grad_h_n, grad_c_n,
+                lengths, part, reverse, dgates, dh0, dc0, dhtot, hraw, dhs, dcs, dgw, dhraw,
+            )  # fmt: skip
+        elif kind == "gru":
+            _kernels.gru_backward(
+                tape.gates, tape.hn, tape.hprev, w_hh, grad_output, grad_h_n, lengths, part,
+                reverse, dgates, dgates_h, dh0, dhs, dgw, _workspaces.get("dhd", (n, H), dtype),
+            )  # fmt: skip
+        else:
+            _kernels.rnn_backward(
+                tape.gates, w_hh, grad_output, grad_h_n, lengths, part, reverse, relu,
+                dgates, dh0, dhs, dgw,
+            )  # fmt: skip
+
+    step_flops = 2.0 * B * P * GH
+    parts = _batch_parts(lengths, order, T * step_flops)
+    if len(parts) == 1:
+        with blas_threads(step_flops):
+            run(order)
+    else:
+        with single_threaded():
+            _in_threads([partial(run, part) for part in parts])
+
+    rows = T * B
+    dg = dgates.reshape(rows, GH)
+    # Gradient of the hidden parts h W_hhᵀ + b_hh: the same as of the input
+    # parts except for the GRU's candidate gate.
+    dg_h = dgates_h.reshape(rows, GH)
+    hprev = tape.hprev.reshape(rows, P)
+    if not tape.full:
+        # dG is zero at padded steps, but 0 * NaN is not: padding the
+        # caller filled with NaN or inf must not reach dW_ih.
+        x = _workspaces.get("x_valid", x.shape, dtype)
+        np.copyto(x, tape.x)
+        _kernels.zero_padding(x, lengths, order)
+    grad_x = np.empty((T, B, I), dtype)
+    gx_rows = grad_x.reshape(rows, I)
+    x_rows = x.reshape(rows, I)
+    # Weight gradients: sums over all rows, so a split call sums the partial
+    # products of its row chunks (in a fixed order: still reproducible).
+    products = [("weight_ih", dg, x_rows), ("weight_hh", dg_h, hprev)]
+    if proj:
+        products.append(("weight_hr", dhtot.reshape(rows, P), hraw.reshape(rows, H)))
+
+    def gradients(a, b):
+        _kernels.gemm(dg[a:b], params["weight_ih"], gx_rows[a:b])
+        partial_sums = {}
+        for name, left, right in products:
+            partial_sums[name] = np.empty((left.shape[1], right.shape[1]), dtype)
+            _kernels.gemm(left[a:b].T, right[a:b], partial_sums[name])
+        return partial_sums
+
+    if len(parts) == 1:
+        with blas_threads(2.0 * rows * min(I, P) * GH):
+            grads = gradients(0, rows)
+    else:
+        chunks = _row_chunks(rows, len(parts))
+        sums = [None] * len(chunks)
+
+        def task(i):
+            sums[i] = gradients(*chunks[i])
+
+        with single_threaded():
+            _in_threads([partial(task, i) for i in range(len(chunks))])
+        grads = sums[0]
+        for more in sums[1:]:
+            for name in grads:
+                grads[name] += more[name]
+    grads["bias_ih"] = dg.sum(axis=0)
+    grads["bias_hh"] = grads["bias_ih"].copy() if dgates_h is dgates else dg_h.sum(axis=0)
+    return grad_x, dh0, dc0, grads
+
+
+def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
+    """Compile the kernels ahead of use (or load them from Numba's cache).
+
+    Runs a tiny forward and backward of each cell kind in each dtype, and a
+    stepper step, so that the first real call does not pay for compilation.
+
+    Parameters
+    ----------
+    dtypes : sequence of dtypes
+        Any of ``numpy.float32``, ``numpy.float64``.
+    kinds : sequence of str
+        Cell kinds (``"rnn_relu"`` shares the kernels of ``"rnn_tanh"``).
+    """
+    from .. import CellSpec
+
+    T, B, I, H = 2, 2, 2, 2
+    rng = np.random.default_rng(0)
+    for dtype in dtypes:
+        for kind in kinds:
+            GH = GATES[kind] * H
+            cell = CellSpec(kind, H, 0)
+            params = {
+                "weight_ih": rng.standard_normal((GH, I)).astype(dtype),
+                "weight_hh": rng.standard_normal((GH, H)).astype(dtype),
+                "bias_ih": np.zeros(GH, dtype),
+                "bias_hh": np.zeros(GH, dtype),
+            }
+            x = np.ones((T, B, I), dtype)
+            h0 = np.zeros((B, H), dtype)
+            c0 = h0 if kind == "lstm" else None
+            out, h_n, c_n, tape = forward(cell, params, x, h0, c0, None, False, True)
+            backward(cell, params, tape, out, h_n, c_n)
+            make_stepper(cell, [params], dtype)(x[0], h0[None], None if c0 is None else c0[None])

@@ -1,0 +1,476 @@
+"""The ``"cpu"`` backend and the shared gate maths.
+
+* The scalar gate functions of :mod:`numrnn.backends.gates` against NumPy
+  transcriptions of the equations (float64 exact path ~1e-12; float32 fast
+  path ~1e-6, extreme inputs included) and against finite differences.  They
+  are also what the CUDA kernels call, so these are the main tests of the
+  maths the GPU runs.
+* ``forward``/``backward`` of every cell against the NumPy reference backend,
+  with and without lengths, in both directions, with projection.
+* Workspace reuse (poisoned buffers), bitwise determinism, untouched inputs,
+  the stepper, warmup and the compile-cache fallback.
+"""
+
+import multiprocessing
+import os
+
+import numba
+import numpy as np
+import pytest
+
+from numrnn.backends import GATES, CellSpec, cpu, gates
+from numrnn.backends import reference as ref
+from numrnn.backends.cpu import _blas, _jit
+
+KINDS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
+#: (kind, proj_size) of every cell variant.
+VARIANTS = [(k, 0) for k in KINDS] + [("lstm", 2)]
+TOL = {np.float64: 1e-10, np.float32: 1e-5}
+
+
+# ---------------------------------------------------------------------------
+# Gate maths, per unit
+# ---------------------------------------------------------------------------
+
+
+@numba.njit
+def _activations(x, fast, t, s):
+    for i in range(x.shape[0]):
+        t[i] = gates.tanh(x[i], fast)
+        s[i] = gates.sigmoid(x[i], fast)
+
+
+def _np_sigmoid(a):
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "fast", "tol"),
+    [(np.float64, False, 1e-15), (np.float32, False, 2e-7), (np.float32, True, 4e-7)],
+)
+def test_activations_against_numpy(dtype, fast, tol):
+    x = np.concatenate([np.linspace(-100, 100, 200_001), [-1e30, 1e30, 0.0, -0.0]]).astype(dtype)
+    t, s = np.empty_like(x), np.empty_like(x)
+    _activations(x, fast, t, s)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(t, np.tanh(x64), rtol=0, atol=tol)
+    np.testing.assert_allclose(s, _np_sigmoid(x64), rtol=0, atol=tol)
+    # Saturation is exact, and tanh is exactly odd.
+    assert t[-4] == -1 and t[-3] == 1 and s[-4] == 0 and s[-3] == 1
+    assert t[-2] == 0 and s[-2] == 0.5
+    t_neg = np.empty_like(x)
+    _activations(-x, fast, t_neg, s)
+    np.testing.assert_array_equal(t_neg, -t)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_activations_special_values(fast):
+    x = np.array([np.nan, np.inf, -np.inf], np.float32)
+    t, s = np.empty_like(x), np.empty_like(x)
+    _activations(x, fast, t, s)
+    assert np.isnan(t[0]) and np.isnan(s[0])
+    np.testing.assert_array_equal(t[1:], [1, -1])
+    np.testing.assert_array_equal(s[1:], [1, 0])
+
+
+def test_rnn_act_relu_keeps_nan_and_zeroes_negatives():
+    a = np.array([np.nan, -3.0, -0.0, 0.0, 2.5])
+    h = np.array([gates.rnn_act(v, 1, False) for v in a])
+    assert np.isnan(h[0])
+    np.testing.assert_array_equal(h[1:], [0, 0, 0, 2.5])
+    dh = np.array([gates.rnn_act_backward(v, 7.0, 1) for v in h[1:]])
+    np.testing.assert_array_equal(dh, [0, 0, 0, 7])
+
+
+def _return_types(func, *args):
+    func(*args)
+    sig = [s for s in func.nopython_signatures if s.args == tuple(map(numba.typeof, args))][0]
+    rt = sig.return_type
+    return list(rt.types) if isinstance(rt, numba.types.BaseTuple) else [rt]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gate_functions_preserve_dtype(dtype):
+    v = dtype(0.3)
+    expected = numba.from_dtype(np.dtype(dtype))
+    calls = [
+        (gates.tanh, (v, True)),
+        (gates.tanh, (v, False)),
+        (gates.sigmoid, (v, True)),
+        (gates.sigmoid, (v, False)),
+        (gates.rnn_act, (v, 0, True)),
+        (gates.rnn_act, (v, 1, False)),
+        (gates.rnn_act_backward, (v, v, 0)),
+        (gates.rnn_act_backward, (v, v, 1)),
+        (gates.lstm_gates, (v,) * 5 + (True,)),
+        (gates.lstm_gates, (v,) * 5 + (False,)),
+        (gates.lstm_gates_backward, (v,) * 8),
+        (gates.gru_gates, (v,) * 7 + (True,)),
+        (gates.gru_gates, (v,) * 7 + (False,)),
+        (gates.gru_gates_backward, (v,) * 6),
+    ]
+    for func, args in calls:
+        assert _return_types(func, *args) == [expected] * len(_return_types(func, *args))
+
+
+# NumPy transcriptions of the equations in DESIGN.md, vectorised over units.
+def _np_lstm(ai, af, ag, ao, c_prev):
+    i, f, g, o = _np_sigmoid(ai), _np_sigmoid(af), np.tanh(ag), _np_sigmoid(ao)
+    c = f * c_prev + i * g
+    return i, f, g, o, c, np.tanh(c)
+
+
+def _np_gru(xr, xz, xn, hr, hz, hn, h_prev):
+    r = _np_sigmoid(xr + hr)
+    z = _np_sigmoid(xz + hz)
+    n = np.tanh(xn + r * hn)
+    return r, z, n, (1 - z) * n + z * h_prev
+
+
+def _np_rnn(a, relu):
+    return np.maximum(a, 0) if relu else np.tanh(a)
+
+
+def _unit_loss_grad(f, args, weights, eps=1e-6):
+    """Central differences of sum(weights * f(args)) in each argument."""
+    grads = []
+    for k in range(len(args)):
+        up = [a.copy() for a in args]
+        down = [a.copy() for a in args]
+        up[k] += eps
+        down[k] -= eps
+        plus = sum(w * o for w, o in zip(weights, f(*up), strict=True))
+        minus = sum(w * o for w, o in zip(weights, f(*down), strict=True))
+        grads.append((plus - minus) / (2 * eps))
+    return grads
+
+
+def _apply(func, args, extra=()):
+    """Call a scalar gate function on every unit; stack each returned value."""
+    rows = [func(*(a[u] for a in args), *extra) for u in range(args[0].shape[0])]
+    rows = [r if isinstance(r, tuple) else (r,) for r in rows]
+    return [np.array(col, dtype=args[0].dtype) for col in zip(*rows, strict=True)]
+
+
+# (dtype, fast, atol): the exact path in float64, the fast one in float32.
+PRECISIONS = [(np.float64, False, 1e-12), (np.float32, True, 2e-6)]
+
+
+@pytest.mark.parametrize(("dtype", "fast", "atol"), PRECISIONS)
+def test_lstm_gates_against_numpy(rng, dtype, fast, atol):
+    args = [rng.normal(0, 3, 64).astype(dtype) for _ in range(5)]
+    got = _apply(gates.lstm_gates, args, (fast,))
+    want = _np_lstm(*[a.astype(np.float64) for a in args])
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == dtype
+        np.testing.assert_allclose(g, w, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize(("dtype", "fast", "atol"), PRECISIONS)
+def test_gru_gates_against_numpy(rng, dtype, fast, atol):
+    args = [rng.normal(0, 3, 64).astype(dtype) for _ in range(7)]
+    got = _apply(gates.gru_gates, args, (fast,))
+    want = _np_gru(*[a.astype(np.float64) for a in args])
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=0, atol=atol * 10)
+
+
+@pytest.mark.parametrize(("dtype", "fast", "atol"), PRECISIONS)
+@pytest.mark.parametrize("relu", [0, 1])
+def test_rnn_act_against_numpy(rng, dtype, fast, atol, relu):
+    a = rng.normal(0, 3, 64).astype(dtype)
+    (got,) = _apply(gates.rnn_act, [a], (relu, fast))
+    np.testing.assert_allclose(got, _np_rnn(a.astype(np.float64), relu), rtol=0, atol=atol)
+
+
+def test_lstm_gates_backward_against_finite_differences(rng):
+    args = [rng.normal(0, 1.5, 32) for _ in range(5)]
+    w_h, w_c = rng.standard_normal(32), rng.standard_normal(32)
+
+    def outputs(ai, af, ag, ao, c_prev):
+        i, f, g, o, c, tanh_c = _np_lstm(ai, af, ag, ao, c_prev)
+        return o * tanh_c, c
+
+    want = _unit_loss_grad(outputs, args, (w_h, w_c))
+    i, f, g, o, c, tanh_c = _np_lstm(*args)
+    got = _apply(gates.lstm_gates_backward, [i, f, g, o, args[4], tanh_c, w_h, w_c])
+    for g_, w_ in zip(got, want, strict=True):
+        np.testing.assert_allclose(g_, w_, rtol=1e-7, atol=1e-8)
+
+
+def test_gru_gates_backward_against_finite_differences(rng):
+    args = [rng.normal(0, 1.5, 32) for _ in range(7)]
+    w_h = rng.standard_normal(32)
+    want = _unit_loss_grad(lambda *a: (_np_gru(*a)[3],), args, (w_h,))
+    r, z, n, _ = _np_gru(*args)
+    hn, h_prev = args[5], args[6]
+    dar, daz, dxn, dhn, dh_direct = _apply(gates.gru_gates_backward, [r, z, n, hn, h_prev, w_h])
+    # want: d/dxr, d/dxz, d/dxn, d/dhr, d/dhz, d/dhn, d/dh_prev
+    for g_, w_ in zip([dar, daz, dxn, dar, daz, dhn, dh_direct], want, strict=True):
+        np.testing.assert_allclose(g_, w_, rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("relu", [0, 1])
+def test_rnn_act_backward_against_finite_differences(rng, relu):
+    a = rng.normal(0, 1.5, 32)
+    a = a[np.abs(a) > 1e-3]  # away from the ReLU kink
+    w = rng.standard_normal(a.shape[0])
+    (want,) = _unit_loss_grad(lambda x: (_np_rnn(x, relu),), [a], (w,))
+    h = _np_rnn(a, relu)
+    (got,) = _apply(gates.rnn_act_backward, [h, w], (relu,))
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------
+# forward / backward against the reference
+# ---------------------------------------------------------------------------
+
+
+def make_case(rng, kind, P, T, B, I, H, dtype, with_lengths):
+    """Random parameters, inputs, states and output gradients of one call."""
+    G, H_out = GATES[kind], P or H
+    shapes = {
+        "weight_ih": (G * H, I),
+        "weight_hh": (G * H, H_out),
+        "bias_ih": (G * H,),
+        "bias_hh": (G * H,),
+    }
+    if P:
+        shapes["weight_hr"] = (P, H)
+    params = {k: rng.uniform(-0.6, 0.6, s).astype(dtype) for k, s in shapes.items()}
+    lstm = kind == "lstm"
+    case = {
+        "cell": CellSpec(kind, H, P),
+        "params": params,
+        "x": rng.standard_normal((T, B, I)).astype(dtype),
+        "h0": rng.standard_normal((B, H_out)).astype(dtype),
+        "c0": rng.standard_normal((B, H)).astype(dtype) if lstm else None,
+        "lengths": rng.integers(1, T + 1, B).astype(np.int64) if with_lengths else None,
+        "grad_output": rng.standard_normal((T, B, H_out)).astype(dtype),
+        "grad_h_n": rng.standard_normal((B, H_out)).astype(dtype),
+        "grad_c_n": rng.standard_normal((B, H)).astype(dtype) if lstm else None,
+    }
+    if with_lengths:
+        case["lengths"][rng.integers(B)] = T
+    return case
+
+
+def run(backend, case, reverse):
+    """forward then backward; every result as a flat dict of arrays."""
+    out, h_n, c_n, tape = backend.forward(
+        case["cell"], case["params"], case["x"], case["h0"], case["c0"], case["lengths"],
+        reverse, True,
+    )  # fmt: skip
+    gx, gh0, gc0, grads = backend.backward(
+        case["cell"], case["params"], tape, case["grad_output"], case["grad_h_n"],
+        case["grad_c_n"],
+    )  # fmt: skip
+    result = {"output": out, "h_n": h_n, "c_n": c_n, "grad_x": gx, "grad_h0": gh0}
+    result["grad_c0"] = gc0
+    result.update({"grad_" + k: v for k, v in grads.items()})
+    return {k: v for k, v in result.items() if v is not None}
+
+
+def run_cpu(case, reverse):
+    """:func:`run` on the cpu backend (a picklable callable)."""
+    return run(cpu, case, reverse)
+
+
+def assert_close(got, want, rtol, what):
+    assert got.keys() == want.keys(), what
+    for name in want:
+        g, w = got[name], want[name]
+        assert g.shape == w.shape, (what, name)
+        scale = np.abs(w).max() + 1e-30
+        err = np.abs(g.astype(np.float64) - w).max() / scale
+        assert err <= rtol, f"{what} {name}: max error {err:.3g} relative to max |value|"
+
+
+@pytest.mark.parametrize(("kind", "P"), VARIANTS)
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_matches_reference(rng, kind, P, with_lengths, reverse, dtype):
+    case = make_case(rng, kind, P, 9, 6, 5, 7, dtype, with_lengths)
+    got = run(cpu, case, reverse)
+    for value in got.values():
+        assert value.dtype == dtype and value.flags.c_contiguous
+    case64 = {k: v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype == dtype else v
+              for k, v in case.items()}  # fmt: skip
+    case64["params"] = {k: v.astype(np.float64) for k, v in case["params"].items()}
+    want = run(ref, case64, reverse)
+    assert_close(got, want, TOL[dtype], f"{kind} P={P} lengths={with_lengths} reverse={reverse}")
+    if with_lengths:
+        for b, L in enumerate(case["lengths"]):
+            assert np.all(got["output"][L:, b] == 0) and np.all(got["grad_x"][L:, b] == 0)
+
+
+@pytest.mark.parametrize(("kind", "P"), VARIANTS)
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_batch_split_between_threads(rng, monkeypatch, kind, P, with_lengths, reverse):
+    """Shares of the batch run in separate threads: same results as one thread."""
+    case = make_case(rng, kind, P, 6, 7, 3, 5, np.float64, with_lengths)
+    whole = run(cpu, case, reverse)
+    monkeypatch.setattr(cpu, "MIN_SPLIT_FLOPS", 0)
+    monkeypatch.setattr(cpu, "max_threads", lambda: 3)
+    split = run(cpu, case, reverse)
+    assert_close(split, whole, 1e-13, f"{kind} split")
+    assert_close(split, run(ref, case, reverse), 1e-10, f"{kind} split vs reference")
+    for name, value in run(cpu, case, reverse).items():
+        np.testing.assert_array_equal(value, split[name], err_msg=name)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_batch_split_works_in_a_forked_child(rng, monkeypatch):
+    monkeypatch.setattr(cpu, "MIN_SPLIT_FLOPS", 0)
+    monkeypatch.setattr(cpu, "max_threads", lambda: 2)
+    case = make_case(rng, "gru", 0, 4, 4, 3, 5, np.float64, False)
+    want = run(cpu, case, False)  # starts the thread pool in this process
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(run_cpu, (case, False)).get(timeout=120)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
+
+@pytest.mark.parametrize(("kind", "P"), VARIANTS)
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (1, 3, 2, 1), (4, 1, 1, 2), (2, 2, 3, 3)])
+def test_tiny_shapes(rng, kind, P, shape):
+    T, B, I, H = shape
+    P = min(P, H - 1)
+    for reverse in (False, True):
+        case = make_case(rng, kind, P, T, B, I, H, np.float64, B > 1)
+        assert_close(run(cpu, case, reverse), run(ref, case, reverse), 1e-10, f"{kind} {shape}")
+
+
+def test_lengths_all_shorter_than_T(rng):
+    """No sequence runs the full T steps: the loop stops early, padding is zero."""
+    case = make_case(rng, "gru", 0, 6, 3, 2, 4, np.float64, False)
+    case["lengths"] = np.array([2, 4, 1])
+    for reverse in (False, True):
+        assert_close(run(cpu, case, reverse), run(ref, case, reverse), 1e-10, "short")
+
+
+# ---------------------------------------------------------------------------
+# Workspaces, determinism, inputs
+# ---------------------------------------------------------------------------
+
+
+def _poison_workspaces():
+    for buf in cpu._workspaces.buffers.values():
+        buf.fill(np.nan)
+
+
+@pytest.mark.parametrize(("kind", "P"), VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_poisoned_workspaces_and_padding_do_not_leak(rng, kind, P, dtype):
+    case = make_case(rng, kind, P, 6, 4, 3, 5, dtype, True)
+    reverse = bool(rng.integers(2))
+    clean = run(cpu, case, reverse)
+    _poison_workspaces()
+    # Values at padded steps must be ignored too.
+    for b, L in enumerate(case["lengths"]):
+        case["x"][L:, b] = np.nan
+        case["grad_output"][L:, b] = np.nan
+    poisoned = run(cpu, case, reverse)
+    for name in clean:
+        np.testing.assert_array_equal(poisoned[name], clean[name], err_msg=name)
+
+
+@pytest.mark.parametrize(("kind", "P"), VARIANTS)
+def test_bitwise_deterministic(rng, kind, P):
+    case = make_case(rng, kind, P, 12, 5, 6, 8, np.float32, True)
+    first = run(cpu, case, True)
+    run(cpu, make_case(rng, kind, P, 3, 9, 2, 4, np.float32, False), False)  # other shapes between
+    second = run(cpu, case, True)
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name], err_msg=name)
+
+
+@pytest.mark.parametrize(("kind", "P"), VARIANTS)
+def test_inputs_untouched_and_backward_repeatable(rng, kind, P):
+    case = make_case(rng, kind, P, 5, 3, 4, 6, np.float64, True)
+    saved = {k: v.copy() for k, v in case.items() if isinstance(v, np.ndarray)}
+    saved_params = {k: v.copy() for k, v in case["params"].items()}
+    out, h_n, c_n, tape = cpu.forward(
+        case["cell"], case["params"], case["x"], case["h0"], case["c0"], case["lengths"],
+        False, True,
+    )  # fmt: skip
+    args = (case["grad_output"], case["grad_h_n"], case["grad_c_n"])
+    first = cpu.backward(case["cell"], case["params"], tape, *args)
+    second = cpu.backward(case["cell"], case["params"], tape, *args)
+    np.testing.assert_array_equal(first[0], second[0])
+    for name in first[3]:
+        np.testing.assert_array_equal(first[3][name], second[3][name])
+    for k, v in saved.items():
+        np.testing.assert_array_equal(case[k], v, err_msg=k)
+    for k, v in saved_params.items():
+        np.testing.assert_array_equal(case["params"][k], v, err_msg=k)
+
+
+def test_forward_without_tape_matches(rng):
+    case = make_case(rng, "lstm", 2, 5, 3, 4, 6, np.float32, True)
+    args = (case["cell"], case["params"], case["x"], case["h0"], case["c0"], case["lengths"])
+    with_tape = cpu.forward(*args, True, True)
+    without = cpu.forward(*args, True, False)
+    assert without[3] is None
+    for a, b in zip(with_tape[:3], without[:3], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_blas_thread_counts_restored():
+    libs = _blas._blas_controllers()
+    before = [lib.get_num_threads() for lib in libs]
+    with _blas.blas_threads(_blas.OPENBLAS_SINGLE_THREAD_FLOPS):
+        assert all(lib.get_num_threads() == 1 for lib in libs)
+    assert [lib.get_num_threads() for lib in libs] == before
+
+
+# ---------------------------------------------------------------------------
+# Stepper, warmup, cache fallback
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "P"), VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_stepper_matches_reference(rng, kind, P, dtype):
+    L, B, I, H = 3, 2, 4, 5
+    layers = [make_case(rng, kind, P, 1, B, I if k == 0 else (P or H), H, dtype, False)
+              for k in range(L)]  # fmt: skip
+    stepper = cpu.make_stepper(layers[0]["cell"], [c["params"] for c in layers], dtype)
+    x = layers[0]["x"][0]
+    h0 = np.stack([c["h0"] for c in layers])
+    c0 = np.stack([c["c0"] for c in layers]) if kind == "lstm" else None
+    out, h_n, c_n = stepper(x, h0, c0)
+    layer_in = x[None]
+    for k, case in enumerate(layers):
+        o, h, c, _ = ref.forward(
+            case["cell"], case["params"], layer_in, h0[k], None if c0 is None else c0[k], None,
+            False, False,
+        )  # fmt: skip
+        np.testing.assert_allclose(h_n[k], h, rtol=TOL[dtype], atol=TOL[dtype])
+        if c0 is not None:
+            np.testing.assert_allclose(c_n[k], c, rtol=TOL[dtype], atol=TOL[dtype])
+        layer_in = o
+    np.testing.assert_array_equal(out, h_n[-1])
+    assert out.dtype == dtype and (c_n is None) == (kind != "lstm")
+    assert not np.shares_memory(out, h_n)
+
+
+def test_warmup_compiles_everything():
+    cpu.warmup(dtypes=(np.float32,), kinds=("gru",))
+
+
+def test_jit_falls_back_when_caching_is_impossible(monkeypatch):
+    def no_locator(self):
+        raise RuntimeError("cannot cache function: no locator available for file")
+
+    monkeypatch.setattr(numba.core.dispatcher.Dispatcher, "enable_caching", no_locator)
+
+    def double(x):
+        return 2 * x
+
+    compiled = _jit.jit(double)
+    assert compiled(21) == 42
+    assert compiled._cache.__class__.__name__ == "NullCache"
