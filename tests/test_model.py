@@ -120,14 +120,15 @@ def test_tbptt_with_window_covering_sequence_equals_full_bptt():
     assert full.history_ == windowed.history_
 
 
-def test_tbptt_carries_detached_state_between_windows():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tbptt_carries_detached_state_between_windows(backend):
     """Two windows of 3 and 2 steps, plain SGD: replay by hand with the layer API."""
     X, y = running_sign_task(n=4, steps=5)
     lengths = np.array([5, 2, 4, 3])
-    model = classifier(optimizer=SGD(lr=0.5)).fit(
+    model = classifier(backend, optimizer=SGD(lr=0.5)).fit(
         X, y, lengths=lengths, epochs=1, batch_size=4, shuffle=False, tbptt=3, progress=False)
 
-    reference = classifier(optimizer=SGD(lr=0.5))
+    reference = classifier(backend, optimizer=SGD(lr=0.5))
     gru, head = reference.layers
     x_tm, y_tm = X.transpose(1, 0, 2), y.T
     state = np.zeros((1, 4, 8), dtype=np.float32)
@@ -156,9 +157,10 @@ def test_tbptt_trains_on_long_sequences():
 
 # -- inference ------------------------------------------------------------------------------
 
-def test_stream_in_chunks_equals_predict_on_whole_sequences():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stream_in_chunks_equals_predict_on_whole_sequences(backend):
     X, y = running_sign_task(n=5)
-    model = classifier().fit(X, y, epochs=1, batch_size=8, seed=0, progress=False)
+    model = classifier(backend).fit(X, y, epochs=1, batch_size=8, seed=0, progress=False)
     whole = model.predict(X)
     model.reset_stream()
     parts = [model.stream(X[:, a:b]) for a, b in ((0, 3), (3, 4), (4, 8))]
