@@ -148,6 +148,7 @@ class SequenceNet:
                  bidirectional=False, dropout=0.0, last_step=True, activation="identity",
                  backend="auto", seed=None):
         layer_class, extra = CELLS[check_option("cell", cell, CELLS)]
+        self.cell = cell
         layer_seed, head_seed = np.random.SeedSequence(seed).generate_state(2)
         self.rnn = layer_class(
             input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,

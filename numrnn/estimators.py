@@ -241,11 +241,19 @@ class SequenceClassifier(_SequenceEstimator):
         y = _check_targets(y, len(X[0]))
         if y.ndim != 1:
             raise ValueError(f"y must be 1-D (one label per sequence), got shape {y.shape}")
-        self.classes_, encoded = np.unique(y, return_inverse=True)
+        self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError(f"y must hold at least 2 classes, got {len(self.classes_)}")
-        return self._fit_network(X, encoded.astype(np.int64), len(self.classes_), "softmax",
-                                 CrossEntropyLoss())
+        targets, loss = self._training_targets(y, len(y))
+        return self._fit_network(X, targets, len(self.classes_), "softmax", loss)
+
+    def _training_targets(self, y, n_samples):
+        """Class indices of ``y`` and the training loss."""
+        y = _check_targets(y, n_samples)
+        index = np.clip(np.searchsorted(self.classes_, y), 0, len(self.classes_) - 1)
+        if not np.all(self.classes_[index] == y):
+            raise ValueError(f"y holds labels not seen in fit: {np.setdiff1d(y, self.classes_)}")
+        return index.astype(np.int64), CrossEntropyLoss()
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``.
@@ -366,8 +374,16 @@ class SequenceRegressor(_SequenceEstimator):
         self.n_outputs_ = y2.shape[1]
         self.y_mean_ = y2.mean(axis=0)
         self.y_scale_ = np.where(y2.std(axis=0) > 0, y2.std(axis=0), 1.0)
-        targets = ((y2 - self.y_mean_) / self.y_scale_).astype(np.float32)
-        return self._fit_network(X, targets, self.n_outputs_, "identity", MSELoss())
+        targets, loss = self._training_targets(y, len(y))
+        return self._fit_network(X, targets, self.n_outputs_, "identity", loss)
+
+    def _training_targets(self, y, n_samples):
+        """Standardised targets (n_samples, n_outputs) and the training loss."""
+        y = _check_targets(y, n_samples).reshape(n_samples, -1)
+        if y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y must have {self.n_outputs_} outputs per sequence, got "
+                             f"{y.shape[1]}")
+        return ((y - self.y_mean_) / self.y_scale_).astype(np.float32), MSELoss()
 
     def predict(self, X):
         """Predicted targets.
