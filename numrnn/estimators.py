@@ -30,29 +30,11 @@ from numrnn.metrics import r2_score
 __all__ = ["SequenceClassifier", "SequenceRegressor"]
 
 
-class _SequenceEstimator:
-    """Parameter handling, validation and fitting shared by both estimators."""
+class ParamsMixin:
+    """scikit-learn's parameter protocol: constructor arguments are the parameters.
 
-    _estimator_type = None
-
-    def __init__(self, cell="lstm", hidden_size=32, num_layers=1, bidirectional=False,
-                 dropout=0.0, optimizer="adam", learning_rate=0.01, epochs=30, batch_size=32,
-                 clip_norm=1.0, backend="auto", seed=None, verbose=False):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.bidirectional = bidirectional
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.clip_norm = clip_norm
-        self.backend = backend
-        self.seed = seed
-        self.verbose = verbose
-
-    # -- scikit-learn's parameter protocol -----------------------------------------------
+    Subclasses store every constructor argument unchanged under its own name.
+    """
 
     @classmethod
     def _get_param_names(cls):
@@ -102,6 +84,29 @@ class _SequenceEstimator:
         changed = [f"{k}={v!r}" for k, v in self.get_params().items()
                    if v is not defaults[k].default and v != defaults[k].default]
         return f"{type(self).__name__}({', '.join(changed)})"
+
+
+class _SequenceEstimator(ParamsMixin):
+    """Validation and fitting shared by both estimators."""
+
+    _estimator_type = None
+
+    def __init__(self, cell="lstm", hidden_size=32, num_layers=1, bidirectional=False,
+                 dropout=0.0, optimizer="adam", learning_rate=0.01, epochs=30, batch_size=32,
+                 clip_norm=1.0, backend="auto", seed=None, verbose=False):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.clip_norm = clip_norm
+        self.backend = backend
+        self.seed = seed
+        self.verbose = verbose
 
     def __sklearn_tags__(self):
         # Imported here: scikit-learn is optional and only its own code asks for tags.
