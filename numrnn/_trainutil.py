@@ -103,9 +103,25 @@ def valid_mask(lengths, steps, batch):
     return np.arange(steps)[:, None] < lengths[None, :]
 
 
-def time_major(arr, batch_first):
-    """View of a (B, T, ...) array as (T, B, ...) when ``batch_first``, else ``arr``."""
-    return np.swapaxes(arr, 0, 1) if batch_first else arr
+def swap_batch_time(arr, swap):
+    """View of ``arr`` with its first two axes, (B, T) <-> (T, B), swapped when ``swap``.
+
+    Its own inverse: converts a batch-first array to time-major and back.
+    """
+    return np.swapaxes(arr, 0, 1) if swap else arr
+
+
+def json_seed(seed):
+    """``seed`` for a saved config: an int or None (other seed objects are not saved; the
+    weights they made are)."""
+    return int(seed) if isinstance(seed, numbers.Integral) else None
+
+
+def to_numpy(value):
+    """PyTorch tensors (any device, with or without grad) to NumPy; anything else unchanged."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        return value.detach().cpu().numpy()
+    return value
 
 
 def checked_state(expected, state_dict, owner):
@@ -125,7 +141,7 @@ def checked_state(expected, state_dict, owner):
         )
     converted = {}
     for key, current in expected.items():
-        value = np.array(state_dict[key], dtype=current.dtype, copy=True)
+        value = np.array(to_numpy(state_dict[key]), dtype=current.dtype, copy=True)
         if value.shape != current.shape:
             raise ValueError(
                 f"state_dict[{key!r}] must have shape {current.shape} for {owner}, "

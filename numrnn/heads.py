@@ -97,7 +97,8 @@ class Dense:
         """Constructor arguments as JSON-compatible values (used by :mod:`numrnn.io`)."""
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": self.bias, "activation": self.activation, "last_step": self.last_step,
-                "batch_first": self.batch_first, "dtype": self.dtype.name, "seed": self.seed}
+                "batch_first": self.batch_first, "dtype": self.dtype.name,
+                "seed": tu.json_seed(self.seed)}
 
     def state_dict(self):
         """Copies of the parameters: ``weight`` (O, F) and ``bias`` (O,) if ``bias``."""
@@ -106,6 +107,10 @@ class Dense:
     def load_state_dict(self, state_dict):
         """Replace the parameters; strict, and all-or-nothing (ValueError names bad keys)."""
         self._params = tu.checked_state(self._params, state_dict, "Dense head")
+
+    def parameters(self):
+        """The live parameter arrays, keyed like :meth:`state_dict` (optimizers update them)."""
+        return self._params
 
     def activate(self, z):
         """Apply the output function (``activation``) to logits ``z``."""
@@ -144,7 +149,7 @@ class Dense:
         if h.ndim == 2 and lengths is not None:
             raise ValueError("lengths must be None for unbatched (T, F) input")
         # Unbatched input is treated as a batch of one so every path below sees (T, B, F).
-        hm = tu.time_major(h, self.batch_first) if h.ndim == 3 else h[:, None, :]
+        hm = tu.swap_batch_time(h, self.batch_first) if h.ndim == 3 else h[:, None, :]
         steps, batch = hm.shape[0], hm.shape[1]
         if self.last_step or lengths is not None:
             lengths = tu.check_lengths(lengths, steps, batch)
@@ -161,7 +166,7 @@ class Dense:
         if self.bias:
             z += self._params["bias"]
         if mask is not None:
-            tu.time_major(z, self.batch_first)[~mask] = 0
+            tu.swap_batch_time(z, self.batch_first)[~mask] = 0
         if self.last_step:
             self._tape = (h.shape, rows, last)
             return z[0] if h.ndim == 2 else z
@@ -206,7 +211,7 @@ class Dense:
         if g.shape != out_shape:
             raise ValueError(f"grad_output must have shape {out_shape}, got {g.shape}")
         if not self.last_step and used is not None:
-            g = g * tu.time_major(used, self.batch_first)[..., None]
+            g = g * tu.swap_batch_time(used, self.batch_first)[..., None]
         W = self._params["weight"]
         g2 = g.reshape(-1, self.out_features)
         self.grads = {"weight": g2.T @ rows.reshape(-1, self.in_features)}
@@ -216,6 +221,6 @@ class Dense:
         if not self.last_step:
             return grad_rows
         grad_h = np.zeros(h_shape, dtype=self.dtype)
-        gm = tu.time_major(grad_h, self.batch_first) if len(h_shape) == 3 else grad_h[:, None]
+        gm = tu.swap_batch_time(grad_h, self.batch_first) if len(h_shape) == 3 else grad_h[:, None]
         gm[used, np.arange(len(used))] = grad_rows
         return grad_h

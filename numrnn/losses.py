@@ -80,9 +80,9 @@ class Loss:
                     "with lengths, pred must have time and batch axes "
                     f"({'(T, B, C)' if self.class_axis else '(T, B, ...)'}), got shape "
                     f"{pred.shape}")
-            steps, batch = tu.time_major(np.empty(sample_shape[:2]), self.batch_first).shape
+            steps, batch = tu.swap_batch_time(np.empty(sample_shape[:2]), self.batch_first).shape
             lengths = tu.check_lengths(lengths, steps, batch)
-            mask2 = tu.time_major(tu.valid_mask(lengths, steps, batch), self.batch_first)
+            mask2 = tu.swap_batch_time(tu.valid_mask(lengths, steps, batch), self.batch_first)
             mask = np.broadcast_to(
                 mask2.reshape(mask2.shape + (1,) * (len(sample_shape) - 2)), sample_shape)
         target = self._check_target(np.asarray(target), pred, sample_shape, mask)
