@@ -1,21 +1,22 @@
-"""A recurrent layer followed by a dense head: the network behind the applications.
+"""What the applications share: their network, and user sequences as a padded batch.
 
-The estimators (:mod:`numrnn.estimators`), the forecaster (:mod:`numrnn.forecasting`), the
-character model (:mod:`numrnn.text`) and the diagnostics all need the same thing: one of
-:class:`~numrnn.RNN`, :class:`~numrnn.LSTM`, :class:`~numrnn.GRU` (batch first), a
-:class:`~numrnn.heads.Dense` head on every step or on each sequence's last valid step, and
-minibatch training with a loss and an optimizer from :mod:`numrnn.losses` and
-:mod:`numrnn.optim`. It lives here, once, together with the conversion of user sequences
-(arrays or lists of variable-length arrays) to a padded batch and lengths.
+The estimators (:mod:`numrnn.estimators`), the forecaster (:mod:`numrnn.forecasting`) and the
+character model (:mod:`numrnn.text`) all train the same kind of
+:class:`~numrnn.model.Sequential`: one of :class:`~numrnn.RNN`, :class:`~numrnn.LSTM`,
+:class:`~numrnn.GRU`, then a :class:`~numrnn.heads.Dense` head on every step or on each
+sequence's last valid step (:func:`build_model`). They accept sequences as arrays or as lists
+of variable-length arrays (:func:`as_padded`).
 """
 
 import numbers
 
 import numpy as np
 
-from numrnn._layers import GRU, LSTM, RNN, no_grad
+from numrnn._layers import GRU, LSTM, RNN
 from numrnn.heads import Dense
-from numrnn.optim import SGD, Adam, AdamW, RMSprop, clip_grad_norm
+from numrnn.losses import LOSSES
+from numrnn.model import Sequential
+from numrnn.optim import OPTIMIZERS
 
 #: Cell names the applications accept: layer class and its extra constructor arguments.
 CELLS = {
@@ -24,9 +25,6 @@ CELLS = {
     "rnn": (RNN, {"nonlinearity": "tanh"}),
     "rnn_relu": (RNN, {"nonlinearity": "relu"}),
 }
-
-#: Optimizer names the applications accept.
-OPTIMIZERS = {"adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop}
 
 
 def check_option(name, value, options):
@@ -124,8 +122,10 @@ def _real_array(name, a):
     return arr
 
 
-class SequenceNet:
-    """A recurrent layer (batch first) followed by a :class:`~numrnn.heads.Dense` head.
+def build_model(cell, input_size, hidden_size, output_size, *, num_layers=1,
+                bidirectional=False, dropout=0.0, last_step=True, loss="mse",
+                optimizer="adam", learning_rate=0.01, backend="auto", seed=None):
+    """A :class:`~numrnn.model.Sequential`: one recurrent layer (batch first), one dense head.
 
     Parameters
     ----------
@@ -137,113 +137,28 @@ class SequenceNet:
         Between stacked layers, in training mode.
     last_step : bool, default True
         Head on each sequence's last valid step (many-to-one), else on every step.
-    activation : {"identity", "softmax", "sigmoid"}, default "identity"
-        Output function of the head (see :meth:`predict`).
+    loss : {"mse", "cross_entropy", "bce_with_logits"}, default "mse"
+        The head's output function is the one the loss pairs with.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default "adam"
+    learning_rate : float, default 0.01
     backend : str, default "auto"
     seed : int or None
         Seeds the layer's and the head's initial weights and the layer's dropout.
+
+    Returns
+    -------
+    Sequential
     """
-
-    def __init__(self, cell, input_size, hidden_size, output_size, *, num_layers=1,
-                 bidirectional=False, dropout=0.0, last_step=True, activation="identity",
-                 backend="auto", seed=None):
-        layer_class, extra = CELLS[check_option("cell", cell, CELLS)]
-        self.cell = cell
-        layer_seed, head_seed = np.random.SeedSequence(seed).generate_state(2)
-        self.rnn = layer_class(
-            input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
-            bidirectional=bidirectional, backend=backend, seed=int(layer_seed), **extra)
-        directions = 2 if bidirectional else 1
-        self.head = Dense(directions * hidden_size, output_size, activation=activation,
-                          last_step=last_step, batch_first=True, seed=int(head_seed))
-        # The optimizer updates these arrays in place; they are copied into the head after
-        # every update because the head hands out copies only (state_dict).
-        self._head_params = self.head.state_dict()
-
-    def parameters(self):
-        """Live parameter arrays of the layer and the head, as ``rnn.*`` and ``head.*``."""
-        params = {f"rnn.{k}": v for k, v in self.rnn.parameters().items()}
-        params.update({f"head.{k}": v for k, v in self._head_params.items()})
-        return params
-
-    def state_dict(self):
-        """Copies of all parameters, keyed like :meth:`parameters`."""
-        return {k: v.copy() for k, v in self.parameters().items()}
-
-    def train(self, mode=True):
-        """Training mode (dropout active) for the layer and the head; returns self."""
-        self.rnn.train(mode)
-        self.head.train(mode)
-        return self
-
-    def forward(self, x, lengths=None, hx=None):
-        """Logits of the head and the layer's final state for a batch ``x`` (B, T, I)."""
-        output, state = self.rnn(x, hx=hx, lengths=lengths)
-        return self.head(output, lengths=lengths), state
-
-    def backward(self, grad_logits, grad_state=None):
-        """Backpropagate ``grad_logits``; return ``(grads, grad_x, grad_hx)``.
-
-        ``grads`` holds the parameter gradients, keyed like :meth:`parameters`.
-        """
-        grad_output = self.head.backward(grad_logits)
-        grad_x, grad_hx = self.rnn.backward(grad_output, grad_state)
-        grads = {f"rnn.{k}": v for k, v in self.rnn.grads.items()}
-        grads.update({f"head.{k}": v for k, v in self.head.grads.items()})
-        return grads, grad_x, grad_hx
-
-    def update(self, grads, optimizer, clip_norm=None):
-        """One optimizer step on the parameters; returns the gradient norm before clipping."""
-        norm = clip_grad_norm(grads, clip_norm) if clip_norm else None
-        optimizer.step(self.parameters(), grads)
-        self.head.load_state_dict(self._head_params)
-        return norm
-
-    def fit(self, X, Y, lengths, loss, optimizer, *, epochs, batch_size, rng,
-            clip_norm=None, callback=None):
-        """Minibatch training for ``epochs`` passes over ``X`` (N, T, I) and targets ``Y``.
-
-        Per-step heads pass ``lengths`` to the loss so padded steps never count. After each
-        epoch ``callback(epoch, mean_loss)`` is called if given.
-
-        Returns
-        -------
-        list of float
-            Mean training loss of each epoch.
-        """
-        n = len(X)
-        history = []
-        self.train(True)
-        for epoch in range(epochs):
-            order = rng.permutation(n)
-            total = 0.0
-            for start in range(0, n, batch_size):
-                idx = order[start:start + batch_size]
-                batch_lengths = None if lengths is None else lengths[idx]
-                logits, _ = self.forward(X[idx], batch_lengths)
-                loss_lengths = None if self.head.last_step else batch_lengths
-                total += loss(logits, Y[idx], lengths=loss_lengths) * len(idx)
-                grads, _, _ = self.backward(loss.backward())
-                self.update(grads, optimizer, clip_norm)
-            history.append(total / n)
-            if callback is not None:
-                callback(epoch, history[-1])
-        self.train(False)
-        return history
-
-    def predict(self, X, lengths=None, batch_size=256):
-        """Head outputs after the output function, in evaluation mode, without a tape."""
-        self.train(False)
-        outputs = []
-        with no_grad():
-            for start in range(0, len(X), batch_size):
-                part = None if lengths is None else lengths[start:start + batch_size]
-                logits, _ = self.forward(X[start:start + batch_size], part)
-                outputs.append(self.head.activate(logits))
-        return np.concatenate(outputs)
-
-
-def make_optimizer(name, learning_rate):
-    """An optimizer from :mod:`numrnn.optim` by name."""
-    return OPTIMIZERS[check_option("optimizer", name, OPTIMIZERS)](
-        lr=check_positive_float("learning_rate", learning_rate))
+    layer_class, extra = CELLS[check_option("cell", cell, CELLS)]
+    check_option("optimizer", optimizer, OPTIMIZERS)
+    check_option("loss", loss, LOSSES)
+    layer_seed, head_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
+    rnn = layer_class(
+        input_size, check_positive_int("hidden_size", hidden_size), num_layers,
+        batch_first=True, dropout=dropout, bidirectional=bidirectional, backend=backend,
+        seed=layer_seed, **extra)
+    directions = 2 if bidirectional else 1
+    head = Dense(directions * rnn.hidden_size, output_size, activation=LOSSES[loss].activation,
+                 last_step=last_step, batch_first=True, seed=head_seed)
+    return Sequential([rnn, head], loss=loss, optimizer=OPTIMIZERS[optimizer](
+        lr=check_positive_float("learning_rate", learning_rate)))

@@ -20,12 +20,14 @@ Examples
 
 import numpy as np
 
-from numrnn._seqnet import CELLS, SequenceNet, as_padded
+from numrnn._layers import LSTM, RNN
+from numrnn._seqnet import as_padded
+from numrnn.model import Sequential
 
 __all__ = ["gradient_flow", "plot_gradient_flow"]
 
 
-def gradient_flow(model, X, y):
+def gradient_flow(model, X, y, lengths=None):
     r"""Norms of the loss gradient with respect to every layer's state at every step.
 
     For layer :math:`k` (0 = the first) and step :math:`t`, the norm
@@ -33,7 +35,8 @@ def gradient_flow(model, X, y):
     :math:`L` on ``(X, y)`` with respect to the layer's output :math:`h^{(k)}_t`, through
     every path: into the layer above (or the head) at step :math:`t` and into the layer's
     own steps :math:`t+1, t+2, \dots`. The norm is taken over the batch and the units (both
-    directions of a bidirectional layer, each at step :math:`t`).
+    directions of a bidirectional layer, each at step :math:`t`). Stacked layers inside one
+    recurrent layer (``num_layers > 1``) count as layers of their own.
 
     The layers' own :meth:`~numrnn.RNN.backward` computes it: each step runs in a one-step
     copy of its layer, so backpropagation hands back the gradient with respect to the state
@@ -41,12 +44,13 @@ def gradient_flow(model, X, y):
 
     Parameters
     ----------
-    model : SequenceClassifier or SequenceRegressor
-        A fitted estimator from :mod:`numrnn.estimators`.
-    X : array_like or list of array_like
-        Sequences, all of one length T (as for the estimator's ``fit``).
+    model : Sequential, SequenceClassifier or SequenceRegressor
+        A :class:`numrnn.model.Sequential`, or a fitted estimator of
+        :mod:`numrnn.estimators` (then ``X`` and ``y`` are as for its ``fit``).
+    X : array_like
+        Sequences of one length T: (N, T, I) for a Sequential.
     y : array_like
-        Their targets.
+        Their targets, as for the model's ``fit``.
 
     Returns
     -------
@@ -55,43 +59,57 @@ def gradient_flow(model, X, y):
     Raises
     ------
     TypeError
-        If ``model`` is not a fitted estimator of :mod:`numrnn.estimators`.
+        If ``model`` is neither a Sequential nor a fitted estimator.
     ValueError
         If the sequences differ in length, or for bad ``X`` or ``y``.
 
     Notes
     -----
     The cost is that of one forward and backward pass plus a layer construction per step
-    and layer; dropout is off (evaluation mode).
+    and layer. Dropout is off (evaluation mode).
     """
-    network = getattr(model, "network_", None)
-    if not isinstance(network, SequenceNet):
-        raise TypeError(f"model must be a fitted SequenceClassifier or SequenceRegressor, "
-                        f"got {type(model).__name__}")
-    x, lengths = as_padded(X, "X", model.n_features_in_)
+    if isinstance(getattr(model, "model_", None), Sequential):
+        x, lengths = as_padded(X, "X", model.n_features_in_)
+        y = model._training_targets(y, len(x))
+        model = model.model_
+    elif isinstance(model, Sequential):
+        x, lengths = as_padded(X, "X", model.input_size)
+    else:
+        raise TypeError(f"model must be a numrnn Sequential or a fitted SequenceClassifier or "
+                        f"SequenceRegressor, got {type(model).__name__}")
     if lengths is not None:
         raise ValueError("X must hold sequences of one length for gradient_flow")
-    targets, loss = model._training_targets(y, len(x))
-    rnn = network.rnn
-    directions = 2 if rnn.bidirectional else 1
-    layers, layer_inputs = [], []
-    layer_input = x
-    for k in range(rnn.num_layers):
-        steps = [_step_copies(network, k, d, x.shape[1]) for d in range(directions)]
-        outputs = [_run_steps(copies, layer_input, reverse=d == 1)
-                   for d, copies in enumerate(steps)]
-        layers.append(steps)
-        layer_inputs.append(layer_input)
-        layer_input = np.concatenate(outputs, axis=2)
-    loss(network.head(layer_input), targets)
-    upstream = network.head.backward(loss.backward())
-    norms = np.zeros((rnn.num_layers, x.shape[1]))
-    hidden = rnn.hidden_size
-    for k in reversed(range(rnn.num_layers)):
+    steps = x.shape[1]
+    # Forward, one internal layer at a time, batch first; remember each one's step copies.
+    layers, layer_inputs, h = [], [], x
+    for layer in model.layers[:-1]:
+        if not isinstance(layer, RNN):
+            continue  # dropout: the identity in evaluation mode
+        for k in range(layer.num_layers):
+            directions = [_step_copies(layer, k, d, steps)
+                          for d in range(2 if layer.bidirectional else 1)]
+            layer_inputs.append(h)
+            layers.append(directions)
+            h = np.concatenate([_run_steps(copies, h, reverse=d == 1)
+                                for d, copies in enumerate(directions)], axis=2)
+    head = model.head
+    # Sequential's loss is time-major; the head has its own layout.
+    logits = head(np.swapaxes(h, 0, 1) if not head.batch_first else h)
+    per_step = not head.last_step
+    time_major = per_step and head.batch_first
+    targets = np.swapaxes(np.asarray(y), 0, 1) if per_step else np.asarray(y)
+    model.loss(np.swapaxes(logits, 0, 1) if time_major else logits, targets)
+    grad_logits = model.loss.backward()
+    upstream = head.backward(np.swapaxes(grad_logits, 0, 1) if time_major else grad_logits)
+    if not head.batch_first:
+        upstream = np.swapaxes(upstream, 0, 1)
+    norms = np.zeros((len(layers), steps))
+    for k in reversed(range(len(layers))):
         grad_input = np.zeros_like(layer_inputs[k])
         total = np.zeros_like(upstream)
+        width = upstream.shape[2] // len(layers[k])
         for d, copies in enumerate(layers[k]):
-            part = slice(d * hidden, (d + 1) * hidden)
+            part = slice(d * width, (d + 1) * width)
             gx, total[:, :, part] = _backward_steps(copies, upstream[:, :, part], d == 1)
             grad_input += gx
         norms[k] = np.sqrt(np.sum(total.astype(np.float64) ** 2, axis=(0, 2)))
@@ -99,36 +117,39 @@ def gradient_flow(model, X, y):
     return norms
 
 
-def _step_copies(network, layer, direction, steps):
-    """``steps`` one-layer, one-direction copies of the network's layer ``layer``.
+def _step_copies(rnn, layer, direction, steps):
+    """``steps`` one-layer, one-direction copies of internal layer ``layer`` of ``rnn``.
 
     A layer object keeps the tape of its latest forward call only, so every step needs its
     own object to be differentiated on its own.
     """
-    rnn = network.rnn
-    layer_class, extra = CELLS[network.cell]
     suffix = f"_l{layer}" + ("_reverse" if direction else "")
     state = {name.replace(suffix, "_l0"): value for name, value in rnn.state_dict().items()
              if name.endswith(suffix)}
+    if type(rnn) is RNN:
+        extra = {"nonlinearity": rnn.nonlinearity}
+    elif isinstance(rnn, LSTM):
+        extra = {"proj_size": rnn.proj_size}
+    else:
+        extra = {}
     input_size = state["weight_ih_l0"].shape[1]
     copies = []
     for _ in range(steps):
-        copy = layer_class(input_size, rnn.hidden_size, batch_first=True, bias=rnn.bias,
-                           dtype=rnn.dtype, backend=rnn.backend, **extra)
+        copy = type(rnn)(input_size, rnn.hidden_size, batch_first=True, bias=rnn.bias,
+                         dtype=rnn.dtype, backend=rnn.backend, **extra)
         copy.load_state_dict(state)
         copies.append(copy.eval())
     return copies
 
 
 def _run_steps(copies, x, reverse):
-    """Run the copies one step each over ``x`` (B, T, I); outputs (B, T, H) in time order."""
+    """Run the copies one step each over ``x`` (B, T, I); outputs (B, T, H_out) in time order."""
     order = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
-    outputs = np.zeros((x.shape[0], x.shape[1], copies[0].hidden_size), dtype=x.dtype)
-    state = None
+    outputs, state = [None] * x.shape[1], None
     for copy, t in zip(copies, order, strict=True):
         out, state = copy(x[:, t:t + 1], hx=state)
-        outputs[:, t] = out[:, 0]
-    return outputs
+        outputs[t] = out[:, 0]
+    return np.stack(outputs, axis=1)
 
 
 def _backward_steps(copies, upstream, reverse):
@@ -139,19 +160,17 @@ def _backward_steps(copies, upstream, reverse):
     following steps.
     """
     steps = upstream.shape[1]
-    order = list(range(steps - 1, -1, -1) if reverse else range(steps))
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
     total = np.zeros_like(upstream)
-    grad_input = None
+    grad_input = [None] * steps
     carry = None
     for copy, t in reversed(list(zip(copies, order, strict=True))):
         gx, grad_state = copy.backward(upstream[:, t:t + 1], carry)
-        if grad_input is None:
-            grad_input = np.zeros((upstream.shape[0], steps, gx.shape[2]), dtype=gx.dtype)
-        grad_input[:, t] = gx[:, 0]
+        grad_input[t] = gx[:, 0]
         # carry is the gradient with respect to the state after step t, from the steps after it.
         total[:, t] = upstream[:, t] if carry is None else upstream[:, t] + _hidden(carry)[0]
         carry = grad_state
-    return grad_input, total
+    return np.stack(grad_input, axis=1), total
 
 
 def _hidden(state):

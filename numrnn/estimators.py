@@ -15,16 +15,7 @@ import inspect
 
 import numpy as np
 
-from numrnn._seqnet import (
-    CELLS,
-    SequenceNet,
-    as_padded,
-    check_option,
-    check_positive_float,
-    check_positive_int,
-    make_optimizer,
-)
-from numrnn.losses import CrossEntropyLoss, MSELoss
+from numrnn._seqnet import as_padded, build_model, check_positive_float, check_positive_int
 from numrnn.metrics import r2_score
 
 __all__ = ["SequenceClassifier", "SequenceRegressor"]
@@ -124,36 +115,30 @@ class _SequenceEstimator(ParamsMixin):
 
     # -- fitting -------------------------------------------------------------------------
 
-    def _fit_network(self, X, targets, output_size, activation, loss):
-        check_option("cell", self.cell, CELLS)
+    def _fit_network(self, X, targets, output_size, loss):
         epochs = check_positive_int("epochs", self.epochs)
         batch_size = check_positive_int("batch_size", self.batch_size)
         clip_norm = None if self.clip_norm is None else check_positive_float(
             "clip_norm", self.clip_norm)
         padded, lengths = X
         self.n_features_in_ = padded.shape[2]
-        self.network_ = SequenceNet(
-            self.cell, self.n_features_in_, check_positive_int("hidden_size", self.hidden_size),
-            output_size, num_layers=self.num_layers, bidirectional=self.bidirectional,
-            dropout=self.dropout, last_step=True, activation=activation,
-            backend=self.backend, seed=self.seed)
-        # One stream for the layer's weights (inside SequenceNet) and one for the batch order.
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1])
-        callback = self._report if self.verbose else None
-        self.loss_curve_ = self.network_.fit(
-            padded, targets, lengths, loss, make_optimizer(self.optimizer, self.learning_rate),
-            epochs=epochs, batch_size=batch_size, rng=rng, clip_norm=clip_norm,
-            callback=callback)
+        self.model_ = build_model(
+            self.cell, self.n_features_in_, self.hidden_size, output_size,
+            num_layers=self.num_layers, bidirectional=self.bidirectional, dropout=self.dropout,
+            last_step=True, loss=loss, optimizer=self.optimizer,
+            learning_rate=self.learning_rate, backend=self.backend, seed=self.seed)
+        # The weights take the seed itself (in build_model), the batch order a stream of it.
+        order_seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
+        self.model_.fit(padded, targets, lengths=lengths, epochs=epochs, batch_size=batch_size,
+                        seed=order_seed, clip_norm=clip_norm, progress=bool(self.verbose))
+        self.loss_curve_ = self.model_.history_["loss"]
         return self
 
-    def _report(self, epoch, loss):
-        print(f"{type(self).__name__} epoch {epoch + 1}/{self.epochs}: loss {loss:.5f}")
-
     def _forward(self, X):
-        if not hasattr(self, "network_"):
+        if not hasattr(self, "model_"):
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet: call fit first")
         padded, lengths = as_padded(X, "X", self.n_features_in_)
-        return self.network_.predict(padded, lengths)
+        return self.model_.predict(padded, lengths)
 
 
 def _check_targets(y, n_samples):
@@ -191,7 +176,7 @@ class SequenceClassifier(_SequenceEstimator):
         Seeds the initial weights, dropout and the order of the minibatches: the same seed
         and data give the same model.
     verbose : bool, default False
-        Print the loss after every epoch.
+        Show a progress bar with the loss (if tqdm is installed).
 
     Attributes
     ----------
@@ -200,8 +185,8 @@ class SequenceClassifier(_SequenceEstimator):
     n_features_in_ : int
     loss_curve_ : list of float
         Mean training loss per epoch.
-    network_ : object
-        The trained layer (``network_.rnn``) and head (``network_.head``).
+    model_ : numrnn.model.Sequential
+        The trained network: ``model_.layers`` is the recurrent layer and the head.
 
     See Also
     --------
@@ -249,16 +234,16 @@ class SequenceClassifier(_SequenceEstimator):
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError(f"y must hold at least 2 classes, got {len(self.classes_)}")
-        targets, loss = self._training_targets(y, len(y))
-        return self._fit_network(X, targets, len(self.classes_), "softmax", loss)
+        return self._fit_network(X, self._training_targets(y, len(y)), len(self.classes_),
+                                 "cross_entropy")
 
     def _training_targets(self, y, n_samples):
-        """Class indices of ``y`` and the training loss."""
+        """Class indices of ``y``, the targets of the network."""
         y = _check_targets(y, n_samples)
         index = np.clip(np.searchsorted(self.classes_, y), 0, len(self.classes_) - 1)
         if not np.all(self.classes_[index] == y):
             raise ValueError(f"y holds labels not seen in fit: {np.setdiff1d(y, self.classes_)}")
-        return index.astype(np.int64), CrossEntropyLoss()
+        return index.astype(np.int64)
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``.
@@ -331,7 +316,7 @@ class SequenceRegressor(_SequenceEstimator):
     n_outputs_ : int
     loss_curve_ : list of float
         Mean training loss per epoch (on the standardised targets).
-    network_ : object
+    model_ : numrnn.model.Sequential
 
     See Also
     --------
@@ -379,16 +364,15 @@ class SequenceRegressor(_SequenceEstimator):
         self.n_outputs_ = y2.shape[1]
         self.y_mean_ = y2.mean(axis=0)
         self.y_scale_ = np.where(y2.std(axis=0) > 0, y2.std(axis=0), 1.0)
-        targets, loss = self._training_targets(y, len(y))
-        return self._fit_network(X, targets, self.n_outputs_, "identity", loss)
+        return self._fit_network(X, self._training_targets(y, len(y)), self.n_outputs_, "mse")
 
     def _training_targets(self, y, n_samples):
-        """Standardised targets (n_samples, n_outputs) and the training loss."""
+        """Standardised targets (n_samples, n_outputs), the targets of the network."""
         y = _check_targets(y, n_samples).reshape(n_samples, -1)
         if y.shape[1] != self.n_outputs_:
             raise ValueError(f"y must have {self.n_outputs_} outputs per sequence, got "
                              f"{y.shape[1]}")
-        return ((y - self.y_mean_) / self.y_scale_).astype(np.float32), MSELoss()
+        return ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
 
     def predict(self, X):
         """Predicted targets.

@@ -10,16 +10,9 @@ optionally sharpened by a temperature :math:`\tau` (:math:`p_i \propto
 
 import numpy as np
 
-from numrnn._layers import no_grad
-from numrnn._seqnet import (
-    SequenceNet,
-    check_positive_float,
-    check_positive_int,
-    make_optimizer,
-)
+from numrnn._seqnet import build_model, check_positive_float, check_positive_int
 from numrnn.activations import softmax
 from numrnn.estimators import ParamsMixin
-from numrnn.losses import CrossEntropyLoss
 from numrnn.metrics import bits_per_character
 
 __all__ = ["CharLanguageModel", "CharVocabulary"]
@@ -142,12 +135,13 @@ class CharLanguageModel(ParamsMixin):
         Seeds the weights and the order of training; the same seed and text give the same
         model.
     verbose : bool, default False
+        Show a progress bar with the loss (if tqdm is installed).
 
     Attributes
     ----------
     vocabulary_ : CharVocabulary
-    network_ : object
-        The trained layer (``network_.rnn``) and head (``network_.head``).
+    model_ : numrnn.model.Sequential
+        The trained network: ``model_.layers`` is the recurrent layer and the head.
     loss_curve_ : list of float
         Mean training cross-entropy (nats per character) of each epoch.
 
@@ -180,15 +174,13 @@ class CharLanguageModel(ParamsMixin):
         self.seed = seed
         self.verbose = verbose
 
-    def fit(self, text, callback=None):
+    def fit(self, text):
         """Train on ``text``.
 
         Parameters
         ----------
         text : str
             At least ``seq_length + 1`` characters.
-        callback : callable, optional
-            Called as ``callback(epoch, mean_loss)`` after every epoch (for progress bars).
 
         Returns
         -------
@@ -216,32 +208,33 @@ class CharLanguageModel(ParamsMixin):
         inputs = self.vocabulary_.one_hot(codes[starts])
         targets = codes[starts + 1]
         vocab_size = len(self.vocabulary_)
-        layer_seed, order_seed = np.random.SeedSequence(self.seed).spawn(2)
-        self.network_ = SequenceNet(
-            self.cell, vocab_size, check_positive_int("hidden_size", self.hidden_size),
-            vocab_size, num_layers=self.num_layers, dropout=self.dropout, last_step=False,
-            activation="softmax", backend=self.backend,
-            seed=int(layer_seed.generate_state(1)[0]))
-        if self.verbose and callback is None:
-            def callback(epoch, loss):
-                print(f"epoch {epoch + 1}/{epochs}: {loss / np.log(2):.3f} bits per character")
-        self.loss_curve_ = self.network_.fit(
-            inputs, targets, None, CrossEntropyLoss(batch_first=True),
-            make_optimizer(self.optimizer, self.learning_rate), epochs=epochs,
-            batch_size=batch_size, rng=np.random.default_rng(order_seed), clip_norm=clip_norm,
-            callback=callback)
+        self.model_ = build_model(
+            self.cell, vocab_size, self.hidden_size, vocab_size, num_layers=self.num_layers,
+            dropout=self.dropout, last_step=False, loss="cross_entropy",
+            optimizer=self.optimizer, learning_rate=self.learning_rate, backend=self.backend,
+            seed=self.seed)
+        # The weights take the seed itself (in build_model), the batch order a stream of it.
+        order_seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
+        self.model_.fit(inputs, targets, epochs=epochs, batch_size=batch_size, seed=order_seed,
+                        clip_norm=clip_norm, progress=bool(self.verbose))
+        self.loss_curve_ = self.model_.history_["loss"]
         return self
 
     def _check_fitted(self):
-        if not hasattr(self, "network_"):
+        if not hasattr(self, "model_"):
             raise RuntimeError("this CharLanguageModel is not fitted yet: call fit first")
 
-    def _step_probabilities(self, codes, state):
-        """Next-character probabilities after each of ``codes``, and the final state."""
-        with no_grad():
-            logits, state = self.network_.forward(self.vocabulary_.one_hot(codes)[None],
-                                                  hx=state)
-        return logits[0].astype(np.float64), state
+    def _stream(self, codes):
+        """Next-character probabilities (len(codes), V) after each of ``codes``.
+
+        The state carries over from the previous call (see ``Sequential.stream``).
+        """
+        return self.model_.stream(self.vocabulary_.one_hot(codes)[None])[0].astype(np.float64)
+
+    def _next_log_probabilities(self, codes):
+        """Log-probabilities of the character after ``codes``, read in the stream."""
+        with np.errstate(divide="ignore"):  # a probability rounded to 0 is log 0 = -inf
+            return np.log(self._stream(np.asarray(codes))[-1])
 
     def bits_per_character(self, text):
         """Mean :math:`-\\log_2 p(c_{t+1} \\mid c_{\\le t})` over ``text``.
@@ -268,13 +261,10 @@ class CharLanguageModel(ParamsMixin):
         if len(text) < 2:
             raise ValueError(f"text must have at least 2 characters, got {len(text)}")
         codes = self.vocabulary_.encode(text)
-        self.network_.train(False)
-        state, probabilities = None, []
-        # Chunks bound the memory of one forward call; the state links them.
-        for start in range(0, len(codes) - 1, 1024):
-            logits, state = self._step_probabilities(codes[start:min(start + 1024,
-                                                                     len(codes) - 1)], state)
-            probabilities.append(softmax(logits))
+        self.model_.reset_stream()
+        # Chunks bound the memory of one forward call; the stream's state links them.
+        probabilities = [self._stream(codes[start:min(start + 1024, len(codes) - 1)])
+                         for start in range(0, len(codes) - 1, 1024)]
         return bits_per_character(codes[1:], np.concatenate(probabilities))
 
     def sample(self, length, prompt="", temperature=1.0, top_k=None, seed=None):
@@ -312,12 +302,11 @@ class CharLanguageModel(ParamsMixin):
         prompt = _check_text("prompt", prompt, allow_empty=True)
         codes = list(self.vocabulary_.encode(prompt, "prompt"))
         rng = np.random.default_rng(seed)
-        self.network_.train(False)
+        self.model_.reset_stream()
         if codes:
-            logits, state = self._step_probabilities(np.array(codes), None)
-            logits = logits[-1]
+            logits = self._next_log_probabilities(codes)
         else:
-            logits, state = np.zeros(len(self.vocabulary_)), None
+            logits = np.zeros(len(self.vocabulary_))
         generated = []
         for _ in range(length):
             z = logits / temperature
@@ -325,8 +314,7 @@ class CharLanguageModel(ParamsMixin):
                 z = np.where(z >= np.sort(z)[-top_k], z, -np.inf)
             code = int(rng.choice(len(z), p=softmax(z)))
             generated.append(code)
-            logits, state = self._step_probabilities(np.array([code]), state)
-            logits = logits[-1]
+            logits = self._next_log_probabilities([code])
         return prompt + self.vocabulary_.decode(generated)
 
 
