@@ -150,7 +150,8 @@ def build_model(cell, input_size, hidden_size, output_size, *, num_layers=1,
     Sequential
     """
     layer_class, extra = CELLS[check_option("cell", cell, CELLS)]
-    check_option("optimizer", optimizer, OPTIMIZERS)
+    optimizer = OPTIMIZERS[check_option("optimizer", optimizer, OPTIMIZERS)](
+        lr=check_positive_float("learning_rate", learning_rate))
     check_option("loss", loss, LOSSES)
     layer_seed, head_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
     rnn = layer_class(
@@ -160,5 +161,4 @@ def build_model(cell, input_size, hidden_size, output_size, *, num_layers=1,
     directions = 2 if bidirectional else 1
     head = Dense(directions * rnn.hidden_size, output_size, activation=LOSSES[loss].activation,
                  last_step=last_step, batch_first=True, seed=head_seed)
-    return Sequential([rnn, head], loss=loss, optimizer=OPTIMIZERS[optimizer](
-        lr=check_positive_float("learning_rate", learning_rate)))
+    return Sequential([rnn, head], loss=loss, optimizer=optimizer)

@@ -269,7 +269,8 @@ class SequenceClassifier(_SequenceEstimator):
         -------
         ndarray, shape (n_samples,)
         """
-        return self.classes_[np.argmax(self._forward(X), axis=1)]
+        proba = self._forward(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def score(self, X, y):
         """Accuracy of :meth:`predict` on ``X`` against ``y``.
