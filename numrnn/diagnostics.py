@@ -27,8 +27,8 @@ from numrnn.model import Sequential
 __all__ = ["gradient_flow", "plot_gradient_flow"]
 
 
-def gradient_flow(model, X, y, lengths=None):
-    r"""Norms of the loss gradient with respect to every layer's state at every step.
+def gradient_flow(model, X, y):
+    r"""Measure the loss gradient's norm with respect to every layer's state at every step.
 
     For layer :math:`k` (0 = the first) and step :math:`t`, the norm
     :math:`\|\partial L/\partial h^{(k)}_t\|` of the *total* derivative of the training loss

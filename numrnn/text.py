@@ -63,7 +63,7 @@ class CharVocabulary:
         return len(self.chars)
 
     def encode(self, text, name="text"):
-        """Indices of the characters of ``text``.
+        """Map the characters of ``text`` to their indices.
 
         Parameters
         ----------

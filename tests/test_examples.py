@@ -25,7 +25,7 @@ def run_example(name, out):
                     "--backend", FASTEST], check=True, cwd=out,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
     results = json.loads((out / f"{name}.json").read_text())
-    plot = Path(results["plot"])
+    plot = out / results["plot"]
     assert plot.is_file() and plot.stat().st_size < 200_000
     return results
 

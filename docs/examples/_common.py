@@ -39,12 +39,12 @@ def save(fig, results, out, name):
     Returns
     -------
     dict
-        ``results`` with the plot's path added under ``"plot"``.
+        ``results`` with the plot's file name added under ``"plot"``.
     """
     path = Path(out) / f"{name}.png"
     fig.savefig(path, dpi=90)
     print(f"plot: {path}")
-    results = {**results, "plot": str(path)}
+    results = {**results, "plot": path.name}
     (Path(out) / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
     return results
 
