@@ -162,3 +162,17 @@ def build_model(cell, input_size, hidden_size, output_size, *, num_layers=1,
     head = Dense(directions * rnn.hidden_size, output_size, activation=LOSSES[loss].activation,
                  last_step=last_step, batch_first=True, seed=head_seed)
     return Sequential([rnn, head], loss=loss, optimizer=optimizer)
+
+
+def fit_seeded(model, X, y, *, lengths=None, epochs, batch_size, clip_norm, seed, progress):
+    """``model.fit`` for the applications; returns the training loss of each epoch.
+
+    ``seed`` seeds the weights itself (in :func:`build_model`); the batch order is drawn from
+    a stream spawned from it, so the two never share random numbers.
+    """
+    if clip_norm is not None:
+        clip_norm = check_positive_float("clip_norm", clip_norm)
+    order_seed = np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0]
+    model.fit(X, y, lengths=lengths, epochs=epochs, batch_size=batch_size, seed=int(order_seed),
+              clip_norm=clip_norm, progress=bool(progress))
+    return model.history_["loss"]

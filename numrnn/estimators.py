@@ -15,7 +15,7 @@ import inspect
 
 import numpy as np
 
-from numrnn._seqnet import as_padded, build_model, check_positive_float, check_positive_int
+from numrnn._seqnet import as_padded, build_model, fit_seeded
 from numrnn.metrics import r2_score
 
 __all__ = ["SequenceClassifier", "SequenceRegressor"]
@@ -116,10 +116,6 @@ class _SequenceEstimator(ParamsMixin):
     # -- fitting -------------------------------------------------------------------------
 
     def _fit_network(self, X, targets, output_size, loss):
-        epochs = check_positive_int("epochs", self.epochs)
-        batch_size = check_positive_int("batch_size", self.batch_size)
-        clip_norm = None if self.clip_norm is None else check_positive_float(
-            "clip_norm", self.clip_norm)
         padded, lengths = X
         self.n_features_in_ = padded.shape[2]
         self.model_ = build_model(
@@ -127,11 +123,10 @@ class _SequenceEstimator(ParamsMixin):
             num_layers=self.num_layers, bidirectional=self.bidirectional, dropout=self.dropout,
             last_step=True, loss=loss, optimizer=self.optimizer,
             learning_rate=self.learning_rate, backend=self.backend, seed=self.seed)
-        # The weights take the seed itself (in build_model), the batch order a stream of it.
-        order_seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
-        self.model_.fit(padded, targets, lengths=lengths, epochs=epochs, batch_size=batch_size,
-                        seed=order_seed, clip_norm=clip_norm, progress=bool(self.verbose))
-        self.loss_curve_ = self.model_.history_["loss"]
+        self.loss_curve_ = fit_seeded(
+            self.model_, padded, targets, lengths=lengths, epochs=self.epochs,
+            batch_size=self.batch_size, clip_norm=self.clip_norm, seed=self.seed,
+            progress=self.verbose)
         return self
 
     def _forward(self, X):

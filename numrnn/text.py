@@ -10,7 +10,7 @@ optionally sharpened by a temperature :math:`\tau` (:math:`p_i \propto
 
 import numpy as np
 
-from numrnn._seqnet import build_model, check_positive_float, check_positive_int
+from numrnn._seqnet import build_model, check_positive_float, check_positive_int, fit_seeded
 from numrnn.activations import softmax
 from numrnn.estimators import ParamsMixin
 from numrnn.metrics import bits_per_character
@@ -196,10 +196,6 @@ class CharLanguageModel(ParamsMixin):
         if len(text) < seq_length + 1:
             raise ValueError(f"text must have at least seq_length + 1 = {seq_length + 1} "
                              f"characters, got {len(text)}")
-        epochs = check_positive_int("epochs", self.epochs)
-        batch_size = check_positive_int("batch_size", self.batch_size)
-        clip_norm = None if self.clip_norm is None else check_positive_float(
-            "clip_norm", self.clip_norm)
         self.vocabulary_ = CharVocabulary.from_text(text)
         codes = self.vocabulary_.encode(text)
         count = (len(codes) - 1) // seq_length
@@ -213,11 +209,9 @@ class CharLanguageModel(ParamsMixin):
             dropout=self.dropout, last_step=False, loss="cross_entropy",
             optimizer=self.optimizer, learning_rate=self.learning_rate, backend=self.backend,
             seed=self.seed)
-        # The weights take the seed itself (in build_model), the batch order a stream of it.
-        order_seed = int(np.random.SeedSequence(self.seed).spawn(1)[0].generate_state(1)[0])
-        self.model_.fit(inputs, targets, epochs=epochs, batch_size=batch_size, seed=order_seed,
-                        clip_norm=clip_norm, progress=bool(self.verbose))
-        self.loss_curve_ = self.model_.history_["loss"]
+        self.loss_curve_ = fit_seeded(
+            self.model_, inputs, targets, epochs=self.epochs, batch_size=self.batch_size,
+            clip_norm=self.clip_norm, seed=self.seed, progress=self.verbose)
         return self
 
     def _check_fitted(self):
