@@ -1,5 +1,8 @@
 """Argument checks and masks shared by the training tools (heads, losses, optimizers, model).
 
+The layers' checks in :mod:`numrnn._validation` are used as they are; this module adds what
+the training tools need besides.
+
 Every check raises with the argument's name, what was expected and what was given, so a user
 sees at once which argument to fix.
 """
@@ -18,15 +21,6 @@ def check_choice(value, name, choices):
     return value
 
 
-def check_int(value, name, minimum=None):
-    """Return ``value`` as an int (bools refused), at least ``minimum`` if given."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def check_float(value, name, low=None, high=None, low_open=False, high_open=False):
     """Return ``value`` as a finite float in the given (closed unless told) interval."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -43,25 +37,13 @@ def check_float(value, name, low=None, high=None, low_open=False, high_open=Fals
     return value
 
 
-def check_dtype(dtype, name="dtype"):
-    """Return ``np.dtype(dtype)`` if it is float32 or float64."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}") from exc
-    if dt not in FLOAT_DTYPES:
-        raise ValueError(f"{name} must be np.float32 or np.float64, got {dt}")
-    return dt
-
-
 def as_float_array(x, name, dtype=None):
     """A NumPy float array view or copy of ``x`` (never the caller's array when written to).
 
-    Device arrays (``__cuda_array_interface__``) are copied to the host with their own
-    ``copy_to_host`` so heads and losses accept a CUDA layer's output directly.
+    Device arrays are copied to the host, so heads and losses accept a CUDA layer's output
+    directly: see :func:`to_numpy`.
     """
-    if hasattr(x, "__cuda_array_interface__") and hasattr(x, "copy_to_host"):
-        x = x.copy_to_host()
+    x = to_numpy(x)
     try:
         arr = np.asarray(x)
     except Exception as exc:  # anything np.asarray refuses is a type error for the user
@@ -118,9 +100,19 @@ def json_seed(seed):
 
 
 def to_numpy(value):
-    """PyTorch tensors (any device, with or without grad) to NumPy; anything else unchanged."""
+    """Host copy of a tensor or device array; anything else unchanged.
+
+    PyTorch tensors (any device, with or without grad), Numba device arrays (also the CUDA
+    simulator's) and any other ``__cuda_array_interface__`` object (CuPy, ...).
+    """
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         return value.detach().cpu().numpy()
+    if hasattr(value, "copy_to_host"):
+        return value.copy_to_host()
+    if hasattr(value, "__cuda_array_interface__"):
+        from numba import cuda  # imported lazily: it costs ~0.7 s and is rarely needed
+
+        return cuda.as_cuda_array(value).copy_to_host()
     return value
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 
 def log_softmax(z):
-    r"""Logarithm of the softmax along the last axis.
+    r"""Compute the logarithm of the softmax along the last axis.
 
     .. math:: \log \mathrm{softmax}(z)_c = z_c - m - \log \sum_k e^{z_k - m},
               \quad m = \max_k z_k
@@ -34,6 +34,7 @@ def log_softmax(z):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.activations import log_softmax
     >>> np.exp(log_softmax(np.array([1e4, 1e4])))
     array([0.5, 0.5])
     """
@@ -42,7 +43,7 @@ def log_softmax(z):
 
 
 def softmax(z):
-    r"""Softmax along the last axis, :math:`e^{z_c} / \sum_k e^{z_k}`.
+    r"""Compute the softmax along the last axis, :math:`e^{z_c} / \sum_k e^{z_k}`.
 
     Parameters
     ----------
@@ -57,6 +58,7 @@ def softmax(z):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.activations import softmax
     >>> softmax(np.zeros(4))
     array([0.25, 0.25, 0.25, 0.25])
     """
@@ -64,7 +66,7 @@ def softmax(z):
 
 
 def sigmoid(z):
-    r"""Logistic function :math:`\sigma(z) = 1 / (1 + e^{-z})`, elementwise.
+    r"""Compute the logistic function :math:`\sigma(z) = 1 / (1 + e^{-z})`, elementwise.
 
     Written as :math:`e^{z}/(1+e^{z})` for negative ``z`` so the exponent never overflows.
 
@@ -80,6 +82,7 @@ def sigmoid(z):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.activations import sigmoid
     >>> sigmoid(np.array([0.0, 1000.0]))
     array([0.5, 1. ])
     """
@@ -91,8 +94,18 @@ def sigmoid(z):
 def identity(z):
     """Return ``z`` unchanged (the output function of a regression head).
 
+    Parameters
+    ----------
+    z : ndarray
+
+    Returns
+    -------
+    ndarray
+        ``z`` itself.
+
     Examples
     --------
+    >>> from numrnn.activations import identity
     >>> identity(2.5)
     2.5
     """

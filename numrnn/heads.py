@@ -3,6 +3,7 @@
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._validation import check_float_dtype, check_int
 from numrnn.activations import OUTPUT_FUNCTIONS
 
 
@@ -50,6 +51,7 @@ class Dense:
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.heads import Dense
     >>> head = Dense(4, 3, activation="softmax", last_step=True, seed=0)
     >>> h = np.ones((5, 2, 4), dtype=np.float32)          # (T, B, F)
     >>> z = head(h, lengths=np.array([5, 2]))
@@ -64,13 +66,13 @@ class Dense:
 
     def __init__(self, in_features, out_features, *, bias=True, activation="identity",
                  last_step=False, batch_first=False, dtype=np.float32, seed=None):
-        self.in_features = tu.check_int(in_features, "in_features", minimum=1)
-        self.out_features = tu.check_int(out_features, "out_features", minimum=1)
+        self.in_features = check_int("in_features", in_features, 1)
+        self.out_features = check_int("out_features", out_features, 1)
         self.bias = bool(bias)
         self.activation = tu.check_choice(activation, "activation", OUTPUT_FUNCTIONS)
         self.last_step = bool(last_step)
         self.batch_first = bool(batch_first)
-        self.dtype = tu.check_dtype(dtype)
+        self.dtype = check_float_dtype(dtype)
         self.seed = seed
         rng = np.random.default_rng(seed)
         bound = 1.0 / np.sqrt(self.in_features)
@@ -84,40 +86,102 @@ class Dense:
         self.training = True
         self._tape = None
 
+    def __repr__(self):
+        options = "".join(f", {name}={getattr(self, name)!r}" for name, default in (
+            ("bias", True), ("activation", "identity"), ("last_step", False),
+            ("batch_first", False)) if getattr(self, name) != default)
+        return f"Dense({self.in_features}, {self.out_features}{options}, dtype={self.dtype.name})"
+
     def train(self, mode=True):
-        """Set training mode (no effect on a dense head); returns self."""
+        """Set training mode (no effect on a dense head, kept for a uniform interface).
+
+        Parameters
+        ----------
+        mode : bool, default True
+
+        Returns
+        -------
+        Dense
+            This head.
+        """
         self.training = bool(mode)
         return self
 
     def eval(self):
-        """Set evaluation mode; returns self."""
+        """Set evaluation mode.
+
+        Returns
+        -------
+        Dense
+            This head.
+        """
         return self.train(False)
 
     def get_config(self):
-        """Constructor arguments as JSON-compatible values (used by :mod:`numrnn.io`)."""
+        """Return the constructor arguments as JSON-compatible values.
+
+        Returns
+        -------
+        dict
+            Keyword arguments that rebuild this head (used by :mod:`numrnn.io`).
+        """
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": self.bias, "activation": self.activation, "last_step": self.last_step,
                 "batch_first": self.batch_first, "dtype": self.dtype.name,
                 "seed": tu.json_seed(self.seed)}
 
     def state_dict(self):
-        """Copies of the parameters: ``weight`` (O, F) and ``bias`` (O,) if ``bias``."""
+        """Return copies of the parameters, with ``torch.nn.Linear``'s names.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``weight`` (O, F) and, if ``bias``, ``bias`` (O,).
+        """
         return {k: v.copy() for k, v in self._params.items()}
 
     def load_state_dict(self, state_dict):
-        """Replace the parameters; strict, and all-or-nothing (ValueError names bad keys)."""
+        """Replace the parameters (strict: same keys and shapes as :meth:`state_dict`).
+
+        Parameters
+        ----------
+        state_dict : mapping of str to array_like
+            NumPy arrays or PyTorch tensors; converted to the head's dtype.
+
+        Raises
+        ------
+        ValueError
+            Naming missing, unexpected and mis-shaped keys; nothing changes then.
+        """
         self._params = tu.checked_state(self._params, state_dict, "Dense head")
 
     def parameters(self):
-        """The live parameter arrays, keyed like :meth:`state_dict` (optimizers update them)."""
+        """Return the live parameter arrays, which optimizers update in place.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Keyed like :meth:`state_dict`.
+        """
         return self._params
 
     def activate(self, z):
-        """Apply the output function (``activation``) to logits ``z``."""
+        """Apply the output function (``activation``) to logits.
+
+        Parameters
+        ----------
+        z : ndarray
+            Logits from :meth:`forward`.
+
+        Returns
+        -------
+        ndarray
+            :math:`f(z)`, same shape.
+        """
         return OUTPUT_FUNCTIONS[self.activation](z)
 
     def forward(self, h, lengths=None):
-        """Logits of the head for recurrent output ``h``.
+        """Compute the logits of the head for a recurrent layer's output ``h``.
 
         Parameters
         ----------
@@ -144,25 +208,24 @@ class Dense:
         if h.ndim == 0 or h.shape[-1] != self.in_features:
             raise ValueError(f"h must have last axis of size {self.in_features} (in_features), "
                              f"got shape {h.shape}")
+        W = self._params["weight"]
+        mask = None
         if self.last_step or lengths is not None:
             tu.check_ndim(h, "h", (2, 3))
-        if h.ndim == 2 and lengths is not None:
-            raise ValueError("lengths must be None for unbatched (T, F) input")
-        # Unbatched input is treated as a batch of one so every path below sees (T, B, F).
-        hm = tu.swap_batch_time(h, self.batch_first) if h.ndim == 3 else h[:, None, :]
-        steps, batch = hm.shape[0], hm.shape[1]
-        if self.last_step or lengths is not None:
+            if h.ndim == 2 and lengths is not None:
+                raise ValueError("lengths must be None for unbatched (T, F) input")
+            # Unbatched input is treated as a batch of one so both cases see (T, B, F).
+            hm = tu.swap_batch_time(h, self.batch_first) if h.ndim == 3 else h[:, None, :]
+            steps, batch = hm.shape[0], hm.shape[1]
             lengths = tu.check_lengths(lengths, steps, batch)
-        W = self._params["weight"]
         if self.last_step:
             last = (lengths - 1) if lengths is not None else np.full(batch, steps - 1)
             rows = hm[last, np.arange(batch)]
-            z = rows @ W.T
-            mask = None
         else:
             rows = h
-            z = h @ W.T
-            mask = None if lengths is None else tu.valid_mask(lengths, steps, batch)
+            if lengths is not None:
+                mask = tu.valid_mask(lengths, steps, batch)
+        z = rows @ W.T
         if self.bias:
             z += self._params["bias"]
         if mask is not None:
@@ -176,7 +239,7 @@ class Dense:
     __call__ = forward
 
     def backward(self, grad_output):
-        r"""Gradients for the latest :meth:`forward`; fills :attr:`grads`.
+        r"""Backpropagate through the latest :meth:`forward` and fill :attr:`grads`.
 
         .. math:: \frac{\partial L}{\partial W} = \sum_{t,b} g_{tb} h_{tb}^\top,\quad
                   \frac{\partial L}{\partial b} = \sum_{t,b} g_{tb},\quad

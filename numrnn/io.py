@@ -259,7 +259,7 @@ def from_torch(state_dict):
 
     Examples
     --------
-    >>> import numpy as np
+    >>> from numrnn.io import from_torch
     >>> from_torch({"weight": [[1.0, 2.0]]})["weight"]
     array([[1., 2.]])
     """

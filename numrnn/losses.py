@@ -49,11 +49,17 @@ class Loss:
         self._grad = None
 
     def get_config(self):
-        """Constructor arguments as JSON-compatible values (used by :mod:`numrnn.io`)."""
+        """Return the constructor arguments as JSON-compatible values.
+
+        Returns
+        -------
+        dict
+            Keyword arguments that rebuild this loss (used by :mod:`numrnn.io`).
+        """
         return {"reduction": self.reduction, "batch_first": self.batch_first}
 
     def __call__(self, pred, target, lengths=None):
-        """Loss value for logits ``pred`` and ``target``; see the module docstring.
+        """Compute the loss of logits ``pred`` against ``target``; see the module docstring.
 
         Parameters
         ----------
@@ -80,7 +86,7 @@ class Loss:
                     "with lengths, pred must have time and batch axes "
                     f"({'(T, B, C)' if self.class_axis else '(T, B, ...)'}), got shape "
                     f"{pred.shape}")
-            steps, batch = tu.swap_batch_time(np.empty(sample_shape[:2]), self.batch_first).shape
+            batch, steps = sample_shape[:2] if self.batch_first else sample_shape[1::-1]
             lengths = tu.check_lengths(lengths, steps, batch)
             mask2 = tu.swap_batch_time(tu.valid_mask(lengths, steps, batch), self.batch_first)
             mask = np.broadcast_to(
@@ -97,7 +103,12 @@ class Loss:
         return float(np.where(mask, losses, 0.0).sum() * scale)
 
     def backward(self):
-        r""":math:`\partial L/\partial\,\mathrm{pred}` for the latest call, shaped like ``pred``.
+        r"""Return the gradient :math:`\partial L/\partial\,\mathrm{pred}` of the latest call.
+
+        Returns
+        -------
+        ndarray
+            Shaped and typed like that call's ``pred``; zeros at padded steps.
 
         Raises
         ------
@@ -135,6 +146,7 @@ class MSELoss(Loss):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.losses import MSELoss
     >>> loss = MSELoss()
     >>> loss(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
     2.5
@@ -171,6 +183,7 @@ class BCEWithLogitsLoss(Loss):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.losses import BCEWithLogitsLoss
     >>> loss = BCEWithLogitsLoss()
     >>> bool(np.isclose(loss(np.array([0.0]), np.array([1.0])), np.log(2)))
     True
@@ -190,7 +203,13 @@ class BCEWithLogitsLoss(Loss):
         self.pos_weight = pos_weight
 
     def get_config(self):
-        """Constructor arguments as JSON-compatible values."""
+        """Return the constructor arguments as JSON-compatible values.
+
+        Returns
+        -------
+        dict
+            Keyword arguments that rebuild this loss.
+        """
         pos_weight = None if self.pos_weight is None else self.pos_weight.tolist()
         return {**super().get_config(), "pos_weight": pos_weight}
 
@@ -241,6 +260,7 @@ class CrossEntropyLoss(Loss):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.losses import CrossEntropyLoss
     >>> loss = CrossEntropyLoss(label_smoothing=0.1)
     >>> value = loss(np.array([[2.0, 0.0, 0.0]]), np.array([0]))
     >>> bool(abs(loss.backward().sum()) < 1e-12)   # softmax gradients sum to zero
@@ -261,7 +281,13 @@ class CrossEntropyLoss(Loss):
         self.label_smoothing = tu.check_float(label_smoothing, "label_smoothing", 0.0, 1.0)
 
     def get_config(self):
-        """Constructor arguments as JSON-compatible values."""
+        """Return the constructor arguments as JSON-compatible values.
+
+        Returns
+        -------
+        dict
+            Keyword arguments that rebuild this loss.
+        """
         weight = None if self.weight is None else self.weight.tolist()
         return {**super().get_config(), "weight": weight,
                 "label_smoothing": self.label_smoothing}

@@ -19,6 +19,7 @@ Examples
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._validation import check_int
 
 AVERAGES = {"macro", "micro", "weighted", None}
 
@@ -41,7 +42,7 @@ def _pair(y_true, y_pred, labels=False):
 
 
 def accuracy(y_true, y_pred):
-    r"""Fraction of correct labels, :math:`\frac1N \sum_i [\hat y_i = y_i]`.
+    r"""Compute the fraction of correct labels, :math:`\frac1N \sum_i [\hat y_i = y_i]`.
 
     Parameters
     ----------
@@ -62,7 +63,7 @@ def accuracy(y_true, y_pred):
 
 
 def confusion_matrix(y_true, y_pred, num_classes=None):
-    r"""Counts :math:`M_{jk}` of samples with true label :math:`j` predicted as :math:`k`.
+    r"""Count the samples :math:`M_{jk}` with true label :math:`j` predicted as :math:`k`.
 
     Parameters
     ----------
@@ -78,6 +79,7 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
 
     Examples
     --------
+    >>> from numrnn.metrics import confusion_matrix
     >>> confusion_matrix([0, 1, 1], [0, 0, 1])
     array([[1, 0],
            [1, 1]])
@@ -89,7 +91,7 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     high = int(max(y_true.max(), y_pred.max()))
     if num_classes is None:
         num_classes = high + 1
-    num_classes = tu.check_int(num_classes, "num_classes", minimum=1)
+    num_classes = check_int("num_classes", num_classes, 1)
     if high >= num_classes:
         raise ValueError(f"labels must be < num_classes={num_classes}, got {high}")
     flat = np.bincount(y_true.astype(np.int64) * num_classes + y_pred,
@@ -121,10 +123,13 @@ def precision_recall_f1(y_true, y_pred, average="macro", num_classes=None):
 
     Returns
     -------
-    precision, recall, f1 : float or ndarray
+    precision : float or ndarray
+    recall : float or ndarray
+    f1 : float or ndarray
 
     Examples
     --------
+    >>> from numrnn.metrics import precision_recall_f1
     >>> p, r, f = precision_recall_f1([0, 0, 1, 1], [0, 1, 1, 1], average=None)
     >>> p, r
     (array([1.        , 0.66666667]), array([0.5, 1. ]))
@@ -150,26 +155,58 @@ def precision_recall_f1(y_true, y_pred, average="macro", num_classes=None):
     return tuple(float(np.sum(s * weights) / np.sum(weights)) for s in (precision, recall, f1))
 
 
-def precision(y_true, y_pred, average="macro", num_classes=None):
-    """Precision; see :func:`precision_recall_f1`."""
-    return precision_recall_f1(y_true, y_pred, average, num_classes)[0]
+def _single_score(index, name, what):
+    """One of the three scores of :func:`precision_recall_f1` as a function of its own."""
 
+    def score(y_true, y_pred, average="macro", num_classes=None):
+        return precision_recall_f1(y_true, y_pred, average, num_classes)[index]
 
-def recall(y_true, y_pred, average="macro", num_classes=None):
-    """Recall; see :func:`precision_recall_f1`."""
-    return precision_recall_f1(y_true, y_pred, average, num_classes)[1]
+    score.__name__ = score.__qualname__ = name
+    score.__doc__ = f"""Compute the {what}; see :func:`precision_recall_f1` for the definition.
 
+    Parameters
+    ----------
+    y_true, y_pred : array_like of int
+        True and predicted labels, same shape.
+    average : {{"macro", "micro", "weighted", None}}, default "macro"
+        How to combine the classes; None gives one score per class.
+    num_classes : int, optional
+        Defaults to ``max(y_true, y_pred) + 1``.
 
-def f1_score(y_true, y_pred, average="macro", num_classes=None):
-    """F1 score; see :func:`precision_recall_f1`."""
-    return precision_recall_f1(y_true, y_pred, average, num_classes)[2]
-
-
-def mean_squared_error(y_true, y_pred):
-    r"""Mean of :math:`(\hat y - y)^2` over all entries.
+    Returns
+    -------
+    float or ndarray
+        The {what}, in [0, 1].
 
     Examples
     --------
+    >>> from numrnn.metrics import {name}
+    >>> round({name}([0, 0, 1, 1], [0, 1, 1, 1]), 4)
+    {round(precision_recall_f1([0, 0, 1, 1], [0, 1, 1, 1])[index], 4)}
+    """
+    return score
+
+
+precision = _single_score(0, "precision", "precision")
+recall = _single_score(1, "recall", "recall")
+f1_score = _single_score(2, "f1_score", "F1 score")
+
+
+def mean_squared_error(y_true, y_pred):
+    r"""Compute the mean of :math:`(\hat y - y)^2` over all entries.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Same shape.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from numrnn.metrics import mean_squared_error
     >>> mean_squared_error([1.0, 2.0], [1.0, 4.0])
     2.0
     """
@@ -178,10 +215,20 @@ def mean_squared_error(y_true, y_pred):
 
 
 def mean_absolute_error(y_true, y_pred):
-    r"""Mean of :math:`|\hat y - y|` over all entries.
+    r"""Compute the mean of :math:`|\hat y - y|` over all entries.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like
+        Same shape.
+
+    Returns
+    -------
+    float
 
     Examples
     --------
+    >>> from numrnn.metrics import mean_absolute_error
     >>> mean_absolute_error([1.0, 2.0], [1.0, 4.0])
     1.0
     """
@@ -190,7 +237,7 @@ def mean_absolute_error(y_true, y_pred):
 
 
 def r2_score(y_true, y_pred):
-    r"""Coefficient of determination, averaged uniformly over outputs (columns).
+    r"""Compute the coefficient of determination, averaged uniformly over outputs.
 
     .. math:: R^2 = 1 - \frac{\sum_i (y_i - \hat y_i)^2}{\sum_i (y_i - \bar y)^2}
 
@@ -201,8 +248,14 @@ def r2_score(y_true, y_pred):
     ----------
     y_true, y_pred : array_like, shape (N,) or (N, outputs)
 
+    Returns
+    -------
+    float
+        1 for a perfect prediction, 0 for predicting the mean, below 0 for worse.
+
     Examples
     --------
+    >>> from numrnn.metrics import r2_score
     >>> r2_score([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
     1.0
     """
@@ -233,7 +286,7 @@ def _mean_nll(y_true, proba):
 
 
 def perplexity(y_true, proba):
-    r"""Perplexity :math:`\exp\big(-\frac1N\sum_i \log p_i(y_i)\big)` of predicted probabilities.
+    r"""Compute the perplexity :math:`\exp\big(-\frac1N\sum_i \log p_i(y_i)\big)`.
 
     Parameters
     ----------
@@ -249,6 +302,7 @@ def perplexity(y_true, proba):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.metrics import perplexity
     >>> perplexity([0, 1], np.full((2, 4), 0.25))
     4.0
     """
@@ -256,11 +310,23 @@ def perplexity(y_true, proba):
 
 
 def bits_per_character(y_true, proba):
-    r"""Mean negative log-likelihood in bits, :math:`-\frac1N\sum_i \log_2 p_i(y_i)`.
+    r"""Compute the mean negative log-likelihood in bits, :math:`-\frac1N\sum_i \log_2 p_i(y_i)`.
+
+    Parameters
+    ----------
+    y_true : array_like of int, shape (N,)
+    proba : array_like, shape (N, C)
+        Predicted class probabilities.
+
+    Returns
+    -------
+    float
+        ``inf`` if a true class has probability 0.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.metrics import bits_per_character
     >>> bits_per_character([0, 1], np.full((2, 4), 0.25))
     2.0
     """

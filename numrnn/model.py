@@ -34,6 +34,7 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._layers import RNN, no_grad
+from numrnn._validation import check_int
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES, Loss
 from numrnn.metrics import METRICS
@@ -58,6 +59,7 @@ class Dropout:
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.model import Dropout
     >>> drop = Dropout(0.5, seed=0)
     >>> y = drop(np.ones((2, 4)))
     >>> sorted(set(y.ravel().tolist()))      # kept entries scaled by 1 / (1 - p)
@@ -74,33 +76,91 @@ class Dropout:
         self.grads = {}
         self._mask = None
 
+    def __repr__(self):
+        return f"Dropout(p={self.p})"
+
     def train(self, mode=True):
-        """Set training mode (dropout active); returns self."""
+        """Set training mode (dropout active) or, with ``mode=False``, evaluation mode.
+
+        Parameters
+        ----------
+        mode : bool, default True
+
+        Returns
+        -------
+        Dropout
+            This layer.
+        """
         self.training = bool(mode)
         return self
 
     def eval(self):
-        """Set evaluation mode (identity); returns self."""
+        """Set evaluation mode (the identity).
+
+        Returns
+        -------
+        Dropout
+            This layer.
+        """
         return self.train(False)
 
     def get_config(self):
-        """Constructor arguments as JSON-compatible values."""
+        """Return the constructor arguments as JSON-compatible values.
+
+        Returns
+        -------
+        dict
+            Keyword arguments that rebuild this layer.
+        """
         return {"p": self.p, "seed": tu.json_seed(self.seed)}
 
     def state_dict(self):
-        """Dropout has no parameters: an empty dict."""
+        """Return the parameters: none.
+
+        Returns
+        -------
+        dict
+            Empty.
+        """
         return {}
 
     def load_state_dict(self, state_dict):
-        """Accept only an empty state dict (strict, like the other components)."""
+        """Accept only an empty state dict (strict, like the other layers).
+
+        Parameters
+        ----------
+        state_dict : dict
+            Must be empty.
+
+        Raises
+        ------
+        ValueError
+            If it has any key.
+        """
         tu.checked_state({}, state_dict, "Dropout")
 
     def parameters(self):
-        """No parameters: an empty dict."""
+        """Return the live parameters: none.
+
+        Returns
+        -------
+        dict
+            Empty.
+        """
         return {}
 
     def forward(self, x):
-        """Apply dropout to ``x`` (any shape); see the class docstring."""
+        r"""Apply dropout (in training mode) to features of any shape.
+
+        Parameters
+        ----------
+        x : ndarray
+
+        Returns
+        -------
+        ndarray
+            :math:`x \odot m / (1 - p)` in training mode, ``x`` itself in evaluation mode.
+        """
         x = np.asarray(x)
         if not self.training or self.p == 0:
             self._mask = None
@@ -111,7 +171,18 @@ class Dropout:
     __call__ = forward
 
     def backward(self, grad_output):
-        """Gradient through the latest mask: ``grad_output * mask``."""
+        """Backpropagate through the latest mask.
+
+        Parameters
+        ----------
+        grad_output : ndarray
+            Gradient with respect to the latest output.
+
+        Returns
+        -------
+        ndarray
+            ``grad_output * mask`` (``grad_output`` itself if no mask was drawn).
+        """
         return grad_output if self._mask is None else grad_output * self._mask
 
 
@@ -180,6 +251,21 @@ class Sequential:
     ValueError
         If the layers do not chain, the head is missing or not last, or the loss does not pair
         with the head's output function.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn
+    >>> from numrnn.heads import Dense
+    >>> from numrnn.model import Dropout, Sequential
+    >>> model = Sequential([numrnn.LSTM(3, 8, batch_first=True, backend="numpy", seed=0),
+    ...                     Dropout(0.1, seed=0),
+    ...                     Dense(8, 1, last_step=True, batch_first=True, seed=0)], loss="mse")
+    >>> X = np.random.default_rng(0).normal(size=(20, 5, 3))
+    >>> y = X.sum(axis=(1, 2))[:, None]                  # one target per sequence
+    >>> model.fit(X, y, epochs=3, validation_split=0.2, seed=0, progress=False).predict(X).shape
+    (20, 1)
+    >>> sorted(model.history_)
+    ['loss', 'lr', 'val_loss']
     """
 
     def __init__(self, layers, *, loss="mse", optimizer=None):
@@ -194,17 +280,17 @@ class Sequential:
                                 f"got {type(layer).__name__}")
             if isinstance(layer, Dense) and i != len(self.layers) - 1:
                 raise ValueError(f"layers[{i}] is a Dense head; the head must be the last layer")
-            needs = layer.in_features if isinstance(layer, Dense) else \
-                getattr(layer, "input_size", None)
-            if needs is not None and features is not None and needs != features:
+            needs = (layer.in_features if isinstance(layer, Dense)
+                     else layer.input_size if isinstance(layer, RNN) else None)
+            if None not in (needs, features) and needs != features:
                 raise ValueError(f"layers[{i}] takes {needs} input features but the layer "
                                  f"before gives {features}")
             if isinstance(layer, RNN):
                 features = _output_features(layer)
         self.head = self.layers[-1]
         self.recurrent = [layer for layer in self.layers if isinstance(layer, RNN)]
-        self.input_size = next((getattr(c, "input_size", None) for c in self.layers
-                                if isinstance(c, RNN)), self.head.in_features)
+        self.input_size = (self.recurrent[0].input_size if self.recurrent
+                           else self.head.in_features)
         self.loss = self._make_loss(loss)
         if self.loss.activation != self.head.activation:
             raise ValueError(f"loss {type(self.loss).__name__} pairs with a "
@@ -220,6 +306,11 @@ class Sequential:
         self.optimizer = optimizer
         self._stream_state = None
 
+    def __repr__(self):
+        inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
+        return (f"Sequential([\n{inner}\n], loss={type(self.loss).__name__}(), "
+                f"optimizer={type(self.optimizer).__name__}(lr={self.optimizer.lr}))")
+
     @staticmethod
     def _make_loss(loss):
         if isinstance(loss, str):
@@ -231,17 +322,31 @@ class Sequential:
     # -- parameters and modes ------------------------------------------------------------------
 
     def parameters(self):
-        """Live parameter arrays of all layers, keyed ``"{layer index}.{name}"``."""
+        """Return the live parameter arrays of all layers, which optimizers update in place.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Keyed ``"{layer index}.{name}"``.
+        """
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
                 for k, v in layer.parameters().items()}
 
+    @property
     def grads(self):
         """Gradients of the latest backward pass, keyed like :meth:`parameters`."""
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
                 for k, v in layer.grads.items()}
 
     def state_dict(self):
-        """Copies of all parameters, keyed ``"{layer index}.{name}"`` (``nn.Sequential``'s)."""
+        """Return copies of all parameters.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Keyed ``"{layer index}.{name}"``, as ``torch.nn.Sequential`` (or ``ModuleList``)
+            names the parameters of modules at the same positions.
+        """
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
                 for k, v in layer.state_dict().items()}
 
@@ -265,13 +370,29 @@ class Sequential:
                                    if k.startswith(prefix)})
 
     def train(self, mode=True):
-        """Set every layer's training mode; returns self."""
+        """Set every layer's training mode (dropout active), or evaluation mode.
+
+        Parameters
+        ----------
+        mode : bool, default True
+
+        Returns
+        -------
+        Sequential
+            This model.
+        """
         for layer in self.layers:
             layer.train(mode)
         return self
 
     def eval(self):
-        """Set every layer to evaluation mode; returns self."""
+        """Set every layer to evaluation mode.
+
+        Returns
+        -------
+        Sequential
+            This model.
+        """
         return self.train(False)
 
     @contextlib.contextmanager
@@ -302,8 +423,9 @@ class Sequential:
             elif isinstance(layer, Dropout):
                 h = layer(h)
         z = self.head(tu.swap_batch_time(h, self.head.batch_first), lengths)
-        return (z if self.head.last_step else tu.swap_batch_time(z, self.head.batch_first)), \
-            finals
+        if not self.head.last_step:
+            z = tu.swap_batch_time(z, self.head.batch_first)
+        return z, finals
 
     def _backward(self, grad_logits):
         """Backpropagate ``d loss / d logits``; each layer fills its ``grads``."""
@@ -322,15 +444,15 @@ class Sequential:
 
     # -- data checks ----------------------------------------------------------------------------
 
-    def _check_inputs(self, X, lengths):
-        X = tu.as_float_array(X, "X")
-        tu.check_ndim(X, "X", (3,))
+    def _check_inputs(self, X, lengths, names=("X", "lengths")):
+        X = tu.as_float_array(X, names[0])
+        tu.check_ndim(X, names[0], (3,))
         if X.shape[2] != self.input_size or 0 in X.shape:
-            raise ValueError(f"X must have shape (N, T, {self.input_size}) with N, T >= 1, "
-                             f"got {X.shape}")
-        return X, tu.check_lengths(lengths, X.shape[1], X.shape[0])
+            raise ValueError(f"{names[0]} must have shape (N, T, {self.input_size}) with "
+                             f"N, T >= 1, got {X.shape}")
+        return X, tu.check_lengths(lengths, X.shape[1], X.shape[0], names[1])
 
-    def _check_targets(self, y, X):
+    def _check_targets(self, y, X, name="y"):
         y = np.asarray(tu.to_numpy(y))
         n, steps = X.shape[:2]
         lead = (n,) if self.head.last_step else (n, steps)
@@ -338,7 +460,7 @@ class Sequential:
         shape = lead if classes else lead + (self.head.out_features,)
         if y.shape != shape:
             what = "class indices" if classes else "targets"
-            raise ValueError(f"y must have shape {shape} ({what} for a "
+            raise ValueError(f"{name} must have shape {shape} ({what} for a "
                              f"{'last-step' if self.head.last_step else 'per-step'} head), "
                              f"got {y.shape}")
         return y
@@ -383,7 +505,7 @@ class Sequential:
             self._backward(self.loss.backward())
             if seen is not None:
                 seen.append(self._flat_valid(logits, target, window_lengths))
-            grads = self.grads()
+            grads = self.grads
             if clip_norm is not None:
                 clip_grad_norm(grads, clip_norm)
             if clip_value is not None:
@@ -399,7 +521,7 @@ class Sequential:
             validation_split=0.0, validation_data=None, early_stopping=None,
             restore_best=True, metrics=(), clip_norm=None, clip_value=None, schedule=None,
             tbptt=None, progress=True):
-        """Train with mini-batches; returns self with :attr:`history_` filled.
+        """Train with shuffled mini-batches; fills :attr:`history_`.
 
         Parameters
         ----------
@@ -448,62 +570,41 @@ class Sequential:
         """
         X, lengths = self._check_inputs(X, lengths)
         y = self._check_targets(y, X)
-        epochs = tu.check_int(epochs, "epochs", minimum=1)
-        batch_size = tu.check_int(batch_size, "batch_size", minimum=1)
+        epochs = check_int("epochs", epochs, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
         validation_split = tu.check_float(validation_split, "validation_split", 0.0, 1.0,
                                           high_open=True)
         metrics = self._check_metrics(metrics)
         if tbptt is not None:
-            tbptt = tu.check_int(tbptt, "tbptt", minimum=1)
+            tbptt = check_int("tbptt", tbptt, 1)
             if self.head.last_step or any(layer.bidirectional for layer in self.recurrent):
                 raise ValueError("tbptt needs a per-step head and unidirectional layers")
         if schedule is not None and (not isinstance(schedule, Schedule)
                                      or schedule.optimizer is not self.optimizer):
             raise ValueError("schedule must be a numrnn Schedule of this model's optimizer")
         if early_stopping is not None:
-            early_stopping = tu.check_int(early_stopping, "early_stopping", minimum=1)
+            early_stopping = check_int("early_stopping", early_stopping, 1)
         rng = np.random.default_rng(seed)
-        order = rng.permutation(len(X))
+        train_idx, validation = _split_validation(X, y, lengths, rng, validation_split,
+                                                  validation_data)
         if validation_data is not None:
-            if validation_split:
-                raise ValueError("give validation_split or validation_data, not both")
-            if not isinstance(validation_data, tuple) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be (X_val, y_val) or "
-                                 "(X_val, y_val, lengths_val)")
-            validation = validation_data
-        elif validation_split:
-            n_val = int(round(validation_split * len(X)))
-            if not 0 < n_val < len(X):
-                raise ValueError(f"validation_split={validation_split} leaves {n_val} of "
-                                 f"{len(X)} samples for validation; need at least 1 each side")
-            held, order = order[:n_val], order[n_val:]
-            validation = (X[held], y[held], None if lengths is None else lengths[held])
-        else:
-            validation = None
-        train_idx = np.sort(order)
+            X_val, lengths_val = self._check_inputs(
+                validation[0], validation[2] if len(validation) == 3 else None,
+                ("validation_data[0]", "validation_data[2]"))
+            validation = (X_val, self._check_targets(validation[1], X_val, "validation_data[1]"),
+                          lengths_val)
 
         history = {"loss": [], "lr": []}
         best, best_epoch, best_state = np.inf, 0, None
         bar = _progress(epochs, progress)
         for epoch in range(epochs):
-            self.train()
-            batches_idx = rng.permutation(train_idx) if shuffle else train_idx
-            total = weight = 0.0
-            seen = [] if metrics else None
-            for begin in range(0, len(batches_idx), batch_size):
-                idx = batches_idx[begin:begin + batch_size]
-                x_b, y_b, len_b = self._batch(X, y, lengths, idx)
-                batch_total, batch_weight = self._train_batch(
-                    x_b, y_b, len_b, tbptt or x_b.shape[0], clip_norm, clip_value, seen)
-                total += batch_total
-                weight += batch_weight
-            history["loss"].append(total / weight)
+            order = rng.permutation(train_idx) if shuffle else train_idx
+            loss, scores = self._train_epoch(X, y, lengths, order, batch_size, tbptt,
+                                             clip_norm, clip_value, metrics)
+            history["loss"].append(loss)
             history["lr"].append(self.optimizer.lr)
-            if seen:
-                targets = np.concatenate([t for t, _ in seen])
-                logits = np.concatenate([z for _, z in seen])
-                for name, value in self._metric_values(metrics, targets, logits).items():
-                    history.setdefault(name, []).append(value)
+            for name, value in scores.items():
+                history.setdefault(name, []).append(value)
             if validation is not None:
                 scores = self.evaluate(*validation, metrics=metrics)
                 for name, value in scores.items():
@@ -528,11 +629,29 @@ class Sequential:
         self.history_, self.best_epoch_ = history, best_epoch
         return self
 
+    def _train_epoch(self, X, y, lengths, order, batch_size, tbptt, clip_norm, clip_value,
+                     metrics):
+        """One pass over the samples in ``order``; returns (mean loss, training metrics)."""
+        self.train()
+        total = weight = 0.0
+        seen = [] if metrics else None
+        for begin in range(0, len(order), batch_size):
+            x_b, y_b, len_b = self._batch(X, y, lengths, order[begin:begin + batch_size])
+            batch_total, batch_weight = self._train_batch(
+                x_b, y_b, len_b, tbptt or x_b.shape[0], clip_norm, clip_value, seen)
+            total += batch_total
+            weight += batch_weight
+        if not seen:
+            return total / weight, {}
+        targets = np.concatenate([t for t, _ in seen])
+        logits = np.concatenate([z for _, z in seen])
+        return total / weight, self._metric_values(metrics, targets, logits)
+
     def _batch(self, X, y, lengths, idx):
         """Time-major batch of the samples ``idx``, cut to its longest sequence."""
         len_b = None if lengths is None else lengths[idx]
         steps = X.shape[1] if len_b is None else int(len_b.max())
-        x_b = np.ascontiguousarray(tu.swap_batch_time(X[idx, :steps], True))
+        x_b = _zero_padding(tu.swap_batch_time(X[idx, :steps], True), len_b)
         y_b = y[idx] if self.head.last_step else tu.swap_batch_time(y[idx, :steps], True)
         return x_b, y_b, len_b
 
@@ -576,7 +695,7 @@ class Sequential:
         return np.concatenate(chunks, axis=0 if self.head.last_step else 1)
 
     def predict(self, X, lengths=None, *, batch_size=256):
-        """Outputs after the head's output function (probabilities for softmax/sigmoid).
+        """Predict outputs after the head's output function (probabilities for softmax/sigmoid).
 
         Parameters
         ----------
@@ -592,21 +711,31 @@ class Sequential:
             head.
         """
         X, lengths = self._check_inputs(X, lengths)
-        batch_size = tu.check_int(batch_size, "batch_size", minimum=1)
+        batch_size = check_int("batch_size", batch_size, 1)
         return self._outputs(self._logits(X, lengths, batch_size), lengths)
 
     def evaluate(self, X, y, lengths=None, *, metrics=(), batch_size=256):
-        """Loss and metrics on data, in evaluation mode.
+        """Compute the loss and metrics on data, in evaluation mode.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, T, I)
+        y : array_like
+            Targets shaped as for :meth:`fit`.
+        lengths : array_like of int, shape (N,), optional
+        metrics : sequence of str
+            Names from :data:`numrnn.metrics.METRICS`.
+        batch_size : int, default 256
 
         Returns
         -------
         dict
-            ``{"loss": float, metric name: float, ...}``.
+            ``{"loss": float, metric name: float, ...}``, over the valid steps only.
         """
         X, lengths = self._check_inputs(X, lengths)
         y = self._check_targets(y, X)
         metrics = self._check_metrics(metrics)
-        logits = self._logits(X, lengths, tu.check_int(batch_size, "batch_size", minimum=1))
+        logits = self._logits(X, lengths, check_int("batch_size", batch_size, 1))
         y_tm = y if self.head.last_step else tu.swap_batch_time(y, True)
         scores = {"loss": self.loss(logits, y_tm, None if self.head.last_step else lengths)}
         scores.update(self._metric_values(metrics, *self._flat_valid(logits, y_tm, lengths)))
@@ -617,7 +746,7 @@ class Sequential:
         self._stream_state = None
 
     def stream(self, x, lengths=None):
-        """Stateful inference on the next chunk of every sequence (any batch size).
+        """Run stateful inference on the next chunk of every sequence (any batch size).
 
         The recurrent state after this chunk is kept for the next call, so feeding a long
         sequence chunk by chunk gives the outputs of one pass over the whole sequence. The
@@ -651,7 +780,8 @@ class Sequential:
                              "reset_stream() to start a new stream")
         with self._evaluating():
             logits, self._stream_state = self._forward(
-                tu.swap_batch_time(x, True), lengths, self._stream_state)
+                _zero_padding(tu.swap_batch_time(x, True), lengths), lengths,
+                self._stream_state)
         return self._outputs(logits, lengths)
 
     def _outputs(self, logits, lengths):
@@ -661,6 +791,38 @@ class Sequential:
             return out
         out[~tu.valid_mask(lengths, out.shape[0], out.shape[1])] = 0
         return np.ascontiguousarray(tu.swap_batch_time(out, True))
+
+
+def _split_validation(X, y, lengths, rng, validation_split, validation_data):
+    """(sorted training sample indices, validation tuple or None) for :meth:`Sequential.fit`."""
+    order = rng.permutation(len(X))
+    if validation_data is not None:
+        if validation_split:
+            raise ValueError("give validation_split or validation_data, not both")
+        if not isinstance(validation_data, tuple) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (X_val, y_val) or "
+                             "(X_val, y_val, lengths_val)")
+        return np.sort(order), validation_data
+    if not validation_split:
+        return np.sort(order), None
+    n_val = int(round(validation_split * len(X)))
+    if not 0 < n_val < len(X):
+        raise ValueError(f"validation_split={validation_split} leaves {n_val} of {len(X)} "
+                         "samples for validation; need at least 1 each side")
+    held = order[:n_val]
+    return np.sort(order[n_val:]), (X[held], y[held], None if lengths is None else lengths[held])
+
+
+def _zero_padding(x, lengths):
+    """A C-contiguous copy of time-major ``x`` with zeros at padded steps.
+
+    Padding may hold anything (NaN included); a GEMM over all rows would carry it into the
+    weight gradients (0 * NaN = NaN), so it never reaches a layer.
+    """
+    x = np.array(x, order="C")
+    if lengths is not None:
+        x[~tu.valid_mask(lengths, x.shape[0], x.shape[1])] = 0
+    return x
 
 
 def _progress(epochs, enabled):

@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._validation import check_int
 
 
 class Optimizer:
@@ -40,7 +41,13 @@ class Optimizer:
         self.state = {}
 
     def get_config(self):
-        """Hyperparameters as JSON-compatible values (used by :mod:`numrnn.io`)."""
+        """Return the hyperparameters as JSON-compatible values.
+
+        Returns
+        -------
+        dict
+            Keyword arguments that rebuild this optimizer (used by :mod:`numrnn.io`).
+        """
         return {"lr": self.lr, "weight_decay": self.weight_decay, **self.hyper}
 
     def step(self, params, grads):
@@ -77,7 +84,7 @@ class Optimizer:
             self._update(param, checked[name], self.state.setdefault(name, {"step": 0}))
 
     def state_dict(self):
-        """Hyperparameters and copies of the per-parameter state.
+        """Return the hyperparameters and copies of the per-parameter state.
 
         Returns
         -------
@@ -90,6 +97,11 @@ class Optimizer:
 
     def load_state_dict(self, state_dict):
         """Restore hyperparameters and state from :meth:`state_dict` output (all or nothing).
+
+        Parameters
+        ----------
+        state_dict : dict
+            ``{"config": ..., "state": ...}`` as returned by :meth:`state_dict`.
 
         Raises
         ------
@@ -134,6 +146,7 @@ class SGD(Optimizer):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.optim import SGD
     >>> p = {"w": np.array([1.0])}
     >>> opt = SGD(lr=0.5, momentum=0.9)
     >>> for _ in range(2):
@@ -193,6 +206,7 @@ class Adam(Optimizer):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.optim import Adam
     >>> p = {"w": np.array([0.0])}
     >>> Adam(lr=0.01).step(p, {"w": np.array([-123.0])})
     >>> p["w"].round(6)
@@ -255,6 +269,7 @@ class AdamW(Adam):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.optim import AdamW
     >>> p = {"w": np.array([1.0])}
     >>> AdamW(lr=0.1, weight_decay=0.5).step(p, {"w": np.array([0.0])})
     >>> p["w"]                      # zero gradient: only the decay, 1 * (1 - 0.1*0.5)
@@ -289,6 +304,7 @@ class RMSprop(Optimizer):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.optim import RMSprop
     >>> p = {"w": np.array([0.0])}
     >>> RMSprop(lr=0.01, alpha=0.75).step(p, {"w": np.array([2.0])})
     >>> p["w"].round(6)             # -0.01 * 2 / sqrt(0.25 * 4)
@@ -364,6 +380,7 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.optim import clip_grad_norm
     >>> g = {"a": np.array([3.0]), "b": np.array([4.0])}
     >>> clip_grad_norm(g, 10.0), g["a"]            # below the limit: unchanged
     (5.0, array([3.]))
@@ -396,6 +413,7 @@ def clip_grad_value(grads, clip_value):
     Examples
     --------
     >>> import numpy as np
+    >>> from numrnn.optim import clip_grad_value
     >>> g = {"a": np.array([-3.0, 0.5, 2.0])}
     >>> clip_grad_value(g, 1.0)
     >>> g["a"]
@@ -434,21 +452,44 @@ class Schedule:
         optimizer.lr = self.rate(0)
 
     def step(self):
-        """Advance one step and set the optimizer's learning rate; returns the new rate."""
+        """Advance one step and set the optimizer's learning rate.
+
+        Returns
+        -------
+        float
+            The new learning rate.
+        """
         self.last_step += 1
         self.optimizer.lr = self.rate(self.last_step)
         return self.optimizer.lr
 
     def get_last_lr(self):
-        """The learning rate set by the latest step."""
+        """Return the learning rate set by the latest step.
+
+        Returns
+        -------
+        float
+        """
         return self.optimizer.lr
 
     def state_dict(self):
-        """``{"base_lr", "last_step"}``; the schedule's own settings come from its constructor."""
+        """Return the schedule's progress (its settings come from its constructor).
+
+        Returns
+        -------
+        dict
+            ``{"base_lr": float, "last_step": int}``.
+        """
         return {"base_lr": self.base_lr, "last_step": self.last_step}
 
     def load_state_dict(self, state_dict):
-        """Resume from :meth:`state_dict` output and set the optimizer's rate accordingly."""
+        """Resume from :meth:`state_dict` output and set the optimizer's rate accordingly.
+
+        Parameters
+        ----------
+        state_dict : dict
+            ``{"base_lr": float, "last_step": int}``.
+        """
         self.base_lr = float(state_dict["base_lr"])
         self.last_step = int(state_dict["last_step"])
         self.optimizer.lr = self.rate(self.last_step)
@@ -459,8 +500,18 @@ class StepLR(Schedule):
 
     .. math:: \eta_s = \eta_0\, \gamma^{\lfloor s / \text{step\_size} \rfloor}
 
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``lr`` is the base rate :math:`\eta_0` and is set at every step.
+    step_size : int
+        Steps between two decays.
+    gamma : float, default 0.1
+        Factor of each decay.
+
     Examples
     --------
+    >>> from numrnn.optim import SGD, StepLR
     >>> opt = SGD(lr=1.0)
     >>> sched = StepLR(opt, step_size=2, gamma=0.5)
     >>> [sched.step() for _ in range(4)]
@@ -468,12 +519,22 @@ class StepLR(Schedule):
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        self.step_size = tu.check_int(step_size, "step_size", minimum=1)
+        self.step_size = check_int("step_size", step_size, 1)
         self.gamma = tu.check_float(gamma, "gamma", low=0.0)
         super().__init__(optimizer)
 
     def rate(self, step):
-        """Learning rate at ``step``."""
+        """Return the learning rate at a step.
+
+        Parameters
+        ----------
+        step : int
+            Steps taken since the schedule was made.
+
+        Returns
+        -------
+        float
+        """
         return self.base_lr * self.gamma ** (step // self.step_size)
 
 
@@ -486,8 +547,18 @@ class CosineAnnealingLR(Schedule):
     the closed form of ``torch.optim.lr_scheduler.CosineAnnealingLR`` (which, past
     :math:`T_{\max}`, rises again along the same cosine).
 
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``lr`` is the base rate :math:`\eta_0` and is set at every step.
+    t_max : int
+        Steps of the decay, :math:`T_{\max}`.
+    eta_min : float, default 0.0
+        Rate reached at :math:`T_{\max}`.
+
     Examples
     --------
+    >>> from numrnn.optim import SGD, CosineAnnealingLR
     >>> opt = SGD(lr=1.0)
     >>> sched = CosineAnnealingLR(opt, t_max=2)
     >>> [round(sched.step(), 6) for _ in range(2)]
@@ -495,12 +566,22 @@ class CosineAnnealingLR(Schedule):
     """
 
     def __init__(self, optimizer, t_max, eta_min=0.0):
-        self.t_max = tu.check_int(t_max, "t_max", minimum=1)
+        self.t_max = check_int("t_max", t_max, 1)
         self.eta_min = tu.check_float(eta_min, "eta_min", low=0.0)
         super().__init__(optimizer)
 
     def rate(self, step):
-        """Learning rate at ``step``."""
+        """Return the learning rate at a step.
+
+        Parameters
+        ----------
+        step : int
+            Steps taken since the schedule was made.
+
+        Returns
+        -------
+        float
+        """
         cosine = 0.5 * (1 + math.cos(math.pi * step / self.t_max))
         return self.eta_min + (self.base_lr - self.eta_min) * cosine
 
@@ -513,8 +594,18 @@ class LinearWarmup(Schedule):
     the rule of ``torch.optim.lr_scheduler.LinearLR(start_factor=f_0, end_factor=1,
     total_iters=S)``; the rate stays at ``lr`` afterwards.
 
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``lr`` is the target rate :math:`\eta_0` and is set at every step.
+    warmup_steps : int
+        Steps to reach :math:`\eta_0`, :math:`S`.
+    start_factor : float in (0, 1], default 1/3
+        :math:`f_0`, the fraction of :math:`\eta_0` at step 0.
+
     Examples
     --------
+    >>> from numrnn.optim import SGD, LinearWarmup
     >>> opt = SGD(lr=1.0)
     >>> sched = LinearWarmup(opt, warmup_steps=4, start_factor=0.2)
     >>> opt.lr, [round(sched.step(), 6) for _ in range(5)]
@@ -522,12 +613,22 @@ class LinearWarmup(Schedule):
     """
 
     def __init__(self, optimizer, warmup_steps, start_factor=1.0 / 3):
-        self.warmup_steps = tu.check_int(warmup_steps, "warmup_steps", minimum=1)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, 1)
         self.start_factor = tu.check_float(start_factor, "start_factor", 0.0, 1.0,
                                            low_open=True)
         super().__init__(optimizer)
 
     def rate(self, step):
-        """Learning rate at ``step``."""
+        """Return the learning rate at a step.
+
+        Parameters
+        ----------
+        step : int
+            Steps taken since the schedule was made.
+
+        Returns
+        -------
+        float
+        """
         fraction = min(step, self.warmup_steps) / self.warmup_steps
         return self.base_lr * (self.start_factor + (1 - self.start_factor) * fraction)

@@ -1,8 +1,12 @@
 """Dense head: forward against the formula, gradients by finite differences, state dicts."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from gradcheck import numerical_gradient
+from train_helpers import numerical_gradient
 
 from numrnn.heads import Dense
 
@@ -111,9 +115,9 @@ def test_load_state_dict_is_strict_and_atomic():
     ("call", "error", "match"),
     [
         (lambda: Dense(0, 2), ValueError, "in_features must be >= 1, got 0"),
-        (lambda: Dense(2.5, 2), TypeError, "in_features must be an int, got float"),
+        (lambda: Dense(2.5, 2), TypeError, "in_features must be an integer, got float 2.5"),
         (lambda: Dense(2, 2, activation="tanh"), ValueError, "activation must be one of"),
-        (lambda: Dense(2, 2, dtype=np.int32), ValueError, "dtype must be np.float32"),
+        (lambda: Dense(2, 2, dtype=np.int32), ValueError, "dtype must be float32 or float64"),
         (lambda: Dense(2, 2)(np.zeros((3, 1, 4))), ValueError,
          r"h must have last axis of size 2 \(in_features\), got shape \(3, 1, 4\)"),
         (lambda: Dense(2, 2, last_step=True)(np.zeros(2)), ValueError,
@@ -133,3 +137,23 @@ def test_backward_checks_grad_shape():
     head(np.zeros((T, B, F)))
     with pytest.raises(ValueError, match=r"grad_output must have shape \(4, 3, 2\)"):
         head.backward(np.zeros((T, B, OUT + 1)))
+
+
+def test_head_and_loss_take_device_arrays_on_the_cuda_simulator():
+    """A CUDA layer's output may stay on the device; run where the simulator is active."""
+    pytest.importorskip("numba.cuda")
+    code = (
+        "import numpy as np; from numba import cuda\n"
+        "from numrnn.heads import Dense; from numrnn.losses import MSELoss\n"
+        "h = np.arange(24.0).reshape(3, 2, 4)\n"
+        "head = Dense(4, 2, dtype=np.float64, seed=0)\n"
+        "z = head(cuda.to_device(h))\n"
+        "assert np.array_equal(z, head(h))\n"
+        "loss = MSELoss()\n"
+        "assert loss(cuda.to_device(z), np.zeros_like(z)) == loss(z, np.zeros_like(z))\n"
+    )
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=120, cwd=os.path.dirname(os.path.dirname(
+                                os.path.abspath(__file__))))
+    assert result.returncode == 0, result.stderr

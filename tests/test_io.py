@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from test_model import BACKENDS, running_sign_task
+from train_helpers import BACKENDS, running_sign_task
 
 import numrnn
 from numrnn.heads import Dense

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from gradcheck import numerical_gradient
+from train_helpers import numerical_gradient
 
 from numrnn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 

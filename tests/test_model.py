@@ -2,50 +2,15 @@
 truncated BPTT, streaming, validation, early stopping and argument checks."""
 
 import copy
-import os
 
 import numpy as np
 import pytest
-from gradcheck import numerical_gradient
+from train_helpers import BACKENDS, numerical_gradient, running_sign_task, sum_task
 
 import numrnn
 from numrnn.heads import Dense
 from numrnn.model import Dropout, Sequential
 from numrnn.optim import SGD, Adam, StepLR
-
-
-def available_backends():
-    """Backends that load here; CUDA only on a real GPU (the simulator is far too slow)."""
-    names = []
-    for name in ("numpy", "cpu", "cuda"):
-        if name == "cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
-            continue
-        try:
-            numrnn.resolve_backend(name)
-        except (ImportError, RuntimeError):
-            continue
-        names.append(name)
-    return names
-
-
-BACKENDS = available_backends()
-
-
-def running_sign_task(n=64, steps=8, seed=0):
-    """Per step: is the running sum of feature 0 positive? (needs memory of the past)."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, steps, 2)).astype(np.float32)
-    return X, (X[:, :, 0].cumsum(axis=1) > 0).astype(np.int64)
-
-
-def sum_task(n=48, steps=8, seed=1):
-    """Per sequence: half the sum of its valid inputs; variable lengths."""
-    rng = np.random.default_rng(seed)
-    lengths = rng.integers(2, steps + 1, size=n)
-    X = rng.normal(size=(n, steps, 1)).astype(np.float32)
-    X[np.arange(steps)[None, :] >= lengths[:, None]] = np.nan  # padding must never be read
-    y = np.array([X[i, :lengths[i], 0].sum() / 2 for i in range(n)])[:, None]
-    return np.nan_to_num(X), y, lengths
 
 
 def classifier(backend="numpy", lr=0.05, optimizer=None):
@@ -85,14 +50,31 @@ def test_lstm_regression_with_lengths_and_validation(backend):
     assert model.history_["val_r2"][-1] > 0.8
 
 
-def test_same_seed_gives_identical_results():
+def test_multilabel_sigmoid_head_per_step_with_lengths():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(24, 6, 3))
+    y = (X[:, :, :2].cumsum(axis=1) > 0).astype(np.float64)
+    lengths = rng.integers(1, 7, size=24)
+    model = Sequential([numrnn.RNN(3, 8, backend="numpy", seed=0),
+                        Dense(8, 2, activation="sigmoid", seed=1)],
+                       loss="bce_with_logits", optimizer=Adam(lr=0.05))
+    model.fit(X, y, lengths=lengths, epochs=15, batch_size=8, seed=0, progress=False,
+              metrics=["accuracy", "f1_macro"])
+    assert model.history_["loss"][-1] < 0.6 * model.history_["loss"][0]
+    assert model.history_["accuracy"][-1] > 0.8
+    proba = model.predict(X, lengths)
+    assert proba.shape == (24, 6, 2) and np.all((proba >= 0) & (proba <= 1))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_seed_gives_identical_results(backend):
     X, y = running_sign_task(n=32)
-    runs = [classifier().fit(X, y, epochs=3, batch_size=8, seed=4, progress=False)
+    runs = [classifier(backend).fit(X, y, epochs=3, batch_size=8, seed=4, progress=False)
             for _ in range(2)]
     assert runs[0].history_ == runs[1].history_
     for key, value in runs[0].state_dict().items():
         np.testing.assert_array_equal(value, runs[1].state_dict()[key])
-    other = classifier().fit(X, y, epochs=3, batch_size=8, seed=5, progress=False)
+    other = classifier(backend).fit(X, y, epochs=3, batch_size=8, seed=5, progress=False)
     assert other.history_["loss"] != runs[0].history_["loss"]
 
 
@@ -119,7 +101,7 @@ def test_model_gradient_matches_finite_differences(head_last_step):
 
     objective(None)
     model._backward(model.loss.backward())
-    analytic = {k: v.copy() for k, v in model.grads().items()}
+    analytic = {k: v.copy() for k, v in model.grads.items()}
     for name, param in model.parameters().items():
         np.testing.assert_allclose(analytic[name], numerical_gradient(objective, param),
                                    rtol=1e-5, atol=1e-8, err_msg=name)
@@ -153,7 +135,7 @@ def test_tbptt_carries_detached_state_between_windows():
         reference.loss(z.transpose(1, 0, 2), y_tm[start:start + 3, rows], window_lengths)
         grad_out = head.backward(reference.loss.backward().transpose(1, 0, 2))
         gru.backward(grad_out)  # the gradient into hx is dropped: the state is detached
-        reference.optimizer.step(reference.parameters(), reference.grads())
+        reference.optimizer.step(reference.parameters(), reference.grads)
         state[:, rows] = h_n
     for key, value in reference.state_dict().items():
         np.testing.assert_allclose(model.state_dict()[key], value, rtol=1e-6, atol=1e-7)
@@ -177,6 +159,15 @@ def test_stream_in_chunks_equals_predict_on_whole_sequences():
     model.reset_stream()
     parts = [model.stream(X[:, a:b]) for a, b in ((0, 3), (3, 4), (4, 8))]
     np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, rtol=1e-5, atol=1e-6)
+    lengths = np.array([8, 3, 5, 4, 7])
+    padded = np.where(np.arange(8)[None, :, None] < lengths[:, None, None], X, np.nan)
+    whole = model.predict(padded, lengths)
+    model.reset_stream()
+    parts = [model.stream(padded[:, a:b], np.clip(lengths - a, 1, b - a))
+             for a, b in ((0, 4), (4, 8))]
+    second = np.arange(4)[None, :] < (lengths - 4)[:, None]  # steps that exist in chunk 2
+    np.testing.assert_allclose(parts[0], whole[:, :4], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(parts[1][second], whole[:, 4:][second], rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="x must have batch size 5 like the stream's"):
         model.stream(X[:2, :1])
     model.reset_stream()
@@ -281,6 +272,9 @@ def gru(i=2, h=8):
         (lambda: classifier().fit(np.zeros((4, 3, 2)), np.zeros((4, 3), int),
                                   validation_split=0.1), ValueError,
          "validation_split=0.1 leaves 0 of 4 samples"),
+        (lambda: classifier().fit(np.zeros((4, 3, 2)), np.zeros((4, 3), int),
+                                  validation_data=(np.zeros((2, 3, 2)), np.zeros((2, 4), int))),
+         ValueError, r"validation_data\[1\] must have shape \(2, 3\)"),
         (lambda: regressor().fit(np.zeros((4, 3, 1)), np.zeros((4, 1)), tbptt=2), ValueError,
          "tbptt needs a per-step head"),
         (lambda: regressor().fit(np.zeros((4, 3, 1)), np.zeros((4, 1)), metrics=["accuracy"]),
@@ -293,3 +287,31 @@ def gru(i=2, h=8):
 def test_bad_input_is_named(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_fit_matches_the_same_training_in_torch():
+    """Three full-batch AdamW steps of GRU + linear head with cross-entropy, float64."""
+    torch = pytest.importorskip("torch")
+    X, y = running_sign_task(n=6, steps=5)
+    X = X.astype(np.float64)
+    torch.manual_seed(0)
+    gru_t = torch.nn.GRU(2, 4, batch_first=True).double()
+    head_t = torch.nn.Linear(4, 2).double()
+    model = Sequential([numrnn.GRU(2, 4, batch_first=True, backend="numpy", dtype=np.float64),
+                        Dense(4, 2, activation="softmax", batch_first=True, dtype=np.float64)],
+                       loss=numrnn.losses.CrossEntropyLoss(label_smoothing=0.1),
+                       optimizer=numrnn.optim.AdamW(lr=0.05, weight_decay=0.1))
+    modules = torch.nn.ModuleList([gru_t, head_t])
+    model.load_state_dict({k: v.detach().numpy() for k, v in modules.state_dict().items()})
+    optimizer = torch.optim.AdamW(modules.parameters(), lr=0.05, weight_decay=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        out, _ = gru_t(torch.from_numpy(X))
+        loss = loss_fn(head_t(out).reshape(-1, 2), torch.from_numpy(y).reshape(-1))
+        loss.backward()
+        optimizer.step()
+    model.fit(X, y, epochs=3, batch_size=6, shuffle=False, progress=False)
+    for key, value in modules.state_dict().items():
+        np.testing.assert_allclose(model.state_dict()[key], value.numpy(), rtol=1e-9,
+                                   atol=1e-12, err_msg=key)
