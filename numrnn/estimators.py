@@ -12,20 +12,45 @@ in ``_``, and ``get_params``/``set_params`` work, so ``sklearn.base.clone``,
 """
 
 import inspect
+from collections import namedtuple
 
 import numpy as np
 
 from numrnn._seqnet import as_padded, build_model, fit_seeded
+from numrnn.io import build_model as build_from_config
+from numrnn.io import model_config
 from numrnn.metrics import r2_score
+from numrnn.model import Sequential
 
 __all__ = ["SequenceClassifier", "SequenceRegressor"]
 
+_PickledModel = namedtuple("_PickledModel", ["config", "parameters"])
+
 
 class ParamsMixin:
-    """scikit-learn's parameter protocol: constructor arguments are the parameters.
+    """scikit-learn's parameter protocol, and pickling of the fitted networks.
 
-    Subclasses store every constructor argument unchanged under its own name.
+    Subclasses store every constructor argument unchanged under its own name. Fitted
+    :class:`~numrnn.model.Sequential` attributes are pickled as their configuration and
+    parameters (:mod:`numrnn.io`'s description), since a layer holds its backend module,
+    which cannot be pickled; so joblib and ``GridSearchCV(n_jobs=...)`` can move fitted
+    estimators between processes. The optimizer's state is not kept.
     """
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for name, value in state.items():
+            if isinstance(value, Sequential):
+                state[name] = _PickledModel(model_config(value), value.state_dict())
+        return state
+
+    def __setstate__(self, state):
+        for name, value in state.items():
+            if isinstance(value, _PickledModel):
+                model = build_from_config(value.config)
+                model.load_state_dict(value.parameters)
+                state[name] = model.eval()
+        self.__dict__.update(state)
 
     @classmethod
     def _get_param_names(cls):

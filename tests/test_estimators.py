@@ -1,5 +1,6 @@
 """SequenceClassifier and SequenceRegressor: learning, variable lengths, scikit-learn protocol."""
 
+import pickle
 import subprocess
 import sys
 
@@ -170,3 +171,13 @@ def test_clone_pipeline_grid_search_cross_val():
     reg_scores = cross_val_score(small(SequenceRegressor, epochs=5), X, X[:, :, 0].sum(1),
                                  cv=2)
     assert reg_scores.shape == (2,)
+
+
+def test_pickle_round_trip():
+    X, y = sign_task(n=20)
+    for estimator, target in ((SequenceClassifier, y), (SequenceRegressor, X[:, 0, 0])):
+        fitted = small(estimator, epochs=2).fit(X, target)
+        copy = pickle.loads(pickle.dumps(fitted))
+        np.testing.assert_array_equal(copy.predict(X), fitted.predict(X))
+        assert copy.get_params() == fitted.get_params()
+        assert "model_" not in pickle.loads(pickle.dumps(small(estimator))).__dict__

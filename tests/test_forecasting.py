@@ -1,5 +1,7 @@
 """Forecaster: recursive and direct forecasts, multivariate series, exogenous inputs."""
 
+import pickle
+
 import numpy as np
 import pytest
 from apps_backends import FASTEST, HOST_BACKENDS
@@ -97,3 +99,10 @@ def test_bad_predict_input():
         with_exog.predict(2, exog=np.ones(61))
     with pytest.raises(TypeError, match="steps"):
         with_exog.predict("2", exog=np.ones(62))
+
+
+def test_pickle_round_trip():
+    model = small(epochs=2).fit(sine(60), exog=np.arange(60.0))
+    copy = pickle.loads(pickle.dumps(model))
+    exog = np.arange(63.0)
+    np.testing.assert_array_equal(copy.predict(3, exog=exog), model.predict(3, exog=exog))

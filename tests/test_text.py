@@ -1,5 +1,7 @@
 """CharVocabulary and CharLanguageModel: encoding, learning, bits per character, sampling."""
 
+import pickle
+
 import numpy as np
 import pytest
 from apps_backends import FASTEST, HOST_BACKENDS
@@ -90,3 +92,9 @@ def test_bad_input(model):
         model.bits_per_character("t")
     with pytest.raises(ValueError, match="text"):
         model.bits_per_character("the dog")
+
+
+def test_pickle_round_trip(model):
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy.sample(20, prompt="the", seed=5) == model.sample(20, prompt="the", seed=5)
+    assert copy.bits_per_character(TEXT[:50]) == model.bits_per_character(TEXT[:50])
