@@ -8,10 +8,9 @@ sequence's last valid step (:func:`build_model`). They accept sequences as array
 of variable-length arrays (:func:`as_padded`).
 """
 
-import numbers
-
 import numpy as np
 
+from numrnn import _trainutil as tu
 from numrnn._layers import GRU, LSTM, RNN
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES
@@ -25,31 +24,6 @@ CELLS = {
     "rnn": (RNN, {"nonlinearity": "tanh"}),
     "rnn_relu": (RNN, {"nonlinearity": "relu"}),
 }
-
-
-def check_option(name, value, options):
-    """``value`` if it is a key of ``options``, else ValueError naming ``name``."""
-    if not isinstance(value, str) or value not in options:
-        raise ValueError(f"{name} must be one of {sorted(options)}, got {value!r}")
-    return value
-
-
-def check_positive_int(name, value):
-    """``value`` as an int >= 1, else TypeError/ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
-
-
-def check_positive_float(name, value):
-    """``value`` as a finite float > 0, else TypeError/ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    if not (np.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
 
 
 def as_padded(X, name="X", n_features=None):
@@ -149,13 +123,13 @@ def build_model(cell, input_size, hidden_size, output_size, *, num_layers=1,
     -------
     Sequential
     """
-    layer_class, extra = CELLS[check_option("cell", cell, CELLS)]
-    optimizer = OPTIMIZERS[check_option("optimizer", optimizer, OPTIMIZERS)](
-        lr=check_positive_float("learning_rate", learning_rate))
-    check_option("loss", loss, LOSSES)
+    layer_class, extra = CELLS[tu.check_choice(cell, "cell", CELLS)]
+    optimizer = OPTIMIZERS[tu.check_choice(optimizer, "optimizer", OPTIMIZERS)](
+        lr=tu.check_float(learning_rate, "learning_rate", low=0.0, low_open=True))
+    tu.check_choice(loss, "loss", LOSSES)
     layer_seed, head_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
     rnn = layer_class(
-        input_size, check_positive_int("hidden_size", hidden_size), num_layers,
+        input_size, hidden_size, num_layers,
         batch_first=True, dropout=dropout, bidirectional=bidirectional, backend=backend,
         seed=layer_seed, **extra)
     directions = 2 if bidirectional else 1
@@ -171,7 +145,7 @@ def fit_seeded(model, X, y, *, lengths=None, epochs, batch_size, clip_norm, seed
     a stream spawned from it, so the two never share random numbers.
     """
     if clip_norm is not None:
-        clip_norm = check_positive_float("clip_norm", clip_norm)
+        clip_norm = tu.check_float(clip_norm, "clip_norm", low=0.0, low_open=True)
     order_seed = np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0]
     model.fit(X, y, lengths=lengths, epochs=epochs, batch_size=batch_size, seed=int(order_seed),
               clip_norm=clip_norm, progress=bool(progress))

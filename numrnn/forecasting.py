@@ -17,7 +17,8 @@ aligned with the step they inform: the input at step :math:`s` is
 
 import numpy as np
 
-from numrnn._seqnet import check_option, check_positive_int
+from numrnn import _trainutil as tu
+from numrnn._validation import check_int
 from numrnn.estimators import ParamsMixin, SequenceRegressor
 
 __all__ = ["Forecaster"]
@@ -110,9 +111,9 @@ class Forecaster(ParamsMixin):
             Naming the argument that is wrong, e.g. a series shorter than
             ``window + horizon``.
         """
-        window = check_positive_int("window", self.window)
-        check_option("strategy", self.strategy, _STRATEGIES)
-        ahead = check_positive_int("horizon", self.horizon) if self.strategy == "direct" else 1
+        window = check_int("window", self.window, 1)
+        tu.check_choice(self.strategy, "strategy", _STRATEGIES)
+        ahead = check_int("horizon", self.horizon, 1) if self.strategy == "direct" else 1
         y_given, y = y, _series("y", y)
         if len(y) < window + ahead + 1:
             raise ValueError(f"y must have at least window + horizon + 1 = {window + ahead + 1} "
@@ -165,7 +166,7 @@ class Forecaster(ParamsMixin):
         """
         if not hasattr(self, "regressor_"):
             raise RuntimeError("this Forecaster is not fitted yet: call fit first")
-        steps = check_positive_int("steps", self.horizon if steps is None else steps)
+        steps = check_int("steps", self.horizon if steps is None else steps, 1)
         if self.strategy == "direct" and steps > self.horizon:
             raise ValueError(f"steps must be <= horizon ({self.horizon}) for the direct "
                              f"strategy, got {steps}")
