@@ -60,6 +60,12 @@ class Forecaster(ParamsMixin):
         Number of exogenous inputs (0 if none).
     y_mean_, y_scale_ : ndarray
         Standardisation of ``y`` as an input (the regressor standardises its targets).
+    window_, horizon_, strategy_
+        The window, the number of steps predicted at once (1 for ``"recursive"``) and the
+        strategy, as fitted.
+    history_ : tuple
+        The training series and exogenous inputs, which :meth:`predict` continues by
+        default.
 
     Examples
     --------
@@ -112,13 +118,14 @@ class Forecaster(ParamsMixin):
             ``window + horizon``.
         """
         window = check_int("window", self.window, 1)
-        tu.check_choice(self.strategy, "strategy", _STRATEGIES)
-        ahead = check_int("horizon", self.horizon, 1) if self.strategy == "direct" else 1
+        strategy = tu.check_choice(self.strategy, "strategy", _STRATEGIES)
+        ahead = check_int("horizon", self.horizon, 1) if strategy == "direct" else 1
         y_given, y = y, _series("y", y)
         if len(y) < window + ahead + 1:
             raise ValueError(f"y must have at least window + horizon + 1 = {window + ahead + 1} "
                              f"steps, got {len(y)}")
         exog = None if exog is None else _series("exog", exog, len(y))
+        self.window_, self.horizon_, self.strategy_ = window, ahead, strategy
         self.y_ndim_ = np.ndim(y_given)
         self.n_series_ = y.shape[1]
         self.n_exog_ = 0 if exog is None else exog.shape[1]
@@ -166,15 +173,17 @@ class Forecaster(ParamsMixin):
         """
         if not hasattr(self, "regressor_"):
             raise RuntimeError("this Forecaster is not fitted yet: call fit first")
-        steps = check_int("steps", self.horizon if steps is None else steps, 1)
-        if self.strategy == "direct" and steps > self.horizon:
-            raise ValueError(f"steps must be <= horizon ({self.horizon}) for the direct "
+        direct = self.strategy_ == "direct"
+        steps = check_int("steps", self.horizon_ if steps is None else steps, 1)
+        if direct and steps > self.horizon_:
+            raise ValueError(f"steps must be <= horizon ({self.horizon_}) for the direct "
                              f"strategy, got {steps}")
         y = self.history_[0] if y is None else _series("y", y)
         if y.shape[1] != self.n_series_:
             raise ValueError(f"y must have {self.n_series_} series (columns), got {y.shape[1]}")
-        if len(y) < self.window:
-            raise ValueError(f"y must have at least window = {self.window} steps, got {len(y)}")
+        if len(y) < self.window_:
+            raise ValueError(f"y must have at least window = {self.window_} steps, got "
+                             f"{len(y)}")
         if self.n_exog_:
             if exog is None:
                 raise ValueError("exog must be given: the forecaster was fitted with exogenous "
@@ -184,13 +193,13 @@ class Forecaster(ParamsMixin):
                 raise ValueError(f"exog must have {self.n_exog_} columns, got {exog.shape[1]}")
         elif exog is not None:
             raise ValueError("exog must be None: the forecaster was fitted without it")
-        if self.strategy == "direct":
-            window = self._features(y, exog)[-self.window:]
-            out = self.regressor_.predict(window[None]).reshape(self.horizon, self.n_series_)
+        if direct:
+            window = self._features(y, exog)[-self.window_:]
+            out = self.regressor_.predict(window[None]).reshape(self.horizon_, self.n_series_)
             return self._columns(out[:steps])
         forecast = []
         for _ in range(steps):
-            window = self._features(y, exog)[-self.window:]
+            window = self._features(y, exog)[-self.window_:]
             step = self.regressor_.predict(window[None]).reshape(1, self.n_series_)
             forecast.append(step[0])
             y = np.concatenate([y, step])
