@@ -21,6 +21,10 @@ class Dense:
     Parameters and state-dict names are those of ``torch.nn.Linear`` (``weight``, ``bias``),
     initialised :math:`U(-1/\sqrt{F}, 1/\sqrt{F})` like PyTorch.
 
+    After a bidirectional layer, the output at the last step holds the reverse direction's
+    output after one step only; :class:`numrnn.model.Sequential` therefore feeds a last-step
+    head each direction's output after the whole sequence instead.
+
     Parameters
     ----------
     in_features : int
@@ -277,7 +281,10 @@ class Dense:
             g = g * tu.swap_batch_time(used, self.batch_first)[..., None]
         W = self._params["weight"]
         g2 = g.reshape(-1, self.out_features)
-        self.grads = {"weight": g2.T @ rows.reshape(-1, self.in_features)}
+        # (rows^T g)^T, not g^T rows: OpenBLAS splits the latter over two threads, which on a
+        # busy 2-core machine took 1-17 ms instead of 0.04 ms (float32, O=10, F=64, T*B=1600).
+        self.grads = {"weight": np.ascontiguousarray(
+            (rows.reshape(-1, self.in_features).T @ g2).T)}
         if self.bias:
             self.grads["bias"] = g2.sum(axis=0)
         grad_rows = g @ W

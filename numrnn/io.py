@@ -125,7 +125,12 @@ def build_model(config, backend=None):
                 kwargs["backend"] = backend
             (input_size, hidden_size, num_layers) = (kwargs.pop(k) for k in (
                 "input_size", "hidden_size", "num_layers"))
-            layers.append(_RECURRENT[name](input_size, hidden_size, num_layers, **kwargs))
+            try:
+                layers.append(_RECURRENT[name](input_size, hidden_size, num_layers, **kwargs))
+            except (ImportError, RuntimeError) as exc:
+                raise ValueError(f"layer {len(layers)} ({name}) uses backend "
+                                 f"{kwargs['backend']!r}, which is not usable here ({exc}); "
+                                 "pass backend='auto' (or another) to load it") from exc
         elif name in _OTHER_LAYERS:
             layers.append(_OTHER_LAYERS[name](**kwargs))
         else:

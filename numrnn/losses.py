@@ -75,9 +75,9 @@ class Loss:
         float
         """
         pred = tu.as_float_array(pred, "pred")
-        sample_shape = pred.shape[:-1] if self.class_axis else pred.shape
         if self.class_axis and pred.ndim == 0:
             raise ValueError("pred must have a class axis (the last), got a scalar")
+        sample_shape = pred.shape[:-1] if self.class_axis else pred.shape
         if lengths is None:
             mask = np.ones(sample_shape, dtype=bool)
         else:

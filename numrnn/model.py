@@ -29,6 +29,7 @@ True
 """
 
 import contextlib
+from collections import namedtuple
 
 import numpy as np
 
@@ -186,6 +187,12 @@ class Dropout:
         return grad_output if self._mask is None else grad_output * self._mask
 
 
+#: What every optimizer update of :meth:`Sequential.fit` does besides the step itself:
+#: the truncated-BPTT window (None: whole batches), gradient clipping, and the schedule to
+#: step after each update (None unless ``schedule_interval="update"``).
+_Updates = namedtuple("_Updates", ["tbptt", "clip_norm", "clip_value", "schedule"])
+
+
 def _output_features(layer):
     """Features per step of a recurrent layer's output, ``D * H_out``."""
     return (2 if layer.bidirectional else 1) * (layer.proj_size or layer.hidden_size)
@@ -252,6 +259,14 @@ class Sequential:
         If the layers do not chain, the head is missing or not last, or the loss does not pair
         with the head's output function.
 
+    Notes
+    -----
+    A head with ``last_step=True`` after a bidirectional layer reads, for each sequence, the
+    forward direction's output at the last valid step and the reverse direction's output at
+    step 0 -- each direction's output after the whole sequence, like ``h_n`` (PyTorch) or a
+    Keras ``Bidirectional`` layer without ``return_sequences``. (The reverse direction's
+    output at the last step has seen that step only.)
+
     Examples
     --------
     >>> import numpy as np, numrnn
@@ -291,6 +306,11 @@ class Sequential:
         self.recurrent = [layer for layer in self.layers if isinstance(layer, RNN)]
         self.input_size = (self.recurrent[0].input_size if self.recurrent
                            else self.head.in_features)
+        # A last-step head after a bidirectional layer reads each direction's final output
+        # (see the class Notes), not the reverse direction's output after a single step.
+        self._bidirectional_summary = (self.head.last_step and bool(self.recurrent)
+                                       and self.recurrent[-1].bidirectional)
+        self._summary_tape = None
         self.loss = self._make_loss(loss)
         if self.loss.activation != self.head.activation:
             raise ValueError(f"loss {type(self.loss).__name__} pairs with a "
@@ -422,6 +442,9 @@ class Sequential:
                 finals.append(h_n)
             elif isinstance(layer, Dropout):
                 h = layer(h)
+        if self._bidirectional_summary:
+            h, self._summary_tape = _summary_of_both_directions(h, lengths)
+            lengths = None
         z = self.head(tu.swap_batch_time(h, self.head.batch_first), lengths)
         if not self.head.last_step:
             z = tu.swap_batch_time(z, self.head.batch_first)
@@ -433,6 +456,8 @@ class Sequential:
         if not self.head.last_step:
             g = tu.swap_batch_time(g, self.head.batch_first)
         g = tu.swap_batch_time(self.head.backward(g), self.head.batch_first)
+        if self._bidirectional_summary:
+            g = _summary_gradient(g, *self._summary_tape)
         for layer in reversed(self.layers[:-1]):
             if isinstance(layer, RNN):
                 # grad_hx is dropped on purpose: with truncated BPTT the initial state is the
@@ -479,12 +504,13 @@ class Sequential:
 
     # -- training -----------------------------------------------------------------------------
 
-    def _train_batch(self, x, y, lengths, window, clip_norm, clip_value, seen):
+    def _train_batch(self, x, y, lengths, updates, seen):
         """One batch (time-major x, y); returns (summed window losses, their weight).
 
         Appends each window's valid (targets, logits) to ``seen`` if it is a list.
         """
         steps, batch = x.shape[:2]
+        window = updates.tbptt or steps
         states = [_zero_state(layer, batch) for layer in self.recurrent]
         total = weight = 0.0
         for start in range(0, steps, window):
@@ -505,22 +531,28 @@ class Sequential:
             self._backward(self.loss.backward())
             if seen is not None:
                 seen.append(self._flat_valid(logits, target, window_lengths))
-            grads = self.grads
-            if clip_norm is not None:
-                clip_grad_norm(grads, clip_norm)
-            if clip_value is not None:
-                clip_grad_value(grads, clip_value)
-            self.optimizer.step(self.parameters(), grads)
+            self._update(updates)
             for state, final in zip(states, finals, strict=True):
                 _put_state(state, rows, final)
             total += value * count
             weight += count
         return total, weight
 
+    def _update(self, updates):
+        """Clip the latest gradients, take an optimizer step, step a per-update schedule."""
+        grads = self.grads
+        if updates.clip_norm is not None:
+            clip_grad_norm(grads, updates.clip_norm)
+        if updates.clip_value is not None:
+            clip_grad_value(grads, updates.clip_value)
+        self.optimizer.step(self.parameters(), grads)
+        if updates.schedule is not None:
+            updates.schedule.step()
+
     def fit(self, X, y, *, lengths=None, epochs=10, batch_size=32, shuffle=True, seed=None,
             validation_split=0.0, validation_data=None, early_stopping=None,
             restore_best=True, metrics=(), clip_norm=None, clip_value=None, schedule=None,
-            tbptt=None, progress=True):
+            schedule_interval="epoch", tbptt=None, progress=True):
         """Train with shuffled mini-batches; fills :attr:`history_`.
 
         Parameters
@@ -553,7 +585,10 @@ class Sequential:
         clip_norm, clip_value : float, optional
             Clip the gradients by global norm and/or by value before each step.
         schedule : Schedule, optional
-            A learning-rate schedule of this model's optimizer, stepped once per epoch.
+            A learning-rate schedule of this model's optimizer.
+        schedule_interval : {"epoch", "update"}, default "epoch"
+            Step the schedule after every epoch or after every optimizer update (e.g. for a
+            warm-up counted in updates).
         tbptt : int, optional
             Truncated BPTT window length (per-step heads, unidirectional layers).
         progress : bool, default True
@@ -582,6 +617,7 @@ class Sequential:
         if schedule is not None and (not isinstance(schedule, Schedule)
                                      or schedule.optimizer is not self.optimizer):
             raise ValueError("schedule must be a numrnn Schedule of this model's optimizer")
+        tu.check_choice(schedule_interval, "schedule_interval", {"epoch", "update"})
         if early_stopping is not None:
             early_stopping = check_int("early_stopping", early_stopping, 1)
         rng = np.random.default_rng(seed)
@@ -594,13 +630,14 @@ class Sequential:
             validation = (X_val, self._check_targets(validation[1], X_val, "validation_data[1]"),
                           lengths_val)
 
+        updates = _Updates(tbptt, clip_norm, clip_value,
+                           schedule if schedule_interval == "update" else None)
         history = {"loss": [], "lr": []}
         best, best_epoch, best_state = np.inf, 0, None
         bar = _progress(epochs, progress)
         for epoch in range(epochs):
             order = rng.permutation(train_idx) if shuffle else train_idx
-            loss, scores = self._train_epoch(X, y, lengths, order, batch_size, tbptt,
-                                             clip_norm, clip_value, metrics)
+            loss, scores = self._train_epoch(X, y, lengths, order, batch_size, updates, metrics)
             history["loss"].append(loss)
             history["lr"].append(self.optimizer.lr)
             for name, value in scores.items():
@@ -617,7 +654,7 @@ class Sequential:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.items() if k != "lr"})
-            if schedule is not None:
+            if schedule is not None and schedule_interval == "epoch":
                 schedule.step()
             if early_stopping is not None and epoch - best_epoch >= early_stopping:
                 break
@@ -629,16 +666,14 @@ class Sequential:
         self.history_, self.best_epoch_ = history, best_epoch
         return self
 
-    def _train_epoch(self, X, y, lengths, order, batch_size, tbptt, clip_norm, clip_value,
-                     metrics):
+    def _train_epoch(self, X, y, lengths, order, batch_size, updates, metrics):
         """One pass over the samples in ``order``; returns (mean loss, training metrics)."""
         self.train()
         total = weight = 0.0
         seen = [] if metrics else None
         for begin in range(0, len(order), batch_size):
             x_b, y_b, len_b = self._batch(X, y, lengths, order[begin:begin + batch_size])
-            batch_total, batch_weight = self._train_batch(
-                x_b, y_b, len_b, tbptt or x_b.shape[0], clip_norm, clip_value, seen)
+            batch_total, batch_weight = self._train_batch(x_b, y_b, len_b, updates, seen)
             total += batch_total
             weight += batch_weight
         if not seen:
@@ -648,11 +683,14 @@ class Sequential:
         return total / weight, self._metric_values(metrics, targets, logits)
 
     def _batch(self, X, y, lengths, idx):
-        """Time-major batch of the samples ``idx``, cut to its longest sequence."""
+        """Time-major batch of the samples ``idx``, cut to its longest sequence (y may be None)."""
         len_b = None if lengths is None else lengths[idx]
         steps = X.shape[1] if len_b is None else int(len_b.max())
         x_b = _zero_padding(tu.swap_batch_time(X[idx, :steps], True), len_b)
-        y_b = y[idx] if self.head.last_step else tu.swap_batch_time(y[idx, :steps], True)
+        if y is None or self.head.last_step:
+            y_b = None if y is None else y[idx]
+        else:
+            y_b = tu.swap_batch_time(y[idx, :steps], True)
         return x_b, y_b, len_b
 
     def _flat_valid(self, logits, y, lengths):
@@ -663,6 +701,7 @@ class Sequential:
         return y[mask], logits[mask]
 
     def _metric_values(self, metrics, targets, logits):
+        """Metric name -> value for flat targets and logits (one row per valid step)."""
         scores = {}
         for name in metrics:
             function, kind = METRICS[name]
@@ -685,8 +724,7 @@ class Sequential:
         with self._evaluating():
             for begin in range(0, n, batch_size):
                 idx = np.arange(begin, min(begin + batch_size, n))
-                x_b, _, len_b = self._batch(X, np.zeros(n) if self.head.last_step else
-                                            np.zeros((n, steps)), lengths, idx)
+                x_b, _, len_b = self._batch(X, None, lengths, idx)
                 logits, _ = self._forward(x_b, len_b, [None] * len(self.recurrent))
                 if not self.head.last_step and logits.shape[0] < steps:
                     logits = np.concatenate([logits, np.zeros(
@@ -791,6 +829,26 @@ class Sequential:
             return out
         out[~tu.valid_mask(lengths, out.shape[0], out.shape[1])] = 0
         return np.ascontiguousarray(tu.swap_batch_time(out, True))
+
+
+def _summary_of_both_directions(h, lengths):
+    """Per sequence, the forward half of ``h`` (T, B, 2H) at the last valid step and the
+    reverse half at step 0, as a one-step sequence (1, B, 2H); and the tape for
+    :func:`_summary_gradient`."""
+    steps, batch, features = h.shape
+    last = np.full(batch, steps - 1) if lengths is None else lengths - 1
+    half = features // 2
+    summary = np.concatenate([h[last, np.arange(batch), :half], h[0, :, half:]], axis=1)
+    return summary[None], (h.shape, last)
+
+
+def _summary_gradient(grad_summary, shape, last):
+    """Gradient with respect to ``h`` from the gradient (1, B, 2H) of its summary."""
+    grad_h = np.zeros(shape, dtype=grad_summary.dtype)
+    half = shape[2] // 2
+    grad_h[last, np.arange(shape[1]), :half] = grad_summary[0, :, :half]
+    grad_h[0, :, half:] = grad_summary[0, :, half:]
+    return grad_h
 
 
 def _split_validation(X, y, lengths, rng, validation_split, validation_data):

@@ -30,8 +30,9 @@ from numrnn._validation import check_int
 class Optimizer:
     """Base class: argument checks, per-parameter state and ``state_dict``.
 
-    Subclasses set ``defaults`` and implement ``_update(param, grad, state)``, which changes
-    ``param`` in place and keeps what it needs across steps in the dict ``state``.
+    Subclasses name the entries they keep per parameter in ``_state_keys`` and implement
+    ``_update(param, grad, state)``, which changes ``param`` in place and keeps what it needs
+    across steps in the dict ``state``.
     """
 
     def __init__(self, **hyper):

@@ -84,6 +84,18 @@ def test_load_with_other_backend(tmp_path):
     assert loaded.layers[0].backend == "numpy"
 
 
+def test_unusable_saved_backend_is_explained(tmp_path, monkeypatch):
+    save(tmp_path / "m.npz", rich_model())
+
+    def unusable(name="auto"):
+        raise RuntimeError(f"backend {name!r} needs a GPU")
+
+    monkeypatch.setattr(numrnn._layers, "resolve_backend", unusable)
+    with pytest.raises(ValueError, match=r"layer 0 \(LSTM\) uses backend 'numpy', which is "
+                                         r"not usable here .*pass backend='auto'"):
+        load(tmp_path / "m.npz")
+
+
 # -- bad files -----------------------------------------------------------------------------
 
 def saved_bytes(tmp_path):

@@ -10,7 +10,7 @@ from train_helpers import BACKENDS, numerical_gradient, running_sign_task, sum_t
 import numrnn
 from numrnn.heads import Dense
 from numrnn.model import Dropout, Sequential
-from numrnn.optim import SGD, Adam, StepLR
+from numrnn.optim import SGD, Adam, LinearWarmup, StepLR
 
 
 def classifier(backend="numpy", lr=0.05, optimizer=None):
@@ -81,15 +81,18 @@ def test_same_seed_gives_identical_results(backend):
 # -- gradients ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("head_last_step", [False, True])
-def test_model_gradient_matches_finite_differences(head_last_step):
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_model_gradient_matches_finite_differences(head_last_step, bidirectional):
     rng = np.random.default_rng(0)
     steps, batch = 4, 3
     lengths = np.array([4, 2, 3])
+    directions = 2 if bidirectional else 1
     layers = [numrnn.LSTM(2, 3, batch_first=True, backend="numpy", dtype=np.float64, seed=0),
               Dropout(0.0),
-              numrnn.GRU(3, 3, backend="numpy", dtype=np.float64, seed=1),
-              Dense(3, 4, activation="softmax", last_step=head_last_step, dtype=np.float64,
-                    seed=2)]
+              numrnn.GRU(3, 3, bidirectional=bidirectional, backend="numpy", dtype=np.float64,
+                         seed=1),
+              Dense(3 * directions, 4, activation="softmax", last_step=head_last_step,
+                    dtype=np.float64, seed=2)]
     model = Sequential(layers, loss="cross_entropy")
     x = rng.normal(size=(steps, batch, 2))
     y = rng.integers(0, 4, size=(batch,) if head_last_step else (steps, batch))
@@ -174,6 +177,16 @@ def test_stream_in_chunks_equals_predict_on_whole_sequences():
     assert model.stream(X[:2, :1]).shape == (2, 1, 2)
 
 
+def test_last_step_head_reads_each_direction_after_the_whole_sequence():
+    X, y, lengths = sum_task(n=5)
+    gru = numrnn.GRU(1, 3, bidirectional=True, backend="numpy", seed=0)
+    model = Sequential([gru, Dense(6, 1, last_step=True, seed=1)])
+    with numrnn.no_grad():
+        _, h_n = gru(np.nan_to_num(X).transpose(1, 0, 2), lengths=lengths)
+    expected = model.head(np.concatenate([h_n[0], h_n[1]], axis=1)[None])
+    np.testing.assert_allclose(model.predict(X, lengths), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_predict_is_batch_size_independent_and_zero_at_padding():
     X, y, lengths = sum_task(n=10)
     model = Sequential([numrnn.GRU(1, 4, backend="numpy", seed=0),
@@ -210,6 +223,18 @@ def test_validation_data_metrics_schedule_and_progress_bar(capsys):
         assert len(history[key]) == 3, key
     assert history["val_loss"][-1] == pytest.approx(model.evaluate(X[16:], y[16:])["loss"])
     assert "fit" in capsys.readouterr().err
+
+
+def test_schedule_stepped_per_update():
+    X, y = running_sign_task(n=24)
+    model = classifier(lr=0.1)
+    schedule = LinearWarmup(model.optimizer, warmup_steps=4, start_factor=0.25)
+    model.fit(X, y, epochs=2, batch_size=8, seed=0, schedule=schedule,
+              schedule_interval="update", progress=False)
+    assert schedule.last_step == 6
+    assert model.history_["lr"] == pytest.approx([0.1 * (0.25 + 0.75 * 3 / 4), 0.1])
+    with pytest.raises(ValueError, match="schedule_interval must be one of"):
+        model.fit(X, y, schedule=schedule, schedule_interval="batch", progress=False)
 
 
 def test_fit_leaves_model_in_eval_mode_and_predict_restores_mode():
