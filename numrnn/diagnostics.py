@@ -22,7 +22,7 @@ import numpy as np
 
 from numrnn._layers import LSTM, RNN
 from numrnn._seqnet import as_padded
-from numrnn.model import Sequential
+from numrnn.model import Sequential, _summary_gradient, _summary_of_both_directions
 
 __all__ = ["gradient_flow", "plot_gradient_flow"]
 
@@ -92,17 +92,7 @@ def gradient_flow(model, X, y):
             layers.append(directions)
             h = np.concatenate([_run_steps(copies, h, reverse=d == 1)
                                 for d, copies in enumerate(directions)], axis=2)
-    head = model.head
-    # Sequential's loss is time-major; the head has its own layout.
-    logits = head(np.swapaxes(h, 0, 1) if not head.batch_first else h)
-    per_step = not head.last_step
-    time_major = per_step and head.batch_first
-    targets = np.swapaxes(np.asarray(y), 0, 1) if per_step else np.asarray(y)
-    model.loss(np.swapaxes(logits, 0, 1) if time_major else logits, targets)
-    grad_logits = model.loss.backward()
-    upstream = head.backward(np.swapaxes(grad_logits, 0, 1) if time_major else grad_logits)
-    if not head.batch_first:
-        upstream = np.swapaxes(upstream, 0, 1)
+    upstream = _head_gradient(model, h, y)
     norms = np.zeros((len(layers), steps))
     for k in reversed(range(len(layers))):
         grad_input = np.zeros_like(layer_inputs[k])
@@ -115,6 +105,34 @@ def gradient_flow(model, X, y):
         norms[k] = np.sqrt(np.sum(total.astype(np.float64) ** 2, axis=(0, 2)))
         upstream = grad_input
     return norms
+
+
+def _head_gradient(model, h, y):
+    """Gradient of the loss with respect to the last recurrent output ``h`` (B, T, F).
+
+    The head and the loss are the model's own; the layouts are the model's too: its loss is
+    time-major, its head has its own, and a last-step head after a bidirectional layer reads
+    each direction's output after the whole sequence (see :class:`~numrnn.model.Sequential`).
+    """
+    head = model.head
+    h = np.swapaxes(h, 0, 1)
+    summary = head.last_step and model.recurrent[-1].bidirectional
+    if summary:
+        h, tape = _summary_of_both_directions(h, None)
+    logits = head(np.swapaxes(h, 0, 1) if head.batch_first else h)
+    per_step_batch_first = not head.last_step and head.batch_first
+    targets = np.asarray(y)
+    if not head.last_step:
+        targets = np.swapaxes(targets, 0, 1)
+    model.loss(np.swapaxes(logits, 0, 1) if per_step_batch_first else logits, targets)
+    grad_logits = model.loss.backward()
+    grad_h = head.backward(np.swapaxes(grad_logits, 0, 1) if per_step_batch_first
+                           else grad_logits)
+    if head.batch_first:
+        grad_h = np.swapaxes(grad_h, 0, 1)
+    if summary:
+        grad_h = _summary_gradient(grad_h, *tape)
+    return np.swapaxes(grad_h, 0, 1)
 
 
 def _step_copies(rnn, layer, direction, steps):

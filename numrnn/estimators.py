@@ -182,7 +182,7 @@ class SequenceClassifier(_SequenceEstimator):
     hidden_size : int, default 32
     num_layers : int, default 1
     bidirectional : bool, default False
-        The head then sees the backward direction's state after the last step only.
+        The head then reads each direction's output after the whole sequence.
     dropout : float, default 0.0
         Between stacked layers.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default "adam"

@@ -70,6 +70,8 @@ def test_estimator_matches_torch(backend, cell, bidirectional):
     assert norms.shape == (2, 7)
     h, states = torch_states([reg.model_.layers[0]], X)
     head = reg.model_.head.state_dict()
+    if bidirectional:  # each direction's output after the whole sequence
+        h = torch.cat([h[:, -1:, :4], h[:, :1, 4:]], dim=2)
     prediction = h[:, -1] @ torch.tensor(head["weight"]).T.double() + torch.tensor(head["bias"])
     target = torch.tensor((y[:, None] - reg.y_mean_) / reg.y_scale_)
     ((prediction - target) ** 2).mean().backward()
