@@ -379,8 +379,12 @@ class RNN:
     def _to_backend(self, name, a):
         """(backend array of the layer dtype, whether ``a`` was a device array)."""
         if self._be.is_device_array(a):
-            if np.dtype(a.dtype).kind not in "fiu":
-                raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+            # The interface's typestr where there is one: torch tensors' dtypes are not
+            # NumPy's (the simulator's device arrays have no interface, but NumPy dtypes).
+            interface = getattr(a, "__cuda_array_interface__", None)
+            dtype = np.dtype(interface["typestr"] if interface else a.dtype)
+            if dtype.kind not in "fiu":
+                raise TypeError(f"{name} must hold real numbers, got dtype {dtype}")
             return self._be.asarray(a, self.dtype), True
         return self._be.asarray(as_float_array(name, a, self.dtype), self.dtype), False
 
@@ -420,7 +424,8 @@ class RNN:
                 f"{name} must be {ndim_batched}-D (batched) or {ndim_batched - 1}-D "
                 f"(unbatched), got {arr.ndim}-D with shape {arr.shape}"
             )
-        if arr.shape[-1] != self.input_size:
+        # shape[ndim - 1]: the CUDA simulator's device-array shapes refuse negative indexes.
+        if arr.shape[arr.ndim - 1] != self.input_size:
             raise ValueError(
                 f"{name} must have input_size={self.input_size} features in its last axis, "
                 f"got shape {arr.shape}"

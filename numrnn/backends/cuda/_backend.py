@@ -1,0 +1,546 @@
+"""Host side of the CUDA backend: array conversion, launches, the tape.
+
+See :mod:`numrnn.backends` for the interface and :mod:`numrnn.backends.cuda`
+for how host and device arrays flow.  Reached through the package's
+``__getattr__``, so importing it implies :func:`check_available` passed.
+"""
+
+import math
+from collections import namedtuple
+
+import numpy as np
+from numba import cuda
+from numba.core import config
+
+from numrnn.backends import GATES
+from numrnn.backends.cuda import _kernels as kernels
+
+_SIMULATOR = bool(config.ENABLE_CUDASIM)
+
+# The simulator starts one Python thread (~1 ms) per CUDA thread: tiny launches
+# there, which also make its runs exercise several blocks and strided loops.
+
+#: Threads per block of the 1-D launches.
+THREADS_PER_BLOCK = 8 if _SIMULATOR else 256
+
+#: Most blocks of a 1-D launch; the kernels loop with the grid's stride.
+MAX_BLOCKS = 2 if _SIMULATOR else 1024
+
+#: The persistent recurrence kernel runs when one block's share of a step --
+#: reading all of W_hh once -- is at most this many bytes; larger recurrent
+#: weights use one launch per step and phase across the whole GPU.
+PERSISTENT_MAX_WEIGHT_BYTES = 256 * 1024
+
+#: Width of the tape's ``gates`` array in units of H.
+_GATE_TAPE_WIDTH = {kernels.LSTM: 5, kernels.GRU: 4}
+
+_Tape = namedtuple(
+    "_Tape",
+    ["x", "h0", "c0", "lengths", "nsteps", "reverse", "output", "gates", "cells", "proj_in"],
+)
+
+
+# --------------------------------------------------------------------------
+# Arrays
+# --------------------------------------------------------------------------
+
+
+def is_device_array(a):
+    """True if ``a`` is a GPU array (Numba device array or any object with
+    ``__cuda_array_interface__``)."""
+    return bool(getattr(a, "__cuda_ndarray__", False)) or hasattr(a, "__cuda_array_interface__")
+
+
+def _device_view(a):
+    """A Numba device array sharing ``a``'s memory."""
+    if getattr(a, "__cuda_ndarray__", False):
+        return a
+    return cuda.as_cuda_array(a)
+
+
+def _launch(kernel, n):
+    """``kernel`` configured for a 1-D launch over n items (grid capped)."""
+    return kernel[max(1, min(MAX_BLOCKS, math.ceil(n / THREADS_PER_BLOCK))), THREADS_PER_BLOCK]
+
+
+def _as_3d(a):
+    """``a`` (1-, 2- or 3-D device array) viewed as 3-D with leading unit axes."""
+    lead = 3 - a.ndim
+    if lead == 0:
+        return a
+    if _SIMULATOR:
+        return a[(None,) * lead]
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray
+
+    return DeviceNDArray(
+        (1,) * lead + tuple(a.shape),
+        (0,) * lead + tuple(a.strides),
+        a.dtype,
+        stream=a.stream,
+        gpu_data=a.gpu_data,
+    )
+
+
+def _copy(src, dst, swap01=False):
+    """dst[...] = src[...] on the device, any strides, casting the dtype.
+
+    With ``swap01`` (3-D only), dst[i, j] = src[j, i].
+    """
+    if dst.size:
+        _launch(kernels.copy_3d, dst.size)(_as_3d(src), _as_3d(dst), swap01)
+
+
+def _on_device(a, dtype, copy=False):
+    """``a`` as a C-contiguous device array of ``dtype``.
+
+    Host arrays are copied to the device; a device array is returned as is
+    when it already fits and ``copy`` is False (only ever read then).
+    """
+    dtype = np.dtype(dtype)
+    if not is_device_array(a):
+        return cuda.to_device(np.ascontiguousarray(a, dtype=dtype))
+    a = _device_view(a)
+    if not copy and a.dtype == dtype and a.is_c_contiguous():
+        return a
+    out = cuda.device_array(a.shape, dtype)
+    _copy(a, out)
+    return out
+
+
+def asarray(a, dtype):
+    """``a`` as a C-contiguous device array of ``dtype``.
+
+    Parameters
+    ----------
+    a : array_like or device array
+        Host data, or any array with ``__cuda_array_interface__`` (any
+        strides and dtype; converted on the device).
+    dtype : dtype
+
+    Returns
+    -------
+    numba.cuda.cudadrv.devicearray.DeviceNDArray
+        ``a`` itself (as a Numba view) when it already is a C-contiguous
+        device array of ``dtype``, else a new array.
+    """
+    return _on_device(a, dtype)
+
+
+def to_numpy(a):
+    """Host NumPy array of ``a`` (device or host array)."""
+    if is_device_array(a):
+        return _device_view(a).copy_to_host()
+    return np.asarray(a)
+
+
+def zeros(shape, dtype):
+    """A device array of zeros."""
+    out = cuda.device_array(shape, np.dtype(dtype))
+    if out.size:
+        _launch(kernels.fill, out.size)(out.reshape(out.size), 0)
+    return out
+
+
+def concat_features(arrays):
+    """Concatenate along the last axis (device arrays out).
+
+    Parameters
+    ----------
+    arrays : sequence of arrays
+        Same shape but for the last axis; converted to the first's dtype.
+    """
+    arrays = [_on_device(a, arrays[0].dtype) for a in arrays]
+    widths = [a.shape[a.ndim - 1] for a in arrays]
+    out = cuda.device_array(arrays[0].shape[:-1] + (sum(widths),), arrays[0].dtype)
+    rows = out.reshape(-1, sum(widths))
+    offset = 0
+    for a, width in zip(arrays, widths, strict=True):
+        _copy(a.reshape(-1, width), rows[:, offset : offset + width])
+        offset += width
+    return out
+
+
+def split_features(a, sizes):
+    """Inverse of :func:`concat_features`: new device arrays of last-axis ``sizes``."""
+    a = _on_device(a, a.dtype)
+    rows = a.reshape(-1, a.shape[a.ndim - 1])
+    parts = []
+    offset = 0
+    for width in sizes:
+        part = cuda.device_array(a.shape[:-1] + (width,), a.dtype)
+        _copy(rows[:, offset : offset + width], part.reshape(-1, width))
+        parts.append(part)
+        offset += width
+    return parts
+
+
+def stack(arrays):
+    """Stack same-shaped arrays along a new first axis (a new device array)."""
+    arrays = [_on_device(a, arrays[0].dtype) for a in arrays]
+    out = cuda.device_array((len(arrays),) + tuple(arrays[0].shape), arrays[0].dtype)
+    for i, a in enumerate(arrays):
+        _copy(a, out[i])
+    return out
+
+
+def transpose01(a):
+    """A new C-contiguous device array with the first two axes of ``a`` swapped."""
+    a = _on_device(a, a.dtype)
+    shape = (a.shape[1], a.shape[0]) + tuple(a.shape[2:])
+    out = cuda.device_array(shape, a.dtype)
+    if a.ndim == 2:
+        _copy(a.T, out)
+    else:
+        _copy(a, out, swap01=True)
+    return out
+
+
+def _elementwise(a, b, multiply):
+    dtype = np.result_type(a.dtype, b.dtype)
+    a = _on_device(a, dtype)
+    b = _on_device(b, dtype)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} and {b.shape}")
+    out = cuda.device_array(a.shape, dtype)
+    if out.size:
+        _launch(kernels.elementwise, out.size)(
+            a.reshape(a.size), b.reshape(b.size), out.reshape(out.size), multiply
+        )
+    return out
+
+
+def add(a, b):
+    """a + b (same shape), a new device array."""
+    return _elementwise(a, b, False)
+
+
+def multiply(a, b):
+    """a * b (elementwise, same shape), a new device array."""
+    return _elementwise(a, b, True)
+
+
+# --------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------
+
+
+class DeviceParams:
+    """One layer-direction's parameters, copied to the device once.
+
+    Built by :func:`prepare_params`; pass it to :func:`forward` and
+    :func:`backward` in place of the parameter dict.  It is a snapshot:
+    after the weights change, build a new one.
+
+    Attributes
+    ----------
+    arrays : dict of str to device array
+        The parameters under their interface names.
+    weight_hh_t, weight_hr_t : device array or None
+        Transposed copies, so that threads of a warp (consecutive hidden
+        units) read consecutive addresses in the forward recurrence.
+    dtype : numpy.dtype
+    """
+
+    def __init__(self, params):
+        self.dtype = np.dtype(params["weight_ih"].dtype)
+        self.arrays = {name: _on_device(p, self.dtype, copy=True) for name, p in params.items()}
+        self.weight_hh_t = self._transposed("weight_hh")
+        self.weight_hr_t = self._transposed("weight_hr")
+
+    def _transposed(self, name):
+        w = self.arrays.get(name)
+        if w is None:
+            return None
+        w_t = cuda.device_array(w.shape[::-1], self.dtype)
+        _copy(w.T, w_t)
+        return w_t
+
+    def __getitem__(self, name):
+        return self.arrays[name]
+
+
+def prepare_params(params):
+    """Copy a layer-direction's parameters to the device, for reuse across calls.
+
+    Parameters
+    ----------
+    params : dict or DeviceParams
+        The interface's parameter dict (host or device arrays).  A
+        :class:`DeviceParams` is returned unchanged.
+
+    Returns
+    -------
+    DeviceParams
+    """
+    if isinstance(params, DeviceParams):
+        return params
+    return DeviceParams(params)
+
+
+# --------------------------------------------------------------------------
+# Launch helpers
+# --------------------------------------------------------------------------
+
+
+def _matmul(a, b, out, bias=None, trans_a=False, trans_b=False):
+    """out = op(a) @ op(b) (+ bias) with the tiled kernel."""
+    m, n = out.shape
+    tiles = math.ceil(m / kernels.BLOCK) * math.ceil(n / kernels.BLOCK)
+    if bias is None:
+        bias = cuda.device_array(0, out.dtype)
+    kernels.gemm[min(tiles, MAX_BLOCKS), (kernels.THREADS, kernels.THREADS)](
+        a, b, out, bias, trans_a, trans_b
+    )
+
+
+def _column_sums(a):
+    out = cuda.device_array(a.shape[1], a.dtype)
+    _launch(kernels.column_sums, out.size)(a, out)
+    return out
+
+
+_dummies = {}
+
+
+def _dummy(ndim, dtype):
+    """A one-element device array standing in for an array a cell does not use."""
+    key = (ndim, np.dtype(dtype))
+    if key not in _dummies:
+        _dummies[key] = zeros((1,) * ndim, dtype)
+    return _dummies[key]
+
+
+def _persistent_plan(batch, units, weight_bytes):
+    """(blocks, threads, rows_per_block) of a persistent launch, or None.
+
+    A block takes as many batch rows as fit one thread per unit, so that
+    W_hh, read once per step by each block, is shared by more rows.
+    """
+    if weight_bytes > PERSISTENT_MAX_WEIGHT_BYTES:
+        return None
+    rows = max(1, min(batch, THREADS_PER_BLOCK // units))
+    return math.ceil(batch / rows), min(THREADS_PER_BLOCK, rows * units), rows
+
+
+def _lengths_on_device(lengths, steps, batch):
+    """Device int64 lengths and the number of steps to run."""
+    host = np.full(batch, steps, np.int64) if lengths is None else to_numpy(lengths)
+    host = np.asarray(host, dtype=np.int64)
+    return cuda.to_device(host), int(host.max())
+
+
+def _sizes(cell):
+    kind = kernels.KIND_CODES[cell.kind]
+    hidden = cell.hidden_size
+    return kind, hidden, cell.proj_size or hidden, GATES[cell.kind] * hidden
+
+
+# --------------------------------------------------------------------------
+# forward / backward
+# --------------------------------------------------------------------------
+
+
+def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
+    """Run one layer-direction over a batch of sequences.
+
+    See :mod:`numrnn.backends` for the full contract.
+
+    Parameters
+    ----------
+    cell : numrnn.backends.CellSpec
+    params : dict or DeviceParams
+        Host or device arrays; a :class:`DeviceParams` avoids copying them
+        on every call.
+    x : array (T, B, I)
+        Host or device array; decides whether the results are host arrays.
+    h0 : array (B, H_out) or None
+    c0 : array (B, H) or None
+        LSTM only.
+    lengths : int array (B,) or None
+    reverse : bool
+    need_tape : bool
+
+    Returns
+    -------
+    output, h_n, c_n, tape
+        Host arrays if ``x`` is a host array, else device arrays; c_n is
+        None unless LSTM; tape None unless ``need_tape``.
+    """
+    kind, hidden, h_out, gate_rows = _sizes(cell)
+    lstm = kind == kernels.LSTM
+    projected = cell.proj_size > 0
+    dev = prepare_params(params)
+    dtype = dev.dtype
+    fast = dtype == np.float32
+    host = not is_device_array(x)
+    # Device inputs are copied when kept for backward: the caller may change them meanwhile.
+    x = _on_device(x, dtype, copy=need_tape)
+    steps, batch, inputs = x.shape
+    h0 = zeros((batch, h_out), dtype) if h0 is None else _on_device(h0, dtype, copy=need_tape)
+    if lstm:
+        c0 = zeros((batch, hidden), dtype) if c0 is None else _on_device(c0, dtype, copy=need_tape)
+    else:
+        c0 = _dummy(2, dtype)
+    lengths, nsteps = _lengths_on_device(lengths, steps, batch)
+
+    xp = cuda.device_array((steps, batch, gate_rows), dtype)
+    _matmul(
+        x.reshape(steps * batch, inputs),
+        dev["weight_ih"],
+        xp.reshape(steps * batch, gate_rows),
+        bias=dev["bias_ih"],
+        trans_b=True,
+    )
+    output = zeros((steps, batch, h_out), dtype)
+    keep_gates = need_tape and kind in _GATE_TAPE_WIDTH
+    if keep_gates:
+        gates = cuda.device_array((steps, batch, _GATE_TAPE_WIDTH[kind] * hidden), dtype)
+    else:
+        gates = _dummy(3, dtype)
+    cells = cuda.device_array((steps, batch, hidden), dtype) if lstm else _dummy(3, dtype)
+    # Zeroed: padded rows of proj_in enter the W_hr gradient product.
+    proj_in = zeros((steps, batch, hidden), dtype) if projected else _dummy(3, dtype)
+    w_hr_t = dev.weight_hr_t if projected else _dummy(2, dtype)
+
+    common = (kind, fast, hidden, projected, reverse, keep_gates)
+    plan = _persistent_plan(batch, max(hidden, h_out), gate_rows * h_out * dtype.itemsize)
+    if plan is not None:
+        blocks, threads, rows = plan
+        kernels.forward_persistent[blocks, threads](
+            *common, nsteps, rows,
+            xp, dev.weight_hh_t, dev["bias_hh"], w_hr_t, h0, c0, lengths,
+            output, gates, cells, proj_in,
+        )  # fmt: skip
+    else:
+        for s in range(nsteps):
+            _launch(kernels.forward_cells_step, batch * hidden)(
+                *common, s,
+                xp, dev.weight_hh_t, dev["bias_hh"], h0, c0, lengths,
+                output, gates, cells, proj_in,
+            )  # fmt: skip
+            if projected:
+                _launch(kernels.forward_projection_step, batch * h_out)(
+                    s, reverse, w_hr_t, lengths, proj_in, output
+                )
+
+    h_n = cuda.device_array((batch, h_out), dtype)
+    _launch(kernels.gather_last, h_n.size)(reverse, lengths, output, h_n)
+    c_n = None
+    if lstm:
+        c_n = cuda.device_array((batch, hidden), dtype)
+        _launch(kernels.gather_last, c_n.size)(reverse, lengths, cells, c_n)
+
+    tape = None
+    if need_tape:
+        # The caller owns the returned output and may change it; the tape keeps its own.
+        kept = output if host else _on_device(output, dtype, copy=True)
+        tape = _Tape(x, h0, c0, lengths, nsteps, reverse, kept, gates, cells, proj_in)
+    if host:
+        return to_numpy(output), to_numpy(h_n), None if c_n is None else to_numpy(c_n), tape
+    return output, h_n, c_n, tape
+
+
+def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
+    """Backpropagation through time for the forward call that made ``tape``.
+
+    See :mod:`numrnn.backends` for the full contract.
+
+    Parameters
+    ----------
+    cell : numrnn.backends.CellSpec
+    params : dict or DeviceParams
+        The parameters the forward call used.
+    tape : object
+        From :func:`forward` with ``need_tape=True``.
+    grad_output : array (T, B, H_out)
+        Host or device array; decides whether the results are host arrays.
+    grad_h_n : array (B, H_out) or None
+        None means zeros.
+    grad_c_n : array (B, H) or None
+        LSTM only; None means zeros.
+
+    Returns
+    -------
+    grad_x, grad_h0, grad_c0, grads
+        grad_c0 is None unless LSTM; ``grads`` has the keys of ``params``.
+    """
+    kind, hidden, h_out, gate_rows = _sizes(cell)
+    lstm = kind == kernels.LSTM
+    projected = cell.proj_size > 0
+    dev = prepare_params(params)
+    dtype = dev.dtype
+    host = not is_device_array(grad_output)
+    grad_output = _on_device(grad_output, dtype)
+    steps, batch, inputs = tape.x.shape
+    rows = steps * batch
+
+    dh_carry = (
+        zeros((batch, h_out), dtype) if grad_h_n is None else _on_device(grad_h_n, dtype, copy=True)
+    )
+    if lstm:
+        dc_carry = (
+            zeros((batch, hidden), dtype)
+            if grad_c_n is None
+            else _on_device(grad_c_n, dtype, copy=True)
+        )
+    else:
+        dc_carry = _dummy(2, dtype)
+    dy = zeros((steps, batch, h_out), dtype)
+    dgx = zeros((steps, batch, gate_rows), dtype)
+    dgh = zeros((steps, batch, gate_rows), dtype) if kind == kernels.GRU else dgx
+    w_hr = dev["weight_hr"] if projected else _dummy(2, dtype)
+    reverse = tape.reverse
+
+    plan = _persistent_plan(batch, max(hidden, h_out), gate_rows * h_out * dtype.itemsize)
+    if plan is not None:
+        blocks, threads, rows_per_block = plan
+        kernels.backward_persistent[blocks, threads](
+            kind, hidden, projected, reverse, tape.nsteps, rows_per_block,
+            dev["weight_hh"], w_hr, tape.h0, tape.c0, tape.lengths, tape.output,
+            tape.gates, tape.cells, grad_output, dy, dgx, dgh, dh_carry, dc_carry,
+        )  # fmt: skip
+    else:
+        for s in range(tape.nsteps - 1, -1, -1):
+            _launch(kernels.backward_output_grads_step, batch * h_out)(
+                s, reverse, tape.lengths, grad_output, dh_carry, dy
+            )
+            _launch(kernels.backward_cells_step, batch * hidden)(
+                kind, hidden, projected, reverse, s,
+                w_hr, tape.h0, tape.c0, tape.lengths, tape.output, tape.gates, tape.cells,
+                dy, dgx, dgh, dh_carry, dc_carry,
+            )  # fmt: skip
+            _launch(kernels.backward_hidden_step, batch * h_out)(
+                kind, reverse, s, dev["weight_hh"], tape.lengths, dgh, dh_carry
+            )
+
+    dgx_rows = dgx.reshape(rows, gate_rows)
+    dgh_rows = dgh.reshape(rows, gate_rows)
+    grad_x = cuda.device_array((steps, batch, inputs), dtype)
+    _matmul(dgx_rows, dev["weight_ih"], grad_x.reshape(rows, inputs))
+    h_prev = cuda.device_array((steps, batch, h_out), dtype)
+    _launch(kernels.gather_previous, h_prev.size)(
+        reverse, tape.lengths, tape.h0, tape.output, h_prev
+    )
+    grads = {
+        "weight_ih": cuda.device_array((gate_rows, inputs), dtype),
+        "weight_hh": cuda.device_array((gate_rows, h_out), dtype),
+        "bias_ih": _column_sums(dgx_rows),
+        "bias_hh": _column_sums(dgh_rows),
+    }
+    _matmul(dgx_rows, tape.x.reshape(rows, inputs), grads["weight_ih"], trans_a=True)
+    _matmul(dgh_rows, h_prev.reshape(rows, h_out), grads["weight_hh"], trans_a=True)
+    if projected:
+        grads["weight_hr"] = cuda.device_array((h_out, hidden), dtype)
+        _matmul(
+            dy.reshape(rows, h_out),
+            tape.proj_in.reshape(rows, hidden),
+            grads["weight_hr"],
+            trans_a=True,
+        )
+
+    grad_c0 = dc_carry if lstm else None
+    if host:
+        grads = {name: to_numpy(g) for name, g in grads.items()}
+        grad_c0 = None if grad_c0 is None else to_numpy(grad_c0)
+        return to_numpy(grad_x), to_numpy(dh_carry), grad_c0, grads
+    return grad_x, dh_carry, grad_c0, grads

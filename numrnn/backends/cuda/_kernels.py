@@ -1,0 +1,539 @@
+"""The ``numba.cuda`` kernels of the CUDA backend.
+
+Three families of kernels (see ``docs/cuda.rst`` for the choice and its
+bounds):
+
+* ``gemm`` -- a tiled shared-memory matrix product with register tiles, used
+  for every product over all T*B rows at once: the input projection, ``grad_x`` and the weight
+  gradients.
+* the recurrence -- one step of a cell is split into *phases*, each a device
+  function over "items" (a batch row and a hidden unit).  Between phases
+  every item must see the others' results.  ``forward_persistent`` /
+  ``backward_persistent`` loop over all time steps in one launch: a block owns
+  a tile of batch rows and every hidden unit of them, so ``syncthreads``
+  separates the phases.  ``forward_*_step`` / ``backward_*_step`` run one
+  phase of one step over the whole grid; the kernel boundary separates the
+  phases.  Both call the same phase functions.
+* small helpers: strided copy with dtype cast, fill, elementwise ops, column
+  sums, gathers of final and previous states.
+
+Every kernel loops over its work with the grid's stride, so any launch size
+is correct: the host caps the grid (and Numba's simulator, one Python thread
+per CUDA thread, can run with few threads).
+
+The gate maths comes from :mod:`numrnn.backends.gates` (shared with the
+``"cpu"`` backend); nothing here re-derives it.
+
+Layouts: ``xp`` (T, B, G*H) holds W_ih x + b_ih; ``output`` (T, B, H_out)
+the hidden states (zero at padded steps), which also serve as the previous
+hidden state of the next step.  Tape arrays: ``gates`` (T, B, 5H) for an LSTM
+(i, f, g, o, tanh c) and (T, B, 4H) for a GRU (r, z, n, W_hn h + b_hn);
+``cells`` (T, B, H) the LSTM cell states; ``proj_in`` (T, B, H) the LSTM's
+o * tanh(c) before the projection.  Arrays a cell does not use are passed as
+one-element dummies and never touched.
+"""
+
+from numba import cuda
+from numba.core import config
+
+from numrnn.backends import gates as gate_math
+
+RNN_TANH, RNN_RELU, LSTM, GRU = 0, 1, 2, 3
+KIND_CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
+
+#: ``gemm`` runs blocks of THREADS x THREADS threads, each computing REG x REG
+#: outputs, so a block computes a BLOCK x BLOCK tile of the output.  The
+#: simulator starts a Python thread per CUDA thread, so it gets small ones.
+THREADS = 4 if config.ENABLE_CUDASIM else 16
+REG = 2 if config.ENABLE_CUDASIM else 4
+BLOCK = THREADS * REG
+# Shared-array shapes must be compile-time constants: globals, not expressions.
+# One padding column keeps the tiles' column-wise stores off a single bank.
+_BLOCK_ROW = BLOCK + 1
+
+
+# --------------------------------------------------------------------------
+# Matrix product over all rows
+# --------------------------------------------------------------------------
+
+
+@cuda.jit
+def gemm(a, b, c, bias, trans_a, trans_b):
+    """c = op(a) @ op(b) (+ bias[None, :] if bias.size).
+
+    op(a) is ``a.T`` if ``trans_a`` else ``a`` (same for b).  Launch a 1-D
+    grid of blocks of (THREADS, THREADS) threads; block k computes the
+    BLOCK x BLOCK output tiles k, k + gridDim, ... (row-major over c), so any
+    grid size covers c.
+
+    Each step over the shared dimension stages THREADS columns of op(a) and
+    rows of op(b) in shared memory (read from global memory along their
+    contiguous axis, whichever that is, so reads coalesce); thread (y, x)
+    then accumulates outputs (y + i THREADS, x + j THREADS) in registers:
+    2 REG shared loads per REG² multiply-adds.
+    """
+    tile_a = cuda.shared.array((THREADS, _BLOCK_ROW), dtype=c.dtype)  # [k, row]
+    tile_b = cuda.shared.array((THREADS, _BLOCK_ROW), dtype=c.dtype)  # [k, col]
+    acc = cuda.local.array((REG, REG), dtype=c.dtype)
+    a_col = cuda.local.array(REG, dtype=c.dtype)
+    b_row = cuda.local.array(REG, dtype=c.dtype)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    lid = ty * THREADS + tx
+    m, n = c.shape
+    depth = a.shape[0] if trans_a else a.shape[1]
+    tile_cols = (n + BLOCK - 1) // BLOCK
+    tiles = ((m + BLOCK - 1) // BLOCK) * tile_cols
+    zero = c.dtype.type(0)
+    for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
+        row0 = (tile // tile_cols) * BLOCK
+        col0 = (tile % tile_cols) * BLOCK
+        for i in range(REG):
+            for j in range(REG):
+                acc[i, j] = zero
+        for k0 in range(0, depth, THREADS):
+            # THREADS * BLOCK elements per tile: REG per thread.
+            for e in range(REG):
+                idx = lid + e * THREADS * THREADS
+                if trans_a:  # op(a)[r, k] = a[k, r], contiguous along r
+                    r, k = idx % BLOCK, idx // BLOCK
+                    inside = row0 + r < m and k0 + k < depth
+                    tile_a[k, r] = a[k0 + k, row0 + r] if inside else zero
+                else:  # a[r, k], contiguous along k
+                    r, k = idx // THREADS, idx % THREADS
+                    inside = row0 + r < m and k0 + k < depth
+                    tile_a[k, r] = a[row0 + r, k0 + k] if inside else zero
+                if trans_b:  # op(b)[k, q] = b[q, k], contiguous along k
+                    q, k = idx // THREADS, idx % THREADS
+                    inside = col0 + q < n and k0 + k < depth
+                    tile_b[k, q] = b[col0 + q, k0 + k] if inside else zero
+                else:  # b[k, q], contiguous along q
+                    q, k = idx % BLOCK, idx // BLOCK
+                    inside = col0 + q < n and k0 + k < depth
+                    tile_b[k, q] = b[k0 + k, col0 + q] if inside else zero
+            cuda.syncthreads()
+            for k in range(THREADS):
+                for i in range(REG):
+                    a_col[i] = tile_a[k, ty + i * THREADS]
+                    b_row[i] = tile_b[k, tx + i * THREADS]
+                for i in range(REG):
+                    for j in range(REG):
+                        acc[i, j] += a_col[i] * b_row[j]
+            cuda.syncthreads()
+        for i in range(REG):
+            row = row0 + ty + i * THREADS
+            for j in range(REG):
+                col = col0 + tx + j * THREADS
+                if row < m and col < n:
+                    value = acc[i, j]
+                    if bias.size > 0:
+                        value += bias[col]
+                    c[row, col] = value
+
+
+@cuda.jit
+def column_sums(a, out):
+    """out[j] = sum_i a[i, j]; one thread per column (reads coalesce)."""
+    for j in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        acc = out.dtype.type(0)
+        for i in range(a.shape[0]):
+            acc += a[i, j]
+        out[j] = acc
+
+
+# --------------------------------------------------------------------------
+# Array helpers
+# --------------------------------------------------------------------------
+
+
+@cuda.jit
+def copy_3d(src, dst, swap01):
+    """dst[i, j, k] = src[j, i, k] if swap01 else src[i, j, k].
+
+    3-D arrays of any strides; the dtype is cast.
+    """
+    d1 = dst.shape[1]
+    d2 = dst.shape[2]
+    for i in range(cuda.grid(1), dst.size, cuda.gridsize(1)):
+        i0 = i // (d1 * d2)
+        rest = i - i0 * d1 * d2
+        i1 = rest // d2
+        i2 = rest - i1 * d2
+        dst[i0, i1, i2] = src[i1, i0, i2] if swap01 else src[i0, i1, i2]
+
+
+@cuda.jit
+def fill(flat, value):
+    """flat[:] = value."""
+    for i in range(cuda.grid(1), flat.size, cuda.gridsize(1)):
+        flat[i] = value
+
+
+@cuda.jit
+def elementwise(a, b, out, multiply):
+    """out = a * b if multiply else a + b, over flat arrays."""
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[i] = a[i] * b[i] if multiply else a[i] + b[i]
+
+
+@cuda.jit
+def gather_last(reverse, lengths, seq, out):
+    """out[b, k] = seq[t_last(b), b, k]: the state after each row's last step.
+
+    The last processed step is t = lengths[b] - 1 forwards and t = 0 in
+    reverse.
+    """
+    width = out.shape[1]
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        b = i // width
+        k = i - b * width
+        t = 0 if reverse else lengths[b] - 1
+        out[b, k] = seq[t, b, k]
+
+
+@cuda.jit
+def gather_previous(reverse, lengths, h0, output, h_prev):
+    """h_prev[t, b] = the hidden state that entered step t of row b.
+
+    That is h0 at a row's first step, the output of the step before
+    otherwise, and 0 at padded steps (their gradients are 0 anyway).  Rows of
+    it are the right operand of the W_hh gradient product.
+    """
+    batch = h_prev.shape[1]
+    width = h_prev.shape[2]
+    for i in range(cuda.grid(1), h_prev.size, cuda.gridsize(1)):
+        t = i // (batch * width)
+        rest = i - t * batch * width
+        b = rest // width
+        k = rest - b * width
+        length = lengths[b]
+        if t >= length:
+            h_prev[t, b, k] = 0
+        elif t == (length - 1 if reverse else 0):
+            h_prev[t, b, k] = h0[b, k]
+        else:
+            h_prev[t, b, k] = output[t + 1 if reverse else t - 1, b, k]
+
+
+# --------------------------------------------------------------------------
+# Recurrence: phase functions
+# --------------------------------------------------------------------------
+
+
+@cuda.jit(device=True)
+def _time_of_step(s, length, reverse):
+    """Time index of step s of a row with ``length`` valid steps."""
+    return length - 1 - s if reverse else s
+
+
+@cuda.jit(device=True)
+def _row_and_unit(item, row0, row1):
+    """(batch row, unit) of an item; the batch row varies fastest.
+
+    So the threads of a warp share units, and one read of a weight serves
+    several batch rows (it is broadcast across the warp): the weights are
+    read from memory once per warp-full of rows instead of once per row.
+    """
+    rows = row1 - row0
+    return row0 + item % rows, item // rows
+
+
+@cuda.jit(device=True)
+def _dot_column(w_t, col, h, b):
+    """sum_k w_t[k, col] * h[b, k]: entry ``col`` of W h[b], given W.T.
+
+    The projections use it: W_hr (o tanh c) forwards from W_hr.T, and
+    W_hr.T dy backwards from W_hr.  Threads of a warp that differ in ``col``
+    take consecutive ones, so the weight reads coalesce.
+    """
+    acc = w_t.dtype.type(0)
+    for k in range(w_t.shape[0]):
+        acc += w_t[k, col] * h[b, k]
+    return acc
+
+
+@cuda.jit(device=True)
+def _hidden_parts(w_hh_t, b_hh, j, hidden, ngates, h, b):
+    """W_h* h[b] + b_h* at unit j of the first ``ngates`` gates (the rest 0).
+
+    One pass over h[b] for all gates: each h value loaded serves every gate.
+    ``ngates`` is 1 (RNN), 3 (GRU) or 4 (LSTM).
+    """
+    zero = b_hh.dtype.type(0)
+    p0 = b_hh[j]
+    p1 = b_hh[hidden + j] if ngates > 1 else zero
+    p2 = b_hh[2 * hidden + j] if ngates > 1 else zero
+    p3 = b_hh[3 * hidden + j] if ngates > 3 else zero
+    for k in range(w_hh_t.shape[0]):
+        hk = h[b, k]
+        p0 += w_hh_t[k, j] * hk
+        if ngates > 1:
+            p1 += w_hh_t[k, hidden + j] * hk
+            p2 += w_hh_t[k, 2 * hidden + j] * hk
+        if ngates > 3:
+            p3 += w_hh_t[k, 3 * hidden + j] * hk
+    return p0, p1, p2, p3
+
+
+@cuda.jit(device=True)
+def _forward_cells(
+    kind, fast, hidden, projected, reverse, keep_gates, s, row0, row1, first, stride,
+    xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+):  # fmt: skip
+    """Phase 1 of forward step s: gates and new state of items (b, j).
+
+    Items are rows row0..row1-1 times the ``hidden`` units, taken from
+    ``first`` with ``stride``.  Rows with lengths[b] <= s are done.
+    """
+    ngates = 4 if kind == LSTM else 3 if kind == GRU else 1
+    for item in range(first, (row1 - row0) * hidden, stride):
+        b, j = _row_and_unit(item, row0, row1)
+        length = lengths[b]
+        if s >= length:
+            continue
+        t = _time_of_step(s, length, reverse)
+        t_prev = t + 1 if reverse else t - 1
+        h_prev = h0 if s == 0 else output[t_prev]
+        # W_h* h_prev + b_h* of each gate (unused ones are 0)
+        p0, p1, p2, p3 = _hidden_parts(w_hh_t, b_hh, j, hidden, ngates, h_prev, b)
+        if kind == LSTM:
+            ai = xp[t, b, j] + p0
+            af = xp[t, b, hidden + j] + p1
+            ag = xp[t, b, 2 * hidden + j] + p2
+            ao = xp[t, b, 3 * hidden + j] + p3
+            c_prev = c0[b, j] if s == 0 else cells[t_prev, b, j]
+            i, f, g, o, c, tanh_c = gate_math.lstm_gates(ai, af, ag, ao, c_prev, fast)
+            cells[t, b, j] = c
+            if keep_gates:
+                gates[t, b, j] = i
+                gates[t, b, hidden + j] = f
+                gates[t, b, 2 * hidden + j] = g
+                gates[t, b, 3 * hidden + j] = o
+                gates[t, b, 4 * hidden + j] = tanh_c
+            if projected:
+                proj_in[t, b, j] = o * tanh_c
+            else:
+                output[t, b, j] = o * tanh_c
+        elif kind == GRU:
+            r, z, n, h = gate_math.gru_gates(
+                xp[t, b, j], xp[t, b, hidden + j], xp[t, b, 2 * hidden + j],
+                p0, p1, p2, h_prev[b, j], fast,
+            )  # fmt: skip
+            output[t, b, j] = h
+            if keep_gates:
+                gates[t, b, j] = r
+                gates[t, b, hidden + j] = z
+                gates[t, b, 2 * hidden + j] = n
+                gates[t, b, 3 * hidden + j] = p2
+        else:
+            output[t, b, j] = gate_math.rnn_act(xp[t, b, j] + p0, kind == RNN_RELU, fast)
+
+
+@cuda.jit(device=True)
+def _forward_projection(s, reverse, row0, row1, first, stride, w_hr_t, lengths, proj_in, output):
+    """Phase 2 of an LSTM forward step with projection: h = W_hr (o tanh c)."""
+    width = output.shape[2]
+    for item in range(first, (row1 - row0) * width, stride):
+        b, p = _row_and_unit(item, row0, row1)
+        length = lengths[b]
+        if s >= length:
+            continue
+        t = _time_of_step(s, length, reverse)
+        output[t, b, p] = _dot_column(w_hr_t, p, proj_in[t], b)
+
+
+@cuda.jit(device=True)
+def _backward_output_grads(
+    s, reverse, row0, row1, first, stride, lengths, grad_output, dh_carry, dy
+):
+    """Backward phase 1: dy[t, b] = grad_output[t, b] + the gradient from step s+1.
+
+    ``dh_carry`` holds grad_h_n until a row's last step, then the gradient
+    that flowed back from the step after.
+    """
+    width = dy.shape[2]
+    for item in range(first, (row1 - row0) * width, stride):
+        b, k = _row_and_unit(item, row0, row1)
+        length = lengths[b]
+        if s >= length:
+            continue
+        t = _time_of_step(s, length, reverse)
+        dy[t, b, k] = grad_output[t, b, k] + dh_carry[b, k]
+
+
+@cuda.jit(device=True)
+def _backward_cells(
+    kind, hidden, projected, reverse, s, row0, row1, first, stride,
+    w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+):  # fmt: skip
+    """Backward phase 2: gradients of the pre-activations of items (b, j).
+
+    ``dgx`` receives the gradients w.r.t. the input parts (W_ih x + b_ih),
+    ``dgh`` w.r.t. the hidden parts (W_hh h + b_hh); they differ only for the
+    GRU's candidate (and are one array otherwise).  The GRU's direct part
+    z * dh of dL/dh_prev goes into ``dh_carry`` (phase 1 has consumed it);
+    the LSTM's dL/dc_prev into ``dc_carry``.
+    """
+    for item in range(first, (row1 - row0) * hidden, stride):
+        b, j = _row_and_unit(item, row0, row1)
+        length = lengths[b]
+        if s >= length:
+            continue
+        t = _time_of_step(s, length, reverse)
+        t_prev = t + 1 if reverse else t - 1
+        if projected:
+            dh = _dot_column(w_hr, j, dy[t], b)
+        else:
+            dh = dy[t, b, j]
+        if kind == LSTM:
+            c_prev = c0[b, j] if s == 0 else cells[t_prev, b, j]
+            dai, daf, dag, dao, dc_prev = gate_math.lstm_gates_backward(
+                gates[t, b, j], gates[t, b, hidden + j], gates[t, b, 2 * hidden + j],
+                gates[t, b, 3 * hidden + j], c_prev, gates[t, b, 4 * hidden + j],
+                dh, dc_carry[b, j],
+            )  # fmt: skip
+            dgx[t, b, j] = dai
+            dgx[t, b, hidden + j] = daf
+            dgx[t, b, 2 * hidden + j] = dag
+            dgx[t, b, 3 * hidden + j] = dao
+            dc_carry[b, j] = dc_prev
+        elif kind == GRU:
+            h_prev = h0[b, j] if s == 0 else output[t_prev, b, j]
+            dar, daz, dxn, dhn, dh_direct = gate_math.gru_gates_backward(
+                gates[t, b, j], gates[t, b, hidden + j], gates[t, b, 2 * hidden + j],
+                gates[t, b, 3 * hidden + j], h_prev, dh,
+            )  # fmt: skip
+            dgx[t, b, j] = dar
+            dgx[t, b, hidden + j] = daz
+            dgx[t, b, 2 * hidden + j] = dxn
+            dgh[t, b, j] = dar
+            dgh[t, b, hidden + j] = daz
+            dgh[t, b, 2 * hidden + j] = dhn
+            dh_carry[b, j] = dh_direct
+        else:
+            dgx[t, b, j] = gate_math.rnn_act_backward(output[t, b, j], dh, kind == RNN_RELU)
+
+
+@cuda.jit(device=True)
+def _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths, dgh, dh_carry):
+    """Backward phase 3: dL/dh_prev = W_hh.T dgh (+ the GRU's direct part).
+
+    Threads of a warp that differ in k take consecutive ones, so reading
+    W_hh[r, k] coalesces without a transposed copy.
+    """
+    width = dh_carry.shape[1]
+    for item in range(first, (row1 - row0) * width, stride):
+        b, k = _row_and_unit(item, row0, row1)
+        length = lengths[b]
+        if s >= length:
+            continue
+        t = _time_of_step(s, length, reverse)
+        acc = dh_carry[b, k] if kind == GRU else dh_carry.dtype.type(0)
+        for r in range(w_hh.shape[0]):
+            acc += w_hh[r, k] * dgh[t, b, r]
+        dh_carry[b, k] = acc
+
+
+# --------------------------------------------------------------------------
+# Recurrence: kernels
+# --------------------------------------------------------------------------
+
+
+@cuda.jit
+def forward_persistent(
+    kind, fast, hidden, projected, reverse, keep_gates, nsteps, rows_per_block,
+    xp, w_hh_t, b_hh, w_hr_t, h0, c0, lengths, output, gates, cells, proj_in,
+):  # fmt: skip
+    """All forward steps in one launch; block k owns rows [k*rows, (k+1)*rows)."""
+    row0 = cuda.blockIdx.x * rows_per_block
+    row1 = min(row0 + rows_per_block, lengths.size)
+    first = cuda.threadIdx.x
+    stride = cuda.blockDim.x
+    for s in range(nsteps):
+        _forward_cells(
+            kind, fast, hidden, projected, reverse, keep_gates, s, row0, row1, first, stride,
+            xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+        )  # fmt: skip
+        cuda.syncthreads()
+        if projected:
+            _forward_projection(
+                s, reverse, row0, row1, first, stride, w_hr_t, lengths, proj_in, output
+            )
+            cuda.syncthreads()
+
+
+@cuda.jit
+def forward_cells_step(
+    kind, fast, hidden, projected, reverse, keep_gates, s,
+    xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+):  # fmt: skip
+    """Phase 1 of forward step s over the whole grid."""
+    _forward_cells(
+        kind, fast, hidden, projected, reverse, keep_gates, s, 0, lengths.size,
+        cuda.grid(1), cuda.gridsize(1),
+        xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+    )  # fmt: skip
+
+
+@cuda.jit
+def forward_projection_step(s, reverse, w_hr_t, lengths, proj_in, output):
+    """Phase 2 (LSTM projection) of forward step s over the whole grid."""
+    _forward_projection(
+        s, reverse, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
+        w_hr_t, lengths, proj_in, output,
+    )  # fmt: skip
+
+
+@cuda.jit
+def backward_persistent(
+    kind, hidden, projected, reverse, nsteps, rows_per_block,
+    w_hh, w_hr, h0, c0, lengths, output, gates, cells, grad_output,
+    dy, dgx, dgh, dh_carry, dc_carry,
+):  # fmt: skip
+    """All backward steps in one launch, latest step first (see forward_persistent)."""
+    row0 = cuda.blockIdx.x * rows_per_block
+    row1 = min(row0 + rows_per_block, lengths.size)
+    first = cuda.threadIdx.x
+    stride = cuda.blockDim.x
+    for s in range(nsteps - 1, -1, -1):
+        _backward_output_grads(s, reverse, row0, row1, first, stride, lengths, grad_output,
+                               dh_carry, dy)  # fmt: skip
+        cuda.syncthreads()
+        _backward_cells(
+            kind, hidden, projected, reverse, s, row0, row1, first, stride,
+            w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+        )  # fmt: skip
+        cuda.syncthreads()
+        _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths, dgh,
+                         dh_carry)  # fmt: skip
+        cuda.syncthreads()
+
+
+@cuda.jit
+def backward_output_grads_step(s, reverse, lengths, grad_output, dh_carry, dy):
+    """Backward phase 1 of step s over the whole grid."""
+    _backward_output_grads(
+        s, reverse, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
+        lengths, grad_output, dh_carry, dy,
+    )  # fmt: skip
+
+
+@cuda.jit
+def backward_cells_step(
+    kind, hidden, projected, reverse, s,
+    w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+):  # fmt: skip
+    """Backward phase 2 of step s over the whole grid."""
+    _backward_cells(
+        kind, hidden, projected, reverse, s, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
+        w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+    )  # fmt: skip
+
+
+@cuda.jit
+def backward_hidden_step(kind, reverse, s, w_hh, lengths, dgh, dh_carry):
+    """Backward phase 3 of step s over the whole grid."""
+    _backward_hidden(
+        kind, reverse, s, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
+        w_hh, lengths, dgh, dh_carry,
+    )  # fmt: skip
