@@ -285,9 +285,17 @@ def test_lengths_semantics(backend, rng):
     poisoned = x.copy()
     for b, L in enumerate(lengths):
         poisoned[L:, b] = np.nan
+    grad_out = rng.standard_normal(out.shape)
+    grad_x, grad_h = layer.backward(grad_out)
+    grads = layer.grads
     out_p, hn_p = layer(poisoned, None, lengths)
     np.testing.assert_array_equal(out, out_p)
     np.testing.assert_array_equal(hn, hn_p)
+    grad_x_p, grad_h_p = layer.backward(grad_out)
+    np.testing.assert_array_equal(grad_x, grad_x_p)
+    np.testing.assert_array_equal(grad_h, grad_h_p)
+    for name, g in grads.items():
+        np.testing.assert_array_equal(g, layer.grads[name], err_msg=name)
     for b, L in enumerate(lengths):
         assert np.all(out[L:, b] == 0)
         single, h_single = layer(x[:L, b])

@@ -72,3 +72,21 @@ def test_benchmark_smoke_run():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| gru | 3 | 2 | 2 | 3 | fwd+bwd |" in result.stdout
+
+
+def test_padding_never_reaches_gradients():
+    """NaN in padded steps changes neither outputs nor any gradient."""
+    rng = np.random.default_rng()
+    layer = numrnn.GRU(3, 4, backend="cuda", dtype=np.float64, seed=0)
+    lengths = np.array([2, 5, 3])
+    x = rng.standard_normal((5, 3, 3))
+    poisoned = x.copy()
+    for b, length in enumerate(lengths):
+        poisoned[length:, b] = np.nan
+    results = []
+    for inputs in (x, poisoned):
+        out, h_n = layer(inputs, None, lengths)
+        grad_x, grad_h = layer.backward(np.ones_like(out))
+        results.append((out, h_n, grad_x, grad_h, *layer.grads.values()))
+    for clean, dirty in zip(*results, strict=True):
+        np.testing.assert_array_equal(clean, dirty)

@@ -381,6 +381,7 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
         c0 = zeros((batch, hidden), dtype) if c0 is None else _on_device(c0, dtype, copy=need_tape)
     else:
         c0 = _dummy(2, dtype)
+    lengths_given = lengths is not None
     lengths, nsteps = _lengths_on_device(lengths, steps, batch)
 
     xp = cuda.device_array((steps, batch, gate_rows), dtype)
@@ -391,6 +392,9 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
         bias=dev["bias_ih"],
         trans_b=True,
     )
+    if need_tape and lengths_given:
+        # x is our own copy here (need_tape): safe to clean for the W_ih gradient.
+        _launch(kernels.zero_padding, x.size)(lengths, x)
     output = zeros((steps, batch, h_out), dtype)
     keep_gates = need_tape and kind in _GATE_TAPE_WIDTH
     if keep_gates:

@@ -215,6 +215,22 @@ def gather_previous(reverse, lengths, h0, output, h_prev):
             h_prev[t, b, k] = output[t + 1 if reverse else t - 1, b, k]
 
 
+@cuda.jit
+def zero_padding(lengths, seq):
+    """seq[t, b, :] = 0 where t >= lengths[b].
+
+    Applied to the taped input: its rows are the right operand of the W_ih
+    gradient product, where a padded NaN would survive 0 * NaN.
+    """
+    batch = seq.shape[1]
+    width = seq.shape[2]
+    for i in range(cuda.grid(1), seq.size, cuda.gridsize(1)):
+        t = i // (batch * width)
+        b = (i - t * batch * width) // width
+        if t >= lengths[b]:
+            seq[t, b, i - (t * batch + b) * width] = 0
+
+
 # --------------------------------------------------------------------------
 # Recurrence: phase functions
 # --------------------------------------------------------------------------

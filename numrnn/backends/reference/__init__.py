@@ -199,7 +199,10 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
         if dc is not None:
             dc = np.where(mask, dc_prev, dc)
     rows = d_gx_all.reshape(T * B, -1)
-    grads["weight_ih"] += rows.T @ x.reshape(T * B, I)
+    # Time t is valid for sequence b iff step t is active (t < lengths[b]) in
+    # either direction; padded inputs must not reach dW_ih (0 * NaN is NaN).
+    x_valid = np.where(tape.active[:, :, None], x, 0)
+    grads["weight_ih"] += rows.T @ x_valid.reshape(T * B, I)
     grads["bias_ih"] += rows.sum(axis=0)
     grad_x = d_gx_all @ params["weight_ih"]
     return grad_x, dh, dc, grads

@@ -1,0 +1,635 @@
+r"""Optimizers, gradient clipping and learning-rate schedules over dicts of arrays.
+
+Parameters and gradients are plain dicts ``name -> ndarray`` (a layer's ``state_dict()`` and
+``grads``). ``optimizer.step(params, grads)`` updates the arrays in ``params`` **in place**
+with exactly the update rules of ``torch.optim`` (same defaults, same order of operations);
+per-parameter state (moments, step counts) is kept under each parameter's name.
+
+Examples
+--------
+>>> import numpy as np
+>>> from numrnn.optim import Adam, clip_grad_norm
+>>> params = {"w": np.array([1.0, -2.0])}
+>>> grads = {"w": np.array([3.0, 4.0])}
+>>> float(clip_grad_norm(grads, max_norm=1.0))      # norm before clipping
+5.0
+>>> opt = Adam(lr=0.1)
+>>> opt.step(params, grads)
+>>> params["w"]                                      # Adam's first step moves each by ~lr
+array([ 0.9, -2.1])
+"""
+
+import math
+
+import numpy as np
+
+from numrnn import _trainutil as tu
+from numrnn._validation import check_int
+
+
+class Optimizer:
+    """Base class: argument checks, per-parameter state and ``state_dict``.
+
+    Subclasses name the entries they keep per parameter in ``_state_keys`` and implement
+    ``_update(param, grad, state)``, which changes ``param`` in place and keeps what it needs
+    across steps in the dict ``state``.
+    """
+
+    def __init__(self, **hyper):
+        self.lr = tu.check_float(hyper.pop("lr"), "lr", low=0.0)
+        self.weight_decay = tu.check_float(hyper.pop("weight_decay"), "weight_decay", low=0.0)
+        self.hyper = hyper
+        self.state = {}
+
+    def get_config(self):
+        """Return the hyperparameters as JSON-compatible values.
+
+        Returns
+        -------
+        dict
+            Keyword arguments that rebuild this optimizer (used by :mod:`numrnn.io`).
+        """
+        return {"lr": self.lr, "weight_decay": self.weight_decay, **self.hyper}
+
+    def step(self, params, grads):
+        """Update every array in ``params`` in place from the matching entry of ``grads``.
+
+        Parameters
+        ----------
+        params : dict of ndarray
+            Float arrays, changed in place.
+        grads : dict of array_like
+            Same keys and shapes as ``params``.
+
+        Raises
+        ------
+        ValueError
+            If the keys or shapes of ``grads`` differ from those of ``params``, or a parameter
+            is not a writeable float array.
+        """
+        if set(grads) != set(params):
+            raise ValueError(f"grads must have the keys of params: missing "
+                             f"{sorted(set(params) - set(grads))}, unexpected "
+                             f"{sorted(set(grads) - set(params))}")
+        checked = {}
+        for name, param in params.items():
+            if not isinstance(param, np.ndarray) or param.dtype not in tu.FLOAT_DTYPES:
+                raise ValueError(f"params[{name!r}] must be a float32/float64 ndarray, got "
+                                 f"{type(param).__name__}")
+            grad = tu.as_float_array(grads[name], f"grads[{name!r}]", param.dtype)
+            if grad.shape != param.shape:
+                raise ValueError(f"grads[{name!r}] must have shape {param.shape}, got "
+                                 f"{grad.shape}")
+            checked[name] = grad
+        for name, param in params.items():
+            self._update(param, checked[name], self.state.setdefault(name, {"step": 0}))
+
+    def state_dict(self):
+        """Return the hyperparameters and copies of the per-parameter state.
+
+        Returns
+        -------
+        dict
+            ``{"config": get_config(), "state": {name: {key: ndarray or int}}}``.
+        """
+        state = {name: {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                        for k, v in entry.items()} for name, entry in self.state.items()}
+        return {"config": self.get_config(), "state": state}
+
+    def load_state_dict(self, state_dict):
+        """Restore hyperparameters and state from :meth:`state_dict` output (all or nothing).
+
+        Parameters
+        ----------
+        state_dict : dict
+            ``{"config": ..., "state": ...}`` as returned by :meth:`state_dict`.
+
+        Raises
+        ------
+        ValueError
+            If the hyperparameters are not this optimizer's or a state entry has unknown keys.
+        """
+        config, state = state_dict["config"], state_dict["state"]
+        if set(config) != set(self.get_config()):
+            raise ValueError(f"optimizer state_dict has hyperparameters {sorted(config)}, "
+                             f"{type(self).__name__} expects {sorted(self.get_config())}")
+        fresh = type(self)(**config)
+        expected = set(self._state_keys) | {"step"}
+        for name, entry in state.items():
+            if not set(entry) <= expected:
+                raise ValueError(f"optimizer state for {name!r} has keys {sorted(entry)}, "
+                                 f"{type(self).__name__} expects a subset of {sorted(expected)}")
+        self.lr, self.weight_decay, self.hyper = fresh.lr, fresh.weight_decay, fresh.hyper
+        self.state = {name: {k: (np.array(v) if k != "step" else int(v))
+                             for k, v in entry.items()} for name, entry in state.items()}
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
+
+    ``torch.optim.SGD``'s rule, with :math:`\mu` momentum and :math:`\tau` dampening:
+
+    .. math::
+        g &\leftarrow g + \lambda \theta \\
+        b &\leftarrow g \text{ at the first step, else } \mu b + (1 - \tau) g \\
+        g &\leftarrow g + \mu b \text{ (Nesterov) or } b \\
+        \theta &\leftarrow \theta - \eta g
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+    momentum : float, default 0.0
+    dampening : float, default 0.0
+    weight_decay : float, default 0.0
+    nesterov : bool, default False
+        Needs ``momentum > 0`` and ``dampening == 0`` (as PyTorch).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.optim import SGD
+    >>> p = {"w": np.array([1.0])}
+    >>> opt = SGD(lr=0.5, momentum=0.9)
+    >>> for _ in range(2):
+    ...     opt.step(p, {"w": np.array([1.0])})
+    >>> p["w"]                               # 1 - 0.5*1 - 0.5*(0.9 + 1)
+    array([-0.45])
+    """
+
+    _state_keys = ("momentum_buffer",)
+
+    def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        super().__init__(lr=lr, weight_decay=weight_decay,
+                         momentum=tu.check_float(momentum, "momentum", low=0.0),
+                         dampening=tu.check_float(dampening, "dampening", 0.0, 1.0),
+                         nesterov=bool(nesterov))
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("nesterov=True needs momentum > 0 and dampening == 0, got "
+                             f"momentum={momentum}, dampening={dampening}")
+
+    def _update(self, param, grad, state):
+        momentum = self.hyper["momentum"]
+        state["step"] += 1
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if momentum:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = grad.copy()
+            else:
+                buf = state["momentum_buffer"]
+                buf *= momentum
+                buf += (1 - self.hyper["dampening"]) * grad
+            buf = state["momentum_buffer"]
+            grad = grad + momentum * buf if self.hyper["nesterov"] else buf
+        param -= self.lr * grad
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba), ``torch.optim.Adam``'s rule; ``decoupled`` gives AdamW.
+
+    .. math::
+        g &\leftarrow g + \lambda\theta \quad\text{(Adam; AdamW instead: }
+             \theta \leftarrow \theta (1 - \eta\lambda)\text{)} \\
+        m &\leftarrow \beta_1 m + (1 - \beta_1) g, \qquad
+        v \leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+        \theta &\leftarrow \theta - \frac{\eta}{1 - \beta_1^t}\,
+             \frac{m}{\sqrt{v} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+    betas : tuple of float, default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 0.0
+    amsgrad : bool, default False
+        Use :math:`\max` of all :math:`v` so far in the denominator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.optim import Adam
+    >>> p = {"w": np.array([0.0])}
+    >>> Adam(lr=0.01).step(p, {"w": np.array([-123.0])})
+    >>> p["w"].round(6)
+    array([0.01])
+    """
+
+    _state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    decoupled = False
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair of floats, got {betas!r}")
+        betas = [tu.check_float(b, f"betas[{i}]", 0.0, 1.0, high_open=True)
+                 for i, b in enumerate(betas)]
+        super().__init__(lr=lr, weight_decay=weight_decay, betas=betas,
+                         eps=tu.check_float(eps, "eps", low=0.0), amsgrad=bool(amsgrad))
+
+    def _update(self, param, grad, state):
+        beta1, beta2 = self.hyper["betas"]
+        state["step"] += 1
+        step = state["step"]
+        if self.decoupled:
+            param *= 1 - self.lr * self.weight_decay
+        elif self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if "exp_avg" not in state:
+            state["exp_avg"] = np.zeros_like(param)
+            state["exp_avg_sq"] = np.zeros_like(param)
+            if self.hyper["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(param)
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        exp_avg += (1 - beta1) * (grad - exp_avg)  # torch's lerp form, same rounding
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * grad * grad
+        if self.hyper["amsgrad"]:
+            np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+            second = state["max_exp_avg_sq"]
+        else:
+            second = exp_avg_sq
+        bias_correction1 = 1 - beta1**step
+        bias_correction2_sqrt = math.sqrt(1 - beta2**step)
+        denom = np.sqrt(second) / bias_correction2_sqrt + self.hyper["eps"]
+        param -= (self.lr / bias_correction1) * exp_avg / denom
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay (Loshchilov & Hutter), ``torch.optim.AdamW``'s rule.
+
+    The parameter shrinks by :math:`(1 - \eta\lambda)` before the Adam step, instead of
+    :math:`\lambda\theta` being added to the gradient; see :class:`Adam` for the equations.
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+    betas : tuple of float, default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 1e-2
+    amsgrad : bool, default False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.optim import AdamW
+    >>> p = {"w": np.array([1.0])}
+    >>> AdamW(lr=0.1, weight_decay=0.5).step(p, {"w": np.array([0.0])})
+    >>> p["w"]                      # zero gradient: only the decay, 1 * (1 - 0.1*0.5)
+    array([0.95])
+    """
+
+    decoupled = True
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop (Hinton), ``torch.optim.RMSprop``'s rule, optionally centered, with momentum.
+
+    .. math::
+        g &\leftarrow g + \lambda\theta, \qquad v \leftarrow \alpha v + (1 - \alpha) g^2 \\
+        \bar g &\leftarrow \alpha \bar g + (1 - \alpha) g \text{ (centered)}, \qquad
+        d = \sqrt{v - \bar g^2} \text{ (centered) or } \sqrt{v}, \text{ then } d + \epsilon \\
+        b &\leftarrow \mu b + g / d, \; \theta \leftarrow \theta - \eta b
+        \quad\text{(or } \theta \leftarrow \theta - \eta g / d \text{ without momentum)}
+
+    Parameters
+    ----------
+    lr : float, default 1e-2
+    alpha : float, default 0.99
+    eps : float, default 1e-8
+    weight_decay : float, default 0.0
+    momentum : float, default 0.0
+    centered : bool, default False
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.optim import RMSprop
+    >>> p = {"w": np.array([0.0])}
+    >>> RMSprop(lr=0.01, alpha=0.75).step(p, {"w": np.array([2.0])})
+    >>> p["w"].round(6)             # -0.01 * 2 / sqrt(0.25 * 4)
+    array([-0.02])
+    """
+
+    _state_keys = ("square_avg", "grad_avg", "momentum_buffer")
+
+    def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False):
+        super().__init__(lr=lr, weight_decay=weight_decay,
+                         alpha=tu.check_float(alpha, "alpha", 0.0, 1.0),
+                         eps=tu.check_float(eps, "eps", low=0.0),
+                         momentum=tu.check_float(momentum, "momentum", low=0.0),
+                         centered=bool(centered))
+
+    def _update(self, param, grad, state):
+        alpha, momentum = self.hyper["alpha"], self.hyper["momentum"]
+        state["step"] += 1
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if "square_avg" not in state:
+            state["square_avg"] = np.zeros_like(param)
+            if self.hyper["centered"]:
+                state["grad_avg"] = np.zeros_like(param)
+            if momentum > 0:
+                state["momentum_buffer"] = np.zeros_like(param)
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        square_avg += (1 - alpha) * grad * grad
+        if self.hyper["centered"]:
+            grad_avg = state["grad_avg"]
+            grad_avg += (1 - alpha) * (grad - grad_avg)
+            avg = np.sqrt(square_avg - grad_avg * grad_avg)
+        else:
+            avg = np.sqrt(square_avg)
+        avg += self.hyper["eps"]
+        if momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= momentum
+            buf += grad / avg
+            param -= self.lr * buf
+        else:
+            param -= self.lr * grad / avg
+
+
+#: Optimizers by name, for :class:`numrnn.model.Sequential` and :mod:`numrnn.io`.
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def clip_grad_norm(grads, max_norm, norm_type=2.0):
+    r"""Scale all gradients together so their global norm is at most ``max_norm`` (in place).
+
+    As ``torch.nn.utils.clip_grad_norm_``:
+
+    .. math:: n = \Big\| \big(\|g_1\|_p, \|g_2\|_p, \dots\big) \Big\|_p, \qquad
+              g_i \leftarrow g_i \min\Big(1, \frac{\text{max\_norm}}{n + 10^{-6}}\Big)
+
+    Parameters
+    ----------
+    grads : dict of ndarray
+        Changed in place.
+    max_norm : float
+        Largest allowed norm, > 0.
+    norm_type : float, default 2.0
+        :math:`p`; ``np.inf`` for the largest absolute entry.
+
+    Returns
+    -------
+    float
+        The global norm :math:`n` before clipping.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.optim import clip_grad_norm
+    >>> g = {"a": np.array([3.0]), "b": np.array([4.0])}
+    >>> clip_grad_norm(g, 10.0), g["a"]            # below the limit: unchanged
+    (5.0, array([3.]))
+    """
+    max_norm = tu.check_float(max_norm, "max_norm", low=0.0, low_open=True)
+    if norm_type != np.inf:
+        norm_type = tu.check_float(norm_type, "norm_type", low=0.0, low_open=True)
+    arrays = [_writeable_grad(grads, name) for name in grads]
+    if not arrays:
+        return 0.0
+    norms = np.array([np.linalg.norm(g.ravel(), ord=norm_type) for g in arrays])
+    total = float(np.linalg.norm(norms, ord=norm_type))
+    coef = min(1.0, max_norm / (total + 1e-6))
+    if coef < 1.0:
+        for g in arrays:
+            g *= coef
+    return total
+
+
+def clip_grad_value(grads, clip_value):
+    """Clamp every gradient entry to [-clip_value, clip_value] in place.
+
+    Parameters
+    ----------
+    grads : dict of ndarray
+        Changed in place.
+    clip_value : float
+        > 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.optim import clip_grad_value
+    >>> g = {"a": np.array([-3.0, 0.5, 2.0])}
+    >>> clip_grad_value(g, 1.0)
+    >>> g["a"]
+    array([-1. ,  0.5,  1. ])
+    """
+    clip_value = tu.check_float(clip_value, "clip_value", low=0.0, low_open=True)
+    for name in grads:
+        g = _writeable_grad(grads, name)
+        np.clip(g, -clip_value, clip_value, out=g)
+
+
+def _writeable_grad(grads, name):
+    g = grads[name]
+    if not isinstance(g, np.ndarray) or g.dtype.kind != "f" or not g.flags.writeable:
+        raise ValueError(f"grads[{name!r}] must be a writeable float ndarray to clip in place, "
+                         f"got {type(g).__name__}")
+    return g
+
+
+class Schedule:
+    """Base class of learning-rate schedules: the rate as a closed-form function of the step.
+
+    A schedule sets ``optimizer.lr`` at construction (step 0) and at every :meth:`step`
+    (call it once per epoch or once per batch, as you count steps). Subclasses define
+    ``rate(step)`` from ``base_lr``, the optimizer's rate when the schedule was made, so a
+    restored schedule resumes exactly.
+    """
+
+    def __init__(self, optimizer):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a numrnn Optimizer, got "
+                            f"{type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.last_step = 0
+        optimizer.lr = self.rate(0)
+
+    def step(self):
+        """Advance one step and set the optimizer's learning rate.
+
+        Returns
+        -------
+        float
+            The new learning rate.
+        """
+        self.last_step += 1
+        self.optimizer.lr = self.rate(self.last_step)
+        return self.optimizer.lr
+
+    def get_last_lr(self):
+        """Return the learning rate set by the latest step.
+
+        Returns
+        -------
+        float
+        """
+        return self.optimizer.lr
+
+    def state_dict(self):
+        """Return the schedule's progress (its settings come from its constructor).
+
+        Returns
+        -------
+        dict
+            ``{"base_lr": float, "last_step": int}``.
+        """
+        return {"base_lr": self.base_lr, "last_step": self.last_step}
+
+    def load_state_dict(self, state_dict):
+        """Resume from :meth:`state_dict` output and set the optimizer's rate accordingly.
+
+        Parameters
+        ----------
+        state_dict : dict
+            ``{"base_lr": float, "last_step": int}``.
+        """
+        self.base_lr = float(state_dict["base_lr"])
+        self.last_step = int(state_dict["last_step"])
+        self.optimizer.lr = self.rate(self.last_step)
+
+
+class StepLR(Schedule):
+    r"""Multiply the rate by ``gamma`` every ``step_size`` steps (PyTorch's ``StepLR``).
+
+    .. math:: \eta_s = \eta_0\, \gamma^{\lfloor s / \text{step\_size} \rfloor}
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``lr`` is the base rate :math:`\eta_0` and is set at every step.
+    step_size : int
+        Steps between two decays.
+    gamma : float, default 0.1
+        Factor of each decay.
+
+    Examples
+    --------
+    >>> from numrnn.optim import SGD, StepLR
+    >>> opt = SGD(lr=1.0)
+    >>> sched = StepLR(opt, step_size=2, gamma=0.5)
+    >>> [sched.step() for _ in range(4)]
+    [1.0, 0.5, 0.5, 0.25]
+    """
+
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        self.step_size = check_int("step_size", step_size, 1)
+        self.gamma = tu.check_float(gamma, "gamma", low=0.0)
+        super().__init__(optimizer)
+
+    def rate(self, step):
+        """Return the learning rate at a step.
+
+        Parameters
+        ----------
+        step : int
+            Steps taken since the schedule was made.
+
+        Returns
+        -------
+        float
+        """
+        return self.base_lr * self.gamma ** (step // self.step_size)
+
+
+class CosineAnnealingLR(Schedule):
+    r"""Cosine decay from the base rate to ``eta_min`` over ``t_max`` steps.
+
+    .. math:: \eta_s = \eta_{\min} + \tfrac12(\eta_0 - \eta_{\min})
+              \big(1 + \cos(\pi s / T_{\max})\big)
+
+    the closed form of ``torch.optim.lr_scheduler.CosineAnnealingLR`` (which, past
+    :math:`T_{\max}`, rises again along the same cosine).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``lr`` is the base rate :math:`\eta_0` and is set at every step.
+    t_max : int
+        Steps of the decay, :math:`T_{\max}`.
+    eta_min : float, default 0.0
+        Rate reached at :math:`T_{\max}`.
+
+    Examples
+    --------
+    >>> from numrnn.optim import SGD, CosineAnnealingLR
+    >>> opt = SGD(lr=1.0)
+    >>> sched = CosineAnnealingLR(opt, t_max=2)
+    >>> [round(sched.step(), 6) for _ in range(2)]
+    [0.5, 0.0]
+    """
+
+    def __init__(self, optimizer, t_max, eta_min=0.0):
+        self.t_max = check_int("t_max", t_max, 1)
+        self.eta_min = tu.check_float(eta_min, "eta_min", low=0.0)
+        super().__init__(optimizer)
+
+    def rate(self, step):
+        """Return the learning rate at a step.
+
+        Parameters
+        ----------
+        step : int
+            Steps taken since the schedule was made.
+
+        Returns
+        -------
+        float
+        """
+        cosine = 0.5 * (1 + math.cos(math.pi * step / self.t_max))
+        return self.eta_min + (self.base_lr - self.eta_min) * cosine
+
+
+class LinearWarmup(Schedule):
+    r"""Raise the rate linearly from ``start_factor * lr`` to ``lr`` over ``warmup_steps``.
+
+    .. math:: \eta_s = \eta_0 \Big(f_0 + (1 - f_0)\,\frac{\min(s, S)}{S}\Big)
+
+    the rule of ``torch.optim.lr_scheduler.LinearLR(start_factor=f_0, end_factor=1,
+    total_iters=S)``; the rate stays at ``lr`` afterwards.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``lr`` is the target rate :math:`\eta_0` and is set at every step.
+    warmup_steps : int
+        Steps to reach :math:`\eta_0`, :math:`S`.
+    start_factor : float in (0, 1], default 1/3
+        :math:`f_0`, the fraction of :math:`\eta_0` at step 0.
+
+    Examples
+    --------
+    >>> from numrnn.optim import SGD, LinearWarmup
+    >>> opt = SGD(lr=1.0)
+    >>> sched = LinearWarmup(opt, warmup_steps=4, start_factor=0.2)
+    >>> opt.lr, [round(sched.step(), 6) for _ in range(5)]
+    (0.2, [0.4, 0.6, 0.8, 1.0, 1.0])
+    """
+
+    def __init__(self, optimizer, warmup_steps, start_factor=1.0 / 3):
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, 1)
+        self.start_factor = tu.check_float(start_factor, "start_factor", 0.0, 1.0,
+                                           low_open=True)
+        super().__init__(optimizer)
+
+    def rate(self, step):
+        """Return the learning rate at a step.
+
+        Parameters
+        ----------
+        step : int
+            Steps taken since the schedule was made.
+
+        Returns
+        -------
+        float
+        """
+        fraction = min(step, self.warmup_steps) / self.warmup_steps
+        return self.base_lr * (self.start_factor + (1 - self.start_factor) * fraction)

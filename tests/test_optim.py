@@ -1,0 +1,220 @@
+"""Optimizers, clipping and schedules against the published rules and against torch.optim."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from numrnn.optim import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineAnnealingLR,
+    LinearWarmup,
+    RMSprop,
+    StepLR,
+    clip_grad_norm,
+    clip_grad_value,
+)
+
+SHAPES = {"weight": (3, 4), "bias": (3,)}
+STEPS = 6
+
+
+def problem(dtype=np.float64, seed=0):
+    """Starting parameters and a sequence of gradients, the same for every optimizer."""
+    rng = np.random.default_rng(seed)
+    params = {k: rng.normal(size=s).astype(dtype) for k, s in SHAPES.items()}
+    grads = [{k: rng.normal(size=s).astype(dtype) for k, s in SHAPES.items()}
+             for _ in range(STEPS)]
+    return params, grads
+
+
+def run(optimizer, params, grads):
+    params = copy.deepcopy(params)
+    for g in grads:
+        optimizer.step(params, g)
+    return params
+
+
+CONFIGS = [
+    (SGD, {"lr": 0.1}),
+    (SGD, {"lr": 0.1, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01}),
+    (SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    (Adam, {"lr": 0.01}),
+    (Adam, {"lr": 0.01, "betas": (0.8, 0.9), "eps": 1e-6, "weight_decay": 0.1}),
+    (Adam, {"lr": 0.01, "amsgrad": True}),
+    (AdamW, {"lr": 0.01}),
+    (AdamW, {"lr": 0.01, "weight_decay": 0.3, "amsgrad": True}),
+    (RMSprop, {"lr": 0.01}),
+    (RMSprop, {"lr": 0.01, "momentum": 0.5, "centered": True, "weight_decay": 0.1}),
+]
+IDS = [f"{cls.__name__}-{kw}" for cls, kw in CONFIGS]
+
+
+class TestAgainstTorch:
+    torch = pytest.importorskip("torch")
+
+    @pytest.mark.parametrize(("cls", "kwargs"), CONFIGS, ids=IDS)
+    @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+    def test_same_trajectory(self, cls, kwargs, dtype):
+        params, grads = problem(dtype)
+        ours = run(cls(**kwargs), params, grads)
+        tensors = {k: self.torch.tensor(v) for k, v in params.items()}
+        theirs = getattr(self.torch.optim, cls.__name__)(list(tensors.values()), **kwargs)
+        for g in grads:
+            for k, t in tensors.items():
+                t.grad = self.torch.tensor(g[k])
+            theirs.step()
+        rtol = 1e-12 if dtype == np.float64 else 2e-6
+        for k, t in tensors.items():
+            np.testing.assert_allclose(ours[k], t.numpy(), rtol=rtol, atol=rtol, err_msg=k)
+            assert ours[k].dtype == dtype
+
+    def test_clip_grad_norm(self):
+        for norm_type in (2.0, 1.0, np.inf):
+            _, (grads, *_) = problem()
+            tensors = [self.torch.tensor(v, requires_grad=True) for v in grads.values()]
+            for t, g in zip(tensors, grads.values(), strict=True):
+                t.grad = self.torch.tensor(g)
+            expected = self.torch.nn.utils.clip_grad_norm_(tensors, 0.5, norm_type=norm_type)
+            total = clip_grad_norm(grads, 0.5, norm_type=norm_type)
+            assert total == pytest.approx(expected.item(), rel=1e-12)
+            for t, g in zip(tensors, grads.values(), strict=True):
+                np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12)
+
+    @pytest.mark.parametrize(
+        ("ours", "theirs"),
+        [
+            (lambda o: StepLR(o, 3, gamma=0.5), lambda o, s: s.StepLR(o, 3, gamma=0.5)),
+            (lambda o: CosineAnnealingLR(o, 5, eta_min=0.01),
+             lambda o, s: s.CosineAnnealingLR(o, 5, eta_min=0.01)),
+            (lambda o: LinearWarmup(o, 4, start_factor=0.1),
+             lambda o, s: s.LinearLR(o, start_factor=0.1, total_iters=4)),
+        ],
+        ids=["step", "cosine", "warmup"],
+    )
+    def test_schedules(self, ours, theirs):
+        opt = SGD(lr=0.2)
+        schedule = ours(opt)
+        torch_opt = self.torch.optim.SGD([self.torch.zeros(1, requires_grad=True)], lr=0.2)
+        torch_schedule = theirs(torch_opt, self.torch.optim.lr_scheduler)
+        rates, expected = [opt.lr], [torch_opt.param_groups[0]["lr"]]
+        for _ in range(12):
+            torch_opt.step()
+            torch_schedule.step()
+            rates.append(schedule.step())
+            expected.append(torch_opt.param_groups[0]["lr"])
+        np.testing.assert_allclose(rates, expected, rtol=1e-9, atol=1e-15)
+
+
+def test_adam_matches_kingma_ba_algorithm_1():
+    params, grads = problem()
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
+    expected = copy.deepcopy(params)
+    m = {k: np.zeros(s) for k, s in SHAPES.items()}
+    v = {k: np.zeros(s) for k, s in SHAPES.items()}
+    for t, g in enumerate(grads, start=1):
+        for k in SHAPES:
+            m[k] = b1 * m[k] + (1 - b1) * g[k]
+            v[k] = b2 * v[k] + (1 - b2) * g[k] ** 2
+            m_hat, v_hat = m[k] / (1 - b1**t), v[k] / (1 - b2**t)
+            expected[k] = expected[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
+    ours = run(Adam(lr=lr, betas=(b1, b2), eps=eps), params, grads)
+    for k in SHAPES:
+        np.testing.assert_allclose(ours[k], expected[k], rtol=1e-12)
+
+
+def test_sgd_nesterov_matches_sutskever_form():
+    params, grads = problem()
+    lr, mu = 0.1, 0.9
+    expected, buf = copy.deepcopy(params), {k: np.zeros(s) for k, s in SHAPES.items()}
+    for g in grads:
+        for k in SHAPES:
+            buf[k] = mu * buf[k] + g[k]
+            expected[k] = expected[k] - lr * (g[k] + mu * buf[k])
+    ours = run(SGD(lr=lr, momentum=mu, nesterov=True), params, grads)
+    for k in SHAPES:
+        np.testing.assert_allclose(ours[k], expected[k], rtol=1e-12)
+
+
+def test_rmsprop_matches_published_rule():
+    params, grads = problem()
+    lr, alpha, eps = 0.01, 0.9, 1e-8
+    expected, sq = copy.deepcopy(params), {k: np.zeros(s) for k, s in SHAPES.items()}
+    for g in grads:
+        for k in SHAPES:
+            sq[k] = alpha * sq[k] + (1 - alpha) * g[k] ** 2
+            expected[k] = expected[k] - lr * g[k] / (np.sqrt(sq[k]) + eps)
+    ours = run(RMSprop(lr=lr, alpha=alpha, eps=eps), params, grads)
+    for k in SHAPES:
+        np.testing.assert_allclose(ours[k], expected[k], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), CONFIGS, ids=IDS)
+def test_state_dict_resumes_exactly(cls, kwargs):
+    params, grads = problem()
+    straight = run(cls(**kwargs), params, grads)
+    first = cls(**kwargs)
+    halfway = run(first, params, grads[:3])
+    saved = first.state_dict()
+    resumed = cls()
+    resumed.load_state_dict(copy.deepcopy(saved))
+    assert resumed.get_config() == first.get_config()
+    final = run(resumed, halfway, grads[3:])
+    for k in SHAPES:
+        np.testing.assert_array_equal(final[k], straight[k])
+
+
+def test_load_state_dict_rejects_foreign_state():
+    adam = Adam()
+    run(adam, *problem())
+    with pytest.raises(ValueError, match="SGD expects"):
+        SGD().load_state_dict(adam.state_dict())
+
+
+def test_schedule_state_dict_resumes():
+    opt = SGD(lr=1.0)
+    sched = CosineAnnealingLR(opt, t_max=10)
+    for _ in range(4):
+        sched.step()
+    other = CosineAnnealingLR(SGD(lr=1.0), t_max=10)
+    other.load_state_dict(sched.state_dict())
+    assert other.step() == sched.step()
+
+
+def test_clip_grad_norm_returns_norm_and_scales():
+    grads = {"a": np.array([3.0, 0.0]), "b": np.array([[4.0]])}
+    assert clip_grad_norm(grads, 1.0) == pytest.approx(5.0)
+    assert np.sqrt(sum(np.sum(g**2) for g in grads.values())) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_clip_grad_value():
+    grads = {"a": np.array([-2.0, 0.1, 3.0])}
+    clip_grad_value(grads, 0.5)
+    np.testing.assert_array_equal(grads["a"], [-0.5, 0.1, 0.5])
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: SGD(lr=-1), ValueError, r"lr must be a finite number in \[0.0, inf\], got -1"),
+        (lambda: SGD(lr="0.1"), TypeError, "lr must be a real number, got str"),
+        (lambda: SGD(nesterov=True), ValueError, "nesterov=True needs momentum > 0"),
+        (lambda: Adam(betas=(0.9, 1.0)), ValueError, r"betas\[1\] must be"),
+        (lambda: Adam(betas=0.9), ValueError, "betas must be a pair"),
+        (lambda: SGD().step({"w": np.zeros(2)}, {"v": np.zeros(2)}), ValueError,
+         r"missing \['w'\], unexpected \['v'\]"),
+        (lambda: SGD().step({"w": np.zeros(2)}, {"w": np.zeros(3)}), ValueError,
+         r"grads\['w'\] must have shape \(2,\), got \(3,\)"),
+        (lambda: SGD().step({"w": [0.0]}, {"w": [0.0]}), ValueError,
+         r"params\['w'\] must be a float32/float64 ndarray, got list"),
+        (lambda: clip_grad_norm({"w": np.zeros(2)}, 0), ValueError, "max_norm"),
+        (lambda: clip_grad_value({"w": [1.0]}, 1.0), ValueError, r"grads\['w'\] must be"),
+        (lambda: StepLR("opt", 1), TypeError, "optimizer must be a numrnn Optimizer, got str"),
+        (lambda: StepLR(SGD(), 0), ValueError, "step_size must be >= 1, got 0"),
+    ],
+)
+def test_bad_input_is_named(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
