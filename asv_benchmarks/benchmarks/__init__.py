@@ -1,0 +1,1 @@
+"""asv benchmarks of numrnn; see docs/benchmarks.rst."""
