@@ -1,11 +1,85 @@
 """numrnn: Numba-compiled recurrent neural networks for scientific Python.
 
 NumPy arrays in, NumPy arrays out; weights that move to and from PyTorch
-unchanged. See :class:`RNN`, :class:`LSTM` and :class:`GRU`.
+unchanged.
+
+* Layers: :class:`RNN`, :class:`LSTM`, :class:`GRU` (forward, BPTT, streaming).
+* Training: heads, losses, optimizers, schedules, clipping, :class:`Sequential`
+  with ``fit``, saving (:func:`save`, :func:`load`) and PyTorch converters.
+* Applications: scikit-learn style estimators, forecasting, character-level
+  language models; :mod:`numrnn.metrics` and :mod:`numrnn.diagnostics`.
 """
 
+import importlib
+
 from numrnn._layers import GRU, LSTM, RNN, NoTapeError, no_grad, resolve_backend
+from numrnn.estimators import SequenceClassifier, SequenceRegressor
+from numrnn.forecasting import Forecaster
+from numrnn.heads import Dense
+from numrnn.io import from_torch, load, save, to_torch
+from numrnn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from numrnn.model import Dropout, Sequential
+from numrnn.optim import (
+    SGD,
+    Adam,
+    AdamW,
+    CosineAnnealingLR,
+    LinearWarmup,
+    RMSprop,
+    StepLR,
+    clip_grad_norm,
+    clip_grad_value,
+)
+from numrnn.text import CharLanguageModel, CharVocabulary
 
 __version__ = "0.1.0"
 
-__all__ = ["GRU", "LSTM", "RNN", "NoTapeError", "no_grad", "resolve_backend"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "BCEWithLogitsLoss",
+    "CharLanguageModel",
+    "CharVocabulary",
+    "CosineAnnealingLR",
+    "CrossEntropyLoss",
+    "Dense",
+    "Dropout",
+    "Forecaster",
+    "LinearWarmup",
+    "MSELoss",
+    "NoTapeError",
+    "RMSprop",
+    "SequenceClassifier",
+    "SequenceRegressor",
+    "Sequential",
+    "StepLR",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "from_torch",
+    "load",
+    "no_grad",
+    "resolve_backend",
+    "save",
+    "to_torch",
+    "warmup",
+]
+
+# Loaded on first use: the submodules below and the numba-compiled CPU backend
+# (``warmup``), so that ``import numrnn`` stays fast.
+_LAZY_MODULES = ("datasets", "diagnostics", "metrics")
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"numrnn.{name}")
+    if name == "warmup":
+        return importlib.import_module("numrnn.backends.cpu").warmup
+    raise AttributeError(f"module 'numrnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY_MODULES, "warmup"])

@@ -38,6 +38,13 @@ class Loss:
 
     Subclasses define ``activation``, ``class_axis`` (whether the last axis of ``pred`` holds
     classes that the target does not have), ``_check_target`` and ``_elementwise``.
+
+    Parameters
+    ----------
+    reduction : {"mean", "sum"}, default "mean"
+        How the per-element losses of the valid steps are combined.
+    batch_first : bool, default False
+        Whether ``pred`` and ``target`` are (B, T, ...) instead of (T, B, ...).
     """
 
     activation = "identity"

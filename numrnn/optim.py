@@ -33,6 +33,12 @@ class Optimizer:
     Subclasses name the entries they keep per parameter in ``_state_keys`` and implement
     ``_update(param, grad, state)``, which changes ``param`` in place and keeps what it needs
     across steps in the dict ``state``.
+
+    Parameters
+    ----------
+    **hyper
+        The hyperparameters: ``lr`` and ``weight_decay`` (both required, >= 0) and the
+        subclass's own, kept in ``hyper``.
     """
 
     def __init__(self, **hyper):
@@ -441,6 +447,11 @@ class Schedule:
     (call it once per epoch or once per batch, as you count steps). Subclasses define
     ``rate(step)`` from ``base_lr``, the optimizer's rate when the schedule was made, so a
     restored schedule resumes exactly.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        The optimizer whose ``lr`` the schedule sets.
     """
 
     def __init__(self, optimizer):
