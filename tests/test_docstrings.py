@@ -21,10 +21,6 @@ import numrnn
 #: name and type say everything may go without a description.
 IGNORED_CHECKS = {"ES01", "EX01", "SA01", "SA02", "SA03", "SA04", "RT03", "YD01", "PR07"}
 
-#: Docstrings with a known gap, for their owners to close. Strict: once a gap is closed its
-#: test fails until the name is removed from here.
-KNOWN_GAPS = set()
-
 API = public_api()
 
 
@@ -51,15 +47,7 @@ def test_numrnn_exports_a_public_api():
     assert numrnn.__all__
 
 
-@pytest.mark.parametrize(
-    "import_path",
-    [
-        pytest.param(path, marks=pytest.mark.xfail(strict=True, reason="known gap"))
-        if path in KNOWN_GAPS
-        else path
-        for path in sorted(PUBLIC)
-    ],
-)
+@pytest.mark.parametrize("import_path", sorted(PUBLIC))
 def test_numpydoc(import_path):
     errors = [
         f"{code}: {message}"
