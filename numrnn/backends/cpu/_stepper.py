@@ -17,10 +17,13 @@ from ._jit import fast_gates, jit
 __all__ = ["Stepper", "make_stepper"]
 
 # Columns of the per-layer layout table: offsets into the packed weights of
-# W_ihᵀ, W_hhᵀ, W_hrᵀ (-1: no projection) and of the biases b_ih, b_hh,
+# W_ihᵀ (W_hhᵀ follows it directly, so [W_ihᵀ; W_hhᵀ] is one block), W_hhᵀ,
+# W_hrᵀ (-1: no projection), of the biases b_ih, b_hh, b_ih + b_hh and of
 # b_hr (P zeros: the projection has no bias; a zero one lets it use _affine).
-_WIH, _WHH, _WHR, _BIH, _BHH, _BHR = range(6)
-_KINDS = {"rnn_tanh": 0, "rnn_relu": 0, "lstm": 1, "gru": 2}
+_WIH, _WHH, _WHR, _BIH, _BHH, _BSUM, _BHR = range(7)
+# Cell codes of _step (one integer argument: every argument costs dispatch time).
+_RNN_TANH, _LSTM, _GRU, _RNN_RELU = range(4)
+_CODES = {"rnn_tanh": _RNN_TANH, "lstm": _LSTM, "gru": _GRU, "rnn_relu": _RNN_RELU}
 
 
 @jit
@@ -30,9 +33,10 @@ def _affine(v, w, offset, bias_offset, y):
     Accumulated over the rows of Wᵀ (axpy form): the inner loop runs over
     contiguous outputs and vectorises without reassociating any sum.  Four
     rows per pass over y (a quarter of the loads and stores of y: 1.25 µs
-    instead of 1.7 for a 96×256 Wᵀ).  The rows are taken as slices:
-    indexing ``w`` at a computed offset instead costs a negative-index
-    check per element, which kept the loop scalar (8x slower).
+    instead of 1.7 for a 96×256 Wᵀ; eight rows gained nothing more: beyond
+    32 KiB of weights the loop waits on the L2 cache).  The rows are taken
+    as slices: indexing ``w`` at a computed offset instead costs a
+    negative-index check per element, which kept the loop scalar (8x slower).
     """
     n = y.shape[0]
     m = v.shape[0]
@@ -57,15 +61,29 @@ def _affine(v, w, offset, bias_offset, y):
 
 
 @jit
-def _step(x, h0, c0, w, layout, kind, relu, out, h_n, c_n):
+def _step(x, h0, c0, w, layout, code, out, h_n, c_n):
     """Advance every layer by one step, into out, h_n (and c_n for LSTM).
 
-    kind 0: RNN, 1: LSTM, 2: GRU.  c0 and c_n are unused unless LSTM.
+    ``code``: a cell code (_RNN_TANH, _LSTM, _GRU, _RNN_RELU).  The arrays
+    may come batched (x (B, I), states (L, B, n), out (B, P)) or unbatched
+    (x (I,), states (L, n), out (P,)): they are read as the batched shapes,
+    so the caller's arrays need no reshaping in Python (each reshape there
+    costs as much as this whole call at B = 1).  c0 and c_n are unused
+    unless LSTM.
     """
     fast = fast_gates(x)
-    L, B, P = h0.shape
-    H = c0.shape[2] if kind == 1 else P
-    G = 1 if kind == 0 else 4 if kind == 1 else 3
+    L = layout.shape[0]
+    P = h0.shape[h0.ndim - 1]
+    B = h0.size // (L * P)
+    lstm = code == _LSTM
+    H = c0.shape[c0.ndim - 1] if lstm else P
+    G = 4 if lstm else 3 if code == _GRU else 1
+    x = x.reshape(B, x.size // B)
+    h0 = h0.reshape(L, B, P)
+    h_n = h_n.reshape(L, B, P)
+    out = out.reshape(B, P)
+    c0 = c0.reshape(L, B, H) if lstm else c0.reshape(0, 0, 0)
+    c_n = c_n.reshape(L, B, H) if lstm else c_n.reshape(0, 0, 0)
     # Allocated here, not passed in: every argument costs dispatch time.
     xg = np.empty(G * H, x.dtype)
     hg = np.empty(G * H, x.dtype)
@@ -77,7 +95,7 @@ def _step(x, h0, c0, w, layout, kind, relu, out, h_n, c_n):
             _affine(h0[layer, b], w, lay[_WHH], lay[_BHH], hg)
             h = h_n[layer, b]
             h_prev = h0[layer, b]
-            if kind == 1:
+            if lstm:
                 c = c_n[layer, b]
                 c_prev = c0[layer, b]
                 for j in range(H):
@@ -96,7 +114,7 @@ def _step(x, h0, c0, w, layout, kind, relu, out, h_n, c_n):
                 else:
                     for j in range(H):
                         h[j] = hraw[j]
-            elif kind == 2:
+            elif code == _GRU:
                 for j in range(H):
                     r, z, n, h_j = gru_gates(
                         xg[j], xg[H + j], xg[2 * H + j],
@@ -105,6 +123,7 @@ def _step(x, h0, c0, w, layout, kind, relu, out, h_n, c_n):
                     )  # fmt: skip
                     h[j] = h_j
             else:
+                relu = int(code == _RNN_RELU)
                 for j in range(H):
                     h[j] = rnn_act(xg[j] + hg[j], relu, fast)
     for b in range(B):
@@ -119,19 +138,19 @@ class Stepper:
 
     Parameters
     ----------
-    x : ndarray, shape (B, I)
+    x : ndarray, shape (B, I) or (I,)
         The input at this step.
-    h0 : ndarray, shape (L, B, H_out)
-        The state of every layer.
-    c0 : ndarray, shape (L, B, H), or None
+    h0 : ndarray, shape (L, B, H_out) or (L, H_out)
+        The state of every layer (with a B axis if ``x`` has one).
+    c0 : ndarray, shape (L, B, H) or (L, H), or None
         The cell state of every layer (LSTM: required; others: None).
 
     Returns
     -------
-    out : ndarray, shape (B, H_out)
+    out : ndarray, shape (B, H_out) or (H_out,)
         The last layer's new hidden state (a separate array).
-    h_n : ndarray, shape (L, B, H_out)
-    c_n : ndarray, shape (L, B, H), or None
+    h_n : ndarray, shaped like ``h0``
+    c_n : ndarray, shaped like ``c0``, or None
         New states.
 
     Notes
@@ -142,23 +161,25 @@ class Stepper:
     they change.
     """
 
-    __slots__ = ("_weights", "_layout", "_kind", "_relu", "_lstm", "_no_cell")
+    __slots__ = ("_weights", "_layout", "_code", "_dtype", "_no_cell", "_shapes")
 
     def __init__(self, cell, params_list, dtype):
         dtype = np.dtype(dtype)
         pieces, layout, offset = [], [], 0
         for params in params_list:
             w_hr = params.get("weight_hr")
+            # In this order: W_hhᵀ must follow W_ihᵀ directly (see _WIH).
             entries = {
                 _WIH: params["weight_ih"].T,
                 _WHH: params["weight_hh"].T,
                 _BIH: params["bias_ih"],
                 _BHH: params["bias_hh"],
+                _BSUM: params["bias_ih"] + params["bias_hh"],
             }
             if w_hr is not None:
                 entries[_WHR] = w_hr.T
                 entries[_BHR] = np.zeros(w_hr.shape[0])
-            row = [-1] * 6
+            row = [-1] * (_BHR + 1)
             for column, a in entries.items():
                 row[column] = offset
                 pieces.append(np.ravel(a).astype(dtype))
@@ -166,25 +187,30 @@ class Stepper:
             layout.append(row)
         self._weights = np.concatenate(pieces)
         self._layout = np.array(layout, dtype=np.int64)
-        self._kind = _KINDS[cell.kind]
-        self._relu = int(cell.kind == "rnn_relu")
-        self._lstm = cell.kind == "lstm"
+        self._code = _CODES[cell.kind]
+        self._dtype = dtype
         self._no_cell = np.empty((0, 0, 0), dtype)
+        self._shapes = ((), ())  # (h0.shape, out shape) of the latest call
 
     def __call__(self, x, h0, c0=None):
         # The outputs are allocated here: NumPy makes arrays faster than
-        # Numba boxes returned ones (~0.4 vs ~1 µs each).
-        out = np.empty((x.shape[0], h0.shape[2]), h0.dtype)
-        h_n = np.empty_like(h0)
-        if self._lstm:
-            c_n = np.empty_like(c0)
-            _step(x, h0, c0, self._weights, self._layout, 1, 0, out, h_n, c_n)
-            return out, h_n, c_n
-        no_cell = self._no_cell
-        _step(
-            x, h0, no_cell, self._weights, self._layout, self._kind, self._relu, out, h_n, no_cell
-        )
-        return out, h_n, None
+        # Numba boxes returned ones (~0.2 vs ~0.6 µs each).  out's shape is
+        # kept with h0's (one tuple: threads may share the stepper), as
+        # slicing h0.shape costs 0.1 µs, 5% of a step.
+        dtype = self._dtype
+        shape = h0.shape
+        shapes = self._shapes
+        if shapes[0] != shape:
+            shapes = self._shapes = (shape, shape[1:])
+        out = np.empty(shapes[1], dtype)
+        h_n = np.empty(shape, dtype)
+        if c0 is None:
+            no_cell = self._no_cell
+            _step(x, h0, no_cell, self._weights, self._layout, self._code, out, h_n, no_cell)
+            return out, h_n, None
+        c_n = np.empty(c0.shape, dtype)
+        _step(x, h0, c0, self._weights, self._layout, _LSTM, out, h_n, c_n)
+        return out, h_n, c_n
 
 
 def make_stepper(cell, params_list, dtype):
