@@ -5,9 +5,7 @@ float64.  One layer-direction runs as
 
 1. input projection ``X W_ihᵀ``: one GEMM over all T·B rows;
 2. the recurrent loop (:mod:`._kernels`): per step ``h_{t-1} W_hhᵀ`` (BLAS
-   from ``@njit``; for large batches computed as ``(W_hh h_{t-1}ᵀ)ᵀ``, which
-   OpenBLAS runs faster) and the fused gate maths of
-   :mod:`numrnn.backends.gates`;
+   from ``@njit``) and the fused gate maths of :mod:`numrnn.backends.gates`;
 3. backward: the reverse loop gives the gradients of the pre-activations
    ``dG`` for all steps, then ``dX = dG W_ih``, ``dW_ih = dGᵀ X``,
    ``dW_hh = dGᵀ H_prev`` (and ``dW_hr``) are one GEMM each over all rows.

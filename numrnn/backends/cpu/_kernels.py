@@ -25,11 +25,9 @@ of the pre-activations ``dG`` to a separate array, whose rows at padded
 steps (t >= length) are zeroed, so the GEMMs over all T·B rows that follow
 are unaffected by them.
 
-The per-step products of forward take C-contiguous weights: ``W_hhᵀ`` as a
-copy for ``h W_hhᵀ`` (OpenBLAS ran (32×128)·(128×512) at 59 GFLOP/s with the
-transposed view ``W.T`` and at 80 GFLOP/s with a contiguous ``Wᵀ``), or
-``W_hh`` itself where the product runs with the batch as the inner axis,
-``(W_hh hᵀ)ᵀ`` (:func:`_hidden_product`; faster for batches of 16 and more).
+The per-step products take the transposed weights of forward as
+C-contiguous copies: OpenBLAS ran (32×128)·(128×512) at 59 GFLOP/s with the
+transposed view ``W.T`` and at 80 GFLOP/s with a contiguous ``Wᵀ``.
 
 Inside the loops over units every array is indexed by the unit ``j`` alone,
 through per-gate views (``xi = row[:H]``, ...): written as ``row[H + j]``,
