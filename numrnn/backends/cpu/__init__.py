@@ -95,9 +95,9 @@ _workspaces = _Workspaces()
 #: hand-off costs more than it saves.
 MIN_SPLIT_FLOPS = 2e7
 
-#: Forward takes its per-step product with the batch as the inner axis when
-#: each thread's share has at least this many sequences and the product this
-#: many FLOPs (measured, one thread: the LSTM's (16×128)·(128×512) ran 1.3x
+#: The LSTM forward takes its per-step product with the batch as the inner
+#: axis when each thread's share has at least this many sequences and the
+#: product this many FLOPs (measured, one thread: (16×128)·(128×512) ran 1.3x
 #: faster that way, (16×64)·(64×256) and (4×128)·(128×512) 1.4x slower).
 MIN_BATCH_INNER_ROWS = 16
 MIN_BATCH_INNER_FLOPS = 2e6
@@ -231,11 +231,14 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
     h_n = np.empty((B, P), dtype)
     hprev = np.empty((T, B, P), dtype) if need_tape else _empty3(dtype)
     lstm = kind == "lstm"
-    # The per-step product with the batch as the inner axis where it pays
+    # LSTM: the per-step product with the batch as the inner axis where it pays
     # (see _kernels._hidden_product); it takes W_hh as it is.
     rows = min(part.shape[0] for part in parts)
-    batch_inner = rows >= MIN_BATCH_INNER_ROWS and 2.0 * rows * P * GH >= MIN_BATCH_INNER_FLOPS
-    w_hh = np.ascontiguousarray(params["weight_hh"] if batch_inner else params["weight_hh"].T)
+    batch_inner = (
+        lstm and rows >= MIN_BATCH_INNER_ROWS and 2.0 * rows * P * GH >= MIN_BATCH_INNER_FLOPS
+    )
+    w_hh = params["weight_hh"] if batch_inner else params["weight_hh"].T
+    w_hh = np.ascontiguousarray(w_hh)
     c_n = np.empty((B, H), dtype) if lstm else None
     cprev = np.empty((T, B, H), dtype) if lstm and need_tape else _empty3(dtype)
     tanhc = np.empty((T, B, H), dtype) if lstm and need_tape else _empty3(dtype)
@@ -248,15 +251,15 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
         n = part.shape[0]
         hs = _workspaces.get("hs", (n, P), dtype)
         hh = _workspaces.get("hh", (n, GH), dtype)
-        if batch_inner:
-            hs_t = _workspaces.get("hs_t", (n * P,), dtype)
-            hh_t = _workspaces.get("hh_t", (n * GH,), dtype)
-        else:
-            hs_t = hh_t = np.empty(0, dtype)
         if lstm:
             cs = _workspaces.get("cs", (n, H), dtype)
             hraw = _workspaces.get("hraw", (n, H), dtype) if w_hr_t.size else hs
             tcw = _workspaces.get("tcw", (n, H), dtype)
+            if batch_inner:
+                hs_t = _workspaces.get("hs_t", (n * P,), dtype)
+                hh_t = _workspaces.get("hh_t", (n * GH,), dtype)
+            else:
+                hs_t = hh_t = np.empty(0, dtype)
             _kernels.lstm_forward(
                 xw, bias, w_hh, w_hr_t, h0, c0, lengths, part, reverse,
                 out, h_n, c_n, hprev, cprev, tanhc, hs, cs, hh, hraw, tcw, hs_t, hh_t,
@@ -264,13 +267,12 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
         elif kind == "gru":
             _kernels.gru_forward(
                 xw, params["bias_ih"], params["bias_hh"], w_hh, h0, lengths, part, reverse,
-                out, h_n, hprev, hn, hs, hh, _workspaces.get("hnw", (n, H), dtype), hs_t, hh_t,
+                out, h_n, hprev, hn, hs, hh, _workspaces.get("hnw", (n, H), dtype),
             )  # fmt: skip
         else:
             _kernels.rnn_forward(
-                xw, bias, w_hh, h0, lengths, part, reverse, relu, out, h_n, hprev, hs, hh,
-                hs_t, hh_t,
-            )  # fmt: skip
+                xw, bias, w_hh, h0, lengths, part, reverse, relu, out, h_n, hprev, hs, hh
+            )
 
     if len(parts) == 1:
         with blas_threads(2.0 * T * B * I * GH):
