@@ -20,7 +20,7 @@ import pytest
 
 from numrnn.backends import GATES, CellSpec, cpu, gates
 from numrnn.backends import reference as ref
-from numrnn.backends.cpu import _blas, _jit, _kernels
+from numrnn.backends.cpu import _blas, _jit
 
 KINDS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 #: (kind, proj_size) of every cell variant.
@@ -319,35 +319,6 @@ def test_batch_split_between_threads(rng, monkeypatch, kind, P, with_lengths, re
     assert_close(split, run(ref, case, reverse), 1e-10, f"{kind} split vs reference")
     for name, value in run(cpu, case, reverse).items():
         np.testing.assert_array_equal(value, split[name], err_msg=name)
-
-
-@pytest.mark.parametrize("P", [0, 2])
-@pytest.mark.parametrize("with_lengths", [False, True])
-@pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_lstm_batch_inner_product(rng, monkeypatch, P, with_lengths, reverse, dtype):
-    """The per-step product with the batch as the inner axis (large batches) is right."""
-    monkeypatch.setattr(cpu, "MIN_BATCH_INNER_ROWS", 1)
-    monkeypatch.setattr(cpu, "MIN_BATCH_INNER_FLOPS", 0)
-    cpu._workspaces.buffers.pop(("hs_t", np.dtype(dtype)), None)
-    case = make_case(rng, "lstm", P, 5, 19, 3, 6, dtype, with_lengths)
-    got = run(cpu, case, reverse)
-    assert ("hs_t", np.dtype(dtype)) in cpu._workspaces.buffers  # the path ran
-    case64 = {k: v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype == dtype else v
-              for k, v in case.items()}  # fmt: skip
-    case64["params"] = {k: v.astype(np.float64) for k, v in case["params"].items()}
-    assert_close(got, run(ref, case64, reverse), TOL[dtype], "batch inner")
-    monkeypatch.setattr(cpu, "MIN_SPLIT_FLOPS", 0)
-    monkeypatch.setattr(cpu, "max_threads", lambda: 2)
-    assert_close(run(cpu, case, reverse), got, TOL[dtype], "batch inner, split")
-
-
-@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (16, 7), (35, 20)])
-def test_transpose(rng, shape):
-    a = rng.standard_normal(shape)
-    out = np.empty(shape[::-1])
-    _kernels._transpose(a, out)
-    np.testing.assert_array_equal(out, a.T)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -95,13 +95,6 @@ _workspaces = _Workspaces()
 #: hand-off costs more than it saves.
 MIN_SPLIT_FLOPS = 2e7
 
-#: The LSTM forward takes its per-step product with the batch as the inner
-#: axis when each thread's share has at least this many sequences and the
-#: product this many FLOPs (measured, one thread: (16×128)·(128×512) ran 1.3x
-#: faster that way, (16×64)·(64×256) and (4×128)·(128×512) 1.4x slower).
-MIN_BATCH_INNER_ROWS = 16
-MIN_BATCH_INNER_FLOPS = 2e6
-
 _executor = None  # ThreadPoolExecutor, started on first use
 
 
@@ -230,15 +223,8 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
     out = np.empty((T, B, P), dtype)
     h_n = np.empty((B, P), dtype)
     hprev = np.empty((T, B, P), dtype) if need_tape else _empty3(dtype)
+    w_hh_t = np.ascontiguousarray(params["weight_hh"].T)
     lstm = kind == "lstm"
-    # LSTM: the per-step product with the batch as the inner axis where it pays
-    # (see _kernels._hidden_product); it takes W_hh as it is.
-    rows = min(part.shape[0] for part in parts)
-    batch_inner = (
-        lstm and rows >= MIN_BATCH_INNER_ROWS and 2.0 * rows * P * GH >= MIN_BATCH_INNER_FLOPS
-    )
-    w_hh = params["weight_hh"] if batch_inner else params["weight_hh"].T
-    w_hh = np.ascontiguousarray(w_hh)
     c_n = np.empty((B, H), dtype) if lstm else None
     cprev = np.empty((T, B, H), dtype) if lstm and need_tape else _empty3(dtype)
     tanhc = np.empty((T, B, H), dtype) if lstm and need_tape else _empty3(dtype)
@@ -255,23 +241,18 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
             cs = _workspaces.get("cs", (n, H), dtype)
             hraw = _workspaces.get("hraw", (n, H), dtype) if w_hr_t.size else hs
             tcw = _workspaces.get("tcw", (n, H), dtype)
-            if batch_inner:
-                hs_t = _workspaces.get("hs_t", (n * P,), dtype)
-                hh_t = _workspaces.get("hh_t", (n * GH,), dtype)
-            else:
-                hs_t = hh_t = np.empty(0, dtype)
             _kernels.lstm_forward(
-                xw, bias, w_hh, w_hr_t, h0, c0, lengths, part, reverse,
-                out, h_n, c_n, hprev, cprev, tanhc, hs, cs, hh, hraw, tcw, hs_t, hh_t,
+                xw, bias, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse,
+                out, h_n, c_n, hprev, cprev, tanhc, hs, cs, hh, hraw, tcw,
             )  # fmt: skip
         elif kind == "gru":
             _kernels.gru_forward(
-                xw, params["bias_ih"], params["bias_hh"], w_hh, h0, lengths, part, reverse,
+                xw, params["bias_ih"], params["bias_hh"], w_hh_t, h0, lengths, part, reverse,
                 out, h_n, hprev, hn, hs, hh, _workspaces.get("hnw", (n, H), dtype),
             )  # fmt: skip
         else:
             _kernels.rnn_forward(
-                xw, bias, w_hh, h0, lengths, part, reverse, relu, out, h_n, hprev, hs, hh
+                xw, bias, w_hh_t, h0, lengths, part, reverse, relu, out, h_n, hprev, hs, hh
             )
 
     if len(parts) == 1:

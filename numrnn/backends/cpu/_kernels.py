@@ -161,58 +161,6 @@ def _step_rows(a, lengths, order, reverse, s, nb, gathered):
 
 
 @jit
-def _transpose(a, out):
-    """out = aᵀ (both C-contiguous).
-
-    Strips of 16 rows of ``a``: each column of a strip is one contiguous
-    run of 16 outputs (0.36 ns per element here; a plain double loop took
-    0.6-3.8 ns, depending on the shape, from strided stores or loads).
-    """
-    n, m = a.shape
-    i0 = 0
-    while i0 + 16 <= n:
-        for j in range(m):
-            o = out[j, i0 : i0 + 16]
-            for i in range(16):
-                o[i] = a[i0 + i, j]
-        i0 += 16
-    for i in range(i0, n):
-        for j in range(m):
-            out[j, i] = a[i, j]
-
-
-@jit
-def _hidden_product(hs, nb, w_hh, hs_t, hh_t, hh):
-    """hh[:nb] = hs[:nb] W_hhᵀ, or as (W_hh hs[:nb]ᵀ)ᵀ when ``hs_t`` is not size 0.
-
-    With the batch as the inner axis OpenBLAS ran these per-step products
-    15-30% faster for batches of 16-32 rows and 512-1024 outputs (one
-    thread), more than the two transposes cost; with few rows it ran slower.
-
-    Parameters
-    ----------
-    hs : (n, P) array
-        The state; its first nb rows are multiplied.
-    w_hh : (G, P) array
-        W_hh when ``hs_t`` has elements, else W_hhᵀ (P, G); C-contiguous.
-    hs_t, hh_t : flat arrays of at least P·nb and G·nb elements, or size 0
-        Workspaces of the transposed product.
-    hh : (n, G) array
-        Output rows.
-    """
-    if hs_t.size == 0:
-        np.dot(hs[:nb], w_hh, hh[:nb])
-        return
-    P = hs.shape[1]
-    G = hh.shape[1]
-    h_t = hs_t[: P * nb].reshape(P, nb)
-    g_t = hh_t[: G * nb].reshape(G, nb)
-    _transpose(hs[:nb], h_t)
-    np.dot(w_hh, h_t, g_t)
-    _transpose(g_t, hh[:nb])
-
-
-@jit
 def rnn_forward(xw, bias, w_hh_t, h0, lengths, order, reverse, relu, out, h_n, hprev, hs, hh):
     """Vanilla RNN forward: h_t = act(xw_t + bias + W_hh h_{t-1}).
 
@@ -328,7 +276,7 @@ def rnn_backward(
 def lstm_forward(
     xw,
     bias,
-    w_hh,
+    w_hh_t,
     w_hr_t,
     h0,
     c0,
@@ -346,8 +294,6 @@ def lstm_forward(
     hh,
     hraw,
     tcw,
-    hs_t,
-    hh_t,
 ):
     """LSTM forward, with optional projection h_t = W_hr (o_t tanh(c_t)).
 
@@ -357,10 +303,8 @@ def lstm_forward(
         X W_ihᵀ; overwritten with the gate values i, f, g, o.
     bias : (4H,) array
         b_ih + b_hh.
-    w_hh : (P, 4H) or (4H, P) array
-        W_hhᵀ, or W_hh when ``hs_t`` has elements (see
-        :func:`_hidden_product`); C-contiguous.  P = H_out (proj_size, or H
-        without projection).
+    w_hh_t : (P, 4H) array
+        W_hhᵀ, C-contiguous; P = H_out (proj_size, or H without projection).
     w_hr_t : (H, P) array, or (0, 0) without projection
         W_hrᵀ, C-contiguous.
     h0 : (B, P) array
@@ -378,9 +322,6 @@ def lstm_forward(
         Workspaces; without projection ``hraw`` must be ``hs``.
     hh : (B, 4H) array
         Workspace.
-    hs_t, hh_t : (B·P,), (B·4H,) or size-0 arrays
-        Workspaces of the transposed per-step product, or size 0 for the
-        plain one.
     """
     fast = fast_gates(xw)
     T = xw.shape[0]
@@ -397,7 +338,7 @@ def lstm_forward(
             nb -= 1
         if nb == 0:
             break
-        _hidden_product(hs, nb, w_hh, hs_t, hh_t, hh)
+        np.dot(hs[:nb], w_hh_t, hh[:nb])
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
