@@ -16,21 +16,17 @@ def jit(func):
     """Compile ``func`` with ``numba.njit``, cached on disk when possible.
 
     Options: ``error_model="numpy"`` (no zero-division checks, which block
-    vectorisation), ``fastmath={"contract"}`` (a * b + c may become one fused
-    multiply-add: the LSTM gate loop ran 2.85 instead of 4.3 ns per unit
-    with it; no other fast-math licence, so NaN, inf and the order of sums
-    are kept), ``nogil=True`` (the backend runs shares of a batch in
+    vectorisation), ``nogil=True`` (the backend runs shares of a batch in
     several threads at once) and ``cache=True`` (later processes load the machine code
     in ~0.3 s instead of compiling for seconds).  When no cache directory is
     writable (read-only install and home) Numba raises at decoration time
     ("no locator available"); the function is then compiled uncached, so
     importing numrnn never fails.
     """
-    options = {"error_model": "numpy", "fastmath": {"contract"}, "nogil": True}
     try:
-        return numba.njit(cache=True, **options)(func)
+        return numba.njit(cache=True, error_model="numpy", nogil=True)(func)
     except RuntimeError:
-        return numba.njit(**options)(func)
+        return numba.njit(error_model="numpy", nogil=True)(func)
 
 
 def fast_gates(a):
