@@ -276,6 +276,57 @@ def test_step_records_no_tape_and_keeps_last(backend, rng):
     assert grad_x.shape == x.shape
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+@pytest.mark.parametrize("batched", [True, False])
+def test_step_reads_fed_back_state_afresh(backend, rng, cell, batched):
+    """A returned state passed back (the "cpu" fast path) is read again, never cached.
+
+    Changed in place, copied, or with inputs of another dtype or layout (the
+    validating path): each step equals a forward call from the same state,
+    leaves the caller's arrays alone and returns new arrays.
+    """
+    T, B, I, H = 7, 2, 3, 4
+    layer = make_layer(cell, I, H, 2, backend)
+    xs = rng.standard_normal((T, B, I) if batched else (T, I))
+    _, state = layer.step(xs[0])
+    for t in range(1, T):
+        x_t = xs[t].copy()
+        if t == 2:
+            for a in as_tuple(state):
+                a *= -0.5
+        elif t == 3:
+            state = tuple(a.copy() for a in state) if is_lstm(layer) else state.copy()
+        elif t == 4:
+            x_t = x_t.astype(np.float32)
+        elif t == 5:
+            x_t = np.asfortranarray(np.stack([x_t, x_t], axis=-1))[..., 0]
+        saved = [a.copy() for a in (x_t, *as_tuple(state))]
+        want_out, want_state = layer(x_t[None], state)
+        out_t, new_state = layer.step(x_t, state)
+        np.testing.assert_allclose(out_t, want_out[0], rtol=1e-12, atol=1e-14)
+        for a, b in zip(as_tuple(new_state), as_tuple(want_state), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+        for a, b in zip((x_t, *as_tuple(state)), saved, strict=True):
+            np.testing.assert_array_equal(a, b)
+        for a in (out_t, *as_tuple(new_state)):
+            assert not any(np.shares_memory(a, b) for b in as_tuple(state))
+        state = new_state
+
+
+def test_step_sees_parameter_updates(backend, rng):
+    layer = make_layer("lstm", 3, 4, 1, backend)
+    x = rng.standard_normal((2, 3))
+    _, state = layer.step(x)
+    _, state = layer.step(x, state)
+    layer.parameters()["weight_hh_l0"] *= 2
+    want, _ = layer(x[None], state)
+    out, state = layer.step(x, state)
+    np.testing.assert_allclose(out, want[0], rtol=1e-12, atol=1e-14)
+    layer.load_state_dict(make_layer("lstm", 3, 4, 1, backend).state_dict())
+    want, _ = layer(x[None], state)
+    np.testing.assert_allclose(layer.step(x, state)[0], want[0], rtol=1e-12, atol=1e-14)
+
+
 def test_lengths_semantics(backend, rng):
     """Padding never leaks: outputs are zero there, and final states match the unpadded runs."""
     layer = make_layer("gru", 3, 4, 2, backend, bidirectional=True)

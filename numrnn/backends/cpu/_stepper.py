@@ -14,13 +14,16 @@ import numpy as np
 from ..gates import gru_gates, lstm_gates, rnn_act
 from ._jit import fast_gates, jit
 
-__all__ = ["Stepper", "make_stepper"]
+__all__ = ["make_stepper"]
 
 # Columns of the per-layer layout table: offsets into the packed weights of
-# W_ihᵀ, W_hhᵀ, W_hrᵀ (-1: no projection) and of the biases b_ih, b_hh,
+# W_ihᵀ (W_hhᵀ follows it directly, so [W_ihᵀ; W_hhᵀ] is one block), W_hhᵀ,
+# W_hrᵀ (-1: no projection), of the biases b_ih, b_hh, b_ih + b_hh and of
 # b_hr (P zeros: the projection has no bias; a zero one lets it use _affine).
-_WIH, _WHH, _WHR, _BIH, _BHH, _BHR = range(6)
-_KINDS = {"rnn_tanh": 0, "rnn_relu": 0, "lstm": 1, "gru": 2}
+_WIH, _WHH, _WHR, _BIH, _BHH, _BSUM, _BHR = range(7)
+# Cell codes of _step (one integer argument: every argument costs dispatch time).
+_RNN_TANH, _LSTM, _GRU, _RNN_RELU = range(4)
+_CODES = {"rnn_tanh": _RNN_TANH, "lstm": _LSTM, "gru": _GRU, "rnn_relu": _RNN_RELU}
 
 
 @jit
@@ -30,9 +33,10 @@ def _affine(v, w, offset, bias_offset, y):
     Accumulated over the rows of Wᵀ (axpy form): the inner loop runs over
     contiguous outputs and vectorises without reassociating any sum.  Four
     rows per pass over y (a quarter of the loads and stores of y: 1.25 µs
-    instead of 1.7 for a 96×256 Wᵀ).  The rows are taken as slices:
-    indexing ``w`` at a computed offset instead costs a negative-index
-    check per element, which kept the loop scalar (8x slower).
+    instead of 1.7 for a 96×256 Wᵀ; eight rows gained nothing more: beyond
+    32 KiB of weights the loop waits on the L2 cache).  The rows are taken
+    as slices: indexing ``w`` at a computed offset instead costs a
+    negative-index check per element, which kept the loop scalar (8x slower).
     """
     n = y.shape[0]
     m = v.shape[0]
@@ -57,15 +61,29 @@ def _affine(v, w, offset, bias_offset, y):
 
 
 @jit
-def _step(x, h0, c0, w, layout, kind, relu, out, h_n, c_n):
+def _step(x, h0, c0, w, layout, code, out, h_n, c_n):
     """Advance every layer by one step, into out, h_n (and c_n for LSTM).
 
-    kind 0: RNN, 1: LSTM, 2: GRU.  c0 and c_n are unused unless LSTM.
+    ``code``: a cell code (_RNN_TANH, _LSTM, _GRU, _RNN_RELU).  The arrays
+    may come batched (x (B, I), states (L, B, n), out (B, P)) or unbatched
+    (x (I,), states (L, n), out (P,)): they are read as the batched shapes,
+    so the caller's arrays need no reshaping in Python (each reshape there
+    costs as much as this whole call at B = 1).  c0 and c_n are unused
+    unless LSTM.
     """
     fast = fast_gates(x)
-    L, B, P = h0.shape
-    H = c0.shape[2] if kind == 1 else P
-    G = 1 if kind == 0 else 4 if kind == 1 else 3
+    L = layout.shape[0]
+    P = h0.shape[h0.ndim - 1]
+    B = h0.size // (L * P)
+    lstm = code == _LSTM
+    H = c0.shape[c0.ndim - 1] if lstm else P
+    G = 4 if lstm else 3 if code == _GRU else 1
+    x = x.reshape(B, x.size // B)
+    h0 = h0.reshape(L, B, P)
+    h_n = h_n.reshape(L, B, P)
+    out = out.reshape(B, P)
+    c0 = c0.reshape(L, B, H) if lstm else c0.reshape(0, 0, 0)
+    c_n = c_n.reshape(L, B, H) if lstm else c_n.reshape(0, 0, 0)
     # Allocated here, not passed in: every argument costs dispatch time.
     xg = np.empty(G * H, x.dtype)
     hg = np.empty(G * H, x.dtype)
@@ -77,7 +95,7 @@ def _step(x, h0, c0, w, layout, kind, relu, out, h_n, c_n):
             _affine(h0[layer, b], w, lay[_WHH], lay[_BHH], hg)
             h = h_n[layer, b]
             h_prev = h0[layer, b]
-            if kind == 1:
+            if lstm:
                 c = c_n[layer, b]
                 c_prev = c0[layer, b]
                 for j in range(H):
@@ -96,7 +114,7 @@ def _step(x, h0, c0, w, layout, kind, relu, out, h_n, c_n):
                 else:
                     for j in range(H):
                         h[j] = hraw[j]
-            elif kind == 2:
+            elif code == _GRU:
                 for j in range(H):
                     r, z, n, h_j = gru_gates(
                         xg[j], xg[H + j], xg[2 * H + j],
@@ -105,6 +123,7 @@ def _step(x, h0, c0, w, layout, kind, relu, out, h_n, c_n):
                     )  # fmt: skip
                     h[j] = h_j
             else:
+                relu = int(code == _RNN_RELU)
                 for j in range(H):
                     h[j] = rnn_act(xg[j] + hg[j], relu, fast)
     for b in range(B):
@@ -112,83 +131,33 @@ def _step(x, h0, c0, w, layout, kind, relu, out, h_n, c_n):
             out[b, j] = h_n[L - 1, b, j]
 
 
-class Stepper:
-    """One time step of a unidirectional stack of layers, for streaming.
-
-    Made by :func:`make_stepper`.  Call it as ``stepper(x, h0, c0)``.
-
-    Parameters
-    ----------
-    x : ndarray, shape (B, I)
-        The input at this step.
-    h0 : ndarray, shape (L, B, H_out)
-        The state of every layer.
-    c0 : ndarray, shape (L, B, H), or None
-        The cell state of every layer (LSTM: required; others: None).
-
-    Returns
-    -------
-    out : ndarray, shape (B, H_out)
-        The last layer's new hidden state (a separate array).
-    h_n : ndarray, shape (L, B, H_out)
-    c_n : ndarray, shape (L, B, H), or None
-        New states.
-
-    Notes
-    -----
-    All arrays must be C-contiguous and of the stepper's dtype (the layer
-    has converted them already); nothing is checked, which is the point.
-    The weights are copied when the stepper is made: make a new one when
-    they change.
-    """
-
-    __slots__ = ("_weights", "_layout", "_kind", "_relu", "_lstm", "_no_cell")
-
-    def __init__(self, cell, params_list, dtype):
-        dtype = np.dtype(dtype)
-        pieces, layout, offset = [], [], 0
-        for params in params_list:
-            w_hr = params.get("weight_hr")
-            entries = {
-                _WIH: params["weight_ih"].T,
-                _WHH: params["weight_hh"].T,
-                _BIH: params["bias_ih"],
-                _BHH: params["bias_hh"],
-            }
-            if w_hr is not None:
-                entries[_WHR] = w_hr.T
-                entries[_BHR] = np.zeros(w_hr.shape[0])
-            row = [-1] * 6
-            for column, a in entries.items():
-                row[column] = offset
-                pieces.append(np.ravel(a).astype(dtype))
-                offset += a.size
-            layout.append(row)
-        self._weights = np.concatenate(pieces)
-        self._layout = np.array(layout, dtype=np.int64)
-        self._kind = _KINDS[cell.kind]
-        self._relu = int(cell.kind == "rnn_relu")
-        self._lstm = cell.kind == "lstm"
-        self._no_cell = np.empty((0, 0, 0), dtype)
-
-    def __call__(self, x, h0, c0=None):
-        # The outputs are allocated here: NumPy makes arrays faster than
-        # Numba boxes returned ones (~0.4 vs ~1 µs each).
-        out = np.empty((x.shape[0], h0.shape[2]), h0.dtype)
-        h_n = np.empty_like(h0)
-        if self._lstm:
-            c_n = np.empty_like(c0)
-            _step(x, h0, c0, self._weights, self._layout, 1, 0, out, h_n, c_n)
-            return out, h_n, c_n
-        no_cell = self._no_cell
-        _step(
-            x, h0, no_cell, self._weights, self._layout, self._kind, self._relu, out, h_n, no_cell
-        )
-        return out, h_n, None
+def _pack(params_list, dtype):
+    """Every layer's weights, transposed, in one array, and the layout table."""
+    pieces, layout, offset = [], [], 0
+    for params in params_list:
+        w_hr = params.get("weight_hr")
+        # In this order: W_hhᵀ must follow W_ihᵀ directly (see _WIH).
+        entries = {
+            _WIH: params["weight_ih"].T,
+            _WHH: params["weight_hh"].T,
+            _BIH: params["bias_ih"],
+            _BHH: params["bias_hh"],
+            _BSUM: params["bias_ih"] + params["bias_hh"],
+        }
+        if w_hr is not None:
+            entries[_WHR] = w_hr.T
+            entries[_BHR] = np.zeros(w_hr.shape[0])
+        row = [-1] * (_BHR + 1)
+        for column, a in entries.items():
+            row[column] = offset
+            pieces.append(np.ravel(a).astype(dtype))
+            offset += a.size
+        layout.append(row)
+    return np.concatenate(pieces), np.array(layout, dtype=np.int64)
 
 
 def make_stepper(cell, params_list, dtype):
-    """A :class:`Stepper` for a unidirectional stack.
+    """One time step of a unidirectional stack of layers, for streaming.
 
     Parameters
     ----------
@@ -196,13 +165,58 @@ def make_stepper(cell, params_list, dtype):
         The cell of every layer.
     params_list : list of dict
         Each layer's parameters, in the form :func:`forward` takes them,
-        first layer first.
+        first layer first.  They are copied: make a new stepper when they
+        change.
     dtype : numpy dtype
         float32 or float64.
 
     Returns
     -------
-    Stepper
-        ``stepper(x, h0, c0) -> (out, h_n, c_n)``; see :class:`Stepper`.
+    callable
+        ``stepper(x, h0, c0=None) -> (out, h_n, c_n)``:
+
+        x : ndarray, shape (B, I) or (I,)
+            The input at this step.
+        h0 : ndarray, shape (L, B, H_out) or (L, H_out)
+            The state of every layer (with a B axis if ``x`` has one).
+        c0 : ndarray, shape (L, B, H) or (L, H), or None
+            The cell state of every layer (LSTM: required; others: None).
+        out : ndarray, shape (B, H_out) or (H_out,)
+            The last layer's new hidden state (a separate array).
+        h_n, c_n : ndarrays shaped like ``h0`` and ``c0`` (c_n None unless LSTM)
+            New states.
+
+        All arrays must be C-contiguous and of the stepper's dtype (the
+        layer has converted them already); nothing is checked, which is the
+        point.
+
+    Notes
+    -----
+    A closure rather than an object: its variables cost less to reach than
+    attributes (0.2 µs of a 2-4 µs step).
     """
-    return Stepper(cell, params_list, dtype)
+    dtype = np.dtype(dtype)
+    weights, layout = _pack(params_list, dtype)
+    code = _CODES[cell.kind]
+    no_cell = np.empty((0, 0, 0), dtype)
+    # (h0.shape, out's shape) of the latest call, in one tuple (threads may
+    # share the stepper): slicing h0.shape costs 0.1 µs.
+    shapes = [((), ())]
+
+    def stepper(x, h0, c0=None):
+        # The outputs are allocated here: NumPy makes arrays faster than
+        # Numba boxes returned ones (~0.15 vs ~0.6 µs each).
+        shape = h0.shape
+        known = shapes[0]
+        if known[0] != shape:
+            known = shapes[0] = (shape, shape[1:])
+        out = np.empty(known[1], dtype)
+        h_n = np.empty(shape, dtype)
+        if c0 is None:
+            _step(x, h0, no_cell, weights, layout, code, out, h_n, no_cell)
+            return out, h_n, None
+        c_n = np.empty(c0.shape, dtype)
+        _step(x, h0, c0, weights, layout, code, out, h_n, c_n)
+        return out, h_n, c_n
+
+    return stepper
