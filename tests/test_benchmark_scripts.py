@@ -1,0 +1,32 @@
+"""The side-by-side comparison scripts run (in their smoke modes); nothing is timed here."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize(
+    "script,args",
+    [
+        ("compare_torch.py", ["--quick", "--cells", "gru"]),
+        ("step_latency.py", ["--cells", "rnn", "--threads", "1", "--budget", "0.05",
+                             "--calls", "20"]),
+    ],
+)
+def test_comparison_script_prints_a_table(script, args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) >= 2, result.stdout  # the header and at least one measurement
+    assert "x |" in rows[-1]
