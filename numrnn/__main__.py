@@ -44,6 +44,7 @@ def demo(backend="auto", steps=40, epochs=10, seed=0, out=Path("numrnn_demo.png"
     model = SequenceRegressor(cell="lstm", hidden_size=32, epochs=epochs, batch_size=32,
                               learning_rate=0.01, backend=backend, seed=seed, verbose=True)
     print(f"numrnn {numrnn.__version__}: adding problem, {len(X)} sequences of {steps} steps")
+    print("(the progress bar shows the training loss on standardised targets: 1 = the baseline)")
     start = time.perf_counter()
     model.fit(X, y)
     print(f"{model.model_.layers[0]!r} trained in {time.perf_counter() - start:.1f} s "
