@@ -134,6 +134,21 @@ def _time_index(lengths, b, s, reverse):
 
 
 @jit
+def _active_count(lengths, order, s, nb):
+    """How many sequences run at step s: the first ones of ``order``.
+
+    ``order`` sorts the sequences by decreasing length, so the running ones
+    come first; ``nb`` is the count at the neighbouring step, where the
+    search starts (forward it only shrinks, backward it only grows).
+    """
+    while nb > 0 and lengths[order[nb - 1]] <= s:
+        nb -= 1
+    while nb < order.shape[0] and lengths[order[nb]] > s:
+        nb += 1
+    return nb
+
+
+@jit
 def _gather_step(a, lengths, order, reverse, s, nb, dst):
     """dst[k] = a[t_k, order[k]] for the nb active sequences of step s."""
     for k in range(nb):
@@ -200,8 +215,7 @@ def rnn_forward(xw, bias, w_hh_t, h0, lengths, order, reverse, relu, out, h_n, h
     _gather_rows(h0, order, hs)
     nb = B
     for s in range(T):
-        while nb > 0 and lengths[order[nb - 1]] <= s:
-            nb -= 1
+        nb = _active_count(lengths, order, s, nb)
         if nb == 0:
             break
         np.dot(hs[:nb], w_hh_t, hh[:nb])
@@ -252,12 +266,10 @@ def rnn_backward(
     dL/dh_{t-1} = da_t W_hh.
     """
     T, H = gates.shape[0], gates.shape[2]
-    B = order.shape[0]
     _gather_rows(grad_hn, order, dhs)
     nb = 0
     for s in range(T - 1, -1, -1):
-        while nb < B and lengths[order[nb]] > s:
-            nb += 1
+        nb = _active_count(lengths, order, s, nb)
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
@@ -334,8 +346,7 @@ def lstm_forward(
     _gather_rows(c0, order, cs)
     nb = B
     for s in range(T):
-        while nb > 0 and lengths[order[nb - 1]] <= s:
-            nb -= 1
+        nb = _active_count(lengths, order, s, nb)
         if nb == 0:
             break
         np.dot(hs[:nb], w_hh_t, hh[:nb])
@@ -434,7 +445,6 @@ def lstm_backward(
         Workspace.
     """
     T = gates.shape[0]
-    B = order.shape[0]
     H = dcs.shape[1]
     P = dhs.shape[1]
     proj = w_hr.size > 0
@@ -442,8 +452,7 @@ def lstm_backward(
     _gather_rows(grad_cn, order, dcs)
     nb = 0
     for s in range(T - 1, -1, -1):
-        while nb < B and lengths[order[nb]] > s:
-            nb += 1
+        nb = _active_count(lengths, order, s, nb)
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
@@ -515,8 +524,7 @@ def gru_forward(
     _gather_rows(h0, order, hs)
     nb = B
     for s in range(T):
-        while nb > 0 and lengths[order[nb - 1]] <= s:
-            nb -= 1
+        nb = _active_count(lengths, order, s, nb)
         if nb == 0:
             break
         np.dot(hs[:nb], w_hh_t, hh[:nb])
@@ -595,13 +603,11 @@ def gru_backward(
         Workspaces.
     """
     T = gates.shape[0]
-    B = order.shape[0]
     H = dhs.shape[1]
     _gather_rows(grad_hn, order, dhs)
     nb = 0
     for s in range(T - 1, -1, -1):
-        while nb < B and lengths[order[nb]] > s:
-            nb += 1
+        nb = _active_count(lengths, order, s, nb)
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
