@@ -34,12 +34,17 @@ Models behind the derived columns (float32, G gates, H_out = H):
 """
 
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import numpy as np
 
-import numrnn
+# From a checkout, measure the numrnn next to this script, not an installed copy.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numrnn  # noqa: E402
 
 #: (T, B, I, H) of the comparison; each also runs with B = 256 and B = 1024.
 ROWS = [

@@ -20,13 +20,17 @@ FLOPs are counted as those of the matrix products: forward
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
-import numrnn
+# From a checkout, measure the numrnn next to this script, not an installed copy.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numrnn  # noqa: E402
 
 #: (T, B, I, H) of the comparison.
 ROWS = [

@@ -233,8 +233,9 @@ class RNN:
         self.grads = {}
         self._record = None
         self._prepared = None
-        self._stepper = None  # (the _prepared it was made from, backend stepper)
-        # (_prepared, stepper, x_t shape, h_n, c_n) of the latest stepper call: see step().
+        # (backend stepper, {x_t shape: its step function}); see step().
+        self._stepper = None
+        # [state returned, step function] of the latest call: see step().
         self._fast_step = None
         init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(dropout_seq)
@@ -338,7 +339,7 @@ class RNN:
         if wrong:
             raise ValueError("load_state_dict: mis-shaped parameters: " + "; ".join(wrong))
         self._params = new
-        self._prepared = None
+        self._params_changed()
 
     def parameters(self):
         """The live parameter arrays, keyed like :meth:`state_dict`.
@@ -351,8 +352,12 @@ class RNN:
         -------
         dict of str to ndarray
         """
-        self._prepared = None
+        self._params_changed()
         return self._params
+
+    def _params_changed(self):
+        """Forget everything made from the parameters (backend copies, stepper)."""
+        self._prepared = self._stepper = self._fast_step = None
 
     def train(self, mode=True):
         """Set training mode (dropout between layers active); returns self.
@@ -657,25 +662,16 @@ class RNN:
         fine; every call returns new arrays.
         """
         fast = self._fast_step
-        if fast is not None and type(x_t) is np.ndarray:
-            params, stepper, x_shape, h0, c0 = fast
-            # The common streaming call, x_t an array like the previous one and hx the
-            # very arrays the previous call returned, skips validation and conversion
-            # (5 µs, longer than the step itself).  Identity, not a cached copy: the
-            # arrays are read again, so states changed in place still count.
-            if (
-                x_t.shape == x_shape
-                and x_t.dtype is self.dtype
-                and (flags := x_t.flags).c_contiguous
-                and flags.writeable  # a read-only x_t would compile another variant
-                and (hx is h0 if c0 is None
-                     else type(hx) is tuple and len(hx) == 2 and hx[0] is h0 and hx[1] is c0)
-                and self._prepared is params
-                and not (self.training and self.dropout > 0)
-            ):  # fmt: skip
-                out, h_n, c_n = stepper(x_t, h0, c0)
-                self._fast_step = (params, stepper, x_shape, h_n, c_n)
-                return out, (h_n if c_n is None else (h_n, c_n))
+        # The common streaming call: hx the very state the previous call returned (identity:
+        # the arrays are still read afresh, so states changed in place count), x_t an array
+        # like the previous one (the backend's step checks it), no dropout.  It skips
+        # validation and conversion (5 µs, longer than the step itself).  Changing the
+        # parameters clears _fast_step.
+        if fast is not None and hx is fast[0] and not (self.training and self.dropout):
+            result = fast[1](x_t, hx)
+            if result is not None:
+                fast[0] = result[1]
+                return result
         if self.bidirectional:
             raise ValueError(
                 "step() advances one time step forward; a bidirectional layer needs the "
@@ -688,15 +684,17 @@ class RNN:
         if make_stepper is not None and not (self.training and self.dropout > 0):
             # One compiled call for the whole stack (see numrnn.backends.cpu.make_stepper),
             # on the arrays in the caller's shapes: it returns them in the same shapes.
-            params = self._layer_params()
-            if self._stepper is None or self._stepper[0] is not params:
-                self._stepper = (params, make_stepper(self._cell, params, self.dtype))
-            stepper = self._stepper[1]
-            if not batched:
-                states = [s.reshape(s.shape[0], s.shape[2]) for s in states]
-            out, h_n, c_n = stepper(x_t, *states)
-            self._fast_step = (params, stepper, x_t.shape, h_n, c_n)
-            return out, (h_n if c_n is None else (h_n, c_n))
+            if self._stepper is None:
+                self._stepper = (make_stepper(self._cell, self._layer_params(), self.dtype), {})
+            stepper, steps = self._stepper
+            x_t = np.ascontiguousarray(x_t)
+            if x_t.shape not in steps:
+                steps[x_t.shape] = stepper(x_t.shape)
+            states = [np.ascontiguousarray(s if batched else s.reshape(s.shape[0], s.shape[2]))
+                      for s in states]  # fmt: skip
+            out, state = steps[x_t.shape](x_t, states[0] if len(states) == 1 else tuple(states))
+            self._fast_step = [state, steps[x_t.shape]]
+            return out, state
         record = self._record
         output, finals = self._run(x, states, None, False, batched, device, hx_given)
         self._record = record

@@ -442,7 +442,12 @@ def test_stepper_matches_reference(rng, kind, P, dtype):
     x = layers[0]["x"][0]
     h0 = np.stack([c["h0"] for c in layers])
     c0 = np.stack([c["c0"] for c in layers]) if kind == "lstm" else None
-    out, h_n, c_n = stepper(x, h0, c0)
+    x_before, h0_before = x.copy(), h0.copy()
+    step = stepper(x.shape)
+    out, state = step(x, h0 if c0 is None else (h0, c0))
+    h_n, c_n = (state, None) if c0 is None else state
+    np.testing.assert_array_equal(x, x_before)
+    np.testing.assert_array_equal(h0, h0_before)
     layer_in = x[None]
     for k, case in enumerate(layers):
         o, h, c, _ = ref.forward(
@@ -456,6 +461,24 @@ def test_stepper_matches_reference(rng, kind, P, dtype):
     np.testing.assert_array_equal(out, h_n[-1])
     assert out.dtype == dtype and (c_n is None) == (kind != "lstm")
     assert not np.shares_memory(out, h_n)
+    # An input it was not made for is declined, untouched, for the caller to convert.
+    for bad in (x.astype(np.float16), x[:1], np.asfortranarray(np.tile(x, (1, 2)))[:, ::2],
+                x.tolist()):
+        assert step(bad, state) is None
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_relu"])
+def test_stepper_unbatched_equals_batch_of_one(rng, kind):
+    case = make_case(rng, kind, 0, 1, 1, 3, 4, np.float64, False)
+    stepper = cpu.make_stepper(case["cell"], [case["params"]], np.float64)
+    x = case["x"][0]  # (1, I)
+    states = [case["h0"][None]] + ([case["c0"][None]] if kind == "lstm" else [])  # (L, 1, n)
+    pack, unpack = (tuple, list) if kind == "lstm" else (lambda s: s[0], lambda s: [s])
+    out_b, state_b = stepper(x.shape)(x, pack(states))
+    out_u, state_u = stepper(x[0].shape)(x[0], pack([s[:, 0] for s in states]))
+    np.testing.assert_array_equal(out_u, out_b[0])
+    for got, want in zip(unpack(state_u), unpack(state_b), strict=True):
+        np.testing.assert_array_equal(got, want[:, 0])
 
 
 def test_warmup_compiles_everything():

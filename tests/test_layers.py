@@ -327,6 +327,22 @@ def test_step_sees_parameter_updates(backend, rng):
     np.testing.assert_allclose(layer.step(x, state)[0], want[0], rtol=1e-12, atol=1e-14)
 
 
+def test_step_follows_training_mode(backend, rng):
+    """Dropout between layers applies to steps in training mode, also after fast steps."""
+    layer = make_layer("gru", 3, 4, 2, backend, dropout=0.5).eval()
+    x = rng.standard_normal((2, 3))
+    _, state = layer.step(x)
+    _, state = layer.step(x, state)  # the fed-back (fast) path is primed
+    want, want_state = layer(x[None], state)
+    layer.training = True
+    out, _ = layer.step(x, state)
+    assert not np.allclose(out, want[0])
+    layer.eval()
+    out, new_state = layer.step(x, state)
+    np.testing.assert_allclose(out, want[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(new_state, want_state, rtol=1e-12, atol=1e-14)
+
+
 def test_lengths_semantics(backend, rng):
     """Padding never leaks: outputs are zero there, and final states match the unpadded runs."""
     layer = make_layer("gru", 3, 4, 2, backend, bidirectional=True)

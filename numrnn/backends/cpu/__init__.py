@@ -412,4 +412,5 @@ def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
             c0 = h0 if kind == "lstm" else None
             out, h_n, c_n, tape = forward(cell, params, x, h0, c0, None, False, True)
             backward(cell, params, tape, out, h_n, c_n)
-            make_stepper(cell, [params], dtype)(x[0], h0[None], None if c0 is None else c0[None])
+            state = h0[None] if c0 is None else (h0[None], c0[None])
+            make_stepper(cell, [params], dtype)(x[0].shape)(x[0], state)

@@ -12,21 +12,25 @@ from numba.extending import overload
 __all__ = ["fast_gates", "jit"]
 
 
-def jit(func):
+def jit(func=None, *, nogil=True):
     """Compile ``func`` with ``numba.njit``, cached on disk when possible.
 
     Options: ``error_model="numpy"`` (no zero-division checks, which block
     vectorisation), ``nogil=True`` (the backend runs shares of a batch in
-    several threads at once) and ``cache=True`` (later processes load the machine code
-    in ~0.3 s instead of compiling for seconds).  When no cache directory is
-    writable (read-only install and home) Numba raises at decoration time
-    ("no locator available"); the function is then compiled uncached, so
+    several threads at once; ``@jit(nogil=False)`` for a function so short
+    that releasing and taking back the GIL, 0.05 µs, matters) and
+    ``cache=True`` (later processes load the machine code in ~0.3 s instead
+    of compiling for seconds).  When no cache directory is writable
+    (read-only install and home) Numba raises at decoration time ("no
+    locator available"); the function is then compiled uncached, so
     importing numrnn never fails.
     """
+    if func is None:
+        return lambda f: jit(f, nogil=nogil)
     try:
-        return numba.njit(cache=True, error_model="numpy", nogil=True)(func)
+        return numba.njit(cache=True, error_model="numpy", nogil=nogil)(func)
     except RuntimeError:
-        return numba.njit(error_model="numpy", nogil=True)(func)
+        return numba.njit(error_model="numpy", nogil=nogil)(func)
 
 
 def fast_gates(a):
