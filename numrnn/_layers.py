@@ -655,11 +655,12 @@ class RNN:
         Notes
         -----
         The usual streaming loop, ``out, h = layer.step(x_t, h)`` with ``h``
-        the state the previous call returned and ``x_t`` a C-contiguous array
-        of the layer's dtype and of the previous call's shape, is the fastest
-        case: the ``"cpu"`` backend then skips validation and conversion (a
-        few µs). The state is still read afresh, so changing it in place is
-        fine; every call returns new arrays.
+        the very state (for LSTM, the very tuple) the previous call returned
+        and ``x_t`` an array of the layer's dtype and of the previous call's
+        shape, is the fastest case: the ``"cpu"`` backend then skips
+        validation and conversion (a few µs). The state is still read
+        afresh, so changing it in place is fine; every call returns new
+        arrays.
         """
         fast = self._fast_step
         # The common streaming call: hx the very state the previous call returned (identity:
