@@ -267,6 +267,27 @@ def test_step_equals_forward(backend, rng, cell, batched):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_step_results_kept_by_the_caller_stay_intact(backend, rng, cell):
+    """Whatever the caller still holds (arrays, views of them, states) is never written again."""
+    T = 9
+    layer = make_layer(cell, 3, 4, 2, backend)
+    xs = rng.standard_normal((T, 2, 3))
+    want, _ = layer(xs)
+    kept, state = [], None
+    for t in range(T):
+        out_t, state = layer.step(xs[t], state)
+        if t % 3 == 0:
+            kept.append((t, out_t))
+        elif t % 3 == 1:
+            kept.append((t, out_t[1:]))  # only a view survives
+        else:
+            kept.append((t, as_tuple(state)[0][-1].copy()))  # a copy; the state is dropped
+            kept.append((t, as_tuple(state)[0][-1]))
+    for t, got in kept:
+        np.testing.assert_allclose(got, want[t][-got.shape[0]:], rtol=1e-12, atol=1e-14)
+
+
 def test_step_records_no_tape_and_keeps_last(backend, rng):
     layer = make_layer("lstm", 2, 3, 1, backend)
     x = rng.standard_normal((3, 1, 2))

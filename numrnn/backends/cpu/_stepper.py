@@ -9,6 +9,9 @@ accumulated row by row of Wᵀ, which vectorises over the outputs and needs no
 BLAS call.
 """
 
+import sys
+from collections import deque
+
 import numba
 import numpy as np
 from numba.extending import overload
@@ -226,7 +229,7 @@ def make_stepper(cell, params_list, dtype):
     code = _CODES[cell.kind]
     L, lstm = layout.shape[0], cell.kind == "lstm"
     P, H = cell.proj_size or cell.hidden_size, cell.hidden_size
-    empty, ndarray = np.empty, np.ndarray
+    empty, ndarray, getrefcount = np.empty, np.ndarray, sys.getrefcount
 
     def stepper(x_shape):
         lead = x_shape[:-1]
@@ -238,28 +241,37 @@ def make_stepper(cell, params_list, dtype):
         # x as any-layout and read-only: slices such as X[:, t] need no copy nor check.
         types[0] = types[0].copy(layout="A", readonly=True)
         run = _step.compile(tuple(types))
-        if lstm:
+        no_cell = args[2]
+        recent = deque(maxlen=4)  # the arrays of the latest calls, oldest first
 
-            def step(x, state):
-                if not (type(x) is ndarray and x.shape == x_shape and x.dtype is dtype):
-                    return None
+        def step(x, state):
+            if not (type(x) is ndarray and x.shape == x_shape and x.dtype is dtype):
+                return None
+            # Arrays returned two calls back that nobody holds any more (the deque's tuple
+            # and getrefcount's argument are the only references) are written again rather
+            # than freed and new ones made: 0.4 µs of a 2 µs step.  Every result is still
+            # an array the caller holds no other reference to.  popleft is atomic, so
+            # threads sharing the stepper never get the same arrays.
+            try:
+                arrays = recent.popleft() if len(recent) > 1 else None
+            except IndexError:  # another thread took it
+                arrays = None
+            if arrays is None or not (
+                getrefcount(arrays[0]) == 2
+                and getrefcount(arrays[1]) == 2
+                and (not lstm or getrefcount(arrays[2]) == 2)
+            ):
+                arrays = (empty(out_shape, dtype), empty(h_shape, dtype),
+                          empty(c_shape, dtype) if lstm else no_cell)  # fmt: skip
+            out, h_n, c_n = arrays
+            if lstm:
                 h0, c0 = state
-                out = empty(out_shape, dtype)
-                h_n = empty(h_shape, dtype)
-                c_n = empty(c_shape, dtype)
                 run(x, h0, c0, weights, layout, code, out, h_n, c_n)
+                recent.append(arrays)
                 return out, (h_n, c_n)
-
-        else:
-            no_cell = args[2]
-
-            def step(x, h0):
-                if not (type(x) is ndarray and x.shape == x_shape and x.dtype is dtype):
-                    return None
-                out = empty(out_shape, dtype)
-                h_n = empty(h_shape, dtype)
-                run(x, h0, no_cell, weights, layout, code, out, h_n, no_cell)
-                return out, h_n
+            run(x, state, no_cell, weights, layout, code, out, h_n, no_cell)
+            recent.append(arrays)
+            return out, h_n
 
         return step
 
