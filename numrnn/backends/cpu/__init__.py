@@ -384,7 +384,8 @@ def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
     """Compile the kernels ahead of use (or load them from Numba's cache).
 
     Runs a tiny forward and backward of each cell kind in each dtype, and a
-    stepper step, so that the first real call does not pay for compilation.
+    stepper step with and without a batch axis, so that the first real call
+    does not pay for compilation.
 
     Parameters
     ----------
@@ -412,5 +413,7 @@ def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
             c0 = h0 if kind == "lstm" else None
             out, h_n, c_n, tape = forward(cell, params, x, h0, c0, None, False, True)
             backward(cell, params, tape, out, h_n, c_n)
-            state = h0[None] if c0 is None else (h0[None], c0[None])
-            make_stepper(cell, [params], dtype)(x[0].shape)(x[0], state)
+            stepper = make_stepper(cell, [params], dtype)
+            for x_t, states in ((x[0], [h0[None]]), (x[0, 0], [h0[None, 0]])):  # (un)batched
+                states += [] if c0 is None else [np.zeros_like(states[0])]
+                stepper(x_t.shape)(x_t, states[0] if c0 is None else tuple(states))
