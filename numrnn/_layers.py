@@ -659,8 +659,8 @@ class RNN:
         and ``x_t`` an array of the layer's dtype and of the previous call's
         shape, is the fastest case: the ``"cpu"`` backend then skips
         validation and conversion (a few µs). The state is still read
-        afresh, so changing it in place is fine; every call returns new
-        arrays.
+        afresh, so changing it in place is fine. Every call returns arrays
+        that share no memory with anything the caller still holds.
         """
         fast = self._fast_step
         # The common streaming call: hx the very state the previous call returned (identity:

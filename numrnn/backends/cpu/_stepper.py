@@ -153,7 +153,6 @@ def _step(x, h0, c0, w, layout, code, out, h_n, c_n):
                     o_b[j] = h[j]
 
 
-
 def _pack(params_list, dtype):
     """Every layer's weights, transposed, in one aligned array, and the layout table."""
     step = _ALIGN // dtype.itemsize
@@ -215,7 +214,8 @@ def make_stepper(cell, params_list, dtype):
         out : ndarray, shape (B, H_out) or (H_out,)
             The last layer's new hidden state (a separate array).
         new_state
-            Like ``state``, new arrays.
+            Like ``state``.  The returned arrays are new, or arrays of an
+            earlier call that nothing refers to any more (reused, see below).
 
     Notes
     -----
