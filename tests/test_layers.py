@@ -6,6 +6,8 @@ float32 path against the float64 reference.
 """
 
 import itertools
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -286,6 +288,33 @@ def test_step_results_kept_by_the_caller_stay_intact(backend, rng, cell):
             kept.append((t, as_tuple(state)[0][-1]))
     for t, got in kept:
         np.testing.assert_allclose(got, want[t][-got.shape[0]:], rtol=1e-12, atol=1e-14)
+
+
+def test_step_from_several_threads(backend, rng):
+    """Threads stepping one layer, each with its own state, get each their own results."""
+    T, n_threads = 200, 3
+    layer = make_layer("lstm", 3, 4, 1, backend)
+    xs = rng.standard_normal((n_threads, T, 2, 3))
+    want = [layer(x)[0] for x in xs]
+    got = [[None] * T for _ in range(n_threads)]
+
+    def run(k):
+        state = None
+        for t in range(T):
+            got[k][t], state = layer.step(xs[k, t], state)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n_threads)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads every few steps, not every 5 ms
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    for k in range(n_threads):
+        np.testing.assert_allclose(np.stack(got[k]), want[k], rtol=1e-12, atol=1e-14)
 
 
 def test_step_records_no_tape_and_keeps_last(backend, rng):
