@@ -93,15 +93,14 @@ def _step(x, h0, c0, w, layout, code, out, h_n, c_n):
     come batched (x (B, I), states (L, B, n), out (B, P)) or unbatched
     (x (I,), states (L, n), out (P,)), so the caller's arrays need no
     reshaping in Python (each reshape there costs 0.2 µs).  c0 and c_n are
-    unused unless LSTM.
+    None unless LSTM (Numba then compiles the LSTM branches out).
     """
     fast = fast_gates(x)
     L = layout.shape[0]
     P = out.shape[out.ndim - 1]
     B = out.size // P
-    lstm = code == _LSTM
-    H = c0.shape[c0.ndim - 1] if lstm else P
-    G = 4 if lstm else 3 if code == _GRU else 1
+    H = c0.shape[c0.ndim - 1] if c0 is not None else P
+    G = 4 if code == _LSTM else 3 if code == _GRU else 1
     # Allocated here, not passed in (every argument costs call time), and
     # at once: the input and hidden parts of the pre-activations, o*tanh(c).
     work = np.empty(2 * G * H + H, x.dtype)
@@ -116,7 +115,7 @@ def _step(x, h0, c0, w, layout, code, out, h_n, c_n):
             _affine(_row(x, b) if layer == 0 else _row(h_n[layer - 1], b), w, lay[_WIH],
                     lay[_BIH], xg)  # fmt: skip
             _affine(h_prev, w, lay[_WHH], lay[_BHH], hg)
-            if lstm:
+            if c0 is not None:
                 c = _row(c_n[layer], b)
                 c_prev = _row(c0[layer], b)
                 for j in range(H):
@@ -236,14 +235,14 @@ def make_stepper(cell, params_list, dtype):
     def stepper(x_shape):
         lead = x_shape[:-1]
         out_shape, h_shape = lead + (P,), (L,) + lead + (P,)
-        c_shape = (L,) + lead + (H,) if lstm else (0,) * len(h_shape)
-        args = [empty(shape, dtype) for shape in (x_shape, h_shape, c_shape)]
-        args += [weights, layout, code] + [empty(s, dtype) for s in (out_shape, h_shape, c_shape)]
+        c_shape = (L,) + lead + (H,)
+        cell_state = empty(c_shape, dtype) if lstm else None
+        args = [empty(x_shape, dtype), empty(h_shape, dtype), cell_state, weights, layout, code,
+                empty(out_shape, dtype), empty(h_shape, dtype), cell_state]  # fmt: skip
         types = [numba.typeof(a) for a in args]
         # x as any-layout and read-only: slices such as X[:, t] need no copy nor check.
         types[0] = types[0].copy(layout="A", readonly=True)
         run = _step.compile(tuple(types))
-        no_cell = args[2]
         recent = deque(maxlen=4)  # the arrays of the latest calls, oldest first
 
         def step(x, state):
@@ -264,14 +263,14 @@ def make_stepper(cell, params_list, dtype):
                 and (not lstm or getrefcount(arrays[2]) == 2)
             ):
                 arrays = (empty(out_shape, dtype), empty(h_shape, dtype),
-                          empty(c_shape, dtype) if lstm else no_cell)  # fmt: skip
+                          empty(c_shape, dtype) if lstm else None)  # fmt: skip
             out, h_n, c_n = arrays
             if lstm:
                 h0, c0 = state
                 run(x, h0, c0, weights, layout, code, out, h_n, c_n)
                 recent.append(arrays)
                 return out, (h_n, c_n)
-            run(x, state, no_cell, weights, layout, code, out, h_n, no_cell)
+            run(x, state, None, weights, layout, code, out, h_n, None)
             recent.append(arrays)
             return out, h_n
 
