@@ -688,13 +688,13 @@ class RNN:
             if self._stepper is None:
                 self._stepper = (make_stepper(self._cell, self._layer_params(), self.dtype), {})
             stepper, steps = self._stepper
-            x_t = np.ascontiguousarray(x_t)
-            if x_t.shape not in steps:
+            if x_t.shape not in steps:  # x_t of any memory layout: the stepper reads it in place
                 steps[x_t.shape] = stepper(x_t.shape)
+            step = steps[x_t.shape]
             states = [np.ascontiguousarray(s if batched else s.reshape(s.shape[0], s.shape[2]))
                       for s in states]  # fmt: skip
-            out, state = steps[x_t.shape](x_t, states[0] if len(states) == 1 else tuple(states))
-            self._fast_step = [state, steps[x_t.shape]]
+            out, state = step(x_t, states[0] if len(states) == 1 else tuple(states))
+            self._fast_step = [state, step]
             return out, state
         record = self._record
         output, finals = self._run(x, states, None, False, batched, device, hx_given)
