@@ -235,7 +235,7 @@ class RNN:
         self._prepared = None
         # (backend stepper, {x_t shape: its step function}); see step().
         self._stepper = None
-        # [state returned, step function] of the latest call: see step().
+        # The backend's streaming step of the latest call's input shape: see step().
         self._fast_step = None
         init_seq, dropout_seq = np.random.SeedSequence(seed).spawn(2)
         self._dropout_rng = np.random.default_rng(dropout_seq)
@@ -663,15 +663,13 @@ class RNN:
         that share no memory with anything the caller still holds.
         """
         fast = self._fast_step
-        # The common streaming call: hx the very state the previous call returned (identity:
-        # the arrays are still read afresh, so states changed in place count), x_t an array
-        # like the previous one (the backend's step checks it), no dropout.  It skips
-        # validation and conversion (5 µs, longer than the step itself).  Changing the
-        # parameters clears _fast_step.
-        if fast is not None and hx is fast[0] and not (self.training and self.dropout):
-            result = fast[1](x_t, hx)
+        # The common streaming call: hx the very state the previous call returned (the
+        # backend's step checks that and x_t; it still reads the state afresh, so states
+        # changed in place count), no dropout.  It skips validation and conversion (5 µs,
+        # longer than the step itself).  Changing the parameters clears _fast_step.
+        if fast is not None and not (self.dropout and self.training):
+            result = fast(x_t, hx)
             if result is not None:
-                fast[0] = result[1]
                 return result
         if self.bidirectional:
             raise ValueError(
@@ -690,12 +688,12 @@ class RNN:
             stepper, steps = self._stepper
             if x_t.shape not in steps:  # x_t of any memory layout: the stepper reads it in place
                 steps[x_t.shape] = stepper(x_t.shape)
-            step = steps[x_t.shape]
+            step, start = steps[x_t.shape]
             states = [np.ascontiguousarray(s if batched else s.reshape(s.shape[0], s.shape[2]))
                       for s in states]  # fmt: skip
-            out, state = step(x_t, states[0] if len(states) == 1 else tuple(states))
-            self._fast_step = [state, step]
-            return out, state
+            result = start(x_t, states[0] if len(states) == 1 else tuple(states))
+            self._fast_step = step
+            return result
         record = self._record
         output, finals = self._run(x, states, None, False, batched, device, hx_given)
         self._record = record

@@ -443,8 +443,9 @@ def test_stepper_matches_reference(rng, kind, P, dtype):
     h0 = np.stack([c["h0"] for c in layers])
     c0 = np.stack([c["c0"] for c in layers]) if kind == "lstm" else None
     x_before, h0_before = x.copy(), h0.copy()
-    step = stepper(x.shape)
-    out, state = step(x, h0 if c0 is None else (h0, c0))
+    step, start = stepper(x.shape)
+    assert step(x, h0 if c0 is None else (h0, c0)) is None  # not the state it returned
+    out, state = start(x, h0 if c0 is None else (h0, c0))
     h_n, c_n = (state, None) if c0 is None else state
     np.testing.assert_array_equal(x, x_before)
     np.testing.assert_array_equal(h0, h0_before)
@@ -467,8 +468,14 @@ def test_stepper_matches_reference(rng, kind, P, dtype):
     # Strided and read-only inputs are read in place.
     strided = np.repeat(x, 2, axis=1)[:, ::2]
     strided.flags.writeable = False
-    out_s, state_s = step(strided, h0 if c0 is None else (h0, c0))
+    out_s, state_s = start(strided, h0 if c0 is None else (h0, c0))
     np.testing.assert_array_equal(out_s, out)
+    # Streaming from the returned state: the same as starting from a copy of it.
+    copied = tuple(s.copy() for s in state_s) if c0 is not None else state_s.copy()
+    out_1, _ = step(x, state_s)
+    out_2, _ = start(x, copied)
+    np.testing.assert_array_equal(out_1, out_2)
+    assert step(x, state_s) is None  # no longer the latest state
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_relu"])
@@ -478,8 +485,8 @@ def test_stepper_unbatched_equals_batch_of_one(rng, kind):
     x = case["x"][0]  # (1, I)
     states = [case["h0"][None]] + ([case["c0"][None]] if kind == "lstm" else [])  # (L, 1, n)
     pack, unpack = (tuple, list) if kind == "lstm" else (lambda s: s[0], lambda s: [s])
-    out_b, state_b = stepper(x.shape)(x, pack(states))
-    out_u, state_u = stepper(x[0].shape)(x[0], pack([s[:, 0] for s in states]))
+    out_b, state_b = stepper(x.shape)[1](x, pack(states))
+    out_u, state_u = stepper(x[0].shape)[1](x[0], pack([s[:, 0] for s in states]))
     np.testing.assert_array_equal(out_u, out_b[0])
     for got, want in zip(unpack(state_u), unpack(state_b), strict=True):
         np.testing.assert_array_equal(got, want[:, 0])

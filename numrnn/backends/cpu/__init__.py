@@ -416,4 +416,5 @@ def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
             stepper = make_stepper(cell, [params], dtype)
             for x_t, states in ((x[0], [h0[None]]), (x[0, 0], [h0[None, 0]])):  # (un)batched
                 states += [] if c0 is None else [np.zeros_like(states[0])]
-                stepper(x_t.shape)(x_t, states[0] if c0 is None else tuple(states))
+                start = stepper(x_t.shape)[1]
+                start(x_t, states[0] if c0 is None else tuple(states))

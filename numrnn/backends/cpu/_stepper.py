@@ -3,10 +3,17 @@
 Streaming use calls ``step`` once per sample, often with B = 1, where a
 general forward call (input GEMM, per-step BLAS, workspace bookkeeping, one
 call per layer) costs far more than the arithmetic.  A stepper instead packs
-every layer's weights once, transposed, into one array, and runs the whole
+every layer's weights once, transposed, into one buffer, and runs the whole
 stack in one compiled call whose products are plain loops: y = b + v Wᵀ
 accumulated row by row of Wᵀ, which vectorises over the outputs and needs no
 BLAS call.
+
+At B = 1 the Python side of a call costs as much as the arithmetic, and
+Numba's unboxing of an array argument (~30 ns each) is a large part of it.
+So the compiled step takes one array (the input) and three addresses: of the
+packed model, and of the records of the previous call's results (the state
+it reads) and of this call's (the arrays it writes); see :func:`_step`.  The
+arrays behind those addresses are kept alive by the stepper and the caller.
 """
 
 import sys
@@ -14,8 +21,11 @@ from collections import deque
 
 import numba
 import numpy as np
-from numba.extending import overload
+from numba import carray, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
+from .. import GATES
 from ..gates import gru_gates, lstm_gates, rnn_act
 from ._jit import fast_gates, jit
 
@@ -24,13 +34,32 @@ __all__ = ["make_stepper"]
 # Columns of the per-layer layout table: offsets into the packed weights of
 # W_ihᵀ, W_hhᵀ, W_hrᵀ (-1: no projection), of the biases b_ih, b_hh and of
 # b_hr (P zeros: the projection has no bias; a zero one lets it use _affine).
-_WIH, _WHH, _WHR, _BIH, _BHH, _BHR = range(6)
+_WIH, _WHH, _WHR, _BIH, _BHH, _BHR, _LAYOUT = range(7)
 # Every packed block starts on a 64-byte boundary (a cache line): the product
 # runs at the L2 cache's bandwidth, and misaligned rows cost 15-25% more.
 _ALIGN = 64
-# Cell codes of _step (one integer argument: every argument costs dispatch time).
+# Cell codes.
 _RNN_TANH, _LSTM, _GRU, _RNN_RELU = range(4)
 _CODES = {"rnn_tanh": _RNN_TANH, "lstm": _LSTM, "gru": _GRU, "rnn_relu": _RNN_RELU}
+# The model (see _pack) starts with an int64 header: number of layers, hidden
+# size, output size, cell code, where the weights start (bytes from the
+# model's address) and their length; the layout table (L, _LAYOUT) follows.
+_LAYERS, _HIDDEN, _OUTPUT, _CODE, _W_AT, _W_LEN, _HEADER = range(7)
+# A call's record (see make_stepper) starts with the int64 addresses of its
+# out, h and c arrays (c: h's, unless LSTM); its workspace follows, aligned.
+_OUT_AT, _H_AT, _C_AT, _RECORD = range(4)
+
+
+@intrinsic
+def _ptr(typingctx, address):
+    """The integer ``address`` as a ``void *``, for ``numba.carray``."""
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(address), codegen
 
 
 @jit
@@ -85,39 +114,59 @@ def _row_impl(a, b):
     return lambda a, b: a
 
 
-@jit(nogil=False)  # see make_stepper's notes
-def _step(x, h0, c0, w, layout, code, out, h_n, c_n):
-    """Advance every layer by one step, into out, h_n (and c_n for LSTM).
+@jit(nogil=False)
+def _aligned(address):
+    """``address`` rounded up to a multiple of _ALIGN."""
+    return -(-address // _ALIGN) * _ALIGN
 
-    ``code``: a cell code (_RNN_TANH, _LSTM, _GRU, _RNN_RELU).  The arrays
-    come batched (x (B, I), states (L, B, n), out (B, P)) or unbatched
-    (x (I,), states (L, n), out (P,)), so the caller's arrays need no
-    reshaping in Python (each reshape there costs 0.2 µs).  c0 and c_n are
-    None unless LSTM (Numba then compiles the LSTM branches out).
+
+@jit(nogil=False)  # see make_stepper's notes
+def _step(x, model, prev, record):
+    """Advance every layer by one step, from one call's results into another's.
+
+    Parameters
+    ----------
+    x : array, shape (B, I) or (I,) (unbatched), any memory layout
+        The first layer's input.
+    model : int
+        The address of the packed model (:func:`_pack`).
+    prev, record : int
+        The addresses of two call records (see :func:`make_stepper`): the
+        state h0 (L, B, P) (and c0 (L, B, H)) is read from the arrays of
+        ``prev``, and out (B, P), h_n, c_n are written into those of
+        ``record``, whose workspace is used too.  Unbatched arrays have the
+        same memory as batched ones with B = 1.
     """
     fast = fast_gates(x)
-    L = layout.shape[0]
-    P = out.shape[out.ndim - 1]
-    B = out.size // P
-    H = c0.shape[c0.ndim - 1] if c0 is not None else P
+    dtype = x.dtype
+    head = carray(_ptr(model), _HEADER, np.int64)
+    L, H, P, code = head[_LAYERS], head[_HIDDEN], head[_OUTPUT], head[_CODE]
+    layout = carray(_ptr(model + 8 * _HEADER), (L, _LAYOUT), np.int64)
+    w = carray(_ptr(model + head[_W_AT]), head[_W_LEN], dtype)
+    B = x.shape[0] if x.ndim == 2 else 1
     G = 4 if code == _LSTM else 3 if code == _GRU else 1
-    # Allocated here, not passed in (every argument costs call time), and
-    # at once: the input and hidden parts of the pre-activations, o*tanh(c).
-    work = np.empty(2 * G * H + H, x.dtype)
+    src = carray(_ptr(prev), _RECORD, np.int64)
+    dst = carray(_ptr(record), _RECORD, np.int64)
+    h0 = carray(_ptr(src[_H_AT]), (L, B, P), dtype)
+    c0 = carray(_ptr(src[_C_AT]), (L, B, H), dtype)
+    out = carray(_ptr(dst[_OUT_AT]), (B, P), dtype)
+    h_n = carray(_ptr(dst[_H_AT]), (L, B, P), dtype)
+    c_n = carray(_ptr(dst[_C_AT]), (L, B, H), dtype)
+    # The input and hidden parts of the pre-activations, and o*tanh(c).
+    work = carray(_ptr(_aligned(record + 8 * _RECORD)), 2 * G * H + H, dtype)
     xg = work[: G * H]
     hg = work[G * H : 2 * G * H]
     hraw = work[2 * G * H :]
     for layer in range(L):
         lay = layout[layer]
         for b in range(B):
-            h_prev = _row(h0[layer], b)
-            h = _row(h_n[layer], b)
-            _affine(_row(x, b) if layer == 0 else _row(h_n[layer - 1], b), w, lay[_WIH],
-                    lay[_BIH], xg)  # fmt: skip
+            h_prev = h0[layer, b]
+            h = h_n[layer, b]
+            _affine(_row(x, b) if layer == 0 else h_n[layer - 1, b], w, lay[_WIH], lay[_BIH], xg)
             _affine(h_prev, w, lay[_WHH], lay[_BHH], hg)
-            if c0 is not None:
-                c = _row(c_n[layer], b)
-                c_prev = _row(c0[layer], b)
+            if code == _LSTM:
+                c = c_n[layer, b]
+                c_prev = c0[layer, b]
                 for j in range(H):
                     i, f, g, o, c_j, tanh_c = lstm_gates(
                         xg[j] + hg[j],
@@ -147,13 +196,28 @@ def _step(x, h0, c0, w, layout, code, out, h_n, c_n):
                 for j in range(H):
                     h[j] = rnn_act(xg[j] + hg[j], relu, fast)
             if layer == L - 1:
-                o_b = _row(out, b)
+                o_b = out[b]
                 for j in range(P):
                     o_b[j] = h[j]
 
 
-def _pack(params_list, dtype):
-    """Every layer's weights, transposed, in one aligned array, and the layout table."""
+@jit(nogil=False)
+def _fill_record(record, out, h, c):
+    """Write the addresses of out, h and c into ``record``; return its address."""
+    at = record.ctypes.data
+    addresses = carray(_ptr(at), _RECORD, np.int64)
+    addresses[_OUT_AT] = out.ctypes.data
+    addresses[_H_AT] = h.ctypes.data
+    addresses[_C_AT] = c.ctypes.data
+    return at
+
+
+def _pack(cell, params_list, dtype):
+    """The model: header, layout table and every layer's weights, transposed.
+
+    One aligned byte array (see the header constants); each weight block
+    starts on an _ALIGN-byte boundary.
+    """
     step = _ALIGN // dtype.itemsize
     pieces, layout, offset = [], [], 0
     for params in params_list:
@@ -167,17 +231,23 @@ def _pack(params_list, dtype):
         if w_hr is not None:
             entries[_WHR] = w_hr.T
             entries[_BHR] = np.zeros(w_hr.shape[0])
-        row = [-1] * (_BHR + 1)
+        row = [-1] * _LAYOUT
         for column, a in entries.items():
             row[column] = offset
             pieces.append((offset, a))
             offset += -(-a.size // step) * step
         layout.append(row)
-    raw = np.zeros(offset + step, dtype)
-    packed = raw[(-raw.ctypes.data % _ALIGN) // dtype.itemsize :][:offset]
+    w_at = -(-8 * (_HEADER + _LAYOUT * len(layout)) // _ALIGN) * _ALIGN
+    raw = np.zeros(w_at + offset * dtype.itemsize + _ALIGN, np.uint8)
+    model = raw[-raw.ctypes.data % _ALIGN :][: w_at + offset * dtype.itemsize]
+    header = [len(layout), cell.hidden_size, cell.proj_size or cell.hidden_size,
+              _CODES[cell.kind], w_at, offset]  # fmt: skip
+    model[: 8 * len(header)].view(np.int64)[:] = header
+    model[8 * _HEADER : 8 * (_HEADER + _LAYOUT * len(layout))].view(np.int64)[:] = np.ravel(layout)
+    weights = model[w_at:].view(dtype)
     for start, a in pieces:
-        packed[start : start + a.size] = np.ravel(a)
-    return packed, np.array(layout, dtype=np.int64)
+        weights[start : start + a.size] = np.ravel(a)
+    return model
 
 
 def make_stepper(cell, params_list, dtype):
@@ -197,19 +267,24 @@ def make_stepper(cell, params_list, dtype):
     Returns
     -------
     callable
-        ``stepper(x_shape) -> step``, where ``x_shape`` is ``(B, I)`` or
-        ``(I,)`` (unbatched), and ``step(x, state) -> (out, new_state)``:
+        ``stepper(x_shape) -> (step, start)``, where ``x_shape`` is ``(B, I)``
+        or ``(I,)`` (unbatched).  Both return ``(out, new_state)``:
+
+        ``start(x, state)``
+            From any state: an ndarray h (L, B, H_out), or a tuple (h, c)
+            with c (L, B, H) for LSTM; (L, H_out) and (L, H) unbatched; of
+            the stepper's dtype.  Not checked: a state the caller has
+            validated.  The state is copied, and left as it is.
+        ``step(x, state)``
+            The streaming call: ``state`` must be the very object that the
+            latest call of ``step`` or ``start`` returned (it may have been
+            changed in place), or ``step`` returns None and does nothing.
 
         x : ndarray
             The input at this step, of any memory layout.  If it is not an
-            ndarray of shape ``x_shape`` and of the stepper's dtype, ``step``
-            returns None (and does nothing): the caller converts it and calls
-            again.
-        state : ndarray, or tuple (h, c) of ndarrays (LSTM)
-            The state of every layer: h (L, B, H_out) and c (L, B, H), or
-            (L, H_out) and (L, H) unbatched; C-contiguous, of the stepper's
-            dtype.  Not checked: the state a previous call returned, or one
-            the caller has validated.
+            ndarray of shape ``x_shape`` and of the stepper's dtype, both
+            return None (and do nothing): the caller converts it and calls
+            ``start``.
         out : ndarray, shape (B, H_out) or (H_out,)
             The last layer's new hidden state (a separate array).
         new_state
@@ -218,62 +293,85 @@ def make_stepper(cell, params_list, dtype):
 
     Notes
     -----
-    ``step`` calls the compiled code of :func:`_step` for these argument
-    types directly (``Dispatcher.compile`` returns it), which skips the
-    dispatcher's matching of argument types (0.2 µs of a 2 µs step); it is
-    compiled without ``nogil`` (releasing the GIL would cost 0.05 µs more).
-    ``step`` is a closure rather than an object: its variables cost less to
+    The compiled code of :func:`_step` for the input's type is called
+    directly (``Dispatcher.compile`` returns it), which skips the
+    dispatcher's matching of argument types; it is compiled without
+    ``nogil`` (releasing the GIL would cost 0.05 µs more).  ``step`` and
+    ``start`` are closures rather than methods: their variables cost less to
     reach than attributes.
+
+    Each call writes a *record*: its out, h (and c) arrays, and a byte array
+    with their addresses and a workspace.  The records of calls two or more
+    back that nobody holds any more are written again rather than freed and
+    new ones made (0.4 µs of a 2 µs step): every result is still an array
+    that the caller holds no other reference to.
     """
     dtype = np.dtype(dtype)
-    weights, layout = _pack(params_list, dtype)
-    code = _CODES[cell.kind]
-    L, lstm = layout.shape[0], cell.kind == "lstm"
+    model = _pack(cell, params_list, dtype)
+    model_at = model.ctypes.data
+    L, lstm = len(params_list), cell.kind == "lstm"
     P, H = cell.proj_size or cell.hidden_size, cell.hidden_size
+    record_bytes = 8 * _RECORD + _ALIGN + (2 * GATES[cell.kind] + 1) * H * dtype.itemsize
     empty, ndarray, getrefcount = np.empty, np.ndarray, sys.getrefcount
 
     def stepper(x_shape):
         lead = x_shape[:-1]
-        out_shape, h_shape = lead + (P,), (L,) + lead + (P,)
-        c_shape = (L,) + lead + (H,)
-        cell_state = empty(c_shape, dtype) if lstm else None
-        args = [empty(x_shape, dtype), empty(h_shape, dtype), cell_state, weights, layout, code,
-                empty(out_shape, dtype), empty(h_shape, dtype), cell_state]  # fmt: skip
-        types = [numba.typeof(a) for a in args]
+        out_shape, h_shape, c_shape = lead + (P,), (L,) + lead + (P,), (L,) + lead + (H,)
         # x as any-layout and read-only: slices such as X[:, t] need no copy nor check.
-        types[0] = types[0].copy(layout="A", readonly=True)
-        run = _step.compile(tuple(types))
-        recent = deque(maxlen=4)  # the arrays of the latest calls, oldest first
+        x_type = numba.typeof(empty(x_shape, dtype)).copy(layout="A", readonly=True)
+        run = _step.compile((x_type, types.int64, types.int64, types.int64))
+        arrays = [numba.typeof(empty(shape, dtype)) for shape in (out_shape, h_shape, c_shape)]
+        fill = _fill_record.compile((types.uint8[::1], *arrays))
 
-        def step(x, state):
+        def new_record():
+            out, h = empty(out_shape, dtype), empty(h_shape, dtype)
+            c = empty(c_shape, dtype) if lstm else None
+            record = empty(record_bytes, np.uint8)
+            return out, h, c, fill(record, out, h, h if c is None else c), record
+
+        # The records of the latest two calls, oldest first (two new ones to begin with).
+        recent = deque([new_record(), new_record()], maxlen=4)
+        # The state the latest call returned, and its record (kept alive: the next call
+        # reads the addresses in it).
+        latest = (object(), None)
+
+        def step(x, state, prev=None):
+            nonlocal latest
+            if prev is None:
+                state_was, prev = latest
+                if state is not state_was:
+                    return None
             if not (type(x) is ndarray and x.shape == x_shape and x.dtype is dtype):
                 return None
-            # Arrays returned two calls back that nobody holds any more (the deque's tuple
-            # and getrefcount's argument are the only references) are written again rather
-            # than freed and new ones made: 0.4 µs of a 2 µs step.  Every result is still
-            # an array the caller holds no other reference to.  popleft is atomic, so
-            # threads sharing the stepper never get the same arrays.
+            # The record of two calls back is written again if nobody holds its arrays any
+            # more (the record's tuple and getrefcount's argument are the only references).
+            # popleft is atomic: threads sharing the stepper never get the same record.
             try:
-                arrays = recent.popleft() if len(recent) > 1 else None
-            except IndexError:  # another thread took it
-                arrays = None
-            if arrays is None or not (
-                getrefcount(arrays[0]) == 2
-                and getrefcount(arrays[1]) == 2
-                and (not lstm or getrefcount(arrays[2]) == 2)
+                rec = recent.popleft()
+            except IndexError:  # other threads took them all
+                rec = new_record()
+            if not (
+                getrefcount(rec[0]) == 2
+                and getrefcount(rec[1]) == 2
+                and (not lstm or getrefcount(rec[2]) == 2)
             ):
-                arrays = (empty(out_shape, dtype), empty(h_shape, dtype),
-                          empty(c_shape, dtype) if lstm else None)  # fmt: skip
-            out, h_n, c_n = arrays
-            if lstm:
-                h0, c0 = state
-                run(x, h0, c0, weights, layout, code, out, h_n, c_n)
-                recent.append(arrays)
-                return out, (h_n, c_n)
-            run(x, state, None, weights, layout, code, out, h_n, None)
-            recent.append(arrays)
-            return out, h_n
+                rec = new_record()
+            run(x, model_at, prev[3], rec[3])
+            recent.append(rec)
+            state = (rec[1], rec[2]) if lstm else rec[1]
+            latest = (state, rec)
+            return rec[0], state
 
-        return step
+        def start(x, state):
+            src = new_record()  # the given state, copied into a record of its own
+            if lstm:
+                src[1][...], src[2][...] = state
+            else:
+                src[1][...] = state
+            return step(x, state, src)
+
+        # The model's memory, which run reads at model_at, lives as long as they do.
+        step.model = start.model = model
+        return step, start
 
     return stepper
