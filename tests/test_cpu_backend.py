@@ -11,6 +11,7 @@
   the stepper, warmup and the compile-cache fallback.
 """
 
+import gc
 import multiprocessing
 import os
 
@@ -476,6 +477,22 @@ def test_stepper_matches_reference(rng, kind, P, dtype):
     out_2, _ = start(x, copied)
     np.testing.assert_array_equal(out_1, out_2)
     assert step(x, state_s) is None  # no longer the latest state
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_stepper_keeps_what_it_reads_alive(rng, kind):
+    """step and start hold the packed weights and the records they read: nothing else must."""
+    case = make_case(rng, kind, 0, 3, 2, 3, 4, np.float64, False)
+    step, start = cpu.make_stepper(case["cell"], [case["params"]], np.float64)((2, 3))
+    x, h0, c0 = case["x"], case["h0"], case["c0"]
+    want, _, _, _ = ref.forward(case["cell"], case["params"], x, h0, c0, None, False, False)
+    state = (h0[None], c0[None]) if kind == "lstm" else h0[None]
+    for t in range(3):
+        gc.collect()
+        junk = [np.full(4096, np.nan) for _ in range(64)]  # reuse any memory freed too early
+        out, state = start(x[t], state) if t == 0 else step(x[t], state)
+        del junk
+        np.testing.assert_allclose(out, want[t], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_relu"])

@@ -393,6 +393,22 @@ def test_step_follows_training_mode(backend, rng):
     np.testing.assert_allclose(new_state, want_state, rtol=1e-12, atol=1e-14)
 
 
+def test_step_follows_dropout_changes(backend, rng):
+    """Setting dropout after fast steps applies it (training mode) to the next step."""
+    layer = make_layer("lstm", 3, 4, 2, backend).train()
+    x = rng.standard_normal((2, 3))
+    _, state = layer.step(x)
+    _, state = layer.step(x, state)  # the fed-back (fast) path is primed
+    layer.dropout = 0.5
+    out, _ = layer.step(x, state)
+    assert not np.allclose(out, layer.eval()(x[None], state)[0][0])
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.5"):
+        layer.dropout = 1.5
+    with pytest.raises(TypeError, match="dropout must be a float"):
+        layer.dropout = None
+    assert layer.dropout == 0.5
+
+
 def test_lengths_semantics(backend, rng):
     """Padding never leaks: outputs are zero there, and final states match the unpadded runs."""
     layer = make_layer("gru", 3, 4, 2, backend, bidirectional=True)
