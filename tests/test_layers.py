@@ -292,7 +292,7 @@ def test_step_results_kept_by_the_caller_stay_intact(backend, rng, cell):
 
 def test_step_from_several_threads(backend, rng):
     """Threads stepping one layer, each with its own state, get each their own results."""
-    T, n_threads = 200, 3
+    T, n_threads = 1000, 3
     layer = make_layer("lstm", 3, 4, 1, backend)
     xs = rng.standard_normal((n_threads, T, 2, 3))
     want = [layer(x)[0] for x in xs]

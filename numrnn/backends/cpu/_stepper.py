@@ -357,10 +357,13 @@ def make_stepper(cell, params_list, dtype):
             ):
                 rec = new_record()
             run(x, model_at, prev[3], rec[3])
-            recent.append(rec)
             state = (rec[1], rec[2]) if lstm else rec[1]
+            result = rec[0], state
             latest = (state, rec)
-            return rec[0], state
+            # Back in the deque only now that result refers to its arrays: another thread
+            # must not find them unreferenced and write them before this one returns them.
+            recent.append(rec)
+            return result
 
         def start(x, state):
             src = new_record()  # the given state, copied into a record of its own
