@@ -305,6 +305,12 @@ def make_stepper(cell, params_list, dtype):
     back that nobody holds any more are written again rather than freed and
     new ones made (0.4 µs of a 2 µs step): every result is still an array
     that the caller holds no other reference to.
+
+    Threads may share a stepper.  A record is taken from the deque with an
+    atomic ``popleft`` and put back only once the result refers to its
+    arrays; the latest state and its record are one tuple, replaced at once.
+    A thread whose state is no longer the latest gets None from ``step``
+    (the layer then calls ``start``).
     """
     dtype = np.dtype(dtype)
     model = _pack(cell, params_list, dtype)
