@@ -221,6 +221,9 @@ class RNN:
                 raise TypeError(f"{name} must be a bool, got {type(flag).__name__} {flag!r}")
         self.bias, self.batch_first = bool(bias), bool(batch_first)
         self.bidirectional = bool(bidirectional)
+        # Guards _stepper and _fast_step against threads that step while others change the
+        # parameters, training or dropout (see _step).
+        self._lock = threading.Lock()
         self.dropout = dropout
         if dropout > 0 and self.num_layers == 1:
             warnings.warn(
@@ -356,8 +359,14 @@ class RNN:
 
     def _params_changed(self):
         """Forget everything made from the parameters (backend copies, stepper)."""
-        self._prepared = self._stepper = None
-        self._fast_step = _no_fast_step
+        with self._lock:
+            self._prepared = self._stepper = None
+            self._fast_step = _no_fast_step
+
+    def _forget_fast_step(self):
+        """Make ``step`` take its general path, which installs a fast one again if it can."""
+        with self._lock:
+            self._fast_step = _no_fast_step
 
     @property
     def training(self):
@@ -367,7 +376,7 @@ class RNN:
     @training.setter
     def training(self, mode):
         self._training = bool(mode)
-        self._fast_step = _no_fast_step  # installed again by step() when dropout is inactive
+        self._forget_fast_step()  # step's fast path has no dropout
 
     @property
     def dropout(self):
@@ -381,7 +390,7 @@ class RNN:
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {p}")
         self._dropout = float(p)
-        self._fast_step = _no_fast_step
+        self._forget_fast_step()
 
     def train(self, mode=True):
         """Set training mode (dropout between layers active); returns self.
@@ -685,6 +694,9 @@ class RNN:
         validation and conversion (a few µs). The state is still read
         afresh, so changing it in place is fine. Every call returns arrays
         that share no memory with anything the caller still holds.
+
+        Several threads may step one layer, each with its own state; only
+        a call with the latest state any thread got takes the fast path.
         """
         # The common streaming call: hx the very state the previous call returned and x_t
         # like the previous one (the backend's step checks both, and still reads the state
@@ -714,16 +726,21 @@ class RNN:
         if make_stepper is not None and not (self.training and self.dropout > 0):
             # One compiled call for the whole stack (see numrnn.backends.cpu.make_stepper),
             # on the arrays in the caller's shapes: it returns them in the same shapes.
-            if self._stepper is None:
-                self._stepper = (make_stepper(self._cell, self._layer_params(), self.dtype), {})
-            stepper, steps = self._stepper
+            with self._lock:
+                made = self._stepper
+                if made is None:
+                    params = self._layer_params()
+                    made = self._stepper = (make_stepper(self._cell, params, self.dtype), {})
+            stepper, steps = made
             if x_t.shape not in steps:  # x_t of any memory layout: the stepper reads it in place
                 steps[x_t.shape] = stepper(x_t.shape)
             step, start = steps[x_t.shape]
             states = [np.ascontiguousarray(s if batched else s.reshape(s.shape[0], s.shape[2]))
                       for s in states]  # fmt: skip
             result = start(x_t, states[0] if len(states) == 1 else tuple(states))
-            self._fast_step = step
+            with self._lock:  # unless the parameters, training or dropout changed meanwhile
+                if self._stepper is made and not (self.training and self.dropout > 0):
+                    self._fast_step = step
             return result
         record = self._record
         output, finals = self._run(x, states, None, False, batched, device, hx_given)
@@ -735,7 +752,7 @@ class RNN:
         # The backend module and its device copies are re-created on unpickling;
         # the tape of the latest forward call is not kept.
         state = self.__dict__.copy()
-        for key in ("_be", "_prepared", "_record", "_stepper", "_fast_step"):
+        for key in ("_be", "_prepared", "_record", "_stepper", "_fast_step", "_lock"):
             state.pop(key, None)
         return state
 
@@ -744,6 +761,7 @@ class RNN:
         self.backend, self._be = resolve_backend(self.backend)
         self._prepared = self._record = self._stepper = None
         self._fast_step = _no_fast_step
+        self._lock = threading.Lock()
 
     def __repr__(self):
         extra = [f"num_layers={self.num_layers}"]

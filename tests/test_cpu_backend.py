@@ -14,6 +14,7 @@
 import gc
 import multiprocessing
 import os
+import pickle
 
 import numba
 import numpy as np
@@ -493,6 +494,39 @@ def test_stepper_keeps_what_it_reads_alive(rng, kind):
         out, state = start(x[t], state) if t == 0 else step(x[t], state)
         del junk
         np.testing.assert_allclose(out, want[t], rtol=1e-12, atol=1e-12)
+
+
+def test_stepper_arrays_it_may_reuse_cannot_be_resized(rng):
+    """numpy must not move the memory of an array whose address a record keeps."""
+    case = make_case(rng, "gru", 0, 1, 2, 3, 4, np.float64, False)
+    step, start = cpu.make_stepper(case["cell"], [case["params"]], np.float64)((2, 3))
+    out, state = start(case["x"][0], case["h0"][None])
+    kept = [out, state]  # of a call that is not the latest: its record will be reused
+    del out
+    step(case["x"][0], state)
+    del state
+    with pytest.raises(ValueError, match="resize"):
+        kept.pop().resize(1 << 16)  # the state
+    with pytest.raises(ValueError, match="resize"):
+        kept.pop().resize(1 << 16)  # the output
+
+
+def test_stepper_checks_what_it_is_given(rng):
+    case = make_case(rng, "lstm", 0, 1, 2, 3, 4, np.float32, False)
+    # A dtype equal to float32 but not numpy's own object (as after unpickling): still fast.
+    dtype = pickle.loads(pickle.dumps(np.dtype(np.float32)))
+    stepper = cpu.make_stepper(case["cell"], [case["params"]], dtype)
+    step, start = stepper((2, 3))
+    x, h0, c0 = case["x"][0], case["h0"][None], case["c0"][None]
+    _, state = start(x, (h0, c0))
+    assert step(x, state) is not None
+    with pytest.raises(ValueError, match=r"x_shape must be \(B, 3\) or \(3,\), got \(2, 4\)"):
+        stepper((2, 4))
+    with pytest.raises(ValueError, match="state must have shape"):
+        start(x, (h0, c0[:, :1]))
+    gru = make_case(rng, "gru", 0, 1, 2, 3, 4, np.float32, False)
+    with pytest.raises(ValueError, match="proj_size is for LSTM only"):
+        cpu.make_stepper(CellSpec("gru", 4, 2), [gru["params"]], np.float32)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_relu"])

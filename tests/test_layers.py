@@ -317,6 +317,26 @@ def test_step_from_several_threads(backend, rng):
         np.testing.assert_allclose(np.stack(got[k]), want[k], rtol=1e-12, atol=1e-14)
 
 
+def test_step_never_keeps_a_stepper_of_old_parameters(rng):
+    """Parameters changed while a step is being made (as by another thread) are not lost."""
+    layer = make_layer("gru", 3, 4, 1, "cpu")
+    x = rng.standard_normal((2, 3))
+    layer.step(x)  # the stepper for x's shape is made
+    steps = layer._stepper[1]
+    step, start = steps[x.shape]
+    new_params = make_layer("gru", 3, 4, 1, "cpu").state_dict()
+
+    def start_then_change(x_t, state):
+        result = start(x_t, state)
+        layer.load_state_dict(new_params)  # between the step and making it the fast one
+        return result
+
+    steps[x.shape] = (step, start_then_change)
+    _, state = layer.step(x)
+    out, _ = layer.step(x, state)
+    np.testing.assert_allclose(out, layer(x[None], state)[0][0], rtol=1e-12, atol=1e-14)
+
+
 def test_step_records_no_tape_and_keeps_last(backend, rng):
     layer = make_layer("lstm", 2, 3, 1, backend)
     x = rng.standard_normal((3, 1, 2))

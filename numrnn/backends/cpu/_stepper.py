@@ -48,6 +48,14 @@ _LAYERS, _HIDDEN, _OUTPUT, _CODE, _W_AT, _W_LEN, _HEADER = range(7)
 # A call's record (see make_stepper) starts with the int64 addresses of its
 # out, h and c arrays (c: h's, unless LSTM); its workspace follows, aligned.
 _OUT_AT, _H_AT, _C_AT, _RECORD = range(4)
+# Records are reused by reference counts (see make_stepper), whose meaning this
+# relies on: CPython before 3.14 (which counts fewer references held on the
+# interpreter's stack), with the GIL.  Elsewhere every call makes new arrays.
+_REUSE = (
+    sys.implementation.name == "cpython"
+    and sys.version_info < (3, 14)
+    and getattr(sys, "_is_gil_enabled", lambda: True)()
+)
 
 
 @intrinsic
@@ -273,8 +281,8 @@ def make_stepper(cell, params_list, dtype):
         ``start(x, state)``
             From any state: an ndarray h (L, B, H_out), or a tuple (h, c)
             with c (L, B, H) for LSTM; (L, H_out) and (L, H) unbatched; of
-            the stepper's dtype.  Not checked: a state the caller has
-            validated.  The state is copied, and left as it is.
+            the stepper's dtype (shapes checked, ValueError).  The state is
+            copied, and left as it is.
         ``step(x, state)``
             The streaming call: ``state`` must be the very object that the
             latest call of ``step`` or ``start`` returned (it may have been
@@ -304,7 +312,10 @@ def make_stepper(cell, params_list, dtype):
     with their addresses and a workspace.  The records of calls two or more
     back that nobody holds any more are written again rather than freed and
     new ones made (0.4 µs of a 2 µs step): every result is still an array
-    that the caller holds no other reference to.
+    that the caller holds no other reference to.  The reused arrays are the
+    same objects: a caller that changes the shape, dtype or flags of a
+    returned array in place (rather than of a view) and then drops it may
+    see them again (checking them on every call would cost 0.2 µs).
 
     Threads may share a stepper.  A record is taken from the deque with an
     atomic ``popleft`` and put back only once the result refers to its
@@ -312,15 +323,20 @@ def make_stepper(cell, params_list, dtype):
     A thread whose state is no longer the latest gets None from ``step``
     (the layer then calls ``start``).
     """
-    dtype = np.dtype(dtype)
+    dtype = np.dtype(np.dtype(dtype).type)  # numpy's own object: inputs' dtypes are it
+    if cell.proj_size and cell.kind != "lstm":
+        raise ValueError(f"proj_size is for LSTM only, got {cell.proj_size} for {cell.kind}")
+    I = params_list[0]["weight_ih"].shape[1]
     model = _pack(cell, params_list, dtype)
     model_at = model.ctypes.data
     L, lstm = len(params_list), cell.kind == "lstm"
     P, H = cell.proj_size or cell.hidden_size, cell.hidden_size
     record_bytes = 8 * _RECORD + _ALIGN + (2 * GATES[cell.kind] + 1) * H * dtype.itemsize
-    empty, ndarray, getrefcount = np.empty, np.ndarray, sys.getrefcount
+    empty, ndarray, getrefcount, reuse = np.empty, np.ndarray, sys.getrefcount, _REUSE
 
     def stepper(x_shape):
+        if len(x_shape) not in (1, 2) or x_shape[-1] != I:
+            raise ValueError(f"x_shape must be (B, {I}) or ({I},), got {x_shape}")
         lead = x_shape[:-1]
         out_shape, h_shape, c_shape = lead + (P,), (L,) + lead + (P,), (L,) + lead + (H,)
         # x as any-layout and read-only: slices such as X[:, t] need no copy nor check.
@@ -333,7 +349,9 @@ def make_stepper(cell, params_list, dtype):
             out, h = empty(out_shape, dtype), empty(h_shape, dtype)
             c = empty(c_shape, dtype) if lstm else None
             record = empty(record_bytes, np.uint8)
-            return out, h, c, fill(record, out, h, h if c is None else c), record
+            # The arrays twice: numpy's resize refuses an array with more than two
+            # references, so it can never move the memory whose address is recorded.
+            return out, h, c, fill(record, out, h, h if c is None else c), record, (out, h, c)
 
         # The records of the latest two calls, oldest first (two new ones to begin with).
         recent = deque([new_record(), new_record()], maxlen=4)
@@ -341,8 +359,9 @@ def make_stepper(cell, params_list, dtype):
         # reads the addresses in it).
         latest = (object(), None)
 
-        def step(x, state, prev=None):
+        def step(x, state, _prev=None):
             nonlocal latest
+            prev = _prev
             if prev is None:
                 state_was, prev = latest
                 if state is not state_was:
@@ -350,16 +369,17 @@ def make_stepper(cell, params_list, dtype):
             if not (type(x) is ndarray and x.shape == x_shape and x.dtype is dtype):
                 return None
             # The record of two calls back is written again if nobody holds its arrays any
-            # more (the record's tuple and getrefcount's argument are the only references).
+            # more (the record's two references and getrefcount's argument are the only ones).
             # popleft is atomic: threads sharing the stepper never get the same record.
             try:
                 rec = recent.popleft()
             except IndexError:  # other threads took them all
                 rec = new_record()
             if not (
-                getrefcount(rec[0]) == 2
-                and getrefcount(rec[1]) == 2
-                and (not lstm or getrefcount(rec[2]) == 2)
+                getrefcount(rec[0]) == 3
+                and getrefcount(rec[1]) == 3
+                and (not lstm or getrefcount(rec[2]) == 3)
+                and reuse
             ):
                 rec = new_record()
             run(x, model_at, prev[3], rec[3])
@@ -372,11 +392,14 @@ def make_stepper(cell, params_list, dtype):
             return result
 
         def start(x, state):
+            h, c = state if lstm else (state, None)
+            if h.shape != h_shape or (lstm and c.shape != c_shape):
+                want, got = ((h_shape, c_shape), (h.shape, c.shape)) if lstm else (h_shape, h.shape)
+                raise ValueError(f"state must have shape {want}, got {got}")
             src = new_record()  # the given state, copied into a record of its own
+            src[1][...] = h
             if lstm:
-                src[1][...], src[2][...] = state
-            else:
-                src[1][...] = state
+                src[2][...] = c
             return step(x, state, src)
 
         # The model's memory, which run reads at model_at, lives as long as they do.
