@@ -392,6 +392,11 @@ class RNN:
         self._dropout = float(p)
         self._forget_fast_step()
 
+    @property
+    def _dropout_active(self):
+        """Whether dropout applies between layers now (training mode, dropout > 0)."""
+        return self._training and self._dropout > 0
+
     def train(self, mode=True):
         """Set training mode (dropout between layers active); returns self.
 
@@ -548,7 +553,7 @@ class RNN:
                 if need_tape:
                     record.tapes.append(tape)
             layer_input = be.concat_features(outs)
-            if k < self.num_layers - 1 and self.training and self.dropout > 0:
+            if k < self.num_layers - 1 and self._dropout_active:
                 keep = 1.0 - self.dropout
                 mask = (self._dropout_rng.random(layer_input.shape) < keep) / keep
                 mask = be.asarray(mask, self.dtype)
@@ -723,7 +728,7 @@ class RNN:
         x = x_t.reshape(1, x_t.shape[0] if batched else 1, self.input_size)
         states, hx_given = self._check_hx(hx, x.shape[1], batched)
         make_stepper = getattr(self._be, "make_stepper", None)
-        if make_stepper is not None and not (self.training and self.dropout > 0):
+        if make_stepper is not None and not self._dropout_active:
             # One compiled call for the whole stack (see numrnn.backends.cpu.make_stepper),
             # on the arrays in the caller's shapes: it returns them in the same shapes.
             with self._lock:
@@ -739,7 +744,7 @@ class RNN:
                       for s in states]  # fmt: skip
             result = start(x_t, states[0] if len(states) == 1 else tuple(states))
             with self._lock:  # unless the parameters, training or dropout changed meanwhile
-                if self._stepper is made and not (self.training and self.dropout > 0):
+                if self._stepper is made and not self._dropout_active:
                     self._fast_step = step
             return result
         record = self._record
