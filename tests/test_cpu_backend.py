@@ -15,6 +15,7 @@ import gc
 import multiprocessing
 import os
 import pickle
+import weakref
 
 import numba
 import numpy as np
@@ -494,6 +495,23 @@ def test_stepper_keeps_what_it_reads_alive(rng, kind):
         out, state = start(x[t], state) if t == 0 else step(x[t], state)
         del junk
         np.testing.assert_allclose(out, want[t], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_stepper_reuses_only_where_it_may(rng, monkeypatch, reuse):
+    """Where reference counts are not trusted (CPython >= 3.14, no GIL), results are all new."""
+    monkeypatch.setattr(cpu._stepper, "_REUSE", reuse)
+    case = make_case(rng, "gru", 0, 4, 1, 3, 4, np.float64, False)
+    step, start = cpu.make_stepper(case["cell"], [case["params"]], np.float64)((1, 3))
+    want, _, _, _ = ref.forward(case["cell"], case["params"], case["x"], case["h0"], None, None,
+                                False, False)  # fmt: skip
+    earlier = []  # weak references: they do not count as holding the arrays
+    out, state = start(case["x"][0], case["h0"][None])
+    for t in range(1, 4):
+        earlier.append(weakref.ref(out))
+        out, state = step(case["x"][t], state)  # the previous out is dropped here
+        np.testing.assert_allclose(out, want[t], rtol=1e-12, atol=1e-12)
+    assert any(r() is out for r in earlier) == reuse
 
 
 def test_stepper_arrays_it_may_reuse_cannot_be_resized(rng):
