@@ -312,9 +312,10 @@ def make_stepper(cell, params_list, dtype):
     with their addresses and a workspace.  The records of calls two or more
     back that nobody holds any more are written again rather than freed and
     new ones made (0.4 µs of a 2 µs step): every result is still an array
-    that the caller holds no other reference to.  The reused arrays are the
-    same objects: a caller that changes the shape, dtype or flags of a
-    returned array in place (rather than of a view) and then drops it may
+    that the caller holds no other reference to (weak references do not
+    count: they may see a dropped result written again).  The reused arrays
+    are the same objects: a caller that changes the shape, dtype or flags of
+    a returned array in place (rather than of a view) and then drops it may
     see them again (checking them on every call would cost 0.2 µs).
 
     Threads may share a stepper.  A record is taken from the deque with an
