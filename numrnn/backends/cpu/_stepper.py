@@ -123,9 +123,9 @@ def _row_impl(a, b):
 
 
 @jit(nogil=False)
-def _aligned(address):
-    """``address`` rounded up to a multiple of _ALIGN."""
-    return -(-address // _ALIGN) * _ALIGN
+def _round_up(n, multiple):
+    """``n`` rounded up to a multiple of ``multiple`` (from Python and from ``@njit`` code)."""
+    return -(-n // multiple) * multiple
 
 
 @jit(nogil=False)  # see make_stepper's notes
@@ -161,7 +161,7 @@ def _step(x, model, prev, record):
     h_n = carray(_ptr(dst[_H_AT]), (L, B, P), dtype)
     c_n = carray(_ptr(dst[_C_AT]), (L, B, H), dtype)
     # The input and hidden parts of the pre-activations, and o*tanh(c).
-    work = carray(_ptr(_aligned(record + 8 * _RECORD)), 2 * G * H + H, dtype)
+    work = carray(_ptr(_round_up(record + 8 * _RECORD, _ALIGN)), 2 * G * H + H, dtype)
     xg = work[: G * H]
     hg = work[G * H : 2 * G * H]
     hraw = work[2 * G * H :]
@@ -243,9 +243,9 @@ def _pack(cell, params_list, dtype):
         for column, a in entries.items():
             row[column] = offset
             pieces.append((offset, a))
-            offset += -(-a.size // step) * step
+            offset += _round_up(a.size, step)
         layout.append(row)
-    w_at = -(-8 * (_HEADER + _LAYOUT * len(layout)) // _ALIGN) * _ALIGN
+    w_at = _round_up(8 * (_HEADER + _LAYOUT * len(layout)), _ALIGN)
     raw = np.zeros(w_at + offset * dtype.itemsize + _ALIGN, np.uint8)
     model = raw[-raw.ctypes.data % _ALIGN :][: w_at + offset * dtype.itemsize]
     header = [len(layout), cell.hidden_size, cell.proj_size or cell.hidden_size,
