@@ -20,7 +20,7 @@ from numrnn._validation import (
     check_lengths,
     check_shape,
 )
-from numrnn.backends import BACKENDS, GATES, CellSpec
+from numrnn.backends import BACKENDS, CellSpec
 
 __all__ = ["GRU", "LSTM", "RNN", "NoTapeError", "no_grad", "resolve_backend"]
 
@@ -253,7 +253,7 @@ class RNN:
 
     def _param_shapes(self):
         """Names and shapes in PyTorch's state_dict order."""
-        H, P, G = self.hidden_size, self.proj_size, GATES[self._cell.kind]
+        H, P, G = self.hidden_size, self.proj_size, self._cell.cell.n_gates
         shapes = {}
         for k in range(self.num_layers):
             in_size = self.input_size if k == 0 else self._num_directions * self._hidden_out
@@ -277,7 +277,7 @@ class RNN:
     def _layer_params(self):
         """Per layer-direction parameter dicts in the backend's form (cached)."""
         if self._prepared is None:
-            G, H = GATES[self._cell.kind], self.hidden_size
+            G, H = self._cell.cell.n_gates, self.hidden_size
             prepared = []
             for k in range(self.num_layers):
                 for suffix in ("", "_reverse")[: self._num_directions]:
@@ -436,7 +436,7 @@ class RNN:
 
     def _check_hx(self, hx, B, batched):
         n, Hout, H = self.num_layers * self._num_directions, self._hidden_out, self.hidden_size
-        lstm = self._cell.kind == "lstm"
+        lstm = self._cell.cell.has_cell_state
         if hx is None:
             states = [self._be.zeros((n, B, Hout), self.dtype)]
             if lstm:
@@ -654,7 +654,7 @@ class RNN:
         if record.batched and self.batch_first:
             g = be.transpose01(g)
         finals = [be.stack(grad_h0)]
-        if self._cell.kind == "lstm":
+        if self._cell.cell.has_cell_state:
             finals.append(be.stack(grad_c0))
         if not record.batched:
             g = g.reshape(T, g.shape[2])
@@ -774,7 +774,7 @@ class RNN:
                               ("bidirectional", False), ("proj_size", 0)):
             if getattr(self, attr) != default:
                 extra.append(f"{attr}={getattr(self, attr)!r}")
-        if self._cell.kind.startswith("rnn") and self.nonlinearity != "tanh":
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
             extra.append(f"nonlinearity={self.nonlinearity!r}")
         return (f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
                 f"{', '.join(extra)}, dtype={self.dtype.name}, backend={self.backend!r})")

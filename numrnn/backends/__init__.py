@@ -17,10 +17,12 @@ name       module                           role
 
 Interface of a backend module
 -----------------------------
-``cell`` is a :class:`CellSpec`.  ``params`` is a dict with the keys
+``cell`` is a :class:`CellSpec`: the registered cell (:mod:`numrnn._cells`,
+which says everything a backend needs to know of it: gate count, state,
+maths), its hidden size and its projection size.  ``params`` is a dict with the keys
 ``"weight_ih"`` (G*H, I), ``"weight_hh"`` (G*H, H_out), ``"bias_ih"`` (G*H,),
-``"bias_hh"`` (G*H,) and, for an LSTM with ``proj_size > 0`` only,
-``"weight_hr"`` (P, H); G is the number of gates (1 RNN, 4 LSTM, 3 GRU),
+``"bias_hh"`` (G*H,) and, for a cell with a projection (``proj_size > 0``),
+``"weight_hr"`` (P, H); G is the cell's number of gates,
 H_out is P when ``proj_size > 0`` else H.  Biases are always present (zeros
 when the layer has ``bias=False``).  Arrays are C-contiguous, all of one
 float dtype (float32 or float64), and are never modified by a backend.
@@ -31,7 +33,8 @@ float dtype (float32 or float64), and are never modified by a backend.
     device copies).  The layer calls it again whenever the weights change.
 
 ``forward(cell, params, x, h0, c0, lengths, reverse, need_tape)``
-    x (T, B, I); h0 (B, H_out); c0 (B, H) for LSTM else None;
+    x (T, B, I); h0 (B, H_out); c0 (B, H) for a cell with a cell state
+    (LSTM) else None;
     lengths None (every sequence has T steps) or int64 (B,) in [1, T];
     reverse: process each sequence's valid part from its last valid step
     to step 0.  Returns ``(output, h_n, c_n, tape)``: output (T, B, H_out)
@@ -67,13 +70,21 @@ Array helpers (so the layer code never touches a device array directly):
 
 from collections import namedtuple
 
-#: Static description of one layer-direction's cell.
-#: kind: "rnn_tanh", "rnn_relu", "lstm" or "gru"; proj_size: 0 unless an LSTM
-#: with projection.
-CellSpec = namedtuple("CellSpec", ["kind", "hidden_size", "proj_size"])
+from numrnn._cells import get_cell
 
-#: Number of gates stacked along the rows of weight_ih / weight_hh.
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+class CellSpec(namedtuple("CellSpec", ["cell", "hidden_size", "proj_size"])):
+    """Static description of one layer-direction's cell.
+
+    ``cell`` is a registered :class:`numrnn._cells.Cell` (a name is looked
+    up); ``proj_size`` is 0 unless the cell has a projection.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, cell, hidden_size, proj_size):
+        return super().__new__(cls, get_cell(cell), hidden_size, proj_size)
+
 
 BACKENDS = {
     "numpy": "numrnn.backends.reference",

@@ -25,7 +25,7 @@ from numba import carray, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .. import GATES
+from ..._cells import CELLS
 from ..gates import gru_gates, lstm_gates, rnn_act
 from ._jit import fast_gates, jit
 
@@ -39,8 +39,7 @@ _WIH, _WHH, _WHR, _BIH, _BHH, _BHR, _LAYOUT = range(7)
 # runs at the L2 cache's bandwidth, and misaligned rows cost 15-25% more.
 _ALIGN = 64
 # Cell codes.
-_RNN_TANH, _LSTM, _GRU, _RNN_RELU = range(4)
-_CODES = {"rnn_tanh": _RNN_TANH, "lstm": _LSTM, "gru": _GRU, "rnn_relu": _RNN_RELU}
+_RNN_TANH, _LSTM, _GRU, _RNN_RELU = (CELLS[n].code for n in ("rnn_tanh", "lstm", "gru", "rnn_relu"))
 # The model (see _pack) starts with an int64 header: number of layers, hidden
 # size, output size, cell code, where the weights start (bytes from the
 # model's address) and their length; the layout table (L, _LAYOUT) follows.
@@ -249,7 +248,7 @@ def _pack(cell, params_list, dtype):
     raw = np.zeros(w_at + offset * dtype.itemsize + _ALIGN, np.uint8)
     model = raw[-raw.ctypes.data % _ALIGN :][: w_at + offset * dtype.itemsize]
     header = [len(layout), cell.hidden_size, cell.proj_size or cell.hidden_size,
-              _CODES[cell.kind], w_at, offset]  # fmt: skip
+              cell.cell.code, w_at, offset]  # fmt: skip
     model[: 8 * len(header)].view(np.int64)[:] = header
     model[8 * _HEADER : 8 * (_HEADER + _LAYOUT * len(layout))].view(np.int64)[:] = np.ravel(layout)
     weights = model[w_at:].view(dtype)
@@ -325,14 +324,14 @@ def make_stepper(cell, params_list, dtype):
     (the layer then calls ``start``).
     """
     dtype = np.dtype(np.dtype(dtype).type)  # numpy's own object: inputs' dtypes are it
-    if cell.proj_size and cell.kind != "lstm":
-        raise ValueError(f"proj_size is for LSTM only, got {cell.proj_size} for {cell.kind}")
+    if cell.proj_size and not cell.cell.projection:
+        raise ValueError(f"proj_size is for LSTM only, got {cell.proj_size} for {cell.cell.name}")
     I = params_list[0]["weight_ih"].shape[1]
     model = _pack(cell, params_list, dtype)
     model_at = model.ctypes.data
-    L, lstm = len(params_list), cell.kind == "lstm"
+    L, lstm = len(params_list), cell.cell.has_cell_state
     P, H = cell.proj_size or cell.hidden_size, cell.hidden_size
-    record_bytes = 8 * _RECORD + _ALIGN + (2 * GATES[cell.kind] + 1) * H * dtype.itemsize
+    record_bytes = 8 * _RECORD + _ALIGN + (2 * cell.cell.n_gates + 1) * H * dtype.itemsize
     empty, ndarray, getrefcount, reuse = np.empty, np.ndarray, sys.getrefcount, _REUSE
 
     def stepper(x_shape):

@@ -12,7 +12,6 @@ import numpy as np
 from numba import cuda
 from numba.core import config
 
-from numrnn.backends import GATES
 from numrnn.backends.cuda import _kernels as kernels
 
 _SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -330,9 +329,9 @@ def _lengths_on_device(lengths, steps, batch):
 
 
 def _sizes(cell):
-    kind = kernels.KIND_CODES[cell.kind]
+    kind = cell.cell.code
     hidden = cell.hidden_size
-    return kind, hidden, cell.proj_size or hidden, GATES[cell.kind] * hidden
+    return kind, hidden, cell.proj_size or hidden, cell.cell.n_gates * hidden
 
 
 # --------------------------------------------------------------------------

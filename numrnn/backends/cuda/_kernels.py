@@ -36,10 +36,12 @@ one-element dummies and never touched.
 from numba import cuda
 from numba.core import config
 
+from numrnn._cells import CELLS
 from numrnn.backends import gates as gate_math
 
-RNN_TANH, RNN_RELU, LSTM, GRU = 0, 1, 2, 3
-KIND_CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
+# The cells' codes (numrnn._cells), as globals: compile-time constants in the kernels.
+RNN_TANH, RNN_RELU, LSTM, GRU = (CELLS[name].code for name in ("rnn_tanh", "rnn_relu", "lstm",
+                                                                 "gru"))
 
 #: ``gemm`` runs blocks of THREADS x THREADS threads, each computing REG x REG
 #: outputs, so a block computes a BLOCK x BLOCK tile of the output.  The
