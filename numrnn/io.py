@@ -38,8 +38,8 @@ import zlib
 
 import numpy as np
 
-from numrnn import _layers
 from numrnn import _trainutil as tu
+from numrnn._recurrent import GRU, LSTM, RNN
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES
 from numrnn.model import Dropout, Sequential
@@ -48,25 +48,9 @@ from numrnn.optim import OPTIMIZERS
 FORMAT = "numrnn.Sequential"
 VERSION = 1
 _CONFIG_KEY = "__numrnn__"
-_RECURRENT = {"RNN": _layers.RNN, "LSTM": _layers.LSTM, "GRU": _layers.GRU}
-_OTHER_LAYERS = {"Dense": Dense, "Dropout": Dropout}
+_LAYERS = {cls.__name__: cls for cls in (RNN, LSTM, GRU, Dense, Dropout)}
 _LOSS_CLASSES = {cls.__name__: cls for cls in LOSSES.values()}
 _OPTIMIZER_CLASSES = {cls.__name__: cls for cls in OPTIMIZERS.values()}
-
-
-def _layer_config(layer):
-    """Constructor arguments of one layer of a model, as JSON-compatible values."""
-    if isinstance(layer, _layers.RNN):
-        config = {name: getattr(layer, name) for name in (
-            "input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-            "bidirectional", "backend")}
-        config["dtype"] = layer.dtype.name
-        if type(layer) is _layers.RNN:
-            config["nonlinearity"] = layer.nonlinearity
-        if type(layer) is _layers.LSTM:
-            config["proj_size"] = layer.proj_size
-        return config
-    return layer.get_config()
 
 
 def model_config(model):
@@ -85,7 +69,7 @@ def model_config(model):
     return {
         "format": FORMAT,
         "version": VERSION,
-        "layers": [{"class": type(layer).__name__, "config": _layer_config(layer)}
+        "layers": [{"class": type(layer).__name__, "config": layer.get_config()}
                    for layer in model.layers],
         "loss": {"class": type(model.loss).__name__, "config": model.loss.get_config()},
         "optimizer": {"class": type(model.optimizer).__name__,
@@ -120,21 +104,15 @@ def build_model(config, backend=None):
     layers = []
     for entry in config["layers"]:
         name, kwargs = entry["class"], dict(entry["config"])
-        if name in _RECURRENT:
-            if backend is not None:
-                kwargs["backend"] = backend
-            (input_size, hidden_size, num_layers) = (kwargs.pop(k) for k in (
-                "input_size", "hidden_size", "num_layers"))
-            try:
-                layers.append(_RECURRENT[name](input_size, hidden_size, num_layers, **kwargs))
-            except (ImportError, RuntimeError) as exc:
-                raise ValueError(f"layer {len(layers)} ({name}) uses backend "
-                                 f"{kwargs['backend']!r}, which is not usable here ({exc}); "
-                                 "pass backend='auto' (or another) to load it") from exc
-        elif name in _OTHER_LAYERS:
-            layers.append(_OTHER_LAYERS[name](**kwargs))
-        else:
-            raise ValueError(f"unknown layer class {name!r}")
+        cls = _known(_LAYERS, name, "layer")
+        if "backend" in kwargs and backend is not None:
+            kwargs["backend"] = backend
+        try:
+            layers.append(cls(**kwargs))
+        except (ImportError, RuntimeError) as exc:
+            raise ValueError(f"layer {len(layers)} ({name}) uses backend "
+                             f"{kwargs['backend']!r}, which is not usable here ({exc}); "
+                             "pass backend='auto' (or another) to load it") from exc
     loss_cls = _known(_LOSS_CLASSES, config["loss"]["class"], "loss")
     optimizer_cls = _known(_OPTIMIZER_CLASSES, config["optimizer"]["class"], "optimizer")
     return Sequential(layers, loss=loss_cls(**config["loss"]["config"]),

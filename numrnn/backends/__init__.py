@@ -3,7 +3,7 @@
 A backend is a module (one folder under ``numrnn/backends/``) that provides
 the functions below with exactly these signatures.  Everything above the
 backends -- validation, stacking, directions, dropout, ``batch_first``,
-unbatched input -- is written once in :mod:`numrnn._layers`.
+unbatched input -- is written once in :mod:`numrnn._recurrent`.
 
 Names users pass as ``backend=``:
 
@@ -68,6 +68,8 @@ Array helpers (so the layer code never touches a device array directly):
 ``is_device_array(a)``         True if ``a`` lives on this backend's device
 """
 
+import importlib
+import os
 from collections import namedtuple
 
 from numrnn._cells import get_cell
@@ -91,3 +93,60 @@ BACKENDS = {
     "cpu": "numrnn.backends.cpu",
     "cuda": "numrnn.backends.cuda",
 }
+
+
+def _cuda_usable():
+    try:
+        cuda = importlib.import_module(BACKENDS["cuda"])
+    except ImportError:
+        return False
+    return cuda.is_usable()
+
+
+def resolve_backend(name="auto"):
+    """The backend module for a backend name.
+
+    Parameters
+    ----------
+    name : {"auto", "numpy", "cpu", "cuda"}
+        ``"auto"`` takes the environment variable ``NUMRNN_BACKEND`` if set,
+        else ``"cuda"`` when a real GPU is usable (the CUDA simulator does not
+        count), else ``"cpu"``.
+
+    Returns
+    -------
+    name : str
+        The resolved name.
+    module : module
+        The backend module (see :mod:`numrnn.backends`).
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown.
+    TypeError
+        If the name is not a string.
+    RuntimeError
+        If ``"cuda"`` is asked for and no GPU (or simulator) is usable.
+
+    Examples
+    --------
+    >>> import numrnn
+    >>> name, module = numrnn.resolve_backend("numpy")
+    >>> name, module.__name__
+    ('numpy', 'numrnn.backends.reference')
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a string, got {type(name).__name__}")
+    if name == "auto":
+        name = os.environ.get("NUMRNN_BACKEND", "auto") or "auto"
+        if name == "auto":
+            name = "cuda" if _cuda_usable() else "cpu"
+    if name not in BACKENDS:
+        raise ValueError(
+            f"backend must be one of {['auto', *BACKENDS]}, got {name!r}"
+        )
+    module = importlib.import_module(BACKENDS[name])
+    if name == "cuda":
+        module.check_available()
+    return name, module

@@ -44,11 +44,9 @@ tape".  Where a loop needs the same buffer under two names (``hraw`` is ``hs``
 without projection) the caller passes the same array twice.
 """
 
-import types
-
 import numpy as np
 
-from ._jit import fast_gates, jit
+from ._jit import fast_gates, jit, specialise
 
 __all__ = ["gemm", "loops", "zero_padding"]
 
@@ -320,23 +318,6 @@ def _backward(
         _scatter_rows(dcs, order, dc0)
 
 
-def _specialise(skeleton, maths, **constants):
-    """``skeleton`` compiled with ``constants`` as globals, under its own name.
-
-    Numba freezes globals into the machine code, so each specialisation
-    inlines its cell's row function.  Globals rather than a closure: the
-    on-disk cache keys a closure by its pickled contents, which for a
-    dispatcher differ from process to process (no cache hit, ever); a
-    distinct ``__qualname__`` gives each specialisation its own cache file.
-    """
-    namespace = dict(skeleton.__globals__, **constants)
-    name = f"{maths}{skeleton.__name__}"
-    func = types.FunctionType(skeleton.__code__, namespace, name, skeleton.__defaults__)
-    func.__qualname__ = name
-    func.__doc__ = skeleton.__doc__
-    return jit(func)
-
-
 _LOOPS = {}
 
 
@@ -349,9 +330,11 @@ def loops(cell):
     made = _LOOPS.get(cell.maths)
     if made is None:
         flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad}
-        made = _LOOPS[cell.maths] = (
-            _specialise(_forward, cell.maths, ROW_FORWARD=cell.functions("row_forward"), **flags),
-            _specialise(_backward, cell.maths, ROW_BACKWARD=cell.functions("row_backward"),
-                        **flags),
-        )  # fmt: skip
+        forward = specialise(
+            _forward, cell.maths, jit, ROW_FORWARD=cell.functions("row_forward"), **flags
+        )
+        backward = specialise(
+            _backward, cell.maths, jit, ROW_BACKWARD=cell.functions("row_backward"), **flags
+        )
+        made = _LOOPS[cell.maths] = (forward, backward)
     return made
