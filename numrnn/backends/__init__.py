@@ -17,7 +17,7 @@ name       module                           role
 
 Interface of a backend module
 -----------------------------
-``cell`` is a :class:`CellSpec`: the registered cell (:mod:`numrnn._cells`,
+``spec`` is a :class:`CellSpec`: the registered cell (:mod:`numrnn._cells`,
 which says everything a backend needs to know of it: gate count, state,
 maths), its hidden size and its projection size.  ``params`` is a dict with the keys
 ``"weight_ih"`` (G*H, I), ``"weight_hh"`` (G*H, H_out), ``"bias_ih"`` (G*H,),
@@ -32,7 +32,7 @@ float dtype (float32 or float64), and are never modified by a backend.
     ``params`` (host backends return it unchanged; the CUDA backend returns
     device copies).  The layer calls it again whenever the weights change.
 
-``forward(cell, params, x, h0, c0, lengths, reverse, need_tape)``
+``forward(spec, params, x, h0, c0, lengths, reverse, need_tape)``
     x (T, B, I); h0 (B, H_out); c0 (B, H) for a cell with a cell state
     (LSTM) else None;
     lengths None (every sequence has T steps) or int64 (B,) in [1, T];
@@ -43,7 +43,7 @@ float dtype (float32 or float64), and are never modified by a backend.
     tape is an opaque object for ``backward`` (None when not need_tape).
     Returned arrays are new and owned by the caller.
 
-``backward(cell, params, tape, grad_output, grad_h_n, grad_c_n)``
+``backward(spec, params, tape, grad_output, grad_h_n, grad_c_n)``
     Gradient of sum(output*grad_output) + sum(h_n*grad_h_n)
     (+ sum(c_n*grad_c_n)) for the forward call that produced ``tape``.
     grad_output (T, B, H_out) (entries at padded steps are ignored);
@@ -87,6 +87,23 @@ class CellSpec(namedtuple("CellSpec", ["cell", "hidden_size", "proj_size"])):
     def __new__(cls, cell, hidden_size, proj_size):
         return super().__new__(cls, get_cell(cell), hidden_size, proj_size)
 
+
+#: Every function of the backend interface (above), with its parameter names.
+INTERFACE = {
+    "prepare_params": ("params",),
+    "forward": ("spec", "params", "x", "h0", "c0", "lengths", "reverse", "need_tape"),
+    "backward": ("spec", "params", "tape", "grad_output", "grad_h_n", "grad_c_n"),
+    "asarray": ("a", "dtype"),
+    "to_numpy": ("a",),
+    "zeros": ("shape", "dtype"),
+    "concat_features": ("arrays",),
+    "split_features": ("a", "sizes"),
+    "stack": ("arrays",),
+    "transpose01": ("a",),
+    "add": ("a", "b"),
+    "multiply": ("a", "b"),
+    "is_device_array": ("a",),
+}
 
 BACKENDS = {
     "numpy": "numrnn.backends.reference",

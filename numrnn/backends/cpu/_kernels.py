@@ -217,8 +217,8 @@ def _forward(
                 _copy(hs[k], hprev[t, b])
                 _copy(cs[k], cprev[t, b])
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
-                xw[t, b], b_ih, b_hh, bias, hh[k], hs[k], cs[k], hraw[k],
-                taped[t, b] if tape else tw[k], relu, fast,
+                xw[t, b], b_ih, b_hh, bias, hh[k], cs[k], hraw[k],
+                taped[t, b] if tape else tw[k], relu, fast, True,
             )  # fmt: skip
             if proj and tape:
                 _copy(hraw[k], hraw_tape[t, b])

@@ -188,8 +188,14 @@ def _step(x, model, prev, record):
                 c_prev = c0[layer, b]
                 for j in range(H):
                     c[j] = c_prev[j]
+            # The row updates the state in place: h starts as h_prev (cells without a
+            # projection read it), the unprojected state hraw where there is a projection.
+            h_raw = hraw if proj else h
+            if not proj:
+                for j in range(P):
+                    h[j] = h_prev[j]
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
-                xg, b_ih, b_hh, bias, hg, h_prev, c, hraw if proj else h, taped, relu, fast
+                xg, b_ih, b_hh, bias, hg, c, h_raw, taped, relu, fast, False
             )
             if proj:
                 _product(hraw, carray(_ptr(lay[_WHR]), (H, P), dtype), h)

@@ -328,10 +328,9 @@ def _lengths_on_device(lengths, steps, batch):
     return cuda.to_device(host), int(host.max())
 
 
-def _sizes(cell):
-    kind = cell.cell.code
-    hidden = cell.hidden_size
-    return kind, hidden, cell.proj_size or hidden, cell.cell.n_gates * hidden
+def _sizes(spec):
+    hidden = spec.hidden_size
+    return spec.cell.code, hidden, spec.proj_size or hidden, spec.cell.n_gates * hidden
 
 
 # --------------------------------------------------------------------------
@@ -339,14 +338,14 @@ def _sizes(cell):
 # --------------------------------------------------------------------------
 
 
-def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
+def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     """Run one layer-direction over a batch of sequences.
 
     See :mod:`numrnn.backends` for the full contract.
 
     Parameters
     ----------
-    cell : numrnn.backends.CellSpec
+    spec : numrnn.backends.CellSpec
     params : dict or DeviceParams
         Host or device arrays; a :class:`DeviceParams` avoids copying them
         on every call.
@@ -365,9 +364,9 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
         Host arrays if ``x`` is a host array, else device arrays; c_n is
         None unless LSTM; tape None unless ``need_tape``.
     """
-    kind, hidden, h_out, gate_rows = _sizes(cell)
+    kind, hidden, h_out, gate_rows = _sizes(spec)
     lstm = kind == kernels.LSTM
-    projected = cell.proj_size > 0
+    projected = spec.proj_size > 0
     dev = prepare_params(params)
     dtype = dev.dtype
     fast = dtype == np.float32
@@ -443,14 +442,14 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
     return output, h_n, c_n, tape
 
 
-def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
+def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     """Backpropagation through time for the forward call that made ``tape``.
 
     See :mod:`numrnn.backends` for the full contract.
 
     Parameters
     ----------
-    cell : numrnn.backends.CellSpec
+    spec : numrnn.backends.CellSpec
     params : dict or DeviceParams
         The parameters the forward call used.
     tape : object
@@ -467,9 +466,9 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
     grad_x, grad_h0, grad_c0, grads
         grad_c0 is None unless LSTM; ``grads`` has the keys of ``params``.
     """
-    kind, hidden, h_out, gate_rows = _sizes(cell)
+    kind, hidden, h_out, gate_rows = _sizes(spec)
     lstm = kind == kernels.LSTM
-    projected = cell.proj_size > 0
+    projected = spec.proj_size > 0
     dev = prepare_params(params)
     dtype = dev.dtype
     host = not is_device_array(grad_output)
