@@ -608,7 +608,7 @@ class RNN:
 
         Notes
         -----
-        Parameter gradients are stored, fresh, in :attr:`grads`.
+        Parameter gradients are stored, fresh, in ``grads``.
         """
         record = self._record
         if record is None:

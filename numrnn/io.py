@@ -8,7 +8,7 @@ entry                               content
 ``__numrnn__``                      JSON text (uint8 bytes): format tag and version,
                                     the layers with their constructor arguments,
                                     the loss, the optimizer and its hyperparameters
-``param/{i}.{name}``                the model's parameters (:meth:`Sequential.state_dict`)
+``param/{i}.{name}``                the model's parameters (:meth:`numrnn.Sequential.state_dict`)
 ``optimizer/{i}.{name}/{key}``      the optimizer's per-parameter state (moments, steps)
 ==================================  ================================================
 

@@ -2,7 +2,7 @@ r"""Evaluation metrics on flat arrays (one entry per sample or per valid time st
 
 Classification metrics take integer labels; :func:`perplexity` and
 :func:`bits_per_character` take predicted class probabilities; regression metrics take real
-values. :meth:`numrnn.model.Sequential.fit` flattens the valid steps of variable-length
+values. :meth:`numrnn.Sequential.fit` flattens the valid steps of variable-length
 sequences before calling them.
 
 Examples
