@@ -44,15 +44,19 @@ html_static_path = ["_static"]
 html_css_files = ["numrnn.css"]
 html_theme_options = {
     "logo": {"text": f"numrnn {release}"},
-    "header_links_before_dropdown": 7,
+    "header_links_before_dropdown": 6,
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "secondary_sidebar_items": ["page-toc"],
+    # An object's page keeps the left sidebar (the other objects) and gives the right one's
+    # width to the code; its methods follow on the page itself.
+    "secondary_sidebar_items": {"*": ["page-toc"], "gallery/*": ["page-toc"],
+                                "generated/*": []},
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-# Pages without subpages need no left sidebar; their width goes to the code.
-html_sidebars = {"index": [], "getting_started": [], "changelog": []}
+# Only the objects of the API and the examples have neighbours to navigate to: elsewhere the
+# left sidebar would be empty, and its width goes to the code.
+html_sidebars = {"*": [], "generated/*": ["sidebar-nav-bs"], "gallery/*": ["sidebar-nav-bs"]}
 html_show_sourcelink = False
 
 # The prompts and outputs of examples are not copied, only the code.
@@ -127,6 +131,19 @@ def write_autosummary_stubs(app, config):
         stubs.write_text(listing)
 
 
+def module_sections_as_rubrics(app, what, name, obj, options, lines):
+    """Show the numpydoc sections of a module's docstring (``Examples``) as rubrics.
+
+    numpydoc leaves module docstrings alone, so their section headings would become sections
+    of the page that documents the module.
+    """
+    if what != "module":
+        return
+    for i, (line, underline) in enumerate(zip(lines, lines[1:], strict=False)):
+        if line.strip() and underline.strip() == "-" * len(line.strip()):
+            lines[i:i + 2] = [f".. rubric:: {line.strip()}", ""]
+
+
 def insert_public_api(app, docname, source):
     """Fill api.rst's placeholder so the reference follows ``__all__`` automatically."""
     if docname == "api":
@@ -137,4 +154,5 @@ def setup(app):
     """Register the hooks that build the API reference."""
     app.connect("config-inited", write_autosummary_stubs)
     app.connect("source-read", insert_public_api)
+    app.connect("autodoc-process-docstring", module_sections_as_rubrics)
 

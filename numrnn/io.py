@@ -79,6 +79,17 @@ def model_config(model):
     Returns
     -------
     dict
+
+    Examples
+    --------
+    >>> import numrnn
+    >>> from numrnn.heads import Dense
+    >>> from numrnn.model import Sequential
+    >>> model = Sequential([numrnn.GRU(3, 4, backend="numpy", seed=0), Dense(4, 2, seed=0)])
+    >>> from numrnn.io import model_config
+    >>> config = model_config(model)
+    >>> [layer["class"] for layer in config["layers"]], config["loss"]["class"]
+    (['GRU', 'Dense'], 'MSELoss')
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a numrnn Sequential, got {type(model).__name__}")
@@ -111,6 +122,17 @@ def build_model(config, backend=None):
     ------
     ValueError
         If the config is not a numrnn model's or names unknown classes.
+
+    Examples
+    --------
+    >>> import numrnn
+    >>> from numrnn.heads import Dense
+    >>> from numrnn.model import Sequential
+    >>> model = Sequential([numrnn.GRU(3, 4, backend="numpy", seed=0), Dense(4, 2, seed=0)])
+    >>> from numrnn.io import build_model, model_config
+    >>> copy = build_model(model_config(model))     # same architecture, new weights
+    >>> [type(layer).__name__ for layer in copy.layers]
+    ['GRU', 'Dense']
     """
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"not a numrnn model description (format tag {FORMAT!r} missing)")
@@ -160,6 +182,20 @@ def save(path, model):
     ------
     TypeError
         If ``model`` is not a :class:`~numrnn.model.Sequential`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import numrnn
+    >>> from numrnn.heads import Dense
+    >>> from numrnn.model import Sequential
+    >>> model = Sequential([numrnn.GRU(3, 4, backend="numpy", seed=0), Dense(4, 2, seed=0)])
+    >>> from numrnn.io import save
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> save(path, model)
+    >>> sorted(np.load(path).files)[:3]
+    ['__numrnn__', 'param/0.bias_hh_l0', 'param/0.bias_ih_l0']
     """
     config = model_config(model)
     arrays = {_CONFIG_KEY: np.frombuffer(json.dumps(config).encode(), dtype=np.uint8)}
@@ -191,6 +227,21 @@ def load(path, *, backend=None):
     ValueError
         Naming the file and the problem if it is not a numrnn model file, is truncated or
         corrupted, or its entries do not match its architecture.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import numrnn
+    >>> from numrnn.heads import Dense
+    >>> from numrnn.model import Sequential
+    >>> model = Sequential([numrnn.GRU(3, 4, backend="numpy", seed=0), Dense(4, 2, seed=0)])
+    >>> from numrnn.io import load, save
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+    >>> save(path, model)
+    >>> x = np.ones((1, 5, 3))
+    >>> np.array_equal(load(path).predict(x), model.predict(x))
+    True
     """
     path = os.fspath(path)
     try:
@@ -286,6 +337,14 @@ def to_torch(state_dict):
     ------
     ImportError
         If PyTorch is not installed (numrnn never needs it otherwise).
+
+    Examples
+    --------
+    >>> import numrnn, torch
+    >>> from numrnn.io import to_torch
+    >>> gru = numrnn.GRU(3, 4, backend="numpy", seed=0)
+    >>> torch.nn.GRU(3, 4).load_state_dict(to_torch(gru.state_dict()))
+    <All keys matched successfully>
     """
     try:
         import torch

@@ -57,6 +57,12 @@ def accuracy(y_true, y_pred):
     ------
     ValueError
         If the shapes differ or the arrays are empty.
+
+    Examples
+    --------
+    >>> from numrnn.metrics import accuracy
+    >>> accuracy([0, 1, 2, 2], [0, 1, 1, 2])
+    0.75
     """
     y_true, y_pred = _pair(y_true, y_pred, labels=True)
     return float(np.mean(y_true == y_pred))

@@ -1,5 +1,5 @@
 """Handwritten digits, row by row
-===============================
+==============================
 
 scikit-learn's bundled digits (1,797 images of 8×8 pixels, ``sklearn.datasets.load_digits``,
 no download) are read one pixel row per step: sequences of 8 steps of 8 features. A

@@ -1,5 +1,5 @@
 """Forecasting sunspots
-=====================
+====================
 
 The yearly mean sunspot numbers 1700--2008 (NOAA's National Geophysical Data Center, public
 domain; :func:`numrnn.datasets.load_sunspots`) follow the roughly 11-year solar cycle. A
