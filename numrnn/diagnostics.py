@@ -67,6 +67,21 @@ def gradient_flow(model, X, y):
     -----
     The cost is that of one forward and backward pass, run one step at a time. Dropout is
     off (evaluation mode).
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn
+    >>> from numrnn.diagnostics import gradient_flow
+    >>> from numrnn.heads import Dense
+    >>> from numrnn.model import Sequential
+    >>> model = Sequential([numrnn.LSTM(2, 4, batch_first=True, backend="numpy", seed=0),
+    ...                     Dense(4, 1, last_step=True, batch_first=True, seed=0)], loss="mse")
+    >>> X = np.random.default_rng(0).normal(size=(8, 6, 2))
+    >>> flow = gradient_flow(model, X, np.zeros((8, 1)))
+    >>> flow.shape                              # (layers, steps)
+    (1, 6)
+    >>> bool(np.all(flow > 0))
+    True
     """
     if isinstance(getattr(model, "model_", None), Sequential):
         x, lengths = as_padded(X, "X", model.n_features_in_)

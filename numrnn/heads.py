@@ -195,7 +195,7 @@ class Dense(Component):
     __call__ = forward
 
     def backward(self, grad_output):
-        r"""Backpropagate through the latest :meth:`forward` and fill :attr:`grads`.
+        r"""Backpropagate through the latest :meth:`forward` and fill ``grads``.
 
         .. math:: \frac{\partial L}{\partial W} = \sum_{t,b} g_{tb} h_{tb}^\top,\quad
                   \frac{\partial L}{\partial b} = \sum_{t,b} g_{tb},\quad

@@ -8,7 +8,7 @@ entry                               content
 ``__numrnn__``                      JSON text (uint8 bytes): format tag and version,
                                     the layers with their constructor arguments,
                                     the loss, the optimizer and its hyperparameters
-``param/{i}.{name}``                the model's parameters (:meth:`Sequential.state_dict`)
+``param/{i}.{name}``                the model's parameters (:meth:`numrnn.Sequential.state_dict`)
 ``optimizer/{i}.{name}/{key}``      the optimizer's per-parameter state (moments, steps)
 ==================================  ================================================
 
@@ -63,6 +63,14 @@ def model_config(model):
     Returns
     -------
     dict
+
+    Examples
+    --------
+    >>> from numrnn import GRU, Dense, Sequential
+    >>> from numrnn.io import model_config
+    >>> config = model_config(Sequential([GRU(3, 4, seed=0), Dense(4, 2, seed=0)]))
+    >>> [layer["class"] for layer in config["layers"]], config["loss"]["class"]
+    (['GRU', 'Dense'], 'MSELoss')
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a numrnn Sequential, got {type(model).__name__}")
@@ -95,6 +103,15 @@ def build_model(config, backend=None):
     ------
     ValueError
         If the config is not a numrnn model's or names unknown classes.
+
+    Examples
+    --------
+    >>> from numrnn import RNN, Dense, Sequential
+    >>> from numrnn.io import build_model, model_config
+    >>> model = Sequential([RNN(2, 3, nonlinearity="relu", seed=0), Dense(3, 1, seed=0)])
+    >>> copy = build_model(model_config(model))     # the same architecture, new weights
+    >>> copy.layers[0].nonlinearity
+    'relu'
     """
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"not a numrnn model description (format tag {FORMAT!r} missing)")
@@ -138,6 +155,16 @@ def save(path, model):
     ------
     TypeError
         If ``model`` is not a :class:`~numrnn.model.Sequential`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from numrnn import RNN, Dense, Sequential, save
+    >>> path = os.path.join(tempfile.mkdtemp(), "rnn.npz")
+    >>> save(path, Sequential([RNN(2, 3, seed=0), Dense(3, 1, seed=0)]))
+    >>> sorted(np.load(path).files)[:3]
+    ['__numrnn__', 'param/0.bias_hh_l0', 'param/0.bias_ih_l0']
     """
     config = model_config(model)
     arrays = {_CONFIG_KEY: np.frombuffer(json.dumps(config).encode(), dtype=np.uint8)}
@@ -169,6 +196,16 @@ def load(path, *, backend=None):
     ValueError
         Naming the file and the problem if it is not a numrnn model file, is truncated or
         corrupted, or its entries do not match its architecture.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from numrnn import LSTM, Dense, Sequential, load, save
+    >>> path = os.path.join(tempfile.mkdtemp(), "lstm.npz")
+    >>> save(path, Sequential([LSTM(2, 3, seed=0), Dense(3, 1, seed=0)]))
+    >>> model = load(path, backend="numpy")         # whatever backend it was saved with
+    >>> type(model.layers[0]).__name__, model.layers[0].backend, model.layers[0].training
+    ('LSTM', 'numpy', False)
     """
     path = os.fspath(path)
     try:
@@ -264,6 +301,14 @@ def to_torch(state_dict):
     ------
     ImportError
         If PyTorch is not installed (numrnn never needs it otherwise).
+
+    Examples
+    --------
+    >>> import numrnn, torch
+    >>> from numrnn.io import to_torch
+    >>> gru = numrnn.GRU(3, 4, backend="numpy", seed=0)
+    >>> torch.nn.GRU(3, 4).load_state_dict(to_torch(gru.state_dict()))
+    <All keys matched successfully>
     """
     try:
         import torch

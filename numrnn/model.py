@@ -459,7 +459,7 @@ class Sequential(Component):
             validation_split=0.0, validation_data=None, early_stopping=None,
             restore_best=True, metrics=(), clip_norm=None, clip_value=None, schedule=None,
             schedule_interval="epoch", tbptt=None, progress=True):
-        """Train with shuffled mini-batches; fills :attr:`history_`.
+        """Train with shuffled mini-batches; fills ``history_``.
 
         Parameters
         ----------

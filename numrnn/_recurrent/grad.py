@@ -37,4 +37,17 @@ def grad_enabled():
 
 
 class NoTapeError(RuntimeError, ValueError):
-    """``backward`` was called with no recorded forward pass to differentiate."""
+    """``backward`` was called with no recorded forward pass to differentiate.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn
+    >>> gru = numrnn.GRU(2, 3, backend="numpy", seed=0)
+    >>> with numrnn.no_grad():
+    ...     output, h_n = gru(np.zeros((4, 1, 2)))
+    >>> try:
+    ...     gru.backward(np.ones_like(output))
+    ... except numrnn.NoTapeError:
+    ...     print("no tape to differentiate")
+    no tape to differentiate
+    """

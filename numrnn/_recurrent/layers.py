@@ -105,7 +105,7 @@ class _Recurrent(Component):
         -------
         dict of str to ndarray
             The weight matrices are F-contiguous: transposes of the C-contiguous buffers
-            the products read (see :mod:`numrnn._recurrent.params`), so change them through
+            the products read (see ``numrnn._recurrent.params``), so change them through
             indexing, in-place operators or ``.flat`` (a C-order ``reshape(-1)`` of them is
             a copy).
         """
@@ -367,7 +367,7 @@ class RNN(_Recurrent):
 
         Notes
         -----
-        Parameter gradients are stored, fresh, in :attr:`grads`.
+        Parameter gradients are stored, fresh, in ``grads``.
         """
         record = self._record
         if record is None:

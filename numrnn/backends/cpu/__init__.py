@@ -377,6 +377,12 @@ def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
     kinds : sequence of str
         Registered cell names (``"rnn_relu"`` shares the kernels of
         ``"rnn_tanh"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import warmup
+    >>> warmup(dtypes=(np.float32,), kinds=("gru",))   # the first GRU call then starts at once
     """
     from ..._recurrent.params import stored
     from .. import CellSpec
