@@ -1,6 +1,7 @@
 """The recurrent layers, in parts.
 
-* :mod:`.layers`: :class:`RNN`, :class:`LSTM`, :class:`GRU`, thin facades;
+* :mod:`.layers`: :class:`RNN`, :class:`LSTM`, :class:`GRU`, thin facades over
+  :mod:`.base` (construction, parameters, modes, pickling);
 * :mod:`.params`: the parameters' names, shapes, initialisation and storage;
 * :mod:`.arguments`: the layers' arguments, checked and converted once;
 * :mod:`.stack`: the stack core, pure functions forward and backward with an explicit tape;
