@@ -35,6 +35,7 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._component import Component
+from numrnn._training.stream import make_stream_step
 from numrnn._recurrent import RNN, no_grad
 from numrnn._validation import check_int
 from numrnn.heads import Dense
@@ -266,7 +267,13 @@ class Sequential(Component):
                             f"{type(optimizer).__name__}")
         self.optimizer = optimizer
         self._stream_state = None
+        self._stream_step = None  # stream's fast path, made by its first one-step call
         self.training = True
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_stream_step"] = None  # a closure over this model: made again on first use
+        return state
 
     def __repr__(self):
         inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
@@ -688,6 +695,7 @@ class Sequential(Component):
     def reset_stream(self):
         """Forget the state carried by :meth:`stream`."""
         self._stream_state = None
+        self._stream_step = None
 
     def stream(self, x, lengths=None):
         """Run stateful inference on the next chunk of every sequence (any batch size).
@@ -712,6 +720,11 @@ class Sequential(Component):
         ValueError
             If a layer is bidirectional or the batch size differs from the stream's.
         """
+        fast = self._stream_step
+        if fast is not None and lengths is None:
+            out = fast(x)
+            if out is not None:
+                return out
         if any(layer.bidirectional for layer in self.recurrent):
             raise ValueError("stream needs unidirectional layers")
         x, lengths = self._check_inputs(x, lengths)
@@ -726,6 +739,8 @@ class Sequential(Component):
             logits, self._stream_state = self._forward(
                 _zero_padding(tu.swap_batch_time(x, True), lengths), lengths,
                 self._stream_state)
+        if x.shape[1] == 1 and self._stream_step is None:
+            self._stream_step = make_stream_step(self, x.shape)
         return self._outputs(logits, lengths)
 
     def _outputs(self, logits, lengths):

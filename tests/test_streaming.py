@@ -161,3 +161,69 @@ def test_stepping_equals_the_sequence_forward_with_lengths(rng, cell, dtype):
         np.testing.assert_array_equal(out_seq[n:, b], 0)
         want = tuple(s[:, b] for s in h_seq) if isinstance(h_seq, tuple) else h_seq[:, b]
         assert_state_close(h, want, dtype)
+
+
+# -- Sequential.stream: its one-step fast path equals the general path ---------------------
+
+def stream_model(cell, dtype, activation, last_step, seed):
+    from numrnn.heads import Dense
+    from numrnn.model import Dropout, Sequential
+
+    cls, kwargs = CELLS[cell]
+    first = cls(3, 5, num_layers=2, dropout=0.3, batch_first=True, dtype=dtype,
+                backend="cpu", seed=seed, **kwargs)
+    width = first.proj_size or 5
+    loss = {"identity": "mse", "softmax": "cross_entropy", "sigmoid": "bce_with_logits"}
+    return Sequential([first, Dropout(0.5, seed=seed),
+                       numrnn.GRU(width, 4, dtype=dtype, backend="cpu", seed=seed + 1),
+                       Dense(4, 3, activation=activation, last_step=last_step, dtype=dtype,
+                             seed=seed + 2)], loss=loss[activation])
+
+
+def general_stream(model, x):
+    """The general path of stream: lengths given (all ones) take it every time."""
+    return model.stream(x, lengths=np.ones(x.shape[0], dtype=int))
+
+
+@pytest.mark.parametrize("activation", ["identity", "softmax", "sigmoid"])
+@pytest.mark.parametrize("last_step", [False, True])
+def test_sequential_stream_fast_path_equals_the_general_path(rng, cell, dtype, activation,
+                                                             last_step):
+    import copy
+
+    model = stream_model(cell, dtype, activation, last_step, seed=11)
+    twin = copy.deepcopy(model)
+    xs = rng.standard_normal((8, 2, 1, 3))
+    for t, x in enumerate(xs):
+        if t == 3:  # parameters changed in place, through the dicts the caller holds
+            for m in (model, twin):
+                for p in m.parameters().values():
+                    p *= dtype(0.9)
+        if t == 4:  # training mode: the recurrent layers' dropout is active, stream ignores it
+            model.train()
+            twin.train()
+        if t == 5:
+            model.eval()
+            twin.eval()
+        if t == 6:  # a pickled model goes on streaming where it was
+            model = pickle.loads(pickle.dumps(model))
+        if t == 7:
+            state = stream_model(cell, dtype, activation, last_step, seed=12).state_dict()
+            model.load_state_dict(state)
+            twin.load_state_dict(state)
+        got = model.stream(x.astype(dtype) if t % 2 else x)  # float64 samples too
+        want = general_stream(twin, x)
+        assert got.shape == want.shape == ((2, 3) if last_step else (2, 1, 3))
+        np.testing.assert_allclose(got, want, **TOL[dtype], err_msg=f"step {t}")
+    assert model._stream_step is not None  # the fast path was taken
+
+
+def test_sequential_stream_fast_path_leaves_the_input_alone(rng):
+    model = stream_model("lstm", np.float32, "softmax", False, seed=3)
+    x = rng.standard_normal((2, 1, 3))
+    kept = x.copy()
+    for _ in range(3):
+        model.stream(x)
+    np.testing.assert_array_equal(x, kept)
+    model.reset_stream()
+    assert model._stream_step is None

@@ -115,8 +115,9 @@ class Recurrent(Component):
 
     @training.setter
     def training(self, mode):
-        self._training = bool(mode)
-        self._streaming.forget(self)  # step's fast path has no dropout
+        if bool(mode) != getattr(self, "_training", None):
+            self._training = bool(mode)
+            self._streaming.forget(self)  # step's fast path has no dropout
 
     @property
     def dropout(self):
