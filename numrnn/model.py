@@ -35,8 +35,8 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._component import Component
-from numrnn._training.stream import make_stream_step
 from numrnn._recurrent import RNN, no_grad
+from numrnn._training.stream import make_stream_step
 from numrnn._validation import check_int
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES, Loss
