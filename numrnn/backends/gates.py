@@ -413,11 +413,7 @@ def lstm_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):
             fast,
         )
         if keep:
-            xi[j] = i
-            xf[j] = f
-            xg[j] = g
-            xo[j] = o
-            taped[j] = tanh_c
+            xi[j], xf[j], xg[j], xo[j], taped[j] = i, f, g, o, tanh_c
         c[j] = c_j
         h[j] = o * tanh_c
 
@@ -455,10 +451,7 @@ def gru_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):
             fast,
         )
         if keep:
-            xr[j] = r
-            xz[j] = z
-            xn[j] = n
-            taped[j] = hn_j
+            xr[j], xz[j], xn[j], taped[j] = r, z, n, hn_j
 
 
 @_scalar

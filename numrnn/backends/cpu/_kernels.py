@@ -52,28 +52,24 @@ __all__ = ["gemm", "loops", "zero_padding"]
 
 
 @jit
+def _copy(src, dst):
+    """dst[:] = src (an explicit loop: slice assignment compiles slowly)."""
+    for j in range(src.shape[0]):
+        dst[j] = src[j]
+
+
+@jit
 def _gather_rows(src, order, dst):
     """dst[k] = src[order[k]] (into the length-sorted order)."""
     for k in range(order.shape[0]):
-        b = order[k]
-        for j in range(src.shape[1]):
-            dst[k, j] = src[b, j]
+        _copy(src[order[k]], dst[k])
 
 
 @jit
 def _scatter_rows(src, order, dst):
     """dst[order[k]] = src[k] (back to the caller's order)."""
     for k in range(order.shape[0]):
-        b = order[k]
-        for j in range(src.shape[1]):
-            dst[b, j] = src[k, j]
-
-
-@jit
-def _copy(src, dst):
-    """dst[:] = src (an explicit loop: slice assignment compiles slowly)."""
-    for j in range(src.shape[0]):
-        dst[j] = src[j]
+        _copy(src[k], dst[order[k]])
 
 
 @jit

@@ -113,19 +113,23 @@ def column_sums(a, out):
 # --------------------------------------------------------------------------
 
 
+@cuda.jit(device=True)
+def _index3(i, shape):
+    """The (i0, i1, i2) of flat index ``i`` into a C-ordered 3-D ``shape``."""
+    i0 = i // (shape[1] * shape[2])
+    rest = i - i0 * shape[1] * shape[2]
+    i1 = rest // shape[2]
+    return i0, i1, rest - i1 * shape[2]
+
+
 @cuda.jit
 def copy_3d(src, dst, swap01):
     """dst[i, j, k] = src[j, i, k] if swap01 else src[i, j, k].
 
     3-D arrays of any strides; the dtype is cast.
     """
-    d1 = dst.shape[1]
-    d2 = dst.shape[2]
     for i in range(cuda.grid(1), dst.size, cuda.gridsize(1)):
-        i0 = i // (d1 * d2)
-        rest = i - i0 * d1 * d2
-        i1 = rest // d2
-        i2 = rest - i1 * d2
+        i0, i1, i2 = _index3(i, dst.shape)
         dst[i0, i1, i2] = src[i1, i0, i2] if swap01 else src[i0, i1, i2]
 
 

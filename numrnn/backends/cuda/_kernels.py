@@ -32,6 +32,7 @@ from numba import cuda
 
 from numrnn._cells import CELLS
 from numrnn.backends import gates as gate_math
+from numrnn.backends.cuda._array_kernels import _index3
 
 # The cells' codes (numrnn._cells), as globals: compile-time constants in the kernels.
 RNN_TANH, RNN_RELU, LSTM, GRU = (CELLS[name].code for name in ("rnn_tanh", "rnn_relu", "lstm",
@@ -61,13 +62,8 @@ def gather_previous(reverse, lengths, h0, output, h_prev):
     otherwise, and 0 at padded steps (their gradients are 0 anyway).  Rows of
     it are the right operand of the W_hh gradient product.
     """
-    batch = h_prev.shape[1]
-    width = h_prev.shape[2]
     for i in range(cuda.grid(1), h_prev.size, cuda.gridsize(1)):
-        t = i // (batch * width)
-        rest = i - t * batch * width
-        b = rest // width
-        k = rest - b * width
+        t, b, k = _index3(i, h_prev.shape)
         length = lengths[b]
         if t >= length:
             h_prev[t, b, k] = 0
@@ -84,13 +80,10 @@ def zero_padding(lengths, seq):
     Applied to the taped input: its rows are the right operand of the W_ih
     gradient product, where a padded NaN would survive 0 * NaN.
     """
-    batch = seq.shape[1]
-    width = seq.shape[2]
     for i in range(cuda.grid(1), seq.size, cuda.gridsize(1)):
-        t = i // (batch * width)
-        b = (i - t * batch * width) // width
+        t, b, k = _index3(i, seq.shape)
         if t >= lengths[b]:
-            seq[t, b, i - (t * batch + b) * width] = 0
+            seq[t, b, k] = 0
 
 
 # --------------------------------------------------------------------------
