@@ -33,7 +33,6 @@ from numrnn import _trainutil as tu
 from numrnn.activations import log_softmax, sigmoid
 
 
-
 def _weights(value, name):
     """Per-class weights: None, or a 1-D float64 array of finite values >= 0."""
     if value is None:
