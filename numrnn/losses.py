@@ -43,6 +43,7 @@ def _weights(value, name):
         raise ValueError(f"{name} must be finite and >= 0")
     return value
 
+
 class Loss:
     """Common machinery: shape checks, the ``lengths`` mask, reduction and the gradient.
 
