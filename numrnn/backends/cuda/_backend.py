@@ -212,25 +212,19 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     w_hr_t = dev.weight_hr_t if projected else _dummy(2, dtype)
 
     common = (kind, fast, hidden, projected, reverse, keep_gates)
+    arrays = (xp, dev.weight_hh_t, dev["bias_hh"], w_hr_t, h0, c0, lengths, output, gates,
+              cells, proj_in)
     plan = _persistent_plan(batch, max(hidden, h_out), gate_rows * h_out * dtype.itemsize)
     if plan is not None:
         blocks, threads, rows = plan
-        kernels.forward_persistent[blocks, threads](
-            *common, nsteps, rows,
-            xp, dev.weight_hh_t, dev["bias_hh"], w_hr_t, h0, c0, lengths,
-            output, gates, cells, proj_in,
-        )  # fmt: skip
+        kernels.forward_recurrence[blocks, threads](True, 0, 0, nsteps, rows, *common, *arrays)
     else:
         for s in range(nsteps):
-            _launch(kernels.forward_cells_step, batch * hidden)(
-                *common, s,
-                xp, dev.weight_hh_t, dev["bias_hh"], h0, c0, lengths,
-                output, gates, cells, proj_in,
-            )  # fmt: skip
+            _launch(kernels.forward_recurrence, batch * hidden)(False, 0, s, 1, 0, *common,
+                                                                *arrays)
             if projected:
-                _launch(kernels.forward_projection_step, batch * h_out)(
-                    s, reverse, w_hr_t, lengths, proj_in, output
-                )
+                _launch(kernels.forward_recurrence, batch * h_out)(False, 1, s, 1, 0, *common,
+                                                                   *arrays)
 
     h_n = cuda.device_array((batch, h_out), dtype)
     _launch(kernels.gather_last, h_n.size)(reverse, lengths, output, h_n)
@@ -299,28 +293,23 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     dgh = zeros((steps, batch, gate_rows), dtype) if kind == kernels.GRU else dgx
     w_hr = dev["weight_hr"] if projected else _dummy(2, dtype)
     reverse = tape.reverse
+    common = (
+        kind, hidden, projected, reverse, dev["weight_hh"], w_hr, tape.h0, tape.c0,
+        tape.lengths, tape.output, tape.gates, tape.cells, grad_output, dy, dgx, dgh,
+        dh_carry, dc_carry,
+    )  # fmt: skip
 
     plan = _persistent_plan(batch, max(hidden, h_out), gate_rows * h_out * dtype.itemsize)
     if plan is not None:
         blocks, threads, rows_per_block = plan
-        kernels.backward_persistent[blocks, threads](
-            kind, hidden, projected, reverse, tape.nsteps, rows_per_block,
-            dev["weight_hh"], w_hr, tape.h0, tape.c0, tape.lengths, tape.output,
-            tape.gates, tape.cells, grad_output, dy, dgx, dgh, dh_carry, dc_carry,
-        )  # fmt: skip
+        kernels.backward_recurrence[blocks, threads](
+            True, 0, tape.nsteps - 1, tape.nsteps, rows_per_block, *common
+        )
     else:
         for s in range(tape.nsteps - 1, -1, -1):
-            _launch(kernels.backward_output_grads_step, batch * h_out)(
-                s, reverse, tape.lengths, grad_output, dh_carry, dy
-            )
-            _launch(kernels.backward_cells_step, batch * hidden)(
-                kind, hidden, projected, reverse, s,
-                w_hr, tape.h0, tape.c0, tape.lengths, tape.output, tape.gates, tape.cells,
-                dy, dgx, dgh, dh_carry, dc_carry,
-            )  # fmt: skip
-            _launch(kernels.backward_hidden_step, batch * h_out)(
-                kind, reverse, s, dev["weight_hh"], tape.lengths, dgh, dh_carry
-            )
+            for phase, width in enumerate((h_out, hidden, h_out)):
+                _launch(kernels.backward_recurrence, batch * width)(False, phase, s, 1, 0,
+                                                                    *common)
 
     dgx_rows = dgx.reshape(rows, gate_rows)
     dgh_rows = dgh.reshape(rows, gate_rows)

@@ -4,12 +4,11 @@ bounds):
 
 * the recurrence -- one step of a cell is split into *phases*, each a device
   function over "items" (a batch row and a hidden unit).  Between phases
-  every item must see the others' results.  ``forward_persistent`` /
-  ``backward_persistent`` loop over all time steps in one launch: a block owns
-  a tile of batch rows and every hidden unit of them, so ``syncthreads``
-  separates the phases.  ``forward_*_step`` / ``backward_*_step`` run one
-  phase of one step over the whole grid; the kernel boundary separates the
-  phases.  Both call the same phase functions.
+  every item must see the others' results.  ``forward_recurrence`` /
+  ``backward_recurrence`` either loop over all time steps in one launch
+  (persistent: a block owns a tile of batch rows and every hidden unit of
+  them, so ``syncthreads`` separates the phases) or run one phase of one step
+  over the whole grid (the kernel boundary separates the phases).
 * gathers of final and previous states, and the zeroing of padded steps.
 
 Every kernel loops over its work with the grid's stride, so any launch size
@@ -310,101 +309,69 @@ def _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths,
 # --------------------------------------------------------------------------
 
 
+@cuda.jit(device=True)
+def _work(persistent, rows_per_block, batch):
+    """(row0, row1, first, stride): the items this thread takes (see the kernels below)."""
+    if persistent:
+        row0 = cuda.blockIdx.x * rows_per_block
+        return row0, min(row0 + rows_per_block, batch), cuda.threadIdx.x, cuda.blockDim.x
+    return 0, batch, cuda.grid(1), cuda.gridsize(1)
+
+
 @cuda.jit
-def forward_persistent(
-    kind, fast, hidden, projected, reverse, keep_gates, nsteps, rows_per_block,
+def forward_recurrence(
+    persistent, phase, s_first, nsteps, rows_per_block,
+    kind, fast, hidden, projected, reverse, keep_gates,
     xp, w_hh_t, b_hh, w_hr_t, h0, c0, lengths, output, gates, cells, proj_in,
 ):  # fmt: skip
-    """All forward steps in one launch; block k owns rows [k*rows, (k+1)*rows)."""
-    row0 = cuda.blockIdx.x * rows_per_block
-    row1 = min(row0 + rows_per_block, lengths.size)
-    first = cuda.threadIdx.x
-    stride = cuda.blockDim.x
-    for s in range(nsteps):
-        _forward_cells(
-            kind, fast, hidden, projected, reverse, keep_gates, s, row0, row1, first, stride,
-            xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
-        )  # fmt: skip
-        cuda.syncthreads()
-        if projected:
+    """Forward steps ``s_first`` .. ``s_first + nsteps - 1``.
+
+    ``persistent``: every step in one launch; block k owns rows [k*rows_per_block,
+    (k+1)*rows_per_block), and ``syncthreads`` separates the phases.  Otherwise one
+    ``phase`` (0: the cells, 1: the projection) of one step over the whole grid: the kernel
+    boundary separates the phases.
+    """
+    row0, row1, first, stride = _work(persistent, rows_per_block, lengths.size)
+    for s in range(s_first, s_first + nsteps):
+        if persistent or phase == 0:
+            _forward_cells(
+                kind, fast, hidden, projected, reverse, keep_gates, s, row0, row1, first,
+                stride, xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+            )  # fmt: skip
+        if persistent:
+            cuda.syncthreads()
+        if projected and (persistent or phase == 1):
             _forward_projection(
                 s, reverse, row0, row1, first, stride, w_hr_t, lengths, proj_in, output
             )
-            cuda.syncthreads()
+            if persistent:
+                cuda.syncthreads()
 
 
 @cuda.jit
-def forward_cells_step(
-    kind, fast, hidden, projected, reverse, keep_gates, s,
-    xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
-):  # fmt: skip
-    """Phase 1 of forward step s over the whole grid."""
-    _forward_cells(
-        kind, fast, hidden, projected, reverse, keep_gates, s, 0, lengths.size,
-        cuda.grid(1), cuda.gridsize(1),
-        xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
-    )  # fmt: skip
-
-
-@cuda.jit
-def forward_projection_step(s, reverse, w_hr_t, lengths, proj_in, output):
-    """Phase 2 (LSTM projection) of forward step s over the whole grid."""
-    _forward_projection(
-        s, reverse, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
-        w_hr_t, lengths, proj_in, output,
-    )  # fmt: skip
-
-
-@cuda.jit
-def backward_persistent(
-    kind, hidden, projected, reverse, nsteps, rows_per_block,
+def backward_recurrence(
+    persistent, phase, s_last, nsteps, rows_per_block, kind, hidden, projected, reverse,
     w_hh, w_hr, h0, c0, lengths, output, gates, cells, grad_output,
     dy, dgx, dgh, dh_carry, dc_carry,
 ):  # fmt: skip
-    """All backward steps in one launch, latest step first (see forward_persistent)."""
-    row0 = cuda.blockIdx.x * rows_per_block
-    row1 = min(row0 + rows_per_block, lengths.size)
-    first = cuda.threadIdx.x
-    stride = cuda.blockDim.x
-    for s in range(nsteps - 1, -1, -1):
-        _backward_output_grads(s, reverse, row0, row1, first, stride, lengths, grad_output,
-                               dh_carry, dy)  # fmt: skip
-        cuda.syncthreads()
-        _backward_cells(
-            kind, hidden, projected, reverse, s, row0, row1, first, stride,
-            w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
-        )  # fmt: skip
-        cuda.syncthreads()
-        _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths, dgh,
-                         dh_carry)  # fmt: skip
-        cuda.syncthreads()
-
-
-@cuda.jit
-def backward_output_grads_step(s, reverse, lengths, grad_output, dh_carry, dy):
-    """Backward phase 1 of step s over the whole grid."""
-    _backward_output_grads(
-        s, reverse, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
-        lengths, grad_output, dh_carry, dy,
-    )  # fmt: skip
-
-
-@cuda.jit
-def backward_cells_step(
-    kind, hidden, projected, reverse, s,
-    w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
-):  # fmt: skip
-    """Backward phase 2 of step s over the whole grid."""
-    _backward_cells(
-        kind, hidden, projected, reverse, s, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
-        w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
-    )  # fmt: skip
-
-
-@cuda.jit
-def backward_hidden_step(kind, reverse, s, w_hh, lengths, dgh, dh_carry):
-    """Backward phase 3 of step s over the whole grid."""
-    _backward_hidden(
-        kind, reverse, s, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
-        w_hh, lengths, dgh, dh_carry,
-    )  # fmt: skip
+    """Backward steps ``s_last`` down to ``s_last - nsteps + 1`` (see forward_recurrence;
+    the phases are 0: the output gradients, 1: the cells, 2: the hidden product)."""
+    row0, row1, first, stride = _work(persistent, rows_per_block, lengths.size)
+    for s in range(s_last, s_last - nsteps, -1):
+        if persistent or phase == 0:
+            _backward_output_grads(s, reverse, row0, row1, first, stride, lengths, grad_output,
+                                   dh_carry, dy)  # fmt: skip
+        if persistent:
+            cuda.syncthreads()
+        if persistent or phase == 1:
+            _backward_cells(
+                kind, hidden, projected, reverse, s, row0, row1, first, stride,
+                w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+            )  # fmt: skip
+        if persistent:
+            cuda.syncthreads()
+        if persistent or phase == 2:
+            _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths, dgh,
+                             dh_carry)  # fmt: skip
+        if persistent:
+            cuda.syncthreads()
