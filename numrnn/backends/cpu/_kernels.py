@@ -73,6 +73,13 @@ def _scatter_rows(src, order, dst):
 
 
 @jit
+def _scatter_states(h, c, order, h_out, c_out):
+    """h and c (in length order) into h_out and c_out (the caller's order); c may be (n, 0)."""
+    _scatter_rows(h, order, h_out)
+    _scatter_rows(c, order, c_out)
+
+
+@jit
 def zero_padding(a, lengths, order):
     """a[t, b, :] = 0 for the padded steps t >= lengths[b] of b in order."""
     for k in range(order.shape[0]):
@@ -228,9 +235,7 @@ def _forward(
         zero_padding(hprev, lengths, order)
         if proj:
             zero_padding(hraw_tape, lengths, order)
-    _scatter_rows(hs, order, h_n)
-    if TWO_STATES:  # noqa: F821
-        _scatter_rows(cs, order, c_n)
+    _scatter_states(hs, cs, order, h_n, c_n)
 
 
 def _backward(
@@ -309,9 +314,7 @@ def _backward(
         zero_padding(dgates_h, lengths, order)
     if proj:
         zero_padding(dhtot, lengths, order)
-    _scatter_rows(dhs, order, dh0)
-    if TWO_STATES:  # noqa: F821
-        _scatter_rows(dcs, order, dc0)
+    _scatter_states(dhs, dcs, order, dh0, dc0)
 
 
 _LOOPS = {}

@@ -109,6 +109,15 @@ def _row_and_unit(item, row0, row1):
 
 
 @cuda.jit(device=True)
+def _step_item(item, row0, row1, s, lengths, reverse):
+    """(b, j, t): the batch row and unit of an item, and the time of step s of that row
+    (-1 when the row has no step s)."""
+    b, j = _row_and_unit(item, row0, row1)
+    length = lengths[b]
+    return b, j, _time_of_step(s, length, reverse) if s < length else -1
+
+
+@cuda.jit(device=True)
 def _dot_column(w_t, col, h, b):
     """sum_k w_t[k, col] * h[b, k]: entry ``col`` of W h[b], given W.T.
 
@@ -157,11 +166,9 @@ def _forward_cells(
     """
     ngates = 4 if kind == LSTM else 3 if kind == GRU else 1
     for item in range(first, (row1 - row0) * hidden, stride):
-        b, j = _row_and_unit(item, row0, row1)
-        length = lengths[b]
-        if s >= length:
+        b, j, t = _step_item(item, row0, row1, s, lengths, reverse)
+        if t < 0:
             continue
-        t = _time_of_step(s, length, reverse)
         t_prev = t + 1 if reverse else t - 1
         h_prev = h0 if s == 0 else output[t_prev]
         # W_h* h_prev + b_h* of each gate (unused ones are 0)
@@ -204,11 +211,9 @@ def _forward_projection(s, reverse, row0, row1, first, stride, w_hr_t, lengths, 
     """Phase 2 of an LSTM forward step with projection: h = W_hr (o tanh c)."""
     width = output.shape[2]
     for item in range(first, (row1 - row0) * width, stride):
-        b, p = _row_and_unit(item, row0, row1)
-        length = lengths[b]
-        if s >= length:
+        b, p, t = _step_item(item, row0, row1, s, lengths, reverse)
+        if t < 0:
             continue
-        t = _time_of_step(s, length, reverse)
         output[t, b, p] = _dot_column(w_hr_t, p, proj_in[t], b)
 
 
@@ -223,11 +228,9 @@ def _backward_output_grads(
     """
     width = dy.shape[2]
     for item in range(first, (row1 - row0) * width, stride):
-        b, k = _row_and_unit(item, row0, row1)
-        length = lengths[b]
-        if s >= length:
+        b, k, t = _step_item(item, row0, row1, s, lengths, reverse)
+        if t < 0:
             continue
-        t = _time_of_step(s, length, reverse)
         dy[t, b, k] = grad_output[t, b, k] + dh_carry[b, k]
 
 
@@ -245,11 +248,9 @@ def _backward_cells(
     the LSTM's dL/dc_prev into ``dc_carry``.
     """
     for item in range(first, (row1 - row0) * hidden, stride):
-        b, j = _row_and_unit(item, row0, row1)
-        length = lengths[b]
-        if s >= length:
+        b, j, t = _step_item(item, row0, row1, s, lengths, reverse)
+        if t < 0:
             continue
-        t = _time_of_step(s, length, reverse)
         t_prev = t + 1 if reverse else t - 1
         if projected:
             dh = _dot_column(w_hr, j, dy[t], b)
@@ -293,11 +294,9 @@ def _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths,
     """
     width = dh_carry.shape[1]
     for item in range(first, (row1 - row0) * width, stride):
-        b, k = _row_and_unit(item, row0, row1)
-        length = lengths[b]
-        if s >= length:
+        b, k, t = _step_item(item, row0, row1, s, lengths, reverse)
+        if t < 0:
             continue
-        t = _time_of_step(s, length, reverse)
         acc = dh_carry[b, k] if kind == GRU else dh_carry.dtype.type(0)
         for r in range(w_hh.shape[0]):
             acc += w_hh[r, k] * dgh[t, b, r]
