@@ -308,7 +308,8 @@ class Sequential:
                            else self.head.in_features)
         # A last-step head after a bidirectional layer reads each direction's final output
         # (see the class Notes), not the reverse direction's output after a single step.
-        self._bidirectional_summary = (self.head.last_step and bool(self.recurrent)
+        self._bidirectional_summary = (self.head.last_step and self.head.readout == "last"
+                                       and bool(self.recurrent)
                                        and self.recurrent[-1].bidirectional)
         self._summary_tape = None
         self.loss = self._make_loss(loss)
