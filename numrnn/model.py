@@ -656,7 +656,7 @@ class Sequential:
                 bar.update(1)
                 bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.items() if k != "lr"})
             if schedule is not None and schedule_interval == "epoch":
-                schedule.step()
+                schedule.step(monitored)
             if early_stopping is not None and epoch - best_epoch >= early_stopping:
                 break
         if bar is not None:
