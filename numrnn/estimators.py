@@ -34,7 +34,6 @@ __all__ = ["SequenceClassifier", "SequenceRegressor"]
 
 _PickledModel = namedtuple("_PickledModel", ["config", "parameters"])
 _LR_SCHEDULES = {"plateau", "constant"}
-_EARLY_STOPPING = {"auto", True, False}
 #: ``early_stopping="auto"`` holds out a validation split from this many samples on. Below
 #: it, a 10 % split holds fewer than 50 sequences, too few to pick an epoch by (measured on
 #: the small UCR sets: docs/benchmarks.rst); training then stops when the training loss
@@ -174,7 +173,9 @@ class _SequenceEstimator(ParamsMixin):
         padded, lengths = X
         tu.check_choice(self.readout, "readout", READOUTS)
         tu.check_choice(self.lr_schedule, "lr_schedule", _LR_SCHEDULES)
-        tu.check_choice(self.early_stopping, "early_stopping", _EARLY_STOPPING)
+        if self.early_stopping not in ("auto", True, False):
+            raise ValueError(f"early_stopping must be 'auto', True or False, got "
+                             f"{self.early_stopping!r}")
         patience = check_int("n_iter_no_change", self.n_iter_no_change, 1)
         tol = tu.check_float(self.tol, "tol", 0.0)
         epochs = check_int("epochs", self.epochs, 1)
@@ -197,7 +198,8 @@ class _SequenceEstimator(ParamsMixin):
                                           None if lengths is None else lengths[held])
         if self.lr_schedule == "plateau":
             options["schedule"] = ReduceLROnPlateau(
-                self.model_.optimizer, factor=0.5, patience=max(1, patience // 4))
+                self.model_.optimizer, factor=0.5, patience=max(1, patience // 4),
+                threshold=tol, threshold_mode="abs")
         self.loss_curve_ = fit_seeded(
             self.model_, x[train], targets[train],
             lengths=None if lengths is None else lengths[train], epochs=epochs,
@@ -336,8 +338,8 @@ _PARAMETERS = """cell : {"lstm", "gru", "rnn", "rnn_relu"}, default "gru"
     tol : float, default 1e-4
         The least decrease of the monitored loss that counts as an improvement.
     lr_schedule : {"plateau", "constant"}, default "plateau"
-        ``"plateau"``: halve the learning rate when the monitored loss has not improved for
-        ``n_iter_no_change // 4`` epochs (:class:`numrnn.optim.ReduceLROnPlateau`).
+        ``"plateau"``: halve the learning rate when the monitored loss has not improved by
+        ``tol`` for ``n_iter_no_change // 4`` epochs (:class:`numrnn.optim.ReduceLROnPlateau`).
     backend : {"auto", "numpy", "cpu", "cuda"}, default "auto"
     seed : int or None
         Seeds the initial weights, dropout, the validation split and the order of the
@@ -433,7 +435,11 @@ class SequenceClassifier(_SequenceEstimator):
         """
         X = as_padded(X, "X")
         y = _check_labels(y, len(X[0]))
-        self.classes_ = np.unique(y)
+        try:
+            self.classes_ = np.unique(y)
+        except TypeError as exc:
+            raise ValueError(f"Unknown label type: y must hold labels of one sortable type "
+                             f"({exc})") from exc
         if len(self.classes_) < 2:
             raise ValueError(f"y must hold at least 2 classes, got {len(self.classes_)} class"
                              f"{'es' * (len(self.classes_) != 1)}")

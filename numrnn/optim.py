@@ -655,10 +655,11 @@ class LinearWarmup(Schedule):
 class ReduceLROnPlateau(Schedule):
     r"""Multiply the rate by ``factor`` when the monitored loss stops improving.
 
-    PyTorch's ``ReduceLROnPlateau`` in mode ``"min"`` with a relative threshold and no
-    cool-down: a loss :math:`m` is an improvement when :math:`m < m^* (1 - \text{threshold})`,
-    :math:`m^*` the best so far; after more than ``patience`` steps without one the rate
-    becomes :math:`\max(\eta\,\text{factor}, \text{min\_lr})` and the count restarts.
+    PyTorch's ``ReduceLROnPlateau`` in mode ``"min"`` without cool-down: a loss :math:`m` is
+    an improvement when :math:`m < m^* (1 - \text{threshold})` (``threshold_mode="rel"``) or
+    :math:`m < m^* - \text{threshold}` (``"abs"``), :math:`m^*` the best so far; after more
+    than ``patience`` steps without one the rate becomes
+    :math:`\max(\eta\,\text{factor}, \text{min\_lr})` and the count restarts.
     Call :meth:`step` with the loss once per epoch (:meth:`numrnn.model.Sequential.fit` passes
     its monitored loss, ``val_loss`` when there is validation data).
 
@@ -670,7 +671,8 @@ class ReduceLROnPlateau(Schedule):
     patience : int, default 10
         Steps without improvement tolerated before the rate drops.
     threshold : float, default 1e-4
-        Relative improvement that counts.
+        Improvement that counts.
+    threshold_mode : {"rel", "abs"}, default "rel"
     min_lr : float, default 0.0
         The rate never drops below this.
 
@@ -683,11 +685,13 @@ class ReduceLROnPlateau(Schedule):
     [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
     """
 
-    def __init__(self, optimizer, factor=0.1, patience=10, threshold=1e-4, min_lr=0.0):
+    def __init__(self, optimizer, factor=0.1, patience=10, threshold=1e-4, min_lr=0.0,
+                 threshold_mode="rel"):
         self.factor = tu.check_float(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
         self.patience = check_int("patience", patience, 0)
         self.threshold = tu.check_float(threshold, "threshold", 0.0)
         self.min_lr = tu.check_float(min_lr, "min_lr", 0.0)
+        self.threshold_mode = tu.check_choice(threshold_mode, "threshold_mode", {"rel", "abs"})
         self.best = math.inf
         self.bad_steps = 0
         super().__init__(optimizer)
@@ -730,7 +734,9 @@ class ReduceLROnPlateau(Schedule):
                              "it once per epoch")
         metric = tu.check_float(metric, "metric")
         self.last_step += 1
-        if metric < self.best * (1 - self.threshold):
+        bar = (self.best * (1 - self.threshold) if self.threshold_mode == "rel"
+               else self.best - self.threshold)
+        if metric < bar:
             self.best, self.bad_steps = metric, 0
         else:
             self.bad_steps += 1

@@ -108,13 +108,17 @@ class TestAgainstTorch:
             expected.append(torch_opt.param_groups[0]["lr"])
         np.testing.assert_allclose(rates, expected, rtol=1e-9, atol=1e-15)
 
-    def test_plateau(self):
-        losses = [5.0, 4.0, 4.0, 3.9999, 4.0, 4.1, 3.0, 3.0, 3.0, 3.0, 3.0, 2.0, 2.0, 2.0, 2.0]
+    @pytest.mark.parametrize("mode, threshold", [("rel", 1e-4), ("abs", 0.05)])
+    def test_plateau(self, mode, threshold):
+        losses = [5.0, 4.0, 4.0, 3.9999, 4.0, 4.1, 3.0, 3.0, 3.0, 3.0, 3.0, 2.0, 2.0, 2.0, 2.0,
+                  1.96, 1.9, 1.88, 1.87, 1.86]
         opt = SGD(lr=0.2)
-        schedule = ReduceLROnPlateau(opt, factor=0.5, patience=2, min_lr=0.03)
+        schedule = ReduceLROnPlateau(opt, factor=0.5, patience=2, min_lr=0.03,
+                                     threshold=threshold, threshold_mode=mode)
         torch_opt = self.torch.optim.SGD([self.torch.zeros(1, requires_grad=True)], lr=0.2)
         torch_schedule = self.torch.optim.lr_scheduler.ReduceLROnPlateau(
-            torch_opt, factor=0.5, patience=2, min_lr=0.03)
+            torch_opt, factor=0.5, patience=2, min_lr=0.03, threshold=threshold,
+            threshold_mode=mode)
         rates, expected = [], []
         for loss in losses:
             torch_opt.step()
