@@ -109,7 +109,7 @@ def run(datasets, seeds, params, with_rocket):
             row["numrnn"].append(float(model.score(X_test, y_test)))
             row["numrnn_fit_s"].append(seconds)
             row["warnings"] += caught
-            if with_rocket:
+            if with_rocket and not isinstance(X_train, list):   # aeon's ROCKET: equal lengths
                 model, seconds, _ = timed_fit(lambda seed=seed: rocket(seed),
                                               to_aeon(X_train), y_train)
                 row["rocket"].append(float(np.mean(model.predict(to_aeon(X_test)) == y_test)))
@@ -149,6 +149,7 @@ def plot(rows, path):
 
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     ax.plot([0, 1], [0, 1], color="0.7", lw=1)
+    rows = [row for row in rows if row["rocket"]]
     for row in rows:
         x, y = np.mean(row["rocket"]), np.mean(row["numrnn"])
         ax.scatter(x, y, color="C0" if row["dataset"] in MAIN else "C1", zorder=3)

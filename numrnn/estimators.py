@@ -233,15 +233,17 @@ class _SequenceEstimator(ParamsMixin):
 
     def _warn_if_unsettled(self, monitored, epochs, patience, tol):
         """ConvergenceWarning when the epoch budget ran out while the loss still improved:
-        the last ``patience`` epochs bettered the best before them by more than ``tol``.
+        the last ``patience`` epochs (half of them, for fewer) bettered the best before them
+        by more than ``tol``. A single epoch shows nothing settled.
         """
         if len(monitored) < epochs:
             return
-        before, recent = min(monitored[:-patience] or [np.inf]), min(monitored[-patience:])
-        if recent < before - tol or not np.isfinite(before):
+        window = max(1, min(patience, len(monitored) // 2))
+        before, recent = min(monitored[:-window] or [np.inf]), min(monitored[-window:])
+        if recent < before - tol:
             loss = f"{'validation ' if self.validation_loss_curve_ else ''}loss"
-            trend = (f"{loss} {before:.4g} -> {recent:.4g} over the last {patience} epochs"
-                     if np.isfinite(before) else f"fewer epochs than n_iter_no_change={patience}")
+            trend = (f"{loss} {before:.4g} -> {recent:.4g} over the last {window} epochs"
+                     if np.isfinite(before) else "one epoch")
             warnings.warn(f"{type(self).__name__} stopped at epochs={epochs} before its {loss} "
                           f"settled ({trend}); raise epochs", sklearn_class("ConvergenceWarning"),
                           stacklevel=4)

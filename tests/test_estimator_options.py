@@ -133,7 +133,7 @@ def test_stopping_on_the_training_loss_and_plateau_schedule():
 def test_convergence_warning_when_the_budget_runs_out():
     X, y = shifted_task()
     with pytest.warns(sklearn_class("ConvergenceWarning"), match="raise epochs"):
-        quick(epochs=3).fit(X, y)
+        quick(epochs=10).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         quick(epochs=400, n_iter_no_change=8, tol=1e-2).fit(X, y)
