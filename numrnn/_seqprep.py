@@ -5,23 +5,23 @@ r"""What the sequence estimators do to the input before the network: scaling and
   constant channel. Padding never enters the statistics and stays zero afterwards.
 * **Patching** folds :math:`p` consecutive steps into one step of :math:`p F` features
   (step :math:`s` of the result holds steps :math:`sp, \dots, sp + p - 1`, the features of
-  each step side by side), so a 500-step univariate series becomes a 32-step series of 16
-  features. A recurrent net then has 16 times fewer steps to carry information across
+  each step side by side), so a 500-step univariate series becomes a 17-step series of 31
+  features. A recurrent net then has 31 times fewer steps to carry information across
   (and costs about as much less to run). A sequence of length :math:`L` gets
   :math:`\lceil L / p \rceil` steps; the missing steps of its last patch are zeros, the mean
   of a standardised channel.
 """
 
-import math
-
 import numpy as np
 
 from numrnn._validation import check_int
 
-#: With ``patch="auto"`` sequences are folded to at most this many steps. Chosen by
-#: measurement (docs/benchmarks.rst): on GunPoint (150 steps) 16 to 32 steps learn best;
-#: a last-step LSTM on the raw 150 stays at chance.
-AUTO_PATCH_STEPS = 32
+#: ``patch="auto"`` picks the coarsest patch that leaves at least this many steps (so series
+#: of fewer than twice as many steps are not folded). Chosen by measurement
+#: (docs/benchmarks.rst): folding to 16-31 steps beat 32-63 on ArrowHead (0.78 against
+#: 0.75, two seeds) and matched it on GunPoint and BasicMotions; folding ItalyPowerDemand's
+#: 24 steps into 12 lost 2 points.
+AUTO_PATCH_STEPS = 16
 
 
 def fit_standardisation(padded, lengths):
@@ -43,12 +43,12 @@ def standardise(padded, lengths, mean, scale):
 
 
 def choose_patch(patch, steps):
-    """The patch length: ``patch`` itself, or for ``"auto"`` the least one that folds
-    ``steps`` steps into at most :data:`AUTO_PATCH_STEPS`."""
+    """The patch length: ``patch`` itself, or for ``"auto"`` the largest one that leaves at
+    least :data:`AUTO_PATCH_STEPS` of the ``steps`` steps (1 for shorter series)."""
     if isinstance(patch, str):
         if patch != "auto":
             raise ValueError(f"patch must be 'auto' or an int >= 1, got {patch!r}")
-        return max(1, math.ceil(steps / AUTO_PATCH_STEPS))
+        return max(1, steps // AUTO_PATCH_STEPS)
     return check_int("patch", patch, 1)
 
 

@@ -89,8 +89,8 @@ def test_fold_puts_consecutive_steps_side_by_side():
 
 
 def test_automatic_patch_length():
-    assert choose_patch("auto", AUTO_PATCH_STEPS) == 1
-    assert choose_patch("auto", 150) == 5
+    assert choose_patch("auto", 2 * AUTO_PATCH_STEPS - 1) == 1
+    assert choose_patch("auto", 150) == 150 // AUTO_PATCH_STEPS
     assert choose_patch(4, 150) == 4
     with pytest.raises(ValueError, match="patch"):
         choose_patch("big", 10)
@@ -98,7 +98,7 @@ def test_automatic_patch_length():
         choose_patch(0, 10)
     X, y = shifted_task(steps=100)
     clf = quick(hidden_size=16).fit(X, y)
-    assert clf.patch_size_ == 4 and clf.model_.input_size == 4
+    assert clf.patch_size_ == 6 and clf.model_.input_size == 6
     assert clf.score(X, y) > 0.9
     assert clf.predict(X[:, :57]).shape == (len(X),)        # other lengths still work
 
@@ -172,7 +172,7 @@ def test_regressor_and_forecaster_options():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sklearn_class("ConvergenceWarning"))
         reg = quick(SequenceRegressor, readout="mean", epochs=5).fit(X, y.astype(float))
-        assert reg.model_.head.readout == "mean" and reg.patch_size_ == 2
+        assert reg.model_.head.readout == "mean" and reg.patch_size_ == 2     # 40 steps
         reg.fit(X, y.astype(object))                       # numbers in an object array
         forecaster = Forecaster(window=8, hidden_size=4, epochs=3, backend=FASTEST,
                                 seed=0).fit(np.sin(np.arange(60) / 3))
