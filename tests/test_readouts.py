@@ -121,3 +121,14 @@ def test_mean_max_weight_and_state_dict_round_trip():
 def test_bad_readout_is_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Dense(3, 2, **kwargs)
+
+
+def test_saved_model_keeps_its_readout(tmp_path):
+    model = Sequential([numrnn.GRU(2, 3, batch_first=True, backend="numpy", seed=0),
+                        Dense(3, 2, last_step=True, readout="mean_max", batch_first=True,
+                              seed=1)])
+    x = np.random.default_rng(0).normal(size=(4, 5, 2))
+    numrnn.save(tmp_path / "m.npz", model)
+    loaded = numrnn.load(tmp_path / "m.npz")
+    assert loaded.head.readout == "mean_max"
+    np.testing.assert_array_equal(loaded.predict(x, [5, 1, 3, 2]), model.predict(x, [5, 1, 3, 2]))
