@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from test_heads import grad_check
+from train_helpers import check_model_gradient
 
 import numrnn
 from numrnn.heads import Dense
@@ -81,8 +82,6 @@ def test_unbatched_and_single_step(kind):
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_model_gradient_by_finite_differences(kind, bidirectional):
     """Through a (bidirectional) GRU, the readout and the loss, with lengths."""
-    from train_helpers import numerical_gradient
-
     rng = np.random.default_rng(0)
     lengths = np.array([4, 2, 3])
     directions = 2 if bidirectional else 1
@@ -90,18 +89,8 @@ def test_model_gradient_by_finite_differences(kind, bidirectional):
         numrnn.GRU(2, 3, bidirectional=bidirectional, backend="numpy", dtype=np.float64, seed=1),
         Dense(3 * directions, 4, activation="softmax", last_step=True, readout=kind,
               dtype=np.float64, seed=2)], loss="cross_entropy")
-    x, y = rng.normal(size=(4, 3, 2)), rng.integers(0, 4, size=3)
-
-    def objective(_):
-        logits, _ = model._forward(x, lengths, [None])
-        return model.loss(logits, y)
-
-    objective(None)
-    model._backward(model.loss.backward())
-    analytic = {k: v.copy() for k, v in model.grads.items()}
-    for name, param in model.parameters().items():
-        np.testing.assert_allclose(analytic[name], numerical_gradient(objective, param),
-                                   rtol=1e-5, atol=1e-8, err_msg=name)
+    check_model_gradient(model, rng.normal(size=(4, 3, 2)), rng.integers(0, 4, size=3),
+                         lengths)
 
 
 def test_mean_max_weight_and_state_dict_round_trip():
