@@ -381,9 +381,11 @@ _NOTES = """The defaults were chosen by measurement on aeon's copies of UCR/UEA 
     aeon's ``RocketClassifier`` in the same run: GunPoint 0.976 against 1.000,
     ItalyPowerDemand 0.960 against 0.969, BasicMotions 1.000 against 1.000, each fitted in
     0.6-2 s on 2 cores; on longer shape series (OSULeaf, ACSF1) it stays well below ROCKET
-    (the table and a plot are in docs/benchmarks.rst). A fit that uses all ``epochs`` while the loss still improves warns with
-    scikit-learn's ``ConvergenceWarning``; an estimator used before ``fit`` raises its
-    ``NotFittedError`` (this module's look-alikes without scikit-learn)."""
+    (the table and a plot are in docs/benchmarks.rst).
+
+    A fit that uses all ``epochs`` while the loss still improves warns with scikit-learn's
+    ``ConvergenceWarning``; an estimator used before ``fit`` raises its ``NotFittedError``
+    (this module's look-alikes without scikit-learn)."""
 
 
 class SequenceClassifier(_SequenceEstimator):
