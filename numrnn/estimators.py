@@ -358,7 +358,7 @@ _PARAMETERS = """cell : {"lstm", "gru", "rnn", "rnn_relu"}, default "gru"
 
 _ATTRIBUTES = """n_features_in_ : int
         Channels (features) per step.
-    input_mean_, input_scale_ : ndarray, shape (n_features_in_,)
+    input_mean_, input_scale_ : ndarray, shape (``n_features_in_``,)
         The standardisation (zeros and ones with ``standardize=False``).
     patch_size_ : int
         The patch length used.
