@@ -685,8 +685,8 @@ class ReduceLROnPlateau(Schedule):
     [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
     """
 
-    def __init__(self, optimizer, factor=0.1, patience=10, threshold=1e-4, min_lr=0.0,
-                 threshold_mode="rel"):
+    def __init__(self, optimizer, factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", min_lr=0.0):
         self.factor = tu.check_float(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
         self.patience = check_int("patience", patience, 0)
         self.threshold = tu.check_float(threshold, "threshold", 0.0)
