@@ -181,7 +181,6 @@ class _SequenceEstimator(ParamsMixin):
         tol = tu.check_float(self.tol, "tol", 0.0)
         epochs = check_int("epochs", self.epochs, 1)
         self.n_features_in_ = padded.shape[2]
-        self.steps_in_ = padded.shape[1]
         self.input_mean_, self.input_scale_ = (
             fit_standardisation(padded, lengths) if self.standardize
             else (np.zeros(padded.shape[2]), np.ones(padded.shape[2])))
