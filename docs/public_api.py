@@ -64,7 +64,7 @@ SECTIONS = [
      ("numrnn.activations",)),
     ("Training", 1, "Everything :doc:`training` puts together: a head, a loss, an optimizer "
      "and a schedule, in a model.", ()),
-    ("Heads", 2, "Read a prediction off the hidden states.", ("numrnn.heads",)),
+    ("Heads", 2, "Read a prediction off the hidden states.", ("numrnn.heads", "numrnn.readouts")),
     ("Losses", 2, "Score a prediction and give its gradient.", ("numrnn.losses",)),
     ("Optimizers", 2, "Update the parameters from their gradients, after clipping them.",
      ("numrnn.optim",)),

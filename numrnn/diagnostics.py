@@ -84,7 +84,7 @@ def gradient_flow(model, X, y):
     True
     """
     if isinstance(getattr(model, "model_", None), Sequential):
-        x, lengths = as_padded(X, "X", model.n_features_in_)
+        x, lengths = model._network_input(X)   # scaled and patched as in training
         y = model._training_targets(y, len(x))
         model = model.model_
     elif isinstance(model, Sequential):
@@ -131,7 +131,7 @@ def _head_gradient(model, h, y):
     """
     head = model.head
     h = np.swapaxes(h, 0, 1)
-    summary = head.last_step and model.recurrent[-1].bidirectional
+    summary = model._bidirectional_summary
     if summary:
         h, tape = _summary_of_both_directions(h, None)
     logits = head(np.swapaxes(h, 0, 1) if head.batch_first else h)

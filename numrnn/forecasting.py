@@ -18,6 +18,7 @@ aligned with the step they inform: the input at step :math:`s` is
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._compat import sklearn_class
 from numrnn._validation import check_int
 from numrnn.estimators import ParamsMixin, SequenceRegressor
 
@@ -43,8 +44,18 @@ class Forecaster(ParamsMixin):
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default "adam"
     learning_rate : float, default 0.01
     epochs : int, default 50
+        The most epochs; training stops earlier once the loss settles.
     batch_size : int, default 32
     clip_norm : float or None, default 1.0
+    readout : {"last", "mean", "max", "mean_max"}, default "last"
+        What the head reads of each window (:mod:`numrnn.readouts`); the latest step suits
+        forecasting.
+    early_stopping : {"auto", True, False}, default "auto"
+    validation_fraction : float, default 0.1
+    n_iter_no_change : int, default 10
+    tol : float, default 1e-4
+    lr_schedule : {"plateau", "constant"}, default "plateau"
+        Stopping and schedule as in :class:`~numrnn.estimators.SequenceRegressor`.
     backend : {"auto", "numpy", "cpu", "cuda"}, default "auto"
     seed : int or None
         The same seed and data give the same forecasts.
@@ -81,7 +92,9 @@ class Forecaster(ParamsMixin):
 
     def __init__(self, window=24, horizon=1, strategy="recursive", cell="lstm", hidden_size=32,
                  num_layers=1, dropout=0.0, optimizer="adam", learning_rate=0.01, epochs=50,
-                 batch_size=32, clip_norm=1.0, backend="auto", seed=None, verbose=False):
+                 batch_size=32, clip_norm=1.0, readout="last", early_stopping="auto",
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
+                 lr_schedule="plateau", backend="auto", seed=None, verbose=False):
         self.window = window
         self.horizon = horizon
         self.strategy = strategy
@@ -94,6 +107,12 @@ class Forecaster(ParamsMixin):
         self.epochs = epochs
         self.batch_size = batch_size
         self.clip_norm = clip_norm
+        self.readout = readout
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.lr_schedule = lr_schedule
         self.backend = backend
         self.seed = seed
         self.verbose = verbose
@@ -139,7 +158,9 @@ class Forecaster(ParamsMixin):
         X = features[starts[:, None] + np.arange(window)]
         targets = y[starts[:, None] + window + np.arange(ahead)]
         names = SequenceRegressor._get_param_names()
+        # One direction and no patching: the windows are short and their latest steps matter.
         self.regressor_ = SequenceRegressor(
+            bidirectional=False, patch=1,
             **{k: v for k, v in self.get_params().items() if k in names})
         self.regressor_.fit(X, targets.reshape(count, -1))
         self.history_ = (y, exog)
@@ -168,11 +189,13 @@ class Forecaster(ParamsMixin):
         ------
         ValueError, TypeError
             Naming the argument that is wrong.
-        RuntimeError
-            If the forecaster is not fitted.
+        NotFittedError
+            If the forecaster is not fitted (scikit-learn's class when installed).
         """
         if not hasattr(self, "regressor_"):
-            raise RuntimeError("this Forecaster is not fitted yet: call fit first")
+            raise sklearn_class("NotFittedError")(
+                "This Forecaster instance is not fitted yet. Call 'fit' with appropriate "
+                "arguments before using this estimator.")
         direct = self.strategy_ == "direct"
         steps = check_int("steps", self.horizon_ if steps is None else steps, 1)
         if direct and steps > self.horizon_:

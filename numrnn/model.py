@@ -250,7 +250,8 @@ class Sequential(Component):
                            else self.head.in_features)
         # A last-step head after a bidirectional layer reads each direction's final output
         # (see the class Notes), not the reverse direction's output after a single step.
-        self._bidirectional_summary = (self.head.last_step and bool(self.recurrent)
+        self._bidirectional_summary = (self.head.last_step and self.head.readout == "last"
+                                       and bool(self.recurrent)
                                        and self.recurrent[-1].bidirectional)
         self._summary_tape = None
         self.loss = self._make_loss(loss)
@@ -465,7 +466,7 @@ class Sequential(Component):
     def fit(self, X, y, *, lengths=None, epochs=10, batch_size=32, shuffle=True, seed=None,
             validation_split=0.0, validation_data=None, early_stopping=None,
             restore_best=True, metrics=(), clip_norm=None, clip_value=None, schedule=None,
-            schedule_interval="epoch", tbptt=None, progress=True):
+            schedule_interval="epoch", tbptt=None, progress=True, min_delta=0.0):
         """Train with shuffled mini-batches; fills ``history_``.
 
         Parameters
@@ -488,7 +489,7 @@ class Sequential(Component):
             ``(X_val, y_val)`` or ``(X_val, y_val, lengths_val)``, instead of a split.
         early_stopping : int, optional
             Patience: stop when the monitored loss (``val_loss`` if there is validation data,
-            else ``loss``) has not improved for this many epochs.
+            else ``loss``) has not improved by more than ``min_delta`` for this many epochs.
         restore_best : bool, default True
             With ``early_stopping``, end with the weights of the best epoch.
         metrics : sequence of str
@@ -506,6 +507,9 @@ class Sequential(Component):
             Truncated BPTT window length (per-step heads, unidirectional layers).
         progress : bool, default True
             Show a tqdm progress bar over the epochs (if tqdm is installed).
+        min_delta : float, default 0.0
+            The least decrease of the monitored loss that counts as an improvement (Keras's
+            ``EarlyStopping(min_delta=...)``).
 
         Returns
         -------
@@ -533,6 +537,7 @@ class Sequential(Component):
         tu.check_choice(schedule_interval, "schedule_interval", {"epoch", "update"})
         if early_stopping is not None:
             early_stopping = check_int("early_stopping", early_stopping, 1)
+        min_delta = tu.check_float(min_delta, "min_delta", 0.0)
         rng = np.random.default_rng(seed)
         train_idx, validation = _split_validation(X, y, lengths, rng, validation_split,
                                                   validation_data)
@@ -560,7 +565,7 @@ class Sequential(Component):
                 for name, value in scores.items():
                     history.setdefault("val_" + name, []).append(value)
             monitored = history["val_loss" if validation is not None else "loss"][-1]
-            if monitored < best:
+            if monitored < best - min_delta:
                 best, best_epoch = monitored, epoch
                 if early_stopping is not None and restore_best:
                     best_state = self.state_dict()
@@ -568,7 +573,7 @@ class Sequential(Component):
                 bar.update(1)
                 bar.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.items() if k != "lr"})
             if schedule is not None and schedule_interval == "epoch":
-                schedule.step()
+                schedule.step(monitored)
             if early_stopping is not None and epoch - best_epoch >= early_stopping:
                 break
         if bar is not None:

@@ -495,8 +495,14 @@ class Schedule:
         self.last_step = 0
         optimizer.lr = self.rate(0)
 
-    def step(self):
+    def step(self, metric=None):
         """Advance one step and set the optimizer's learning rate.
+
+        Parameters
+        ----------
+        metric : float, optional
+            The monitored loss, for schedules that follow it (:class:`ReduceLROnPlateau`);
+            a closed-form schedule ignores it.
 
         Returns
         -------
@@ -676,3 +682,120 @@ class LinearWarmup(Schedule):
         """
         fraction = min(step, self.warmup_steps) / self.warmup_steps
         return self.base_lr * (self.start_factor + (1 - self.start_factor) * fraction)
+
+
+class ReduceLROnPlateau(Schedule):
+    r"""Multiply the rate by ``factor`` when the monitored loss stops improving.
+
+    PyTorch's ``ReduceLROnPlateau`` in mode ``"min"`` without cool-down: a loss :math:`m` is
+    an improvement when :math:`m < m^* (1 - \text{threshold})` (``threshold_mode="rel"``) or
+    :math:`m < m^* - \text{threshold}` (``"abs"``), :math:`m^*` the best so far; after more
+    than ``patience`` steps without one the rate becomes
+    :math:`\max(\eta\,\text{factor}, \text{min\_lr})` and the count restarts.
+    Call :meth:`step` with the loss once per epoch (:meth:`numrnn.Sequential.fit` passes
+    its monitored loss, ``val_loss`` when there is validation data).
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+        Whose ``lr`` is the starting rate.
+    factor : float in (0, 1), default 0.1
+    patience : int, default 10
+        Steps without improvement tolerated before the rate drops.
+    threshold : float, default 1e-4
+        Improvement that counts.
+    threshold_mode : {"rel", "abs"}, default "rel"
+    min_lr : float, default 0.0
+        The rate never drops below this.
+
+    Examples
+    --------
+    >>> from numrnn.optim import SGD, ReduceLROnPlateau
+    >>> opt = SGD(lr=1.0)
+    >>> sched = ReduceLROnPlateau(opt, factor=0.5, patience=1)
+    >>> [sched.step(loss) for loss in (3.0, 2.0, 2.0, 2.0, 2.0, 2.0, 1.0)]
+    [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    """
+
+    def __init__(self, optimizer, factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", min_lr=0.0):
+        self.factor = tu.check_float(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
+        self.patience = check_int("patience", patience, 0)
+        self.threshold = tu.check_float(threshold, "threshold", 0.0)
+        self.min_lr = tu.check_float(min_lr, "min_lr", 0.0)
+        self.threshold_mode = tu.check_choice(threshold_mode, "threshold_mode", {"rel", "abs"})
+        self.best = math.inf
+        self.bad_steps = 0
+        super().__init__(optimizer)
+
+    def rate(self, step):
+        """The optimizer's current rate (the schedule follows the loss, not the step count).
+
+        Parameters
+        ----------
+        step : int
+            Unused.
+
+        Returns
+        -------
+        float
+        """
+        return self.optimizer.lr
+
+    def step(self, metric=None):
+        """Record the monitored loss of one step and lower the rate after a plateau.
+
+        Parameters
+        ----------
+        metric : float
+            The loss to minimise.
+
+        Returns
+        -------
+        float
+            The new learning rate.
+
+        Raises
+        ------
+        ValueError
+            If ``metric`` is missing (e.g. stepped per update by
+            :meth:`numrnn.Sequential.fit`) or not finite.
+        """
+        if metric is None:
+            raise ValueError("ReduceLROnPlateau.step needs the monitored loss (metric); step "
+                             "it once per epoch")
+        metric = tu.check_float(metric, "metric")
+        self.last_step += 1
+        bar = (self.best * (1 - self.threshold) if self.threshold_mode == "rel"
+               else self.best - self.threshold)
+        if metric < bar:
+            self.best, self.bad_steps = metric, 0
+        else:
+            self.bad_steps += 1
+        if self.bad_steps > self.patience:
+            self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
+            self.bad_steps = 0
+        return self.optimizer.lr
+
+    def state_dict(self):
+        """Return the schedule's progress and its current rate.
+
+        Returns
+        -------
+        dict
+            ``base_lr``, ``last_step``, ``lr``, ``best``, ``bad_steps``.
+        """
+        return {**super().state_dict(), "lr": self.optimizer.lr, "best": self.best,
+                "bad_steps": self.bad_steps}
+
+    def load_state_dict(self, state_dict):
+        """Resume from :meth:`state_dict` output.
+
+        Parameters
+        ----------
+        state_dict : dict
+        """
+        self.best = float(state_dict["best"])
+        self.bad_steps = int(state_dict["bad_steps"])
+        self.optimizer.lr = float(state_dict["lr"])
+        super().load_state_dict(state_dict)
