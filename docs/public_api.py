@@ -70,7 +70,7 @@ SECTIONS = [
      ("numrnn.optim",)),
     ("Schedules", 2, "Change an optimizer's learning rate from epoch to epoch.",
      ("numrnn.StepLR", "numrnn.CosineAnnealingLR", "numrnn.LinearWarmup",
-      "numrnn.optim.Schedule")),
+      "numrnn.ReduceLROnPlateau", "numrnn.optim.Schedule")),
     ("Model", 2, "Layers and a head trained together: ``fit``, ``predict``, ``evaluate``.",
      ("numrnn.model",)),
     ("Metrics", 2, "Evaluate predictions in NumPy.", ("numrnn.metrics",)),
