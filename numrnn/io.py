@@ -44,8 +44,10 @@ from numrnn.heads import Dense
 from numrnn.losses import LOSSES
 from numrnn.model import Dropout, Sequential
 from numrnn.optim import OPTIMIZERS
+from numrnn.seq2seq import Seq2Seq
 
 FORMAT = "numrnn.Sequential"
+SEQ2SEQ_FORMAT = "numrnn.Seq2Seq"
 VERSION = 1
 _CONFIG_KEY = "__numrnn__"
 _RECURRENT = {"RNN": _layers.RNN, "LSTM": _layers.LSTM, "GRU": _layers.GRU}
@@ -74,14 +76,22 @@ def model_config(model):
 
     Parameters
     ----------
-    model : Sequential
+    model : Sequential or Seq2Seq
 
     Returns
     -------
     dict
     """
+    if isinstance(model, Seq2Seq):
+        return {"format": SEQ2SEQ_FORMAT, "version": VERSION,
+                **{name: {"class": type(layer).__name__, "config": _layer_config(layer)}
+                   for name, layer in (("encoder", model.encoder), ("decoder", model.decoder))},
+                "model": model.get_config(),
+                "optimizer": {"class": type(model.optimizer).__name__,
+                              "config": model.optimizer.get_config()}}
     if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a numrnn Sequential, got {type(model).__name__}")
+        raise TypeError(f"model must be a numrnn Sequential or Seq2Seq, got "
+                        f"{type(model).__name__}")
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -94,7 +104,7 @@ def model_config(model):
 
 
 def build_model(config, backend=None):
-    """A fresh :class:`~numrnn.model.Sequential` from :func:`model_config` output.
+    """A fresh Sequential or Seq2Seq from :func:`model_config` output.
 
     Parameters
     ----------
@@ -105,13 +115,15 @@ def build_model(config, backend=None):
 
     Returns
     -------
-    Sequential
+    Sequential or Seq2Seq
 
     Raises
     ------
     ValueError
         If the config is not a numrnn model's or names unknown classes.
     """
+    if isinstance(config, dict) and config.get("format") == SEQ2SEQ_FORMAT:
+        return _build_seq2seq(config, backend)
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"not a numrnn model description (format tag {FORMAT!r} missing)")
     if config.get("version") != VERSION:
@@ -141,6 +153,22 @@ def build_model(config, backend=None):
                       optimizer=optimizer_cls(**config["optimizer"]["config"]))
 
 
+def _build_seq2seq(config, backend):
+    """A fresh :class:`~numrnn.seq2seq.Seq2Seq` from :func:`model_config` output."""
+    if config.get("version") != VERSION:
+        raise ValueError(f"unsupported format version {config.get('version')!r}; this numrnn "
+                         f"reads version {VERSION}")
+    layers = {}
+    for name in ("encoder", "decoder"):
+        kwargs = dict(config[name]["config"])
+        if backend is not None:
+            kwargs["backend"] = backend
+        layers[name] = _known(_RECURRENT, config[name]["class"], name)(**kwargs)
+    optimizer_cls = _known(_OPTIMIZER_CLASSES, config["optimizer"]["class"], "optimizer")
+    return Seq2Seq(**layers, **config["model"],
+                   optimizer=optimizer_cls(**config["optimizer"]["config"]))
+
+
 def _known(classes, name, what):
     if name not in classes:
         raise ValueError(f"unknown {what} class {name!r}")
@@ -154,12 +182,13 @@ def save(path, model):
     ----------
     path : str or os.PathLike
         Written as given (NumPy adds ``.npz`` if the name lacks it).
-    model : Sequential
+    model : Sequential or Seq2Seq
 
     Raises
     ------
     TypeError
-        If ``model`` is not a :class:`~numrnn.model.Sequential`.
+        If ``model`` is not a :class:`~numrnn.model.Sequential` or
+        :class:`~numrnn.seq2seq.Seq2Seq`.
     """
     config = model_config(model)
     arrays = {_CONFIG_KEY: np.frombuffer(json.dumps(config).encode(), dtype=np.uint8)}
@@ -181,7 +210,7 @@ def load(path, *, backend=None):
 
     Returns
     -------
-    Sequential
+    Sequential or Seq2Seq
         In evaluation mode, with its optimizer's state restored (training can resume).
 
     Raises
