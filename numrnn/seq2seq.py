@@ -39,7 +39,7 @@ from numrnn.losses import CrossEntropyLoss
 from numrnn.model import _progress
 from numrnn.optim import OPTIMIZERS, Adam, Optimizer, Schedule, clip_grad_norm, clip_grad_value
 
-__all__ = ["Decoded", "Seq2Seq"]
+__all__ = ["Seq2Seq"]
 
 #: One decoded sequence: the tokens (without the end token), the sum of their log-probabilities
 #: under the model (the end token's included when it was written), and the attention weights,
@@ -426,8 +426,14 @@ class Seq2Seq:
 
         Parameters
         ----------
-        src, tgt, src_lengths, tgt_lengths
-            As in :meth:`train_batch`, for all N samples.
+        src : array_like of int, (N, S), or list of N sequences
+            Source token ids, samples first.
+        tgt : array_like of int, (N, T), or list of N sequences
+            Target token ids, without the end token (the model appends it).
+        src_lengths : array_like of int, shape (N,), optional
+            Valid source steps, in [1, S]; taken from the sequences for lists.
+        tgt_lengths : array_like of int, shape (N,), optional
+            Valid target steps, in [0, T].
         epochs : int, default 10
         batch_size : int, default 32
         teacher_forcing : float in [0, 1], default 1.0
@@ -515,8 +521,14 @@ class Seq2Seq:
 
         Parameters
         ----------
-        src, tgt, src_lengths, tgt_lengths
-            As in :meth:`train_batch`.
+        src : array_like of int, (N, S), or list of N sequences
+            Source token ids, samples first.
+        tgt : array_like of int, (N, T), or list of N sequences
+            Target token ids, without the end token (the model appends it).
+        src_lengths : array_like of int, shape (N,), optional
+            Valid source steps, in [1, S]; taken from the sequences for lists.
+        tgt_lengths : array_like of int, shape (N,), optional
+            Valid target steps, in [0, T].
 
         Returns
         -------

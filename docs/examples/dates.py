@@ -1,0 +1,153 @@
+"""Date normalisation: human-written dates to ISO 8601, by a sequence-to-sequence model.
+
+A :class:`~numrnn.seq2seq.Seq2Seq` reads a date written in one of many human formats
+("the 5th of March 2021", "5/3/21", "March 5, 2021", "Fri 05.03.2021", ...) character by
+character and writes it as ``2021-03-05``. The dates and their spellings are generated here
+(:func:`make_pairs`); the held-out dates never occur in training, in any spelling. A
+bidirectional GRU encoder, Luong "general" attention and a GRU decoder are trained with
+teacher forcing, then scored by exact match with greedy decoding and with beam search; the
+attention of a few inputs is drawn as heat maps (source characters against output characters).
+
+Run ``python docs/examples/dates.py`` (full) or with ``--fast``.
+"""
+
+import datetime
+import string
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from _common import parse_args, save  # noqa: E402
+
+import numrnn  # noqa: E402
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+#: Target characters after the start (0) and end (1) tokens.
+TARGET_CHARS = "0123456789-"
+FIRST_DATE, LAST_DATE = datetime.date(1950, 1, 1), datetime.date(2049, 12, 31)
+
+
+def ordinal(day):
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st, ..."""
+    suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+def spellings(date):
+    """Ways people write ``date``; two-digit years mean 1950-2049."""
+    d, m, y = date.day, date.month, date.year
+    month, mon, weekday = MONTHS[m - 1], MONTHS[m - 1][:3], WEEKDAYS[date.weekday()]
+    return [
+        f"the {ordinal(d)} of {month} {y}",
+        f"{d}/{m}/{y % 100:02d}",
+        f"{month} {d}, {y}",
+        f"{mon} {d} {y}",
+        f"{d} {month} {y}",
+        f"{d:02d}.{m:02d}.{y}",
+        f"{y}/{m:02d}/{d:02d}",
+        f"{weekday}, {month} {d}, {y}",
+        f"{weekday[:3]} {d:02d}.{m:02d}.{y}",
+        f"{d}-{mon}-{y}",
+        f"{month.lower()} {ordinal(d)}, {y}",
+        f"{ordinal(d)} {mon.upper()} {y % 100:02d}",
+        f"{d:02d}/{m:02d}/{y}",
+    ]
+
+
+def make_pairs(count, rng, exclude=()):
+    """``count`` (human-written date, ISO date) pairs of distinct random dates, one random
+    spelling each, none of whose dates is in ``exclude``."""
+    span = (LAST_DATE - FIRST_DATE).days + 1
+    excluded = set(exclude)
+    days = [d for d in rng.permutation(span)[:count + len(excluded)]
+            if FIRST_DATE + datetime.timedelta(int(d)) not in excluded][:count]
+    dates = [FIRST_DATE + datetime.timedelta(int(d)) for d in days]
+    texts = [spellings(date)[rng.integers(13)] for date in dates]
+    return texts, [date.isoformat() for date in dates], dates
+
+
+def source_alphabet():
+    """Letters, digits and the punctuation of the spellings, numbered from 1 (0 pads)."""
+    return {c: i + 1 for i, c in enumerate(string.ascii_letters + string.digits + " ,./-")}
+
+
+def encode_sources(texts, alphabet):
+    return [np.array([alphabet[c] for c in text]) for text in texts]
+
+
+def encode_targets(isos):
+    return [np.array([TARGET_CHARS.index(c) + 2 for c in iso]) for iso in isos]
+
+
+def decode_target(tokens):
+    return "".join(TARGET_CHARS[t - 2] for t in tokens if t >= 2)
+
+
+def build_model(alphabet_size, embedding, hidden, learning_rate, backend, seed=0):
+    """Embedding, bidirectional GRU encoder, "general" attention, GRU decoder, output head."""
+    encoder = numrnn.GRU(embedding, hidden, bidirectional=True, backend=backend, seed=seed)
+    decoder = numrnn.GRU(embedding, 2 * hidden, backend=backend, seed=seed + 1)
+    return numrnn.Seq2Seq(encoder, decoder, src_vocab_size=alphabet_size + 1,
+                          tgt_vocab_size=len(TARGET_CHARS) + 2, start_token=0, end_token=1,
+                          attention="general", src_padding_idx=0,
+                          optimizer=numrnn.Adam(lr=learning_rate), seed=seed)
+
+
+def exact_match(model, sources, isos, beam_width):
+    decoded = model.decode(sources, beam_width=beam_width, max_length=12)
+    return float(np.mean([decode_target(d.tokens) == iso
+                          for d, iso in zip(decoded, isos, strict=True)]))
+
+
+def plot_attention(model, texts, alphabet):
+    decoded = model.decode(encode_sources(texts, alphabet))
+    fig, axes = plt.subplots(1, len(texts), figsize=(3.2 * len(texts), 3.4))
+    for ax, text, d in zip(axes, texts, decoded, strict=True):
+        output = list(decode_target(d.tokens)) + ["<end>"]
+        ax.imshow(d.attention, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(text)), list(text), fontsize=7)
+        ax.set_yticks(range(len(output)), output, fontsize=7)
+        ax.set_xlabel("source character")
+        ax.set_title(f"“{text}”", fontsize=8)
+    axes[0].set_ylabel("output character")
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None):
+    """Train, score greedy and beam decoding, and plot the attention."""
+    args = parse_args(__doc__.splitlines()[0], argv)
+    rng = np.random.default_rng(0)
+    if args.fast:
+        train_count, test_count, embedding, hidden, epochs = 1200, 200, 16, 32, 6
+    else:
+        train_count, test_count, embedding, hidden, epochs = 5000, 1000, 32, 64, 10
+    train_texts, train_isos, train_dates = make_pairs(train_count, rng)
+    test_texts, test_isos, _ = make_pairs(test_count, rng, exclude=train_dates)
+    alphabet = source_alphabet()
+    model = build_model(len(alphabet), embedding, hidden, 0.01, args.backend)
+    schedule = numrnn.CosineAnnealingLR(model.optimizer, t_max=epochs)
+    model.fit(encode_sources(train_texts, alphabet), encode_targets(train_isos), epochs=epochs,
+              batch_size=32, seed=0, clip_norm=1.0, schedule=schedule, progress=False)
+    test_sources = encode_sources(test_texts, alphabet)
+    greedy = exact_match(model, test_sources, test_isos, None)
+    beam = exact_match(model, test_sources, test_isos, 4)
+    print(f"held-out exact match ({test_count} dates, none seen in training): greedy "
+          f"{greedy:.1%}, beam search (width 4) {beam:.1%}; final training loss "
+          f"{model.history_['loss'][-1]:.4f} ({train_count} pairs, {epochs} epochs)")
+    examples = ["the 5th of March 2021", "5/3/21", "Sat 31.12.1960"]
+    for text, d in zip(examples, model.decode(encode_sources(examples, alphabet), beam_width=4),
+                       strict=True):
+        print(f"  {text!r:28} -> {decode_target(d.tokens)}")
+    fig = plot_attention(model, examples, alphabet)
+    return save(fig, {"greedy": greedy, "beam": beam, "loss": model.history_["loss"]},
+                args.out, "dates")
+
+
+if __name__ == "__main__":
+    main()
