@@ -103,7 +103,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     threadpool_limits(args.threads)
-    count, embedding, hidden = (200, 8, 8) if args.quick else (5000, 32, 64)
+    count, embedding, hidden = (200, 8, 8) if args.quick else (6000, 32, 64)
     repeats = 1 if args.quick else args.repeats
     texts, isos, _ = dates.make_pairs(count, np.random.default_rng(0))
     alphabet = dates.source_alphabet()

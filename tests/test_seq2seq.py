@@ -311,7 +311,7 @@ def test_fit_learns_to_reverse_with_the_training_tools(tmp_path):
                     end_token=1, optimizer=numrnn.Adam(lr=0.02), seed=0)
     schedule = numrnn.StepLR(model.optimizer, step_size=20, gamma=0.5)
     model.fit(src, tgt, epochs=30, batch_size=32, seed=0, clip_norm=1.0, schedule=schedule,
-              teacher_forcing=0.9, progress=False)
+              teacher_forcing=0.9, progress=True)
     assert model.history_["loss"][-1] < 0.05 * model.history_["loss"][0]
     assert model.history_["lr"][-1] == pytest.approx(0.01)
     test = [rng.integers(2, 6, size=n) for n in (1, 3, 5)]

@@ -124,9 +124,9 @@ def main(argv=None):
     args = parse_args(__doc__.splitlines()[0], argv)
     rng = np.random.default_rng(0)
     if args.fast:
-        train_count, test_count, embedding, hidden, epochs = 1200, 200, 16, 32, 6
+        train_count, test_count, embedding, hidden, epochs = 2000, 300, 16, 32, 8
     else:
-        train_count, test_count, embedding, hidden, epochs = 5000, 1000, 32, 64, 10
+        train_count, test_count, embedding, hidden, epochs = 6000, 1000, 32, 64, 12
     train_texts, train_isos, train_dates = make_pairs(train_count, rng)
     test_texts, test_isos, _ = make_pairs(test_count, rng, exclude=train_dates)
     alphabet = source_alphabet()
