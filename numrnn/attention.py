@@ -25,12 +25,13 @@ and (B, T, H_q) with ``batch_first``; a query of shape (B, H_q) is one step of d
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._component import StatelessModes
 from numrnn._validation import check_float_dtype, check_int
 
 __all__ = ["BahdanauAttention", "LuongAttention"]
 
 
-class _Attention:
+class _Attention(StatelessModes):
     """What every attention shares: checks, the masked softmax, the context and its backward.
 
     Subclasses define ``_init_params(rng)``, ``_scores(q, k)`` (batch-major, returning the
@@ -47,33 +48,7 @@ class _Attention:
         self._params = {k: v.astype(self.dtype)
                         for k, v in self._init_params(np.random.default_rng(seed)).items()}
         self.grads = {k: np.zeros_like(v) for k, v in self._params.items()}
-        self.training = True
         self._tape = None
-
-    def train(self, mode=True):
-        """Set training mode (no effect on attention, kept for a uniform interface).
-
-        Parameters
-        ----------
-        mode : bool, default True
-
-        Returns
-        -------
-        object
-            This layer.
-        """
-        self.training = bool(mode)
-        return self
-
-    def eval(self):
-        """Set evaluation mode.
-
-        Returns
-        -------
-        object
-            This layer.
-        """
-        return self.train(False)
 
     def get_config(self):
         """Return the constructor arguments as JSON-compatible values.
@@ -86,38 +61,6 @@ class _Attention:
         return {"query_size": self.query_size, "key_size": self.key_size, **self._config(),
                 "batch_first": self.batch_first, "dtype": self.dtype.name,
                 "seed": tu.json_seed(self.seed)}
-
-    def state_dict(self):
-        """Return copies of the parameters.
-
-        Returns
-        -------
-        dict of str to ndarray
-        """
-        return {k: v.copy() for k, v in self._params.items()}
-
-    def load_state_dict(self, state_dict):
-        """Replace the parameters (strict: same keys and shapes as :meth:`state_dict`).
-
-        Parameters
-        ----------
-        state_dict : mapping of str to array_like
-
-        Raises
-        ------
-        ValueError
-            Naming missing, unexpected and mis-shaped keys; nothing changes then.
-        """
-        self._params = tu.checked_state(self._params, state_dict, type(self).__name__)
-
-    def parameters(self):
-        """Return the live parameter arrays, which optimizers update in place.
-
-        Returns
-        -------
-        dict of str to ndarray
-        """
-        return self._params
 
     def forward(self, query, keys, lengths=None):
         """Attend with ``query`` over ``keys``.

@@ -3,12 +3,13 @@
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._component import StatelessModes
 from numrnn._validation import check_float_dtype, check_int
 
 __all__ = ["Embedding"]
 
 
-class Embedding:
+class Embedding(StatelessModes):
     r"""A lookup table of vectors, one per token id (``torch.nn.Embedding``'s layout).
 
     .. math:: y_{\ldots} = W_{\mathrm{ids}_{\ldots}, :}, \qquad
@@ -74,38 +75,12 @@ class Embedding:
             weight[padding_idx] = 0
         self._params = {"weight": weight}
         self.grads = {"weight": np.zeros_like(weight)}
-        self.training = True
         self._ids = None
 
     def __repr__(self):
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return (f"Embedding({self.num_embeddings}, {self.embedding_dim}{padding}, "
                 f"dtype={self.dtype.name})")
-
-    def train(self, mode=True):
-        """Set training mode (no effect on an embedding, kept for a uniform interface).
-
-        Parameters
-        ----------
-        mode : bool, default True
-
-        Returns
-        -------
-        Embedding
-            This layer.
-        """
-        self.training = bool(mode)
-        return self
-
-    def eval(self):
-        """Set evaluation mode.
-
-        Returns
-        -------
-        Embedding
-            This layer.
-        """
-        return self.train(False)
 
     def get_config(self):
         """Return the constructor arguments as JSON-compatible values.
@@ -118,43 +93,6 @@ class Embedding:
         return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
                 "padding_idx": self.padding_idx, "dtype": self.dtype.name,
                 "seed": tu.json_seed(self.seed)}
-
-    def state_dict(self):
-        """Return a copy of the table, with ``torch.nn.Embedding``'s name.
-
-        Returns
-        -------
-        dict of str to ndarray
-            ``{"weight": (num_embeddings, embedding_dim)}``.
-        """
-        return {"weight": self._params["weight"].copy()}
-
-    def load_state_dict(self, state_dict):
-        """Replace the table (strict: the key ``weight`` with the same shape).
-
-        The ``padding_idx`` row is loaded as given, as PyTorch does.
-
-        Parameters
-        ----------
-        state_dict : mapping of str to array_like
-            NumPy arrays or PyTorch tensors; converted to the layer's dtype.
-
-        Raises
-        ------
-        ValueError
-            Naming missing, unexpected and mis-shaped keys; nothing changes then.
-        """
-        self._params = tu.checked_state(self._params, state_dict, "Embedding")
-
-    def parameters(self):
-        """Return the live parameter arrays, which optimizers update in place.
-
-        Returns
-        -------
-        dict of str to ndarray
-            ``{"weight": ...}``.
-        """
-        return self._params
 
     def forward(self, ids):
         """Look up the vectors of ``ids``.

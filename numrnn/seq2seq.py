@@ -552,10 +552,11 @@ class Seq2Seq:
         Greedy decoding takes the most likely token at every step. Beam search keeps the
         ``beam_width`` most likely partial sequences; a sequence that writes the end token
         while among the best ``beam_width`` candidates of its step is finished. The search of
-        a source stops when it has ``beam_width`` finished sequences, when (without length
-        normalisation) no partial sequence can still beat the best finished one, or after
-        ``max_length`` tokens, when the partial sequences count as finished. The result is
-        the finished sequence of highest score
+        a source stops when it has ``beam_width`` finished sequences or when (without length
+        normalisation) no partial sequence can still beat the best finished one. Every
+        sequence ends with the end token: at step ``max_length`` the end token is written
+        whatever its probability (as fairseq does), so that every score is that of a whole
+        sequence. The result is the finished sequence of highest score
 
         .. math:: \frac{\log p(y \mid x)}{|y|^\alpha}
 
@@ -571,7 +572,8 @@ class Seq2Seq:
         beam_width : int, optional
             None: greedy decoding; else beam search with this width (1 gives greedy's result).
         max_length : int, default 100
-            Most tokens written per sequence, the end token included.
+            Most tokens written per sequence, the end token included (written last, at the
+            latest at this step).
         length_normalization : float >= 0, default 0.0
             :math:`\alpha` above (beam search only).
         batch_size : int, default 256
@@ -581,8 +583,9 @@ class Seq2Seq:
         -------
         list of Decoded
             One per source: ``tokens`` (int64, without the end token), ``log_prob`` (sum of
-            the log-probabilities of the tokens written, the end token's included) and
-            ``attention`` (one row of source weights per token written).
+            the log-probabilities of the tokens written, the end token's included: what
+            :meth:`log_probability` gives for ``tokens``) and ``attention`` (one row of
+            source weights per token written, the end token's included).
         """
         src, src_lengths = self._sources(src, src_lengths)
         max_length = check_int("max_length", max_length, 1)
@@ -608,9 +611,11 @@ class Seq2Seq:
         written, weights = [], []
         log_probs = np.zeros(batch)
         running = np.ones(batch, dtype=bool)
-        for _ in range(max_length):
+        for t in range(max_length):
             step_log_probs, state, step_weights = self._step(tokens, state, keys, src_lengths)
             tokens = np.argmax(step_log_probs, axis=1)
+            if t == max_length - 1:
+                tokens[:] = self.end_token
             written.append(np.where(running, tokens, -1))
             # Summed step by step, as beam search sums, so that both give the same bits.
             log_probs += np.where(running, step_log_probs[np.arange(batch), tokens], 0.0)
@@ -622,10 +627,7 @@ class Seq2Seq:
         results = []
         for b in range(batch):
             steps = int(np.sum(written[:, b] >= 0))
-            tokens_b = written[:steps, b]
-            ended = steps > 0 and tokens_b[-1] == self.end_token
-            results.append(Decoded(tokens_b[:steps - 1] if ended else tokens_b,
-                                   float(log_probs[b]),
+            results.append(Decoded(written[:steps - 1, b], float(log_probs[b]),
                                    np.array([w[b, :src_lengths[b]] for w in weights[:steps]])))
         return results
 
@@ -637,13 +639,15 @@ class Seq2Seq:
         tokens = np.full(batch * width, self.start_token)
         scores = np.full((batch, width), -np.inf)
         scores[:, 0] = 0.0
-        finished = [[] for _ in range(batch)]      # (normalised score, log p, step, slot, token)
+        finished = [[] for _ in range(batch)]      # (normalised score, log p, step, slot)
         parents, chosen, weights = [], [], []
         done = np.zeros(batch, dtype=bool)
         candidates = min(2 * width, width * vocab)
         for t in range(max_length):
             log_probs, state, step_weights = self._step(tokens, state, keys, src_lengths)
             weights.append(step_weights.reshape(batch, width, -1))
+            if t == max_length - 1:       # the last token is the end token
+                log_probs = np.where(np.arange(vocab) == self.end_token, log_probs, -np.inf)
             total = (scores.reshape(-1, 1) + log_probs).reshape(batch, width * vocab)
             top = np.argpartition(-total, candidates - 1, axis=1)[:, :candidates]
             top = np.take_along_axis(top, np.argsort(-np.take_along_axis(total, top, 1), 1,
@@ -660,7 +664,7 @@ class Seq2Seq:
                     slot, word = divmod(int(index), vocab)
                     if word == self.end_token:
                         if rank < width:
-                            finished[b].append((score / (t + 1) ** alpha, score, t, slot, word))
+                            finished[b].append((score / (t + 1) ** alpha, score, t, slot))
                     else:
                         scores[b, alive], parent[b, alive], token[b, alive] = score, slot, word
                         alive += 1
@@ -672,29 +676,19 @@ class Seq2Seq:
                     scores[b] = -np.inf
             parents.append(parent)
             chosen.append(token)
-            if t == max_length - 1:
-                for b in np.flatnonzero(~done):
-                    for slot in range(width):
-                        if scores[b, slot] > -np.inf:
-                            finished[b].append((scores[b, slot] / max_length ** alpha,
-                                                scores[b, slot], t, parent[b, slot],
-                                                token[b, slot]))
             if done.all():
                 break
             state = _take_state(state, (np.arange(batch)[:, None] * width + parent).ravel())
             tokens = token.ravel()
         results = []
         for b in range(batch):
-            _, score, t, slot, word = max(finished[b], key=lambda f: f[0])
-            written, rows = [word], [weights[t][b, slot]]
+            _, score, t, slot = max(finished[b], key=lambda f: f[0])
+            written, rows = [], [weights[t][b, slot]]
             for u in range(t - 1, -1, -1):
                 written.append(chosen[u][b, slot])
                 slot = parents[u][b, slot]
                 rows.append(weights[u][b, slot])
-            written = np.array(written[::-1], dtype=np.int64)
-            if written[-1] == self.end_token:
-                written = written[:-1]
-            results.append(Decoded(written, float(score),
+            results.append(Decoded(np.array(written[::-1], dtype=np.int64), float(score),
                                    np.array(rows[::-1])[:, :src_lengths[b * width]]))
         return results
 
