@@ -56,6 +56,7 @@ def test_dates(tmp_path):
     results = run_example("dates", tmp_path)
     assert results["greedy"] > 0.9 and results["beam"] > 0.9
     assert results["loss"][-1] < 0.2 * results["loss"][0]
+    assert results["beam_less_likely"] == 0
 
 
 def test_demo(tmp_path):

