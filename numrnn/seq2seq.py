@@ -132,7 +132,7 @@ class Seq2Seq:
         directions = 2 if encoder.bidirectional else 1
         key_size = directions * (encoder.proj_size or encoder.hidden_size)
         query_size = decoder.proj_size or decoder.hidden_size
-        # Decoder state, (name, size) per part: h of every layer, and c for an LSTM.
+        # Feature size of each part of the decoder state: h, and c for an LSTM.
         self._state_sizes = [query_size] + ([decoder.hidden_size]
                                             if isinstance(decoder, LSTM) else [])
         seeds = (int(s) for s in np.random.SeedSequence(seed).generate_state(6))
@@ -290,7 +290,8 @@ class Seq2Seq:
     # -- forward and backward (time-major token ids) ----------------------------------------
 
     def _encode(self, src, src_lengths):
-        """Encoder outputs (S, B, K) and the decoder's initial state, from src (S, B)."""
+        """Encoder outputs (S, B, K), the decoder's initial state and what backward needs,
+        from src (S, B)."""
         x = self.src_embedding(src)
         keys, h_n = _run(self.encoder, x, None, src_lengths)
         hidden = h_n[0] if isinstance(h_n, tuple) else h_n
