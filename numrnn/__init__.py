@@ -14,8 +14,9 @@ unchanged.
 
 import importlib
 
-from numrnn._layers import GRU, LSTM, RNN, NoTapeError, no_grad, resolve_backend
+from numrnn._recurrent import GRU, LSTM, RNN, NoTapeError, no_grad
 from numrnn.attention import BahdanauAttention, LuongAttention
+from numrnn.backends import resolve_backend
 from numrnn.embedding import Embedding
 from numrnn.estimators import SequenceClassifier, SequenceRegressor
 from numrnn.forecasting import Forecaster

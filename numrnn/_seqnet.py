@@ -11,7 +11,7 @@ of variable-length arrays (:func:`as_padded`).
 import numpy as np
 
 from numrnn import _trainutil as tu
-from numrnn._layers import GRU, LSTM, RNN
+from numrnn._recurrent import GRU, LSTM, RNN
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES
 from numrnn.model import Sequential

@@ -25,18 +25,18 @@ and (B, T, H_q) with ``batch_first``; a query of shape (B, H_q) is one step of d
 import numpy as np
 
 from numrnn import _trainutil as tu
-from numrnn._component import StatelessModes
+from numrnn._component import Component
 from numrnn._validation import check_float_dtype, check_int
 
 __all__ = ["BahdanauAttention", "LuongAttention"]
 
 
-class _Attention(StatelessModes):
+class _Attention(Component):
     """What every attention shares: checks, the masked softmax, the context and its backward.
 
     Subclasses define ``_init_params(rng)``, ``_scores(q, k)`` (batch-major, returning the
     scores and what their backward needs) and ``_scores_backward(grad_scores, saved)``
-    (returning the gradients of q and k and filling :attr:`grads`).
+    (returning the gradients of q and k and filling ``grads``).
     """
 
     def _setup(self, query_size, key_size, batch_first, dtype, seed):
@@ -48,6 +48,7 @@ class _Attention(StatelessModes):
         self._params = {k: v.astype(self.dtype)
                         for k, v in self._init_params(np.random.default_rng(seed)).items()}
         self.grads = {k: np.zeros_like(v) for k, v in self._params.items()}
+        self.training = True
         self._tape = None
 
     def get_config(self):
@@ -61,6 +62,15 @@ class _Attention(StatelessModes):
         return {"query_size": self.query_size, "key_size": self.key_size, **self._config(),
                 "batch_first": self.batch_first, "dtype": self.dtype.name,
                 "seed": tu.json_seed(self.seed)}
+
+    def parameters(self):
+        """Return the live parameter arrays, which optimizers update in place.
+
+        Returns
+        -------
+        dict of str to ndarray
+        """
+        return self._params
 
     def forward(self, query, keys, lengths=None):
         """Attend with ``query`` over ``keys``.
@@ -136,7 +146,7 @@ class _Attention(StatelessModes):
         return g if self.batch_first else g.swapaxes(0, 1)
 
     def backward(self, grad_context, grad_weights=None):
-        """Backpropagate through the latest :meth:`forward` and fill :attr:`grads`.
+        """Backpropagate through the latest :meth:`forward` and fill ``grads``.
 
         Parameters
         ----------

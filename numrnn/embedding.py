@@ -3,13 +3,13 @@
 import numpy as np
 
 from numrnn import _trainutil as tu
-from numrnn._component import StatelessModes
+from numrnn._component import Component
 from numrnn._validation import check_float_dtype, check_int
 
 __all__ = ["Embedding"]
 
 
-class Embedding(StatelessModes):
+class Embedding(Component):
     r"""A lookup table of vectors, one per token id (``torch.nn.Embedding``'s layout).
 
     .. math:: y_{\ldots} = W_{\mathrm{ids}_{\ldots}, :}, \qquad
@@ -75,6 +75,7 @@ class Embedding(StatelessModes):
             weight[padding_idx] = 0
         self._params = {"weight": weight}
         self.grads = {"weight": np.zeros_like(weight)}
+        self.training = True
         self._ids = None
 
     def __repr__(self):
@@ -93,6 +94,16 @@ class Embedding(StatelessModes):
         return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
                 "padding_idx": self.padding_idx, "dtype": self.dtype.name,
                 "seed": tu.json_seed(self.seed)}
+
+    def parameters(self):
+        """Return the live parameter arrays, which optimizers update in place.
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``{"weight": (num_embeddings, embedding_dim)}``, ``torch.nn.Embedding``'s name.
+        """
+        return self._params
 
     def forward(self, ids):
         """Look up the vectors of ``ids``.
@@ -121,7 +132,7 @@ class Embedding(StatelessModes):
     __call__ = forward
 
     def backward(self, grad_output):
-        r"""Fill :attr:`grads` with :math:`\partial L/\partial W` for the latest :meth:`forward`.
+        r"""Fill ``grads`` with :math:`\partial L/\partial W` for the latest :meth:`forward`.
 
         Parameters
         ----------

@@ -45,6 +45,16 @@ class Loss:
         How the per-element losses of the valid steps are combined.
     batch_first : bool, default False
         Whether ``pred`` and ``target`` are (B, T, ...) instead of (T, B, ...).
+
+    Examples
+    --------
+    Every loss is one, and :func:`numrnn.save` keeps its configuration:
+
+    >>> from numrnn.losses import Loss, MSELoss
+    >>> isinstance(MSELoss(), Loss)
+    True
+    >>> MSELoss(reduction="sum").get_config()
+    {'reduction': 'sum', 'batch_first': False}
     """
 
     activation = "identity"

@@ -29,7 +29,8 @@ from collections import namedtuple
 import numpy as np
 
 from numrnn import _trainutil as tu
-from numrnn._layers import LSTM, RNN, no_grad
+from numrnn._component import Component, checked_state
+from numrnn._recurrent import LSTM, RNN, no_grad
 from numrnn._validation import check_int
 from numrnn.activations import log_softmax
 from numrnn.attention import BahdanauAttention, LuongAttention
@@ -41,18 +42,18 @@ from numrnn.optim import OPTIMIZERS, Adam, Optimizer, Schedule, clip_grad_norm, 
 
 __all__ = ["Seq2Seq"]
 
-#: One decoded sequence: the tokens (without the end token), the sum of their log-probabilities
-#: under the model (the end token's included when it was written), and the attention weights,
-#: one row (source steps) per output step, the end token's step included.
+# One decoded sequence: the tokens (without the end token), the sum of their log-probabilities
+# under the model (the end token's included), and the attention weights, one row (source
+# steps) per output step, the end token's step included.
 Decoded = namedtuple("Decoded", ["tokens", "log_prob", "attention"])
 
-#: Score functions by name: attention class and its keyword arguments.
+# Score functions by name: attention class and its keyword arguments.
 _SCORES = {"dot": (LuongAttention, {"score": "dot"}),
            "general": (LuongAttention, {"score": "general"}),
            "additive": (BahdanauAttention, {})}
 
 
-class Seq2Seq:
+class Seq2Seq(Component):
     r"""Encoder--decoder with attention, teacher-forced training and greedy or beam decoding.
 
     The equations are in :mod:`numrnn.seq2seq`. Components (public attributes, in the order of
@@ -162,6 +163,7 @@ class Seq2Seq:
             raise TypeError(f"optimizer must be a name or a numrnn Optimizer, got "
                             f"{type(optimizer).__name__}")
         self.optimizer = optimizer
+        self.training = True
         self._tape = None
 
     @property
@@ -222,16 +224,6 @@ class Seq2Seq:
         return {f"{name}.{key}": value for name, component in self.components.items()
                 for key, value in component.grads.items()}
 
-    def state_dict(self):
-        """Return copies of every parameter, keyed ``"<component>.<parameter>"``.
-
-        Returns
-        -------
-        dict of str to ndarray
-        """
-        return {f"{name}.{key}": value for name, component in self.components.items()
-                for key, value in component.state_dict().items()}
-
     def load_state_dict(self, state_dict):
         """Replace every parameter (strict: the keys and shapes of :meth:`state_dict`).
 
@@ -244,7 +236,7 @@ class Seq2Seq:
         ValueError
             Naming missing or unexpected keys; nothing changes then.
         """
-        tu.checked_state(self.state_dict(), state_dict, "Seq2Seq")
+        checked_state(self.state_dict(), state_dict, "Seq2Seq")
         for name, component in self.components.items():
             component.load_state_dict({key[len(name) + 1:]: value
                                        for key, value in state_dict.items()
@@ -264,17 +256,7 @@ class Seq2Seq:
         """
         for component in self.components.values():
             component.train(mode)
-        return self
-
-    def eval(self):
-        """Set every component to evaluation mode.
-
-        Returns
-        -------
-        Seq2Seq
-            This model.
-        """
-        return self.train(False)
+        return super().train(mode)
 
     @contextlib.contextmanager
     def _evaluating(self):
@@ -370,7 +352,7 @@ class Seq2Seq:
 
     def train_batch(self, src, tgt, *, src_lengths=None, tgt_lengths=None, teacher_forcing=1.0,
                     seed=None):
-        """Forward and backward on one batch: returns the loss and fills :attr:`grads`.
+        """Forward and backward on one batch: returns the loss and fills ``grads``.
 
         Parameters
         ----------
@@ -423,7 +405,7 @@ class Seq2Seq:
     def fit(self, src, tgt, *, src_lengths=None, tgt_lengths=None, epochs=10, batch_size=32,
             teacher_forcing=1.0, shuffle=True, seed=None, clip_norm=None, clip_value=None,
             schedule=None, schedule_interval="epoch", progress=True):
-        """Train with shuffled mini-batches and teacher forcing; fills :attr:`history_`.
+        """Train with shuffled mini-batches and teacher forcing; fills ``history_``.
 
         Parameters
         ----------

@@ -21,7 +21,7 @@ import numba
 import numpy as np
 import pytest
 
-from numrnn.backends import GATES, CellSpec, cpu, gates
+from numrnn.backends import CellSpec, cpu, gates
 from numrnn.backends import reference as ref
 from numrnn.backends.cpu import _blas, _jit
 
@@ -231,7 +231,7 @@ def test_rnn_act_backward_against_finite_differences(rng, relu):
 
 def make_case(rng, kind, P, T, B, I, H, dtype, with_lengths):
     """Random parameters, inputs, states and output gradients of one call."""
-    G, H_out = GATES[kind], P or H
+    G, H_out = CellSpec(kind, H, P).cell.n_gates, P or H
     shapes = {
         "weight_ih": (G * H, I),
         "weight_hh": (G * H, H_out),

@@ -1,14 +1,44 @@
-"""Date normalisation: human-written dates to ISO 8601, by a sequence-to-sequence model.
+"""Normalising dates: sequence to sequence with attention
+======================================================
 
-A :class:`~numrnn.seq2seq.Seq2Seq` reads a date written in one of many human formats
-("the 5th of March 2021", "5/3/21", "March 5, 2021", "Fri 05.03.2021", ...) character by
-character and writes it as ``2021-03-05``. The dates and their spellings are generated here
-(:func:`make_pairs`); the held-out dates never occur in training, in any spelling. A
-bidirectional GRU encoder, Luong "general" attention and a GRU decoder are trained with
-teacher forcing, then scored by exact match with greedy decoding and with beam search; the
-attention of a few inputs is drawn as heat maps (source characters against output characters).
+A :class:`~numrnn.seq2seq.Seq2Seq` model reads a date as people write it and writes it in
+ISO 8601: "the 5th of March 2021", "5/3/21", "March 5, 2021", "Fri 05.03.2021",
+"5-Mar-2021", "march 5th, 2021", ... all become ``2021-03-05``. The script generates the
+data (``make_pairs``): random dates from 1950--2049, each written in one of 13 formats
+drawn at random (two-digit years mean 1950--2049); the held-out dates never occur in training,
+in any spelling. The model reads characters: embeddings of size 32, a bidirectional GRU
+encoder (64 units per direction), Luong "general" attention masked by the source lengths and a
+GRU decoder (128 units), trained with teacher forcing, Adam (learning rate 0.01, cosine
+schedule), gradient norm clipped to 1, batches of 32. Exact match counts a date right only if
+all ten characters and the end token are. The numbers were measured with ``--backend cpu``.
 
-Run ``python docs/examples/dates.py`` (full) or with ``--fast``.
+=================================================  ================  ==========================
+mode                                               greedy decoding   beam search, width 4
+=================================================  ================  ==========================
+full (6,000 pairs, 12 epochs; 1,000 held out)      **99.9%**         **99.9%**
+fast (2,000 pairs, 8 epochs; 300 held out)         99.7%             99.7% (checked: > 90%)
+=================================================  ================  ==========================
+
+The full mode took 24 s of CPU time (28 s of wall time on the project's 2-core machine, shared
+with other jobs at a load average of 4--5; 64 s at a load average of 9--13); the fast mode
+(16-dimensional embeddings, 32 units per encoder direction) 4 s. On the held-out dates beam
+search wrote the same outputs as greedy decoding, none more or less likely under the model
+(the fast-mode test checks that none is less likely): the trained model is confident. One
+training epoch of the full model took 5.1 s with numrnn and 9.7 s with the same model in
+PyTorch (1.9x; see :doc:`/benchmarks`).
+
+.. image:: /_static/dates.png
+   :alt: Attention weights of three inputs as heat maps, output characters against source
+         characters: each output digit attends to the source characters it is copied or
+         derived from.
+
+The heat maps show the attention weights :math:`a_{ts}` (rows: output characters, the end
+token included; columns: source characters). The year's digits attend to the year, the month
+to the month's name or number, the day to the day; for "5/3/21" the output's "20" attends to
+the two-digit year "21" it infers the century from, and the end token attends to the end of
+the source.
+
+Run ``python dates.py`` (full) or ``python dates.py --fast``.
 """
 
 import datetime
@@ -159,3 +189,5 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+# sphinx_gallery_thumbnail_path = "_static/dates.png"

@@ -64,6 +64,30 @@ optional projection W_hr::
         -> (dai, daf, dag, dao, dc_prev)
         # dh_raw = dL/dh_raw, dc = dL/dc from later steps / c_n
 
+Rows: one batch row of one time step, a loop over the H units of the
+functions above, for the CPU time loops and the stepper (registered per cell
+in :mod:`numrnn._cells`; they inline into a loop skeleton compiled per cell)::
+
+    {cell}_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep)
+        # x: the row of X W_ihᵀ (G*H); bias = b_ih + b_hh; hh: the row of
+        # h_prev W_hhᵀ (G*H, no bias); c: c_prev (H), updated in place to c
+        # (LSTM); h: h_prev (H) on entry for a cell without projection (GRU
+        # reads it), updated in place to the new hidden state before any
+        # projection.  Where ``keep``, x is overwritten with the gate values
+        # and taped with the cell's extra tape values (the time loops'
+        # tape); the stepper keeps none.
+        # ``keep`` is a compile-time constant, like ``fast``: with the five
+        # stores per unit the stepper does not need, its LSTM loop did not
+        # vectorise.  And h is one array updated in place, not an input and
+        # an output that may alias: with two, LLVM could not prove the loop
+        # safe to vectorise (the GRU's ran 3.5x slower).
+    {cell}_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid,
+                        ddirect, relu)
+        # dhraw: dL/dhraw of this step; dc: dL/dc in, dL/dc_prev out (LSTM);
+        # dx, dhid: gradients of the input and hidden parts of the
+        # pre-activations (one array unless the cell's direct_grad);
+        # ddirect: the part of dL/dh_prev not through W_hh (direct_grad)
+
 GRU, ``x*`` = W_i* x + b_i* and ``h*`` = W_h* h + b_h* kept apart, because
 the reset gate multiplies the hidden part of the candidate::
 
@@ -104,10 +128,16 @@ import numpy as np
 __all__ = [
     "gru_gates",
     "gru_gates_backward",
+    "gru_row_backward",
+    "gru_row_forward",
     "lstm_gates",
     "lstm_gates_backward",
+    "lstm_row_backward",
+    "lstm_row_forward",
     "rnn_act",
     "rnn_act_backward",
+    "rnn_row_backward",
+    "rnn_row_forward",
     "sigmoid",
     "tanh",
 ]
@@ -327,3 +357,122 @@ def gru_gates_backward(r, z, n, hn, h_prev, dh):
     dar = dxn * hn * r * (_ONE - r)
     daz = dh * (h_prev - n) * z * (_ONE - z)
     return dar, daz, dxn, dxn * r, dh * z
+
+
+# ---------------------------------------------------------------------------
+# Rows: the units of one batch row at one step (see the module docstring).
+# Per-gate views (``xi = x[:H]``) rather than ``x[H + j]``: with the offset
+# form LLVM could not rule out that a store to one gate overlaps a load of
+# another, and left the loop scalar (24 ns per LSTM unit instead of 2-4).
+# ---------------------------------------------------------------------------
+
+
+@_scalar
+def _split3(a, H):
+    """The three gate blocks of a row of length 3H, as views."""
+    return a[:H], a[H : 2 * H], a[2 * H : 3 * H]
+
+
+@_scalar
+def _split4(a, H):
+    """The four gate blocks of a row of length 4H, as views."""
+    return a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H : 4 * H]
+
+
+@_scalar
+def rnn_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):
+    """One row of a vanilla RNN step: h = act(x + hh + b); x keeps h."""
+    for j in range(h.shape[0]):
+        h_j = rnn_act(x[j] + bias[j] + hh[j], relu, fast)
+        if keep:
+            x[j] = h_j
+        h[j] = h_j
+
+
+@_scalar
+def rnn_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid, ddirect, relu):
+    """One row of a vanilla RNN step backward: dx = act'(a) dhraw."""
+    for j in range(dhraw.shape[0]):
+        dx[j] = rnn_act_backward(gates[j], dhraw[j], relu)
+
+
+@_scalar
+def lstm_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):
+    """One row of an LSTM step: x keeps i, f, g, o; c, h = o tanh c, taped = tanh c."""
+    H = c.shape[0]
+    xi, xf, xg, xo = _split4(x, H)
+    hi, hf, hg, ho = _split4(hh, H)
+    bi, bf, bg, bo = _split4(bias, H)
+    for j in range(H):
+        i, f, g, o, c_j, tanh_c = lstm_gates(
+            xi[j] + bi[j] + hi[j],
+            xf[j] + bf[j] + hf[j],
+            xg[j] + bg[j] + hg[j],
+            xo[j] + bo[j] + ho[j],
+            c[j],
+            fast,
+        )
+        if keep:
+            xi[j] = i
+            xf[j] = f
+            xg[j] = g
+            xo[j] = o
+            taped[j] = tanh_c
+        c[j] = c_j
+        h[j] = o * tanh_c
+
+
+@_scalar
+def lstm_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid, ddirect, relu):
+    """One row of an LSTM step backward: dx of i, f, g, o; dc becomes dL/dc_prev."""
+    H = dc.shape[0]
+    gi, gf, gg, go = _split4(gates, H)
+    di, df, dg, do = _split4(dx, H)
+    for j in range(H):
+        di[j], df[j], dg[j], do[j], dc[j] = lstm_gates_backward(
+            gi[j], gf[j], gg[j], go[j], cprev[j], taped[j], dhraw[j], dc[j]
+        )
+
+
+@_scalar
+def gru_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):
+    """One row of a GRU step: x keeps r, z, n; taped = W_hn h + b_hn; h becomes h'."""
+    H = h.shape[0]
+    xr, xz, xn = _split3(x, H)
+    hr, hz, hn = _split3(hh, H)
+    bir, biz, bin_ = _split3(b_ih, H)
+    bhr, bhz, bhn = _split3(b_hh, H)
+    for j in range(H):
+        hn_j = hn[j] + bhn[j]
+        r, z, n, h[j] = gru_gates(
+            xr[j] + bir[j],
+            xz[j] + biz[j],
+            xn[j] + bin_[j],
+            hr[j] + bhr[j],
+            hz[j] + bhz[j],
+            hn_j,
+            h[j],
+            fast,
+        )
+        if keep:
+            xr[j] = r
+            xz[j] = z
+            xn[j] = n
+            taped[j] = hn_j
+
+
+@_scalar
+def gru_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid, ddirect, relu):
+    """One row of a GRU step backward: dx, dhid of r, z, n; ddirect = z dh."""
+    H = dhraw.shape[0]
+    r, z, n = _split3(gates, H)
+    dxr, dxz, dxn = _split3(dx, H)
+    dhr, dhz, dhn = _split3(dhid, H)
+    for j in range(H):
+        dr, dz, dxn[j], dhn[j], ddirect[j] = gru_gates_backward(
+            r[j], z[j], n[j], taped[j], hprev[j], dhraw[j]
+        )
+        dxr[j] = dr
+        dxz[j] = dz
+        dhr[j] = dr
+        dhz[j] = dz

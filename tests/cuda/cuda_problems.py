@@ -1,6 +1,6 @@
 """Random problems (one layer-direction) shared by the CUDA backend's tests."""
 
-from numrnn.backends import GATES, CellSpec
+from numrnn.backends import CellSpec
 
 CELLS = {
     "rnn_tanh": ("rnn_tanh", 0),
@@ -14,7 +14,7 @@ CELLS = {
 def make_problem(rng, kind, proj_size, steps, batch, inputs, hidden, variable_length):
     """Parameters, inputs and output gradients of one layer-direction (float64)."""
     cell = CellSpec(kind, hidden, proj_size)
-    rows = GATES[kind] * hidden
+    rows = cell.cell.n_gates * hidden
     h_out = proj_size or hidden
     params = {
         "weight_ih": rng.uniform(-0.7, 0.7, (rows, inputs)),

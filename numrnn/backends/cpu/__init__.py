@@ -35,7 +35,6 @@ from functools import partial
 
 import numpy as np
 
-from .. import GATES
 from ..reference import (
     add,
     asarray,
@@ -113,24 +112,16 @@ class _Tape:
 
     ``x`` is the caller's input array (not copied: backends never modify
     their inputs, and the layer keeps it unchanged until backward);
-    ``gates`` and the other tape arrays are owned by the tape and are only
-    read by backward, so backward may run more than once.
+    ``gates`` (the gate values), ``hprev``, ``cprev`` (h_{t-1}, c_{t-1}),
+    ``taped`` (the cell's extra values) and ``hraw`` (unprojected states,
+    with a projection) are owned by the tape and only read by backward, so
+    backward may run more than once.
     """
 
-    __slots__ = (
-        "x",
-        "lengths",
-        "full",
-        "order",
-        "reverse",
-        "gates",
-        "hprev",
-        "cprev",
-        "tanhc",
-        "hn",
-    )
+    __slots__ = ("x", "lengths", "full", "order", "reverse", "gates", "hprev", "cprev",
+                 "taped", "hraw")
 
-    def __init__(self, x, lengths, order, reverse, gates, hprev, cprev=None, tanhc=None, hn=None):
+    def __init__(self, x, lengths, order, reverse, gates, hprev, cprev, taped, hraw):
         self.x = x
         self.lengths = lengths
         self.full = bool(np.all(lengths == x.shape[0]))
@@ -139,8 +130,8 @@ class _Tape:
         self.gates = gates
         self.hprev = hprev
         self.cprev = cprev
-        self.tanhc = tanhc
-        self.hn = hn
+        self.taped = taped
+        self.hraw = hraw
 
 
 def _lengths_and_order(lengths, T, B):
@@ -200,7 +191,12 @@ def _row_chunks(rows, n):
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
-def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
+def _empty2(n, dtype):
+    """An (n, 0) stand-in for the cell state of a cell that has none."""
+    return np.empty((n, 0), dtype)
+
+
+def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     """Run one layer-direction over a batch of sequences.
 
     See :mod:`numrnn.backends` for the parameters and the returned
@@ -208,10 +204,13 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
     """
     T, B, I = x.shape
     dtype = x.dtype
-    kind = cell.kind
-    H = cell.hidden_size
-    GH = GATES[kind] * H
+    cell = spec.cell
+    H = spec.hidden_size
+    GH = cell.n_gates * H
     P = h0.shape[1]
+    C = H if cell.has_cell_state else 0
+    E = cell.taped * H
+    loop = _kernels.loops(cell)[0]
     lengths, order = _lengths_and_order(lengths, T, B)
     reverse = bool(reverse)
 
@@ -222,38 +221,31 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
 
     out = np.empty((T, B, P), dtype)
     h_n = np.empty((B, P), dtype)
-    hprev = np.empty((T, B, P), dtype) if need_tape else _empty3(dtype)
+    c_n = np.empty((B, C), dtype)
+    c0 = _empty2(B, dtype) if c0 is None else c0
     w_hh_t = np.ascontiguousarray(params["weight_hh"].T)
-    lstm = kind == "lstm"
-    c_n = np.empty((B, H), dtype) if lstm else None
-    cprev = np.empty((T, B, H), dtype) if lstm and need_tape else _empty3(dtype)
-    tanhc = np.empty((T, B, H), dtype) if lstm and need_tape else _empty3(dtype)
-    hn = np.empty((T, B, H), dtype) if kind == "gru" and need_tape else _empty3(dtype)
     w_hr_t = np.ascontiguousarray(params.get("weight_hr", np.empty((0, 0), dtype)).T)
-    bias = params["bias_ih"] + params["bias_hh"]
-    relu = int(kind == "rnn_relu")
+    proj = w_hr_t.size > 0
+    if need_tape:
+        hprev, cprev = np.empty((T, B, P), dtype), np.empty((T, B, C), dtype)
+        taped = np.empty((T, B, E), dtype)
+        hraw_tape = np.empty((T, B, H), dtype) if proj else _empty3(dtype)
+    else:
+        hprev = cprev = taped = hraw_tape = _empty3(dtype)
+    b_ih, b_hh = params["bias_ih"], params["bias_hh"]
+    bias = b_ih + b_hh
+    relu = int(cell.relu)
 
     def run(part):
         n = part.shape[0]
         hs = _workspaces.get("hs", (n, P), dtype)
-        hh = _workspaces.get("hh", (n, GH), dtype)
-        if lstm:
-            cs = _workspaces.get("cs", (n, H), dtype)
-            hraw = _workspaces.get("hraw", (n, H), dtype) if w_hr_t.size else hs
-            tcw = _workspaces.get("tcw", (n, H), dtype)
-            _kernels.lstm_forward(
-                xw, bias, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse,
-                out, h_n, c_n, hprev, cprev, tanhc, hs, cs, hh, hraw, tcw,
-            )  # fmt: skip
-        elif kind == "gru":
-            _kernels.gru_forward(
-                xw, params["bias_ih"], params["bias_hh"], w_hh_t, h0, lengths, part, reverse,
-                out, h_n, hprev, hn, hs, hh, _workspaces.get("hnw", (n, H), dtype),
-            )  # fmt: skip
-        else:
-            _kernels.rnn_forward(
-                xw, bias, w_hh_t, h0, lengths, part, reverse, relu, out, h_n, hprev, hs, hh
-            )
+        loop(
+            xw, b_ih, b_hh, bias, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse, relu,
+            out, h_n, c_n, hprev, cprev, taped, hraw_tape,
+            hs, _workspaces.get("cs", (n, C), dtype), _workspaces.get("hh", (n, GH), dtype),
+            _workspaces.get("hraw", (n, H), dtype) if proj else hs,
+            _workspaces.get("tw", (n, E), dtype),
+        )  # fmt: skip
 
     if len(parts) == 1:
         with blas_threads(2.0 * T * B * I * GH):
@@ -269,11 +261,11 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
             _in_threads([partial(run, part) for part in parts])
     tape = None
     if need_tape:
-        tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev=cprev, tanhc=tanhc, hn=hn)
-    return out, h_n, c_n, tape
+        tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev, taped, hraw_tape)
+    return out, h_n, (c_n if cell.has_cell_state else None), tape
 
 
-def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
+def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     """Backpropagation through time for the forward call of ``tape``.
 
     See :mod:`numrnn.backends` for the parameters and the returned
@@ -282,44 +274,35 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
     x = tape.x
     T, B, I = x.shape
     dtype = x.dtype
-    kind = cell.kind
-    H = cell.hidden_size
-    GH = GATES[kind] * H
+    cell = spec.cell
+    H = spec.hidden_size
+    GH = cell.n_gates * H
     P = tape.hprev.shape[2]
+    C = H if cell.has_cell_state else 0
+    loop = _kernels.loops(cell)[1]
     lengths, order, reverse = tape.lengths, tape.order, tape.reverse
     w_hh = params["weight_hh"]
     dgates = _workspaces.get("dgates", (T, B, GH), dtype)
     dh0 = np.empty((B, P), dtype)
-    lstm = kind == "lstm"
-    dc0 = np.empty((B, H), dtype) if lstm else None
+    dc0 = np.empty((B, C), dtype)
+    grad_c_n = _empty2(B, dtype) if grad_c_n is None else grad_c_n
     w_hr = params.get("weight_hr", np.empty((0, 0), dtype))
     proj = w_hr.size > 0
     dhtot = _workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty3(dtype)
-    hraw = _workspaces.get("hraw_tape", (T, B, H), dtype) if proj else _empty3(dtype)
-    dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype) if kind == "gru" else dgates
-    relu = int(kind == "rnn_relu")
+    direct = cell.direct_grad
+    dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype) if direct else dgates
+    relu = int(cell.relu)
 
     def run(part):
         n = part.shape[0]
         dhs = _workspaces.get("dhs", (n, P), dtype)
-        dgw = _workspaces.get("dgw", (n, GH), dtype)
-        if lstm:
-            dcs = _workspaces.get("dcs", (n, H), dtype)
-            dhraw = _workspaces.get("dhraw", (n, H), dtype) if proj else dhs
-            _kernels.lstm_backward(
-                tape.gates, tape.cprev, tape.tanhc, w_hh, w_hr, grad_output, grad_h_n, grad_c_n,
-                lengths, part, reverse, dgates, dh0, dc0, dhtot, hraw, dhs, dcs, dgw, dhraw,
-            )  # fmt: skip
-        elif kind == "gru":
-            _kernels.gru_backward(
-                tape.gates, tape.hn, tape.hprev, w_hh, grad_output, grad_h_n, lengths, part,
-                reverse, dgates, dgates_h, dh0, dhs, dgw, _workspaces.get("dhd", (n, H), dtype),
-            )  # fmt: skip
-        else:
-            _kernels.rnn_backward(
-                tape.gates, w_hh, grad_output, grad_h_n, lengths, part, reverse, relu,
-                dgates, dh0, dhs, dgw,
-            )  # fmt: skip
+        loop(
+            tape.gates, tape.taped, tape.hprev, tape.cprev, w_hh, w_hr, grad_output, grad_h_n,
+            grad_c_n, lengths, part, reverse, relu, dgates, dgates_h, dh0, dc0, dhtot, dhs,
+            _workspaces.get("dcs", (n, C), dtype), _workspaces.get("dgw", (n, GH), dtype),
+            _workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
+            _workspaces.get("dhd", (n, H if direct else 0), dtype),
+        )  # fmt: skip
 
     step_flops = 2.0 * B * P * GH
     parts = _batch_parts(lengths, order, T * step_flops)
@@ -349,7 +332,7 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
     # products of its row chunks (in a fixed order: still reproducible).
     products = [("weight_ih", dg, x_rows), ("weight_hh", dg_h, hprev)]
     if proj:
-        products.append(("weight_hr", dhtot.reshape(rows, P), hraw.reshape(rows, H)))
+        products.append(("weight_hr", dhtot.reshape(rows, P), tape.hraw.reshape(rows, H)))
 
     def gradients(a, b):
         _kernels.gemm(dg[a:b], params["weight_ih"], gx_rows[a:b])
@@ -376,8 +359,8 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
             for name in grads:
                 grads[name] += more[name]
     grads["bias_ih"] = dg.sum(axis=0)
-    grads["bias_hh"] = grads["bias_ih"].copy() if dgates_h is dgates else dg_h.sum(axis=0)
-    return grad_x, dh0, dc0, grads
+    grads["bias_hh"] = dg_h.sum(axis=0) if direct else grads["bias_ih"].copy()
+    return grad_x, dh0, (dc0 if cell.has_cell_state else None), grads
 
 
 def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
@@ -392,25 +375,33 @@ def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
     dtypes : sequence of dtypes
         Any of ``numpy.float32``, ``numpy.float64``.
     kinds : sequence of str
-        Cell kinds (``"rnn_relu"`` shares the kernels of ``"rnn_tanh"``).
+        Registered cell names (``"rnn_relu"`` shares the kernels of
+        ``"rnn_tanh"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import warmup
+    >>> warmup(dtypes=(np.float32,), kinds=("gru",))   # the first GRU call then starts at once
     """
+    from ..._recurrent.params import stored
     from .. import CellSpec
 
     T, B, I, H = 2, 2, 2, 2
     rng = np.random.default_rng(0)
     for dtype in dtypes:
         for kind in kinds:
-            GH = GATES[kind] * H
             cell = CellSpec(kind, H, 0)
-            params = {
-                "weight_ih": rng.standard_normal((GH, I)).astype(dtype),
-                "weight_hh": rng.standard_normal((GH, H)).astype(dtype),
-                "bias_ih": np.zeros(GH, dtype),
-                "bias_hh": np.zeros(GH, dtype),
+            GH = cell.cell.n_gates * H
+            params = {  # stored as the layers store theirs: the same compiled types
+                "weight_ih": stored(rng.standard_normal((GH, I)), dtype),
+                "weight_hh": stored(rng.standard_normal((GH, H)), dtype),
+                "bias_ih": stored(np.zeros(GH), dtype),
+                "bias_hh": stored(np.zeros(GH), dtype),
             }
             x = np.ones((T, B, I), dtype)
             h0 = np.zeros((B, H), dtype)
-            c0 = h0 if kind == "lstm" else None
+            c0 = h0 if cell.cell.has_cell_state else None
             out, h_n, c_n, tape = forward(cell, params, x, h0, c0, None, False, True)
             backward(cell, params, tape, out, h_n, c_n)
             stepper = make_stepper(cell, [params], dtype)

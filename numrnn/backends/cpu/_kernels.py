@@ -46,26 +46,9 @@ without projection) the caller passes the same array twice.
 
 import numpy as np
 
-from ..gates import (
-    gru_gates,
-    gru_gates_backward,
-    lstm_gates,
-    lstm_gates_backward,
-    rnn_act,
-    rnn_act_backward,
-)
-from ._jit import fast_gates, jit
+from ._jit import fast_gates, jit, specialise
 
-__all__ = [
-    "gemm",
-    "gru_backward",
-    "gru_forward",
-    "lstm_backward",
-    "lstm_forward",
-    "rnn_backward",
-    "rnn_forward",
-    "zero_padding",
-]
+__all__ = ["gemm", "loops", "zero_padding"]
 
 
 @jit
@@ -91,18 +74,6 @@ def _copy(src, dst):
     """dst[:] = src (an explicit loop: slice assignment compiles slowly)."""
     for j in range(src.shape[0]):
         dst[j] = src[j]
-
-
-@jit
-def _split3(a, H):
-    """The three gate blocks of a row of length 3H, as views."""
-    return a[:H], a[H : 2 * H], a[2 * H : 3 * H]
-
-
-@jit
-def _split4(a, H):
-    """The four gate blocks of a row of length 4H, as views."""
-    return a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H : 4 * H]
 
 
 @jit
@@ -175,19 +146,29 @@ def _step_rows(a, lengths, order, reverse, s, nb, gathered):
     return gathered[:nb]
 
 
-@jit
-def rnn_forward(xw, bias, w_hh_t, h0, lengths, order, reverse, relu, out, h_n, hprev, hs, hh):
-    """Vanilla RNN forward: h_t = act(xw_t + bias + W_hh h_{t-1}).
+
+def _forward(
+    xw, b_ih, b_hh, bias, w_hh_t, w_hr_t, h0, c0, lengths, order, reverse, relu,
+    out, h_n, c_n, hprev, cprev, taped, hraw_tape, hs, cs, hh, hraw, tw,
+):  # fmt: skip
+    """One layer-direction forward: the time loop, specialised per cell.
+
+    ``ROW_FORWARD`` (the cell's row function of :mod:`numrnn.backends.gates`)
+    and ``TWO_STATES`` are globals of each specialisation (see :func:`loops`),
+    so the cell's maths is inlined and no cell code is tested at run time.
 
     Parameters
     ----------
-    xw : (T, B, H) array
-        X W_ihᵀ; overwritten with h_t (the tape of activations).
-    bias : (H,) array
-        b_ih + b_hh.
-    w_hh_t : (H, H) array
-        W_hhᵀ, C-contiguous.
-    h0 : (B, H) array
+    xw : (T, B, G*H) array
+        X W_ihᵀ (no bias); overwritten with the gate values (the tape).
+    b_ih, b_hh, bias : (G*H,) arrays
+        The biases and their sum.
+    w_hh_t : (P, G*H) array
+        W_hhᵀ, C-contiguous; P = H_out (proj_size, or H without projection).
+    w_hr_t : (H, P) array, or (0, 0) without projection
+        W_hrᵀ, C-contiguous.
+    h0 : (B, P) array
+    c0 : (B, H) array, or (B, 0) for a cell with no cell state
     lengths : (B,) int64 array
         Sequence lengths.
     order : (n,) int64 array
@@ -198,152 +179,31 @@ def rnn_forward(xw, bias, w_hh_t, h0, lengths, order, reverse, relu, out, h_n, h
         read or written, and the workspaces need n rows.
     reverse : bool
     relu : int
-        0: tanh, 1: ReLU.
-    out : (T, B, H) array
-        Output, zero at padded steps.
-    h_n : (B, H) array
-        Final states.
-    hprev : (T, B, H) or size-0 array
-        Tape of h_{t-1} (zero at padded steps), filled if not size 0.
-    hs, hh : (B, H) arrays
-        Workspaces.
-    """
-    fast = fast_gates(xw)
-    T, H = xw.shape[0], xw.shape[2]
-    B = order.shape[0]
-    tape = hprev.size > 0
-    _gather_rows(h0, order, hs)
-    nb = B
-    for s in range(T):
-        nb = _active_count(lengths, order, s, nb)
-        if nb == 0:
-            break
-        np.dot(hs[:nb], w_hh_t, hh[:nb])
-        for k in range(nb):
-            b = order[k]
-            t = _time_index(lengths, b, s, reverse)
-            h = hs[k]
-            if tape:
-                _copy(h, hprev[t, b])
-            row = xw[t, b]
-            a = hh[k]
-            for j in range(H):
-                h_j = rnn_act(row[j] + bias[j] + a[j], relu, fast)
-                row[j] = h_j
-                h[j] = h_j
-            _copy(h, out[t, b])
-    zero_padding(out, lengths, order)
-    if tape:
-        zero_padding(hprev, lengths, order)
-    _scatter_rows(hs, order, h_n)
-
-
-@jit
-def rnn_backward(
-    gates, w_hh, grad_out, grad_hn, lengths, order, reverse, relu, dgates, dh0, dhs, dgw
-):
-    """Vanilla RNN backward through time.
-
-    Parameters
-    ----------
-    gates : (T, B, H) array
-        The forward tape h_t.
-    w_hh : (H, H) array
-    grad_out : (T, B, H) array
-    grad_hn : (B, H) array
-    lengths, order, reverse, relu
-        As in :func:`rnn_forward`.
-    dgates : (T, B, H) array
-        Output: dG = dL/da_t (zero at padded steps), a_t the pre-activation.
-    dh0 : (B, H) array
-        Output: dL/dh_0.
-    dhs, dgw : (B, H) arrays
-        Workspaces.
-
-    Notes
-    -----
-    dh_t = grad_out_t + dL/dh_t from step t+1, da_t = act'(a_t) dh_t,
-    dL/dh_{t-1} = da_t W_hh.
-    """
-    T, H = gates.shape[0], gates.shape[2]
-    _gather_rows(grad_hn, order, dhs)
-    nb = 0
-    for s in range(T - 1, -1, -1):
-        nb = _active_count(lengths, order, s, nb)
-        for k in range(nb):
-            b = order[k]
-            t = _time_index(lengths, b, s, reverse)
-            h = gates[t, b]
-            g = grad_out[t, b]
-            dh = dhs[k]
-            da = dgates[t, b]
-            for j in range(H):
-                da[j] = rnn_act_backward(h[j], dh[j] + g[j], relu)
-        np.dot(_step_rows(dgates, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
-    zero_padding(dgates, lengths, order)
-    _scatter_rows(dhs, order, dh0)
-
-
-@jit
-def lstm_forward(
-    xw,
-    bias,
-    w_hh_t,
-    w_hr_t,
-    h0,
-    c0,
-    lengths,
-    order,
-    reverse,
-    out,
-    h_n,
-    c_n,
-    hprev,
-    cprev,
-    tanhc,
-    hs,
-    cs,
-    hh,
-    hraw,
-    tcw,
-):
-    """LSTM forward, with optional projection h_t = W_hr (o_t tanh(c_t)).
-
-    Parameters
-    ----------
-    xw : (T, B, 4H) array
-        X W_ihᵀ; overwritten with the gate values i, f, g, o.
-    bias : (4H,) array
-        b_ih + b_hh.
-    w_hh_t : (P, 4H) array
-        W_hhᵀ, C-contiguous; P = H_out (proj_size, or H without projection).
-    w_hr_t : (H, P) array, or (0, 0) without projection
-        W_hrᵀ, C-contiguous.
-    h0 : (B, P) array
-    c0 : (B, H) array
-    lengths, order, reverse
-        As in :func:`rnn_forward`.
+        The vanilla RNN's activation (0: tanh, 1: ReLU); ignored by others.
     out : (T, B, P) array
+        Output, zero at padded steps.
     h_n : (B, P) array
-    c_n : (B, H) array
-    hprev, cprev, tanhc : (T, B, P), (T, B, H), (T, B, H) or size-0 arrays
-        Tapes of h_{t-1} (zero at padded steps), c_{t-1} and tanh(c_t).
-    hs : (B, P) array
-        Workspace (the state h).
-    cs, hraw, tcw : (B, H) arrays
+    c_n : (B, H) or (B, 0) array
+        Final states.
+    hprev, cprev, taped : (T, B, P), (T, B, H or 0), (T, B, E*H) arrays, or size 0
+        Tapes of h_{t-1} (zero at padded steps), c_{t-1} and the cell's
+        extra values (E = ``Cell.taped``); filled if ``hprev`` is not size 0.
+    hraw_tape : (T, B, H) array or size 0
+        With projection and a tape: the unprojected hidden states (zero at
+        padded steps), for dW_hr.
+    hs, cs, hraw, tw : (n, P), (n, H or 0), (n, H), (n, E*H) arrays
         Workspaces; without projection ``hraw`` must be ``hs``.
-    hh : (B, 4H) array
+    hh : (n, G*H) array
         Workspace.
     """
     fast = fast_gates(xw)
     T = xw.shape[0]
     B = order.shape[0]
-    H = cs.shape[1]
     proj = w_hr_t.size > 0
     tape = hprev.size > 0
-    bi, bf, bg, bo = _split4(bias, H)
     _gather_rows(h0, order, hs)
-    _gather_rows(c0, order, cs)
+    if TWO_STATES:  # noqa: F821 (a global of each specialisation)
+        _gather_rows(c0, order, cs)
     nb = B
     for s in range(T):
         nb = _active_count(lengths, order, s, nb)
@@ -353,30 +213,15 @@ def lstm_forward(
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
-            c = cs[k]
             if tape:
                 _copy(hs[k], hprev[t, b])
-                _copy(c, cprev[t, b])
-            xi, xf, xg, xo = _split4(xw[t, b], H)
-            hi, hf, hg, ho = _split4(hh[k], H)
-            tc = tanhc[t, b] if tape else tcw[k]
-            m = hraw[k]
-            for j in range(H):
-                i, f, g, o, c_j, tanh_c = lstm_gates(
-                    xi[j] + bi[j] + hi[j],
-                    xf[j] + bf[j] + hf[j],
-                    xg[j] + bg[j] + hg[j],
-                    xo[j] + bo[j] + ho[j],
-                    c[j],
-                    fast,
-                )
-                xi[j] = i
-                xf[j] = f
-                xg[j] = g
-                xo[j] = o
-                c[j] = c_j
-                tc[j] = tanh_c
-                m[j] = o * tanh_c
+                _copy(cs[k], cprev[t, b])
+            ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
+                xw[t, b], b_ih, b_hh, bias, hh[k], cs[k], hraw[k],
+                taped[t, b] if tape else tw[k], relu, fast, True,
+            )  # fmt: skip
+            if proj and tape:
+                _copy(hraw[k], hraw_tape[t, b])
         if proj:
             np.dot(hraw[:nb], w_hr_t, hs[:nb])
         for k in range(nb):
@@ -385,71 +230,56 @@ def lstm_forward(
     zero_padding(out, lengths, order)
     if tape:
         zero_padding(hprev, lengths, order)
+        if proj:
+            zero_padding(hraw_tape, lengths, order)
     _scatter_rows(hs, order, h_n)
-    _scatter_rows(cs, order, c_n)
+    if TWO_STATES:  # noqa: F821
+        _scatter_rows(cs, order, c_n)
 
 
-@jit
-def lstm_backward(
-    gates,
-    cprev,
-    tanhc,
-    w_hh,
-    w_hr,
-    grad_out,
-    grad_hn,
-    grad_cn,
-    lengths,
-    order,
-    reverse,
-    dgates,
-    dh0,
-    dc0,
-    dhtot,
-    hraw_tape,
-    dhs,
-    dcs,
-    dgw,
-    dhraw,
-):
-    """LSTM backward through time.
+def _backward(
+    gates, taped, hprev, cprev, w_hh, w_hr, grad_out, grad_hn, grad_cn, lengths, order,
+    reverse, relu, dgates, dgates_h, dh0, dc0, dhtot, dhs, dcs, dgw, dhraw, dhd,
+):  # fmt: skip
+    """One layer-direction backward through time, specialised per cell.
+
+    ``ROW_BACKWARD``, ``TWO_STATES`` and ``DIRECT_GRAD`` are globals of each
+    specialisation (see :func:`loops`).
 
     Parameters
     ----------
-    gates : (T, B, 4H) array
-        Forward tape i, f, g, o.
-    cprev, tanhc : (T, B, H) arrays
-        Forward tapes c_{t-1}, tanh(c_t).
-    w_hh : (4H, P) array
+    gates, taped, hprev, cprev : arrays
+        The forward tapes (see :func:`_forward`).
+    w_hh : (G*H, P) array
     w_hr : (P, H) array, or (0, 0) without projection
     grad_out : (T, B, P) array
     grad_hn : (B, P) array
-    grad_cn : (B, H) array
-    lengths, order, reverse
-        As in :func:`lstm_forward`.
-    dgates : (T, B, 4H) array
-        Output: dG, the gradients of the four pre-activations (zero at
-        padded steps).
+    grad_cn : (B, H) or (B, 0) array
+    lengths, order, reverse, relu
+        As in :func:`_forward`.
+    dgates : (T, B, G*H) array
+        Output: the gradients of the input parts of the pre-activations
+        (dL/d(X W_ihᵀ + b_ih)), zero at padded steps.
+    dgates_h : (T, B, G*H) array
+        Output: the gradients of the hidden parts (dL/d(h W_hhᵀ + b_hh)),
+        zero at padded steps; ``dgates`` itself unless the cell's
+        ``direct_grad``.
     dh0 : (B, P) array
-    dc0 : (B, H) array
+    dc0 : (B, H) or (B, 0) array
         Outputs: dL/dh_0, dL/dc_0.
     dhtot : (T, B, P) array or size 0
         With projection: output dL/dh_t (zero at padded steps).
-    hraw_tape : (T, B, H) array or size 0
-        With projection: output o_t tanh(c_t) (zero at padded steps);
-        dW_hr = dhtotᵀ hraw_tape.
-    dhs : (B, P) array
-    dcs, dhraw : (B, H) arrays
+    dhs, dcs, dhraw, dhd : (n, P), (n, H or 0), (n, H), (n, H) arrays
         Workspaces; without projection ``dhraw`` must be ``dhs``.
-    dgw : (B, 4H) array
+    dgw : (n, G*H) array
         Workspace.
     """
     T = gates.shape[0]
-    H = dcs.shape[1]
     P = dhs.shape[1]
     proj = w_hr.size > 0
     _gather_rows(grad_hn, order, dhs)
-    _gather_rows(grad_cn, order, dcs)
+    if TWO_STATES:  # noqa: F821
+        _gather_rows(grad_cn, order, dcs)
     nb = 0
     for s in range(T - 1, -1, -1):
         nb = _active_count(lengths, order, s, nb)
@@ -467,172 +297,44 @@ def lstm_backward(
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
-            gi, gf, gg, go = _split4(gates[t, b], H)
-            di, df, dg, do = _split4(dgates[t, b], H)
-            cp = cprev[t, b]
-            tc = tanhc[t, b]
-            dm = dhraw[k]
-            dc = dcs[k]
-            if proj:
-                m = hraw_tape[t, b]
-                for j in range(H):
-                    m[j] = go[j] * tc[j]
-            for j in range(H):
-                di[j], df[j], dg[j], do[j], dc[j] = lstm_gates_backward(
-                    gi[j], gf[j], gg[j], go[j], cp[j], tc[j], dm[j], dc[j]
-                )
-        np.dot(_step_rows(dgates, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
+            ROW_BACKWARD(  # noqa: F821 (a global of each specialisation)
+                gates[t, b], taped[t, b], hprev[t, b], cprev[t, b], dhraw[k], dcs[k],
+                dgates[t, b], dgates_h[t, b], dhd[k], relu,
+            )  # fmt: skip
+        np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
+        if DIRECT_GRAD:  # noqa: F821
+            for k in range(nb):
+                dh = dhs[k]
+                dd = dhd[k]
+                for j in range(P):
+                    dh[j] += dd[j]
     zero_padding(dgates, lengths, order)
+    if DIRECT_GRAD:  # noqa: F821
+        zero_padding(dgates_h, lengths, order)
     if proj:
         zero_padding(dhtot, lengths, order)
-        zero_padding(hraw_tape, lengths, order)
     _scatter_rows(dhs, order, dh0)
-    _scatter_rows(dcs, order, dc0)
+    if TWO_STATES:  # noqa: F821
+        _scatter_rows(dcs, order, dc0)
 
 
-@jit
-def gru_forward(
-    xw, b_ih, b_hh, w_hh_t, h0, lengths, order, reverse, out, h_n, hprev, hn_tape, hs, hh, hnw
-):
-    """GRU forward (reset gate after the hidden product).
+_LOOPS = {}
 
-    Parameters
-    ----------
-    xw : (T, B, 3H) array
-        X W_ihᵀ; overwritten with the gate values r, z, n.
-    b_ih, b_hh : (3H,) arrays
-    w_hh_t : (H, 3H) array
-        W_hhᵀ, C-contiguous.
-    h0 : (B, H) array
-    lengths, order, reverse
-        As in :func:`rnn_forward`.
-    out : (T, B, H) array
-    h_n : (B, H) array
-    hprev, hn_tape : (T, B, H) or size-0 arrays
-        Tapes of h_{t-1} (zero at padded steps) and of W_hn h_{t-1} + b_hn.
-    hs, hnw : (B, H) arrays
-    hh : (B, 3H) array
-        Workspaces.
+
+def loops(cell):
+    """The (forward, backward) time loops of a :class:`numrnn._cells.Cell`.
+
+    Made once per cell maths (the tanh and ReLU RNNs share theirs: the
+    activation is the ``relu`` argument).
     """
-    fast = fast_gates(xw)
-    T = xw.shape[0]
-    B = order.shape[0]
-    H = hs.shape[1]
-    tape = hprev.size > 0
-    bir, biz, bin_ = _split3(b_ih, H)
-    bhr, bhz, bhn = _split3(b_hh, H)
-    _gather_rows(h0, order, hs)
-    nb = B
-    for s in range(T):
-        nb = _active_count(lengths, order, s, nb)
-        if nb == 0:
-            break
-        np.dot(hs[:nb], w_hh_t, hh[:nb])
-        for k in range(nb):
-            b = order[k]
-            t = _time_index(lengths, b, s, reverse)
-            h = hs[k]
-            if tape:
-                _copy(h, hprev[t, b])
-            xr, xz, xn = _split3(xw[t, b], H)
-            hr, hz, hn = _split3(hh[k], H)
-            hn_b = hn_tape[t, b] if tape else hnw[k]
-            for j in range(H):
-                hn_j = hn[j] + bhn[j]
-                xr[j], xz[j], xn[j], h[j] = gru_gates(
-                    xr[j] + bir[j],
-                    xz[j] + biz[j],
-                    xn[j] + bin_[j],
-                    hr[j] + bhr[j],
-                    hz[j] + bhz[j],
-                    hn_j,
-                    h[j],
-                    fast,
-                )
-                hn_b[j] = hn_j
-            _copy(h, out[t, b])
-    zero_padding(out, lengths, order)
-    if tape:
-        zero_padding(hprev, lengths, order)
-    _scatter_rows(hs, order, h_n)
-
-
-@jit
-def gru_backward(
-    gates,
-    hn_tape,
-    hprev,
-    w_hh,
-    grad_out,
-    grad_hn,
-    lengths,
-    order,
-    reverse,
-    dgates,
-    dgates_h,
-    dh0,
-    dhs,
-    dgw,
-    dhd,
-):
-    """GRU backward through time.
-
-    Parameters
-    ----------
-    gates : (T, B, 3H) array
-        Forward tape r, z, n.
-    hn_tape : (T, B, H) array
-        Forward tape W_hn h_{t-1} + b_hn.
-    hprev : (T, B, H) array
-        Forward tape h_{t-1}.
-    w_hh : (3H, H) array
-    grad_out : (T, B, H) array
-    grad_hn : (B, H) array
-    lengths, order, reverse
-        As in :func:`gru_forward`.
-    dgates : (T, B, 3H) array
-        Output: the gradients [dr, dz, dxn] of the input parts
-        (dL/d(X W_ihᵀ + b_ih)), zero at padded steps.
-    dgates_h : (T, B, 3H) array
-        Output: the gradients [dr, dz, dhn] of the hidden parts
-        (dL/d(h W_hhᵀ + b_hh)), zero at padded steps.
-    dh0 : (B, H) array
-        Output: dL/dh_0.
-    dhs, dhd : (B, H) arrays
-    dgw : (B, 3H) array
-        Workspaces.
-    """
-    T = gates.shape[0]
-    H = dhs.shape[1]
-    _gather_rows(grad_hn, order, dhs)
-    nb = 0
-    for s in range(T - 1, -1, -1):
-        nb = _active_count(lengths, order, s, nb)
-        for k in range(nb):
-            b = order[k]
-            t = _time_index(lengths, b, s, reverse)
-            r, z, n = _split3(gates[t, b], H)
-            dxr, dxz, dxn = _split3(dgates[t, b], H)
-            dhr, dhz, dhn = _split3(dgates_h[t, b], H)
-            hn = hn_tape[t, b]
-            hp = hprev[t, b]
-            g = grad_out[t, b]
-            dh = dhs[k]
-            dd = dhd[k]
-            for j in range(H):
-                dr, dz, dxn[j], dhn[j], dd[j] = gru_gates_backward(
-                    r[j], z[j], n[j], hn[j], hp[j], dh[j] + g[j]
-                )
-                dxr[j] = dr
-                dxz[j] = dz
-                dhr[j] = dr
-                dhz[j] = dz
-        np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
-        for k in range(nb):
-            dh = dhs[k]
-            dd = dhd[k]
-            for j in range(H):
-                dh[j] += dd[j]
-    zero_padding(dgates, lengths, order)
-    zero_padding(dgates_h, lengths, order)
-    _scatter_rows(dhs, order, dh0)
+    made = _LOOPS.get(cell.maths)
+    if made is None:
+        flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad}
+        forward = specialise(
+            _forward, cell.maths, jit, ROW_FORWARD=cell.functions("row_forward"), **flags
+        )
+        backward = specialise(
+            _backward, cell.maths, jit, ROW_BACKWARD=cell.functions("row_backward"), **flags
+        )
+        made = _LOOPS[cell.maths] = (forward, backward)
+    return made

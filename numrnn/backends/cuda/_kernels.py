@@ -1,11 +1,7 @@
-"""The ``numba.cuda`` kernels of the CUDA backend.
-
-Three families of kernels (see ``docs/cuda.rst`` for the choice and its
+"""The recurrence kernels of the CUDA backend (the whole-array ones, the matrix product
+among them, are in :mod:`._array_kernels`; see ``docs/cuda.rst`` for the choice and its
 bounds):
 
-* ``gemm`` -- a tiled shared-memory matrix product with register tiles, used
-  for every product over all T*B rows at once: the input projection, ``grad_x`` and the weight
-  gradients.
 * the recurrence -- one step of a cell is split into *phases*, each a device
   function over "items" (a batch row and a hidden unit).  Between phases
   every item must see the others' results.  ``forward_persistent`` /
@@ -14,8 +10,7 @@ bounds):
   separates the phases.  ``forward_*_step`` / ``backward_*_step`` run one
   phase of one step over the whole grid; the kernel boundary separates the
   phases.  Both call the same phase functions.
-* small helpers: strided copy with dtype cast, fill, elementwise ops, column
-  sums, gathers of final and previous states.
+* gathers of final and previous states, and the zeroing of padded steps.
 
 Every kernel loops over its work with the grid's stride, so any launch size
 is correct: the host caps the grid (and Numba's simulator, one Python thread
@@ -34,146 +29,13 @@ one-element dummies and never touched.
 """
 
 from numba import cuda
-from numba.core import config
 
+from numrnn._cells import CELLS
 from numrnn.backends import gates as gate_math
 
-RNN_TANH, RNN_RELU, LSTM, GRU = 0, 1, 2, 3
-KIND_CODES = {"rnn_tanh": RNN_TANH, "rnn_relu": RNN_RELU, "lstm": LSTM, "gru": GRU}
-
-#: ``gemm`` runs blocks of THREADS x THREADS threads, each computing REG x REG
-#: outputs, so a block computes a BLOCK x BLOCK tile of the output.  The
-#: simulator starts a Python thread per CUDA thread, so it gets small ones.
-THREADS = 4 if config.ENABLE_CUDASIM else 16
-REG = 2 if config.ENABLE_CUDASIM else 4
-BLOCK = THREADS * REG
-# Shared-array shapes must be compile-time constants: globals, not expressions.
-# One padding column keeps the tiles' column-wise stores off a single bank.
-_BLOCK_ROW = BLOCK + 1
-
-
-# --------------------------------------------------------------------------
-# Matrix product over all rows
-# --------------------------------------------------------------------------
-
-
-@cuda.jit
-def gemm(a, b, c, bias, trans_a, trans_b):
-    """c = op(a) @ op(b) (+ bias[None, :] if bias.size).
-
-    op(a) is ``a.T`` if ``trans_a`` else ``a`` (same for b).  Launch a 1-D
-    grid of blocks of (THREADS, THREADS) threads; block k computes the
-    BLOCK x BLOCK output tiles k, k + gridDim, ... (row-major over c), so any
-    grid size covers c.
-
-    Each step over the shared dimension stages THREADS columns of op(a) and
-    rows of op(b) in shared memory (read from global memory along their
-    contiguous axis, whichever that is, so reads coalesce); thread (y, x)
-    then accumulates outputs (y + i THREADS, x + j THREADS) in registers:
-    2 REG shared loads per REG² multiply-adds.
-    """
-    tile_a = cuda.shared.array((THREADS, _BLOCK_ROW), dtype=c.dtype)  # [k, row]
-    tile_b = cuda.shared.array((THREADS, _BLOCK_ROW), dtype=c.dtype)  # [k, col]
-    acc = cuda.local.array((REG, REG), dtype=c.dtype)
-    a_col = cuda.local.array(REG, dtype=c.dtype)
-    b_row = cuda.local.array(REG, dtype=c.dtype)
-    tx = cuda.threadIdx.x
-    ty = cuda.threadIdx.y
-    lid = ty * THREADS + tx
-    m, n = c.shape
-    depth = a.shape[0] if trans_a else a.shape[1]
-    tile_cols = (n + BLOCK - 1) // BLOCK
-    tiles = ((m + BLOCK - 1) // BLOCK) * tile_cols
-    zero = c.dtype.type(0)
-    for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
-        row0 = (tile // tile_cols) * BLOCK
-        col0 = (tile % tile_cols) * BLOCK
-        for i in range(REG):
-            for j in range(REG):
-                acc[i, j] = zero
-        for k0 in range(0, depth, THREADS):
-            # THREADS * BLOCK elements per tile: REG per thread.
-            for e in range(REG):
-                idx = lid + e * THREADS * THREADS
-                if trans_a:  # op(a)[r, k] = a[k, r], contiguous along r
-                    r, k = idx % BLOCK, idx // BLOCK
-                    inside = row0 + r < m and k0 + k < depth
-                    tile_a[k, r] = a[k0 + k, row0 + r] if inside else zero
-                else:  # a[r, k], contiguous along k
-                    r, k = idx // THREADS, idx % THREADS
-                    inside = row0 + r < m and k0 + k < depth
-                    tile_a[k, r] = a[row0 + r, k0 + k] if inside else zero
-                if trans_b:  # op(b)[k, q] = b[q, k], contiguous along k
-                    q, k = idx // THREADS, idx % THREADS
-                    inside = col0 + q < n and k0 + k < depth
-                    tile_b[k, q] = b[col0 + q, k0 + k] if inside else zero
-                else:  # b[k, q], contiguous along q
-                    q, k = idx % BLOCK, idx // BLOCK
-                    inside = col0 + q < n and k0 + k < depth
-                    tile_b[k, q] = b[k0 + k, col0 + q] if inside else zero
-            cuda.syncthreads()
-            for k in range(THREADS):
-                for i in range(REG):
-                    a_col[i] = tile_a[k, ty + i * THREADS]
-                    b_row[i] = tile_b[k, tx + i * THREADS]
-                for i in range(REG):
-                    for j in range(REG):
-                        acc[i, j] += a_col[i] * b_row[j]
-            cuda.syncthreads()
-        for i in range(REG):
-            row = row0 + ty + i * THREADS
-            for j in range(REG):
-                col = col0 + tx + j * THREADS
-                if row < m and col < n:
-                    value = acc[i, j]
-                    if bias.size > 0:
-                        value += bias[col]
-                    c[row, col] = value
-
-
-@cuda.jit
-def column_sums(a, out):
-    """out[j] = sum_i a[i, j]; one thread per column (reads coalesce)."""
-    for j in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        acc = out.dtype.type(0)
-        for i in range(a.shape[0]):
-            acc += a[i, j]
-        out[j] = acc
-
-
-# --------------------------------------------------------------------------
-# Array helpers
-# --------------------------------------------------------------------------
-
-
-@cuda.jit
-def copy_3d(src, dst, swap01):
-    """dst[i, j, k] = src[j, i, k] if swap01 else src[i, j, k].
-
-    3-D arrays of any strides; the dtype is cast.
-    """
-    d1 = dst.shape[1]
-    d2 = dst.shape[2]
-    for i in range(cuda.grid(1), dst.size, cuda.gridsize(1)):
-        i0 = i // (d1 * d2)
-        rest = i - i0 * d1 * d2
-        i1 = rest // d2
-        i2 = rest - i1 * d2
-        dst[i0, i1, i2] = src[i1, i0, i2] if swap01 else src[i0, i1, i2]
-
-
-@cuda.jit
-def fill(flat, value):
-    """flat[:] = value."""
-    for i in range(cuda.grid(1), flat.size, cuda.gridsize(1)):
-        flat[i] = value
-
-
-@cuda.jit
-def elementwise(a, b, out, multiply):
-    """out = a * b if multiply else a + b, over flat arrays."""
-    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        out[i] = a[i] * b[i] if multiply else a[i] + b[i]
+# The cells' codes (numrnn._cells), as globals: compile-time constants in the kernels.
+RNN_TANH, RNN_RELU, LSTM, GRU = (CELLS[name].code for name in ("rnn_tanh", "rnn_relu", "lstm",
+                                                                 "gru"))
 
 
 @cuda.jit
