@@ -35,8 +35,7 @@ PyTorch (1.5x; see :doc:`/benchmarks`).
 The heat maps show the attention weights :math:`a_{ts}` (rows: output characters, the end
 token included; columns: source characters). The year's digits attend to the year, the month
 to the month's name or number, the day to the day; for "5/3/21" the output's "20" attends to
-the two-digit year "21" it infers the century from, and the end token attends to the end of
-the source.
+the two-digit year "21" it infers the century from.
 
 Run ``python dates.py`` (full) or ``python dates.py --fast``.
 """
