@@ -74,6 +74,9 @@ SECTIONS = [
     ("Model", 2, "Layers and a head trained together: ``fit``, ``predict``, ``evaluate``.",
      ("numrnn.model",)),
     ("Metrics", 2, "Evaluate predictions in NumPy.", ("numrnn.metrics",)),
+    ("Sequence to sequence", 1, "Token embeddings, attention over an encoder's outputs, "
+     "and an encoder--decoder trained with teacher forcing and decoded by beam search.",
+     ("numrnn.embedding", "numrnn.attention", "numrnn.seq2seq")),
     ("Applications", 1, "Ready-made models for a task, in scikit-learn's style.",
      ("numrnn.estimators", "numrnn.forecasting", "numrnn.text")),
     ("Data", 1, "Small data sets that ship with numrnn or are made on the fly.",

@@ -16,6 +16,7 @@ pytest.importorskip("torch")
     "script,args",
     [
         ("compare_torch.py", ["--quick", "--cells", "gru"]),
+        ("compare_seq2seq_torch.py", ["--quick"]),
         ("step_latency.py", ["--cells", "rnn", "--threads", "1", "--budget", "0.05",
                              "--calls", "20"]),
     ],
