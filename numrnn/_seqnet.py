@@ -5,13 +5,15 @@ character model (:mod:`numrnn.text`) all train the same kind of
 :class:`~numrnn.model.Sequential`: one of :class:`~numrnn.RNN`, :class:`~numrnn.LSTM`,
 :class:`~numrnn.GRU`, then a :class:`~numrnn.heads.Dense` head on every step or on each
 sequence's last valid step (:func:`build_model`). They accept sequences as arrays or as lists
-of variable-length arrays (:func:`as_padded`).
+of variable-length arrays (:func:`as_padded`, padded by
+:func:`numrnn._sequences.pad_sequences`, which :class:`~numrnn.model.Sequential` uses too).
 """
 
 import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._layers import GRU, LSTM, RNN
+from numrnn._sequences import check_finite, pad_sequences, real_array
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES
 from numrnn.model import Sequential
@@ -54,46 +56,25 @@ def as_padded(X, name="X", n_features=None):
         sequences differ in their number of features.
     """
     if isinstance(X, list | tuple) and X and not np.isscalar(X[0]):
-        seqs = [_real_array(f"{name}[{i}]", s) for i, s in enumerate(X)]
-        seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]
-        for i, s in enumerate(seqs):
-            if s.ndim != 2 or s.shape[0] == 0:
-                raise ValueError(f"{name}[{i}] must be a non-empty (T_i, n_features) or "
-                                 f"(T_i,) array, got shape {s.shape}")
-            if s.shape[1] != seqs[0].shape[1]:
-                raise ValueError(f"{name}[{i}] has {s.shape[1]} features, {name}[0] has "
-                                 f"{seqs[0].shape[1]}: all sequences need the same number")
-        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-        padded = np.zeros((len(seqs), lengths.max(), seqs[0].shape[1]), dtype=np.float32)
-        for i, s in enumerate(seqs):
-            padded[i, : len(s)] = s
+        seqs = [real_array(f"{name}[{i}]", s) for i, s in enumerate(X)]
+        padded, lengths = pad_sequences([s[:, None] if s.ndim == 1 else s for s in seqs],
+                                        name, np.float32)
         if np.all(lengths == lengths[0]):
             lengths = None
     else:
-        padded = _real_array(name, X).astype(np.float32)
+        padded = real_array(name, X).astype(np.float32)
         if padded.ndim == 2:
             padded = padded[:, :, None]
-        if padded.ndim != 3 or 0 in padded.shape:
-            raise ValueError(f"{name} must be a non-empty (n_samples, T, n_features) or "
-                             f"(n_samples, T) array or a list of (T_i, n_features) arrays, "
-                             f"got shape {padded.shape}")
         lengths = None
-    if not np.all(np.isfinite(padded)):
-        raise ValueError(f"{name} must not contain NaN or infinity")
+    if padded.ndim != 3 or 0 in padded.shape:
+        raise ValueError(f"{name} must be a non-empty (n_samples, T, n_features) or "
+                         f"(n_samples, T) array or a list of (T_i, n_features) or (T_i,) "
+                         f"arrays, got shape {padded.shape}")
+    check_finite(name, padded)
     if n_features is not None and padded.shape[2] != n_features:
         raise ValueError(f"{name} has {padded.shape[2]} features per step, but the model was "
                          f"fitted with {n_features}")
     return padded, lengths
-
-
-def _real_array(name, a):
-    try:
-        arr = np.asarray(a)
-    except ValueError as exc:  # ragged nested lists
-        raise ValueError(f"{name} must be an array or a list of arrays: {exc}") from exc
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    return arr
 
 
 def build_model(cell, input_size, hidden_size, output_size, *, num_layers=1,
