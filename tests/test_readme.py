@@ -13,6 +13,7 @@ README = ROOT / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
 COMMANDS = "".join(re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"),
                               re.DOTALL))
+INSTALLS = [line for line in COMMANDS.splitlines() if "pip install" in line]
 
 
 def test_readme_has_an_example():
@@ -28,9 +29,8 @@ def test_readme_example_runs(source, monkeypatch):
 
 def test_readme_commands_install_no_torch_and_name_no_index():
     """On Linux, PyPI's torch is the CUDA build (GBs); CI alone installs torch, pinned."""
-    installs = [line for line in COMMANDS.splitlines() if "pip install" in line]
-    assert installs and "pytest" in COMMANDS
-    assert not any("torch" in line or "index-url" in line for line in installs)
+    assert INSTALLS and "pytest" in COMMANDS
+    assert not any("torch" in line or "index-url" in line for line in INSTALLS)
     pin = re.search(r"torch==([\d.]+)", (ROOT / ".ci" / "run").read_text()).group(0)
     assert pin in WITHOUT_TORCH
 
@@ -47,3 +47,9 @@ def test_every_parity_test_imports_torch_through_the_helper():
         source = path.read_text(encoding="utf-8")
         assert not re.search(r"importorskip\(\s*[\"']torch|^(import|from) torch", source,
                              re.MULTILINE) or path.name == "parity.py", path
+
+
+def test_readme_installs_the_checkout_editable():
+    """One copy of numrnn, so one cache of compiled kernels: ``python -m numrnn`` and the tests
+    import the checkout's, which a plain ``pip install .`` would copy into site-packages."""
+    assert all('pip install -e ".[' in line for line in INSTALLS), INSTALLS
