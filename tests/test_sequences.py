@@ -2,6 +2,8 @@
 takes lists of sequences of different lengths, as the estimators do; a layer given such a list
 says what to do instead."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -62,8 +64,8 @@ def test_fit_refuses_nan_and_inf_and_leaves_the_model_alone(rng, per_step, bad, 
     step = int(rng.integers(LENGTHS[sample]))  # a valid step
     data[where][(sample, step) if where.endswith(("X", "[0]")) or per_step else (sample, 0)] = bad
     m = model(per_step)
-    before = m.state_dict()
-    name = where.replace("[", r"\[").replace("]", r"\]")
+    before = {key: value.copy() for key, value in m.state_dict().items()}
+    name = re.escape(where)
     with pytest.raises(ValueError, match=f"{name} must not contain NaN or infinity, found at "
                                          rf"{name}\[{sample}"):
         fit(m, data["X"], data["y"], lengths=LENGTHS,
