@@ -12,7 +12,8 @@ unchanged.
 
 import importlib
 
-from numrnn._layers import GRU, LSTM, RNN, NoTapeError, no_grad, resolve_backend
+from numrnn._recurrent import GRU, LSTM, RNN, NoTapeError, no_grad
+from numrnn.backends import resolve_backend
 from numrnn.estimators import SequenceClassifier, SequenceRegressor
 from numrnn.forecasting import Forecaster
 from numrnn.heads import Dense

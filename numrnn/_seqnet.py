@@ -12,7 +12,7 @@ of variable-length arrays (:func:`as_padded`, padded by
 import numpy as np
 
 from numrnn import _trainutil as tu
-from numrnn._layers import GRU, LSTM, RNN
+from numrnn._recurrent import GRU, LSTM, RNN
 from numrnn._sequences import check_finite, pad_sequences, real_array
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES

@@ -118,30 +118,3 @@ def to_numpy(value):
 
         return cuda.as_cuda_array(value).copy_to_host()
     return value
-
-
-def checked_state(expected, state_dict, owner):
-    """Validate ``state_dict`` against ``expected`` (name -> array) and return converted copies.
-
-    Strict like PyTorch: missing, unexpected or mis-shaped entries raise ValueError naming them.
-    Nothing is assigned here, so a failed load leaves the owner untouched.
-    """
-    if not isinstance(state_dict, dict):
-        raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    if missing or unexpected:
-        raise ValueError(
-            f"state_dict does not match {owner}: missing keys {missing}, unexpected keys "
-            f"{unexpected}"
-        )
-    converted = {}
-    for key, current in expected.items():
-        value = np.array(to_numpy(state_dict[key]), dtype=current.dtype, copy=True)
-        if value.shape != current.shape:
-            raise ValueError(
-                f"state_dict[{key!r}] must have shape {current.shape} for {owner}, "
-                f"got {value.shape}"
-            )
-        converted[key] = value
-    return converted

@@ -24,7 +24,7 @@ def check_float_dtype(dtype):
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
     if dt not in _FLOAT_DTYPES:
         raise ValueError(f"dtype must be float32 or float64, got {dt}")
-    return dt
+    return np.dtype(dt.type)  # numpy's own object: an unpickled dtype is another one
 
 
 def as_float_array(name, a, dtype):

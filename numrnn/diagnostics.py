@@ -20,7 +20,7 @@ Examples
 
 import numpy as np
 
-from numrnn._layers import LSTM, RNN
+from numrnn._recurrent import RNN
 from numrnn._seqnet import as_padded
 from numrnn.model import Sequential, _summary_gradient, _summary_of_both_directions
 
@@ -38,9 +38,9 @@ def gradient_flow(model, X, y):
     directions of a bidirectional layer, each at step :math:`t`). Stacked layers inside one
     recurrent layer (``num_layers > 1``) count as layers of their own.
 
-    The layers' own :meth:`~numrnn.RNN.backward` computes it: each step runs in a one-step
-    copy of its layer, so backpropagation hands back the gradient with respect to the state
-    between steps.
+    The layers' own backend computes it: each step runs as a one-step call of the stack
+    core's layer-direction function with a tape of its own, so backpropagation hands back the
+    gradient with respect to the state between steps.
 
     Parameters
     ----------
@@ -65,8 +65,23 @@ def gradient_flow(model, X, y):
 
     Notes
     -----
-    The cost is that of one forward and backward pass plus a layer construction per step
-    and layer. Dropout is off (evaluation mode).
+    The cost is that of one forward and backward pass, run one step at a time. Dropout is
+    off (evaluation mode).
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn
+    >>> from numrnn.diagnostics import gradient_flow
+    >>> from numrnn.heads import Dense
+    >>> from numrnn.model import Sequential
+    >>> model = Sequential([numrnn.LSTM(2, 4, batch_first=True, backend="numpy", seed=0),
+    ...                     Dense(4, 1, last_step=True, batch_first=True, seed=0)], loss="mse")
+    >>> X = np.random.default_rng(0).normal(size=(8, 6, 2))
+    >>> flow = gradient_flow(model, X, np.zeros((8, 1)))
+    >>> flow.shape                              # (layers, steps)
+    (1, 6)
+    >>> bool(np.all(flow > 0))
+    True
     """
     if isinstance(getattr(model, "model_", None), Sequential):
         x, lengths = as_padded(X, "X", model.n_features_in_)
@@ -80,27 +95,27 @@ def gradient_flow(model, X, y):
     if lengths is not None:
         raise ValueError("X must hold sequences of one length for gradient_flow")
     steps = x.shape[1]
-    # Forward, one internal layer at a time, batch first; remember each one's step copies.
+    # Forward, one internal layer at a time, batch first; remember each step's tape.
     layers, layer_inputs, h = [], [], x
     for layer in model.layers[:-1]:
         if not isinstance(layer, RNN):
             continue  # dropout: the identity in evaluation mode
+        D = 2 if layer.bidirectional else 1
+        params = layer._layer_params()
         for k in range(layer.num_layers):
-            directions = [_step_copies(layer, k, d, steps)
-                          for d in range(2 if layer.bidirectional else 1)]
+            directions = [_Steps(layer, params[k * D + d], d == 1) for d in range(D)]
             layer_inputs.append(h)
             layers.append(directions)
-            h = np.concatenate([_run_steps(copies, h, reverse=d == 1)
-                                for d, copies in enumerate(directions)], axis=2)
+            h = np.concatenate([steps_of.forward(h) for steps_of in directions], axis=2)
     upstream = _head_gradient(model, h, y)
     norms = np.zeros((len(layers), steps))
     for k in reversed(range(len(layers))):
         grad_input = np.zeros_like(layer_inputs[k])
         total = np.zeros_like(upstream)
         width = upstream.shape[2] // len(layers[k])
-        for d, copies in enumerate(layers[k]):
+        for d, steps_of in enumerate(layers[k]):
             part = slice(d * width, (d + 1) * width)
-            gx, total[:, :, part] = _backward_steps(copies, upstream[:, :, part], d == 1)
+            gx, total[:, :, part] = steps_of.backward(upstream[:, :, part])
             grad_input += gx
         norms[k] = np.sqrt(np.sum(total.astype(np.float64) ** 2, axis=(0, 2)))
         upstream = grad_input
@@ -135,65 +150,64 @@ def _head_gradient(model, h, y):
     return np.swapaxes(grad_h, 0, 1)
 
 
-def _step_copies(rnn, layer, direction, steps):
-    """``steps`` one-layer, one-direction copies of internal layer ``layer`` of ``rnn``.
+class _Steps:
+    """One layer-direction of a recurrent layer, run one step at a time with a tape per step.
 
-    A layer object keeps the tape of its latest forward call only, so every step needs its
-    own object to be differentiated on its own.
+    Each step is a one-step call of the backend's layer-direction forward (the stack core's
+    building block), so its backward hands back the gradient with respect to the state
+    between steps.
     """
-    suffix = f"_l{layer}" + ("_reverse" if direction else "")
-    state = {name.replace(suffix, "_l0"): value for name, value in rnn.state_dict().items()
-             if name.endswith(suffix)}
-    if type(rnn) is RNN:
-        extra = {"nonlinearity": rnn.nonlinearity}
-    elif isinstance(rnn, LSTM):
-        extra = {"proj_size": rnn.proj_size}
-    else:
-        extra = {}
-    input_size = state["weight_ih_l0"].shape[1]
-    copies = []
-    for _ in range(steps):
-        copy = type(rnn)(input_size, rnn.hidden_size, batch_first=True, bias=rnn.bias,
-                         dtype=rnn.dtype, backend=rnn.backend, **extra)
-        copy.load_state_dict(state)
-        copies.append(copy.eval())
-    return copies
 
+    def __init__(self, rnn, params, reverse):
+        self.be, self.spec, self.params, self.dtype = rnn._be, rnn._spec, params, rnn.dtype
+        self.reverse = reverse
+        self.tapes = []
 
-def _run_steps(copies, x, reverse):
-    """Run the copies one step each over ``x`` (B, T, I); outputs (B, T, H_out) in time order."""
-    order = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
-    outputs, state = [None] * x.shape[1], None
-    for copy, t in zip(copies, order, strict=True):
-        out, state = copy(x[:, t:t + 1], hx=state)
-        outputs[t] = out[:, 0]
-    return np.stack(outputs, axis=1)
+    def _order(self, steps):
+        return range(steps - 1, -1, -1) if self.reverse else range(steps)
 
+    def _zeros(self, batch):
+        spec = self.spec
+        h = self.be.zeros((batch, spec.proj_size or spec.hidden_size), self.dtype)
+        c = self.be.zeros((batch, spec.hidden_size), self.dtype) if spec.cell.has_cell_state \
+            else None
+        return h, c
 
-def _backward_steps(copies, upstream, reverse):
-    """Backpropagate through the step copies in reverse processing order.
+    def _step_rows(self, a, t):
+        """``a[:, t]`` (B, n) as a one-step backend array (1, B, n)."""
+        return self.be.asarray(np.ascontiguousarray(a[None, :, t]), self.dtype)
 
-    Returns the gradient with respect to the layer's input (B, T, I) and the total gradient
-    with respect to its output (B, T, H): the gradient from above plus that through the
-    following steps.
-    """
-    steps = upstream.shape[1]
-    order = range(steps - 1, -1, -1) if reverse else range(steps)
-    total = np.zeros_like(upstream)
-    grad_input = [None] * steps
-    carry = None
-    for copy, t in reversed(list(zip(copies, order, strict=True))):
-        gx, grad_state = copy.backward(upstream[:, t:t + 1], carry)
-        grad_input[t] = gx[:, 0]
-        # carry is the gradient with respect to the state after step t, from the steps after it.
-        total[:, t] = upstream[:, t] if carry is None else upstream[:, t] + _hidden(carry)[0]
-        carry = grad_state
-    return np.stack(grad_input, axis=1), total
+    def forward(self, x):
+        """Outputs (B, T, H_out) in time order for the input ``x`` (B, T, I)."""
+        outputs = [None] * x.shape[1]
+        h, c = self._zeros(x.shape[0])
+        for t in self._order(x.shape[1]):
+            out, h, c, tape = self.be.forward(self.spec, self.params, self._step_rows(x, t), h,
+                                              c, None, False, True)
+            outputs[t] = self.be.to_numpy(out)[0]
+            self.tapes.append(tape)
+        return np.stack(outputs, axis=1)
 
+    def backward(self, upstream):
+        """Backpropagate through the steps in reverse processing order.
 
-def _hidden(state):
-    """The hidden part of a state: h of an LSTM's (h, c), else the state itself."""
-    return state[0] if isinstance(state, tuple) else state
+        Returns the gradient with respect to the input (B, T, I) and the total gradient with
+        respect to the output (B, T, H): the gradient from above plus that through the
+        following steps.
+        """
+        steps = upstream.shape[1]
+        total = np.zeros_like(upstream)
+        grad_input = [None] * steps
+        # The gradient with respect to the state after step t, from the steps after it.
+        carry_h, carry_c = self._zeros(upstream.shape[0])
+        for tape, t in reversed(list(zip(self.tapes, self._order(steps), strict=True))):
+            gx, grad_h, grad_c, _ = self.be.backward(self.spec, self.params, tape,
+                                                     self._step_rows(upstream, t), carry_h,
+                                                     carry_c)
+            grad_input[t] = self.be.to_numpy(gx)[0]
+            total[:, t] = upstream[:, t] + self.be.to_numpy(carry_h)
+            carry_h, carry_c = grad_h, grad_c
+        return np.stack(grad_input, axis=1), total
 
 
 def plot_gradient_flow(flows, ax=None, title=None):

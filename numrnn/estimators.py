@@ -6,8 +6,8 @@ dense head reads its state at the sequence's last valid step. ``X`` may be a 3-D
 variable-length (T_i, n_features) arrays, which are padded and passed with their lengths.
 
 The estimators follow scikit-learn's conventions without importing it: the constructor only
-stores its arguments, :meth:`~SequenceClassifier.fit` returns ``self``, learned attributes end
-in ``_``, and ``get_params``/``set_params`` work, so ``sklearn.base.clone``,
+stores its arguments, :meth:`~numrnn.SequenceClassifier.fit` returns ``self``, learned
+attributes end in ``_``, and ``get_params``/``set_params`` work, so ``sklearn.base.clone``,
 ``Pipeline``, ``GridSearchCV`` and ``cross_val_score`` accept them.
 """
 

@@ -3,11 +3,12 @@
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._component import Component
 from numrnn._validation import check_float_dtype, check_int
 from numrnn.activations import OUTPUT_FUNCTIONS
 
 
-class Dense:
+class Dense(Component):
     r"""Affine output head, applied at every time step or at each sequence's last valid step.
 
     .. math:: z_t = W_{hy} h_t + b_y, \qquad \hat y_t = f(z_t)
@@ -96,31 +97,6 @@ class Dense:
             ("batch_first", False)) if getattr(self, name) != default)
         return f"Dense({self.in_features}, {self.out_features}{options}, dtype={self.dtype.name})"
 
-    def train(self, mode=True):
-        """Set training mode (no effect on a dense head, kept for a uniform interface).
-
-        Parameters
-        ----------
-        mode : bool, default True
-
-        Returns
-        -------
-        Dense
-            This head.
-        """
-        self.training = bool(mode)
-        return self
-
-    def eval(self):
-        """Set evaluation mode.
-
-        Returns
-        -------
-        Dense
-            This head.
-        """
-        return self.train(False)
-
     def get_config(self):
         """Return the constructor arguments as JSON-compatible values.
 
@@ -134,38 +110,14 @@ class Dense:
                 "batch_first": self.batch_first, "dtype": self.dtype.name,
                 "seed": tu.json_seed(self.seed)}
 
-    def state_dict(self):
-        """Return copies of the parameters, with ``torch.nn.Linear``'s names.
-
-        Returns
-        -------
-        dict of str to ndarray
-            ``weight`` (O, F) and, if ``bias``, ``bias`` (O,).
-        """
-        return {k: v.copy() for k, v in self._params.items()}
-
-    def load_state_dict(self, state_dict):
-        """Replace the parameters (strict: same keys and shapes as :meth:`state_dict`).
-
-        Parameters
-        ----------
-        state_dict : mapping of str to array_like
-            NumPy arrays or PyTorch tensors; converted to the head's dtype.
-
-        Raises
-        ------
-        ValueError
-            Naming missing, unexpected and mis-shaped keys; nothing changes then.
-        """
-        self._params = tu.checked_state(self._params, state_dict, "Dense head")
-
     def parameters(self):
         """Return the live parameter arrays, which optimizers update in place.
 
         Returns
         -------
         dict of str to ndarray
-            Keyed like :meth:`state_dict`.
+            ``weight`` (O, F) and, if ``bias``, ``bias`` (O,): ``torch.nn.Linear``'s names,
+            also those of :meth:`state_dict` and :meth:`load_state_dict`.
         """
         return self._params
 
@@ -243,7 +195,7 @@ class Dense:
     __call__ = forward
 
     def backward(self, grad_output):
-        r"""Backpropagate through the latest :meth:`forward` and fill :attr:`grads`.
+        r"""Backpropagate through the latest :meth:`forward` and fill ``grads``.
 
         .. math:: \frac{\partial L}{\partial W} = \sum_{t,b} g_{tb} h_{tb}^\top,\quad
                   \frac{\partial L}{\partial b} = \sum_{t,b} g_{tb},\quad

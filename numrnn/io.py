@@ -8,7 +8,7 @@ entry                               content
 ``__numrnn__``                      JSON text (uint8 bytes): format tag and version,
                                     the layers with their constructor arguments,
                                     the loss, the optimizer and its hyperparameters
-``param/{i}.{name}``                the model's parameters (:meth:`Sequential.state_dict`)
+``param/{i}.{name}``                the model's parameters (:meth:`numrnn.Sequential.state_dict`)
 ``optimizer/{i}.{name}/{key}``      the optimizer's per-parameter state (moments, steps)
 ==================================  ================================================
 
@@ -38,8 +38,8 @@ import zlib
 
 import numpy as np
 
-from numrnn import _layers
 from numrnn import _trainutil as tu
+from numrnn._recurrent import GRU, LSTM, RNN
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES
 from numrnn.model import Dropout, Sequential
@@ -48,25 +48,9 @@ from numrnn.optim import OPTIMIZERS
 FORMAT = "numrnn.Sequential"
 VERSION = 1
 _CONFIG_KEY = "__numrnn__"
-_RECURRENT = {"RNN": _layers.RNN, "LSTM": _layers.LSTM, "GRU": _layers.GRU}
-_OTHER_LAYERS = {"Dense": Dense, "Dropout": Dropout}
+_LAYERS = {cls.__name__: cls for cls in (RNN, LSTM, GRU, Dense, Dropout)}
 _LOSS_CLASSES = {cls.__name__: cls for cls in LOSSES.values()}
 _OPTIMIZER_CLASSES = {cls.__name__: cls for cls in OPTIMIZERS.values()}
-
-
-def _layer_config(layer):
-    """Constructor arguments of one layer of a model, as JSON-compatible values."""
-    if isinstance(layer, _layers.RNN):
-        config = {name: getattr(layer, name) for name in (
-            "input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-            "bidirectional", "backend")}
-        config["dtype"] = layer.dtype.name
-        if type(layer) is _layers.RNN:
-            config["nonlinearity"] = layer.nonlinearity
-        if type(layer) is _layers.LSTM:
-            config["proj_size"] = layer.proj_size
-        return config
-    return layer.get_config()
 
 
 def model_config(model):
@@ -79,13 +63,21 @@ def model_config(model):
     Returns
     -------
     dict
+
+    Examples
+    --------
+    >>> from numrnn import GRU, Dense, Sequential
+    >>> from numrnn.io import model_config
+    >>> config = model_config(Sequential([GRU(3, 4, seed=0), Dense(4, 2, seed=0)]))
+    >>> [layer["class"] for layer in config["layers"]], config["loss"]["class"]
+    (['GRU', 'Dense'], 'MSELoss')
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a numrnn Sequential, got {type(model).__name__}")
     return {
         "format": FORMAT,
         "version": VERSION,
-        "layers": [{"class": type(layer).__name__, "config": _layer_config(layer)}
+        "layers": [{"class": type(layer).__name__, "config": layer.get_config()}
                    for layer in model.layers],
         "loss": {"class": type(model.loss).__name__, "config": model.loss.get_config()},
         "optimizer": {"class": type(model.optimizer).__name__,
@@ -111,6 +103,15 @@ def build_model(config, backend=None):
     ------
     ValueError
         If the config is not a numrnn model's or names unknown classes.
+
+    Examples
+    --------
+    >>> from numrnn import RNN, Dense, Sequential
+    >>> from numrnn.io import build_model, model_config
+    >>> model = Sequential([RNN(2, 3, nonlinearity="relu", seed=0), Dense(3, 1, seed=0)])
+    >>> copy = build_model(model_config(model))     # the same architecture, new weights
+    >>> copy.layers[0].nonlinearity
+    'relu'
     """
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"not a numrnn model description (format tag {FORMAT!r} missing)")
@@ -120,21 +121,15 @@ def build_model(config, backend=None):
     layers = []
     for entry in config["layers"]:
         name, kwargs = entry["class"], dict(entry["config"])
-        if name in _RECURRENT:
-            if backend is not None:
-                kwargs["backend"] = backend
-            (input_size, hidden_size, num_layers) = (kwargs.pop(k) for k in (
-                "input_size", "hidden_size", "num_layers"))
-            try:
-                layers.append(_RECURRENT[name](input_size, hidden_size, num_layers, **kwargs))
-            except (ImportError, RuntimeError) as exc:
-                raise ValueError(f"layer {len(layers)} ({name}) uses backend "
-                                 f"{kwargs['backend']!r}, which is not usable here ({exc}); "
-                                 "pass backend='auto' (or another) to load it") from exc
-        elif name in _OTHER_LAYERS:
-            layers.append(_OTHER_LAYERS[name](**kwargs))
-        else:
-            raise ValueError(f"unknown layer class {name!r}")
+        cls = _known(_LAYERS, name, "layer")
+        if "backend" in kwargs and backend is not None:
+            kwargs["backend"] = backend
+        try:
+            layers.append(cls(**kwargs))
+        except (ImportError, RuntimeError) as exc:
+            raise ValueError(f"layer {len(layers)} ({name}) uses backend "
+                             f"{kwargs['backend']!r}, which is not usable here ({exc}); "
+                             "pass backend='auto' (or another) to load it") from exc
     loss_cls = _known(_LOSS_CLASSES, config["loss"]["class"], "loss")
     optimizer_cls = _known(_OPTIMIZER_CLASSES, config["optimizer"]["class"], "optimizer")
     return Sequential(layers, loss=loss_cls(**config["loss"]["config"]),
@@ -160,6 +155,16 @@ def save(path, model):
     ------
     TypeError
         If ``model`` is not a :class:`~numrnn.model.Sequential`.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from numrnn import RNN, Dense, Sequential, save
+    >>> path = os.path.join(tempfile.mkdtemp(), "rnn.npz")
+    >>> save(path, Sequential([RNN(2, 3, seed=0), Dense(3, 1, seed=0)]))
+    >>> sorted(np.load(path).files)[:3]
+    ['__numrnn__', 'param/0.bias_hh_l0', 'param/0.bias_ih_l0']
     """
     config = model_config(model)
     arrays = {_CONFIG_KEY: np.frombuffer(json.dumps(config).encode(), dtype=np.uint8)}
@@ -191,6 +196,16 @@ def load(path, *, backend=None):
     ValueError
         Naming the file and the problem if it is not a numrnn model file, is truncated or
         corrupted, or its entries do not match its architecture.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from numrnn import LSTM, Dense, Sequential, load, save
+    >>> path = os.path.join(tempfile.mkdtemp(), "lstm.npz")
+    >>> save(path, Sequential([LSTM(2, 3, seed=0), Dense(3, 1, seed=0)]))
+    >>> model = load(path, backend="numpy")         # whatever backend it was saved with
+    >>> type(model.layers[0]).__name__, model.layers[0].backend, model.layers[0].training
+    ('LSTM', 'numpy', False)
     """
     path = os.fspath(path)
     try:
@@ -286,6 +301,14 @@ def to_torch(state_dict):
     ------
     ImportError
         If PyTorch is not installed (numrnn never needs it otherwise).
+
+    Examples
+    --------
+    >>> import numrnn, torch
+    >>> from numrnn.io import to_torch
+    >>> gru = numrnn.GRU(3, 4, backend="numpy", seed=0)
+    >>> torch.nn.GRU(3, 4).load_state_dict(to_torch(gru.state_dict()))
+    <All keys matched successfully>
     """
     try:
         import torch

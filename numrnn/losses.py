@@ -33,6 +33,17 @@ from numrnn import _trainutil as tu
 from numrnn.activations import log_softmax, sigmoid
 
 
+def _weights(value, name):
+    """Per-class weights: None, or a 1-D float64 array of finite values >= 0."""
+    if value is None:
+        return None
+    value = tu.as_float_array(value, name, np.float64)
+    tu.check_ndim(value, name, (1,))
+    if np.any(value < 0) or not np.all(np.isfinite(value)):
+        raise ValueError(f"{name} must be finite and >= 0")
+    return value
+
+
 class Loss:
     """Common machinery: shape checks, the ``lengths`` mask, reduction and the gradient.
 
@@ -45,6 +56,16 @@ class Loss:
         How the per-element losses of the valid steps are combined.
     batch_first : bool, default False
         Whether ``pred`` and ``target`` are (B, T, ...) instead of (T, B, ...).
+
+    Examples
+    --------
+    Every loss is one, and :func:`numrnn.save` keeps its configuration:
+
+    >>> from numrnn.losses import Loss, MSELoss
+    >>> isinstance(MSELoss(), Loss)
+    True
+    >>> MSELoss(reduction="sum").get_config()
+    {'reduction': 'sum', 'batch_first': False}
     """
 
     activation = "identity"
@@ -202,12 +223,7 @@ class BCEWithLogitsLoss(Loss):
 
     def __init__(self, pos_weight=None, reduction="mean", batch_first=False):
         super().__init__(reduction, batch_first)
-        if pos_weight is not None:
-            pos_weight = tu.as_float_array(pos_weight, "pos_weight", np.float64)
-            tu.check_ndim(pos_weight, "pos_weight", (1,))
-            if np.any(pos_weight < 0) or not np.all(np.isfinite(pos_weight)):
-                raise ValueError("pos_weight must be finite and >= 0")
-        self.pos_weight = pos_weight
+        self.pos_weight = _weights(pos_weight, "pos_weight")
 
     def get_config(self):
         """Return the constructor arguments as JSON-compatible values.
@@ -279,12 +295,7 @@ class CrossEntropyLoss(Loss):
 
     def __init__(self, weight=None, label_smoothing=0.0, reduction="mean", batch_first=False):
         super().__init__(reduction, batch_first)
-        if weight is not None:
-            weight = tu.as_float_array(weight, "weight", np.float64)
-            tu.check_ndim(weight, "weight", (1,))
-            if np.any(weight < 0) or not np.all(np.isfinite(weight)):
-                raise ValueError("weight must be finite and >= 0")
-        self.weight = weight
+        self.weight = _weights(weight, "weight")
         self.label_smoothing = tu.check_float(label_smoothing, "label_smoothing", 0.0, 1.0)
 
     def get_config(self):

@@ -2,7 +2,7 @@ r"""Evaluation metrics on flat arrays (one entry per sample or per valid time st
 
 Classification metrics take integer labels; :func:`perplexity` and
 :func:`bits_per_character` take predicted class probabilities; regression metrics take real
-values. :meth:`numrnn.model.Sequential.fit` flattens the valid steps of variable-length
+values. :meth:`numrnn.Sequential.fit` flattens the valid steps of variable-length
 sequences before calling them.
 
 Examples
@@ -57,6 +57,12 @@ def accuracy(y_true, y_pred):
     ------
     ValueError
         If the shapes differ or the arrays are empty.
+
+    Examples
+    --------
+    >>> from numrnn.metrics import accuracy
+    >>> accuracy([0, 1, 2, 2], [0, 1, 1, 2])
+    0.75
     """
     y_true, y_pred = _pair(y_true, y_pred, labels=True)
     return float(np.mean(y_true == y_pred))

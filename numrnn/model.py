@@ -34,8 +34,10 @@ from collections import namedtuple
 import numpy as np
 
 from numrnn import _trainutil as tu
-from numrnn._layers import RNN, no_grad
+from numrnn._component import Component
+from numrnn._recurrent import RNN, no_grad
 from numrnn._sequences import check_finite_data, pad_inputs, pad_targets
+from numrnn._training.stream import make_stream_step
 from numrnn._validation import check_int
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES, Loss
@@ -43,7 +45,7 @@ from numrnn.metrics import METRICS
 from numrnn.optim import OPTIMIZERS, Adam, Optimizer, Schedule, clip_grad_norm, clip_grad_value
 
 
-class Dropout:
+class Dropout(Component):
     r"""Inverted dropout on the features between two components of a :class:`Sequential`.
 
     .. math:: y = x \odot m / (1 - p), \qquad m_j \sim \mathrm{Bernoulli}(1 - p)
@@ -81,31 +83,6 @@ class Dropout:
     def __repr__(self):
         return f"Dropout(p={self.p})"
 
-    def train(self, mode=True):
-        """Set training mode (dropout active) or, with ``mode=False``, evaluation mode.
-
-        Parameters
-        ----------
-        mode : bool, default True
-
-        Returns
-        -------
-        Dropout
-            This layer.
-        """
-        self.training = bool(mode)
-        return self
-
-    def eval(self):
-        """Set evaluation mode (the identity).
-
-        Returns
-        -------
-        Dropout
-            This layer.
-        """
-        return self.train(False)
-
     def get_config(self):
         """Return the constructor arguments as JSON-compatible values.
 
@@ -115,41 +92,6 @@ class Dropout:
             Keyword arguments that rebuild this layer.
         """
         return {"p": self.p, "seed": tu.json_seed(self.seed)}
-
-    def state_dict(self):
-        """Return the parameters: none.
-
-        Returns
-        -------
-        dict
-            Empty.
-        """
-        return {}
-
-    def load_state_dict(self, state_dict):
-        """Accept only an empty state dict (strict, like the other layers).
-
-        Parameters
-        ----------
-        state_dict : dict
-            Must be empty.
-
-        Raises
-        ------
-        ValueError
-            If it has any key.
-        """
-        tu.checked_state({}, state_dict, "Dropout")
-
-    def parameters(self):
-        """Return the live parameters: none.
-
-        Returns
-        -------
-        dict
-            Empty.
-        """
-        return {}
 
     def forward(self, x):
         r"""Apply dropout (in training mode) to features of any shape.
@@ -227,7 +169,7 @@ def _put_state(state, rows, new):
         target[:, rows] = value
 
 
-class Sequential:
+class Sequential(Component):
     """Recurrent layers and dropout, then a :class:`~numrnn.heads.Dense` head, trained together.
 
     Parameters
@@ -326,6 +268,13 @@ class Sequential:
                             f"{type(optimizer).__name__}")
         self.optimizer = optimizer
         self._stream_state = None
+        self._stream_step = None  # stream's fast path, made by its first one-step call
+        self.training = True
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_stream_step"] = None  # a closure over this model: made again on first use
+        return state
 
     def __repr__(self):
         inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
@@ -359,36 +308,9 @@ class Sequential:
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
                 for k, v in layer.grads.items()}
 
-    def state_dict(self):
-        """Return copies of all parameters.
-
-        Returns
-        -------
-        dict of str to ndarray
-            Keyed ``"{layer index}.{name}"``, as ``torch.nn.Sequential`` (or ``ModuleList``)
-            names the parameters of modules at the same positions.
-        """
-        return {f"{i}.{k}": v for i, layer in enumerate(self.layers)
-                for k, v in layer.state_dict().items()}
-
-    def load_state_dict(self, state_dict):
-        """Replace all parameters; strict and all-or-nothing.
-
-        Parameters
-        ----------
-        state_dict : mapping of str to array_like
-            Keys of :meth:`state_dict`; NumPy arrays or PyTorch tensors.
-
-        Raises
-        ------
-        ValueError
-            Naming missing, unexpected and mis-shaped keys; nothing changes then.
-        """
-        checked = tu.checked_state(self.state_dict(), dict(state_dict), "Sequential model")
-        for i, layer in enumerate(self.layers):
-            prefix = f"{i}."
-            layer.load_state_dict({k[len(prefix):]: v for k, v in checked.items()
-                                   if k.startswith(prefix)})
+    def _parameters_loaded(self):
+        for layer in self.layers:
+            layer._parameters_loaded()
 
     def train(self, mode=True):
         """Set every layer's training mode (dropout active), or evaluation mode.
@@ -404,17 +326,8 @@ class Sequential:
         """
         for layer in self.layers:
             layer.train(mode)
+        self.training = bool(mode)
         return self
-
-    def eval(self):
-        """Set every layer to evaluation mode.
-
-        Returns
-        -------
-        Sequential
-            This model.
-        """
-        return self.train(False)
 
     @contextlib.contextmanager
     def _evaluating(self):
@@ -557,7 +470,7 @@ class Sequential:
             validation_split=0.0, validation_data=None, early_stopping=None,
             restore_best=True, metrics=(), clip_norm=None, clip_value=None, schedule=None,
             schedule_interval="epoch", tbptt=None, progress=True):
-        """Train with shuffled mini-batches; fills :attr:`history_`.
+        """Train with shuffled mini-batches; fills ``history_``.
 
         Parameters
         ----------
@@ -794,6 +707,7 @@ class Sequential:
     def reset_stream(self):
         """Forget the state carried by :meth:`stream`."""
         self._stream_state = None
+        self._stream_step = None
 
     def stream(self, x, lengths=None):
         """Run stateful inference on the next chunk of every sequence (any batch size).
@@ -818,6 +732,11 @@ class Sequential:
         ValueError
             If a layer is bidirectional or the batch size differs from the stream's.
         """
+        fast = self._stream_step
+        if fast is not None and lengths is None:
+            out = fast(x)
+            if out is not None:
+                return out
         if any(layer.bidirectional for layer in self.recurrent):
             raise ValueError("stream needs unidirectional layers")
         x, lengths = self._check_inputs(x, lengths)
@@ -832,6 +751,8 @@ class Sequential:
             logits, self._stream_state = self._forward(
                 _zero_padding(tu.swap_batch_time(x, True), lengths), lengths,
                 self._stream_state)
+        if x.shape[1] == 1 and self._stream_step is None:
+            self._stream_step = make_stream_step(self, x.shape)
         return self._outputs(logits, lengths)
 
     def _outputs(self, logits, lengths):

@@ -39,6 +39,24 @@ class Optimizer:
     **hyper
         The hyperparameters: ``lr`` and ``weight_decay`` (both required, >= 0) and the
         subclass's own, kept in ``hyper``.
+
+    Examples
+    --------
+    Signed gradient descent, which keeps no state but the step count:
+
+    >>> import numpy as np
+    >>> from numrnn.optim import Optimizer
+    >>> class SignSGD(Optimizer):
+    ...     _state_keys = ()
+    ...     def __init__(self, lr=0.1):
+    ...         super().__init__(lr=lr, weight_decay=0.0)
+    ...     def _update(self, param, grad, state):
+    ...         param -= self.lr * np.sign(grad)
+    ...         state["step"] += 1
+    >>> params = {"w": np.array([1.0, -1.0])}
+    >>> SignSGD().step(params, {"w": np.array([0.5, -2.0])})
+    >>> params["w"]
+    array([ 0.9, -0.9])
     """
 
     def __init__(self, **hyper):
@@ -452,6 +470,20 @@ class Schedule:
     ----------
     optimizer : Optimizer
         The optimizer whose ``lr`` the schedule sets.
+
+    Examples
+    --------
+    Halve the learning rate at every step:
+
+    >>> from numrnn.optim import SGD, Schedule
+    >>> class Halving(Schedule):
+    ...     def rate(self, step):
+    ...         return self.base_lr / 2**step
+    >>> schedule = Halving(SGD(lr=0.1))
+    >>> schedule.step(), schedule.step()
+    (0.05, 0.025)
+    >>> schedule.optimizer.lr
+    0.025
     """
 
     def __init__(self, optimizer):

@@ -1,6 +1,7 @@
 """The examples under docs/examples learn for real: each runs in fast mode, its result checked.
 
-The results asserted here are those docs/examples.rst states for the fast mode. Each example
+The results asserted here are those each example's docstring (its gallery page) states for the
+fast mode. Each example
 runs in its own process, as a user would run it.
 """
 

@@ -91,7 +91,7 @@ def test_unusable_saved_backend_is_explained(tmp_path, monkeypatch):
     def unusable(name="auto"):
         raise RuntimeError(f"backend {name!r} needs a GPU")
 
-    monkeypatch.setattr(numrnn._layers, "resolve_backend", unusable)
+    monkeypatch.setattr(numrnn._recurrent.base, "resolve_backend", unusable)
     with pytest.raises(ValueError, match=r"layer 0 \(LSTM\) uses backend 'numpy', which is "
                                          r"not usable here .*pass backend='auto'"):
         load(tmp_path / "m.npz")

@@ -323,7 +323,7 @@ def test_step_never_keeps_a_stepper_of_old_parameters(rng):
     layer = make_layer("gru", 3, 4, 1, "cpu")
     x = rng.standard_normal((2, 3))
     layer.step(x)  # the stepper for x's shape is made
-    steps = layer._stepper[1]
+    steps = layer._streaming._stepper[1]
     step, start = steps[x.shape]
     new_params = make_layer("gru", 3, 4, 1, "cpu").state_dict()
 
@@ -566,7 +566,8 @@ def test_load_state_dict_strict(backend):
         layer.load_state_dict({k: v for k, v in sd.items() if k != "bias_hh_l0"})
     with pytest.raises(KeyError, match="weight_hr_l0"):
         layer.load_state_dict({**sd, "weight_hr_l0": np.zeros((2, 4))})
-    with pytest.raises(ValueError, match=r"weight_hh_l0: expected \(12, 4\), got \(12, 3\)"):
+    with pytest.raises(ValueError, match=r"state_dict\['weight_hh_l0'\] must have shape "
+                                         r"\(12, 4\) for GRU, got \(12, 3\)"):
         layer.load_state_dict({**sd, "weight_hh_l0": np.zeros((12, 3)), "bias_ih_l0": 1 + sd[
             "bias_ih_l0"]})
     with pytest.raises(TypeError, match="weight_ih_l0"):

@@ -10,10 +10,13 @@ import numrnn
 def numerical_gradient(f, x, eps=1e-6):
     """d f(x) / d x by central differences; ``f`` maps a float64 array to a float.
 
-    ``x`` is perturbed in place and restored, so ``f`` may close over it.
+    ``x`` is perturbed in place and restored, so ``f`` may close over it (flattened in its
+    own memory order: the layers' weight matrices are F-contiguous, and a C-order
+    ``reshape(-1)`` of them would be a copy).
     """
     grad = np.zeros_like(x, dtype=np.float64)
-    flat_x, flat_g = x.reshape(-1), grad.reshape(-1)
+    flat_x, flat_g = x.reshape(-1, order="A"), grad.reshape(-1, order="A")
+    assert np.shares_memory(flat_x, x)
     for i in range(flat_x.size):
         saved = flat_x[i]
         flat_x[i] = saved + eps

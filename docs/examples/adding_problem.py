@@ -1,12 +1,33 @@
-"""The adding problem: an LSTM remembers across 100 steps where a tanh RNN does not.
+r"""The adding problem: why LSTMs exist
+===================================
 
-Each sequence holds random numbers and two markers; the target is the sum of the two marked
-numbers (Hochreiter & Schmidhuber, 1997). Always answering 1 scores a mean squared error of
-1/6 = 0.167. Both networks get the same data, size, optimizer and seed; the gradient-flow
-plot shows why only the LSTM learns: the tanh RNN's gradient with respect to its early
-states vanishes.
+Each sequence holds random numbers from U(0, 1) and two markers; the target is the sum of
+the two marked numbers (Hochreiter & Schmidhuber, 1997; :func:`numrnn.datasets.adding_problem`).
+Always answering 1 scores a mean squared error of Var(u\ :sub:`1` + u\ :sub:`2`) = 1/6 = 0.167.
+An LSTM and a tanh RNN, both :class:`~numrnn.estimators.SequenceRegressor` with 32 hidden units
+and the same data, optimizer (Adam, learning rate 0.01, gradient norm clipped to 1) and seed,
+are trained on 3,200 sequences and tested on 1,000 new ones.
 
-Run ``python docs/examples/adding_problem.py`` (full) or with ``--fast``.
+=====================  ===========================  =====================================
+mode                   LSTM, test MSE               tanh RNN, test MSE
+=====================  ===========================  =====================================
+full (T = 100)         **0.0012**                   0.173 (baseline 0.167)
+fast (T = 30)          0.0042 (checked: < 0.05)     0.187 (checked: > 0.9 × baseline)
+=====================  ===========================  =====================================
+
+.. image:: /_static/adding_problem.png
+   :alt: Training error per epoch of both networks, and the norm of the loss gradient with
+         respect to each step's hidden state: flat for the LSTM, falling by twenty orders of
+         magnitude from the last step to the first for the tanh RNN.
+
+The right panel is :func:`numrnn.diagnostics.gradient_flow`: the norm of
+:math:`\partial L/\partial h_t`, the gradient of the loss with respect to the hidden state at
+step *t*, on 256 test sequences after training. The LSTM's gradient reaches the first step
+undiminished; the tanh RNN's shrinks by a factor of about 1.6 per step, to 10\ :sup:`-22` at
+the first step, so the first marked number never influences its training -- the vanishing
+gradient (Bengio et al., 1994) in one picture.
+
+Run ``python adding_problem.py`` (full, about 30 s) or ``python adding_problem.py --fast``.
 """
 
 import matplotlib
@@ -55,3 +76,5 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+# sphinx_gallery_thumbnail_path = "_static/adding_problem.png"

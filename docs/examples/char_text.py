@@ -1,11 +1,34 @@
-"""Character-level text generation on the Jargon File (public domain).
+"""Writing like the Jargon File
+============================
 
-A :class:`~numrnn.text.CharLanguageModel` (LSTM) learns the introduction of the Jargon File
-4.4.7 (shipped in :mod:`numrnn.datasets`) character by character and is scored in bits per
-character on held-out text from its end. The baseline is the best model that ignores
-context: each character's frequency in the training text. The model then writes a sample.
+A :class:`~numrnn.text.CharLanguageModel` (LSTM) learns Part I of the Jargon File 4.4.7 (public
+domain; :func:`numrnn.datasets.load_jargon`) one character at a time and is scored in bits
+per character on held-out text from the end of the file. The baseline predicts each
+character by its frequency in the training text, ignoring context. The model then writes
+300 characters after the prompt "The hacker " (temperature 0.7, seed 0).
 
-Run ``python docs/examples/char_text.py`` (full) or with ``--fast``.
+=============================================================  ============  ===========
+mode                                                           LSTM, bits    frequencies
+=============================================================  ============  ===========
+full (79,217 characters, 128 hidden units, 15 epochs)          **2.28**      4.03
+fast (20,000 characters, 64 hidden units, 10 epochs)           2.70          4.41
+=============================================================  ============  ===========
+
+In fast mode the test checks that the model beats the baseline by more than one bit per
+character.
+
+.. image:: /_static/char_text.png
+   :alt: Training bits per character per epoch, with the held-out result and the baseline.
+
+The full-mode sample (its line breaks are the model's):
+
+| The hacker slang is that the endard gut one sometrience to and the form beganch are verss
+  hackers upars wroniting the term
+| tends the tend that the style they oftan in the finsted that and viry conscious intends has
+  enternal situsion (do-beging the style morgon' from the plural an
+| logicly vocames by File is the
+
+Run ``python char_text.py`` (full) or ``python char_text.py --fast``.
 """
 
 import matplotlib
@@ -67,3 +90,5 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+# sphinx_gallery_thumbnail_path = "_static/char_text.png"

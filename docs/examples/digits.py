@@ -1,11 +1,23 @@
-"""Handwritten digits read row by row: a recurrent classifier on scikit-learn's digits.
+"""Handwritten digits, row by row
+==============================
 
-Each 8x8 image of scikit-learn's bundled digits data set (1,797 images, no download) becomes
-a sequence of 8 steps (its rows) of 8 features (the pixels of a row). A
-:class:`~numrnn.estimators.SequenceClassifier` in a scikit-learn ``Pipeline`` learns them on
-75% of the images and is scored on the other 25%.
+scikit-learn's bundled digits (1,797 images of 8×8 pixels, ``sklearn.datasets.load_digits``,
+no download) are read one pixel row per step: sequences of 8 steps of 8 features. A
+:class:`~numrnn.estimators.SequenceClassifier` (LSTM) sits in a scikit-learn ``Pipeline``
+after a ``FunctionTransformer`` that reshapes and scales the images; 75% of the images
+(stratified, ``random_state=0``) train it, the other 450 test it.
 
-Run ``python docs/examples/digits.py`` (full) or with ``--fast``.
+=========================================  ==============================================
+mode                                       test accuracy
+=========================================  ==============================================
+full (64 hidden units, 30 epochs)          **98.4%**
+fast (32 hidden units, 10 epochs)          95.6% (checked: > 90%)
+=========================================  ==============================================
+
+.. image:: /_static/digits.png
+   :alt: Training loss per epoch and the confusion matrix on the test images.
+
+Run ``python digits.py`` (full, about 10 s) or ``python digits.py --fast``.
 """
 
 import matplotlib
@@ -64,3 +76,5 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+# sphinx_gallery_thumbnail_path = "_static/digits.png"

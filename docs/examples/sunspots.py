@@ -1,12 +1,25 @@
-"""Forecasting yearly sunspot numbers against a persistence baseline.
+"""Forecasting sunspots
+====================
 
-The yearly mean sunspot numbers 1700-2008 (NOAA, public domain, shipped in
-:mod:`numrnn.datasets`) follow the roughly 11-year solar cycle. A
-:class:`~numrnn.forecasting.Forecaster` learns from 1700-1969 and forecasts every year
-1970-2008 one year ahead from the years before it. The baseline is persistence: next year
-equals this year. Errors are root mean squared errors in sunspots.
+The yearly mean sunspot numbers 1700--2008 (NOAA's National Geophysical Data Center, public
+domain; :func:`numrnn.datasets.load_sunspots`) follow the roughly 11-year solar cycle. A
+:class:`~numrnn.forecasting.Forecaster` (LSTM reading the last 22 years) is fitted on
+1700--1969 and forecasts each year 1970--2008 one year ahead from the observed years before
+it. The baseline is persistence: next year equals this year. Errors are root mean squared
+errors in sunspots.
 
-Run ``python docs/examples/sunspots.py`` (full) or with ``--fast``.
+=========================================  =========================  ==================
+mode                                       LSTM, RMSE (sunspots)      persistence, RMSE
+=========================================  =========================  ==================
+full (32 hidden units, 150 epochs)         **12.8**                   30.3
+fast (16 hidden units, 30 epochs)          13.2 (checked: < 0.6 ×)    30.3
+=========================================  =========================  ==================
+
+.. image:: /_static/sunspots.png
+   :alt: Observed sunspot numbers 1910-2008 with the one-year-ahead forecasts of the LSTM
+         and of persistence over 1970-2008.
+
+Run ``python sunspots.py`` (full, about 15 s) or ``python sunspots.py --fast``.
 """
 
 import matplotlib
@@ -55,3 +68,5 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+# sphinx_gallery_thumbnail_path = "_static/sunspots.png"

@@ -3,7 +3,7 @@
 A backend is a module (one folder under ``numrnn/backends/``) that provides
 the functions below with exactly these signatures.  Everything above the
 backends -- validation, stacking, directions, dropout, ``batch_first``,
-unbatched input -- is written once in :mod:`numrnn._layers`.
+unbatched input -- is written once in :mod:`numrnn._recurrent`.
 
 Names users pass as ``backend=``:
 
@@ -17,7 +17,7 @@ name       module                           role
 
 Interface of a backend module
 -----------------------------
-``cell`` is a :class:`CellSpec`: the registered cell (:mod:`numrnn._cells`,
+``spec`` is a :class:`CellSpec`: the registered cell (:mod:`numrnn._cells`,
 which says everything a backend needs to know of it: gate count, state,
 maths), its hidden size and its projection size.  ``params`` is a dict with the keys
 ``"weight_ih"`` (G*H, I), ``"weight_hh"`` (G*H, H_out), ``"bias_ih"`` (G*H,),
@@ -32,7 +32,7 @@ float dtype (float32 or float64), and are never modified by a backend.
     ``params`` (host backends return it unchanged; the CUDA backend returns
     device copies).  The layer calls it again whenever the weights change.
 
-``forward(cell, params, x, h0, c0, lengths, reverse, need_tape)``
+``forward(spec, params, x, h0, c0, lengths, reverse, need_tape)``
     x (T, B, I); h0 (B, H_out); c0 (B, H) for a cell with a cell state
     (LSTM) else None;
     lengths None (every sequence has T steps) or int64 (B,) in [1, T];
@@ -43,7 +43,7 @@ float dtype (float32 or float64), and are never modified by a backend.
     tape is an opaque object for ``backward`` (None when not need_tape).
     Returned arrays are new and owned by the caller.
 
-``backward(cell, params, tape, grad_output, grad_h_n, grad_c_n)``
+``backward(spec, params, tape, grad_output, grad_h_n, grad_c_n)``
     Gradient of sum(output*grad_output) + sum(h_n*grad_h_n)
     (+ sum(c_n*grad_c_n)) for the forward call that produced ``tape``.
     grad_output (T, B, H_out) (entries at padded steps are ignored);
@@ -68,6 +68,8 @@ Array helpers (so the layer code never touches a device array directly):
 ``is_device_array(a)``         True if ``a`` lives on this backend's device
 """
 
+import importlib
+import os
 from collections import namedtuple
 
 from numrnn._cells import get_cell
@@ -86,8 +88,82 @@ class CellSpec(namedtuple("CellSpec", ["cell", "hidden_size", "proj_size"])):
         return super().__new__(cls, get_cell(cell), hidden_size, proj_size)
 
 
+#: Every function of the backend interface (above), with its parameter names.
+INTERFACE = {
+    "prepare_params": ("params",),
+    "forward": ("spec", "params", "x", "h0", "c0", "lengths", "reverse", "need_tape"),
+    "backward": ("spec", "params", "tape", "grad_output", "grad_h_n", "grad_c_n"),
+    "asarray": ("a", "dtype"),
+    "to_numpy": ("a",),
+    "zeros": ("shape", "dtype"),
+    "concat_features": ("arrays",),
+    "split_features": ("a", "sizes"),
+    "stack": ("arrays",),
+    "transpose01": ("a",),
+    "add": ("a", "b"),
+    "multiply": ("a", "b"),
+    "is_device_array": ("a",),
+}
+
 BACKENDS = {
     "numpy": "numrnn.backends.reference",
     "cpu": "numrnn.backends.cpu",
     "cuda": "numrnn.backends.cuda",
 }
+
+
+def _cuda_usable():
+    try:
+        cuda = importlib.import_module(BACKENDS["cuda"])
+    except ImportError:
+        return False
+    return cuda.is_usable()
+
+
+def resolve_backend(name="auto"):
+    """The backend module for a backend name.
+
+    Parameters
+    ----------
+    name : {"auto", "numpy", "cpu", "cuda"}
+        ``"auto"`` takes the environment variable ``NUMRNN_BACKEND`` if set,
+        else ``"cuda"`` when a real GPU is usable (the CUDA simulator does not
+        count), else ``"cpu"``.
+
+    Returns
+    -------
+    name : str
+        The resolved name.
+    module : module
+        The backend module (see :mod:`numrnn.backends`).
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown.
+    TypeError
+        If the name is not a string.
+    RuntimeError
+        If ``"cuda"`` is asked for and no GPU (or simulator) is usable.
+
+    Examples
+    --------
+    >>> import numrnn
+    >>> name, module = numrnn.resolve_backend("numpy")
+    >>> name, module.__name__
+    ('numpy', 'numrnn.backends.reference')
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a string, got {type(name).__name__}")
+    if name == "auto":
+        name = os.environ.get("NUMRNN_BACKEND", "auto") or "auto"
+        if name == "auto":
+            name = "cuda" if _cuda_usable() else "cpu"
+    if name not in BACKENDS:
+        raise ValueError(
+            f"backend must be one of {['auto', *BACKENDS]}, got {name!r}"
+        )
+    module = importlib.import_module(BACKENDS[name])
+    if name == "cuda":
+        module.check_available()
+    return name, module

@@ -68,12 +68,19 @@ Rows: one batch row of one time step, a loop over the H units of the
 functions above, for the CPU time loops and the stepper (registered per cell
 in :mod:`numrnn._cells`; they inline into a loop skeleton compiled per cell)::
 
-    {cell}_row_forward(x, b_ih, b_hh, bias, hh, h, c, hraw, taped, relu, fast)
-        # x: the row of X W_ihᵀ (G*H), overwritten with the gate values;
-        # bias = b_ih + b_hh; hh: the row of h_prev W_hhᵀ (G*H, no bias);
-        # h: h_prev (H); c: c_prev (H), updated in place to c (LSTM);
-        # hraw: written with the new hidden state before any projection (it
-        # may be h itself); taped: written with the cell's extra tape values
+    {cell}_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep)
+        # x: the row of X W_ihᵀ (G*H); bias = b_ih + b_hh; hh: the row of
+        # h_prev W_hhᵀ (G*H, no bias); c: c_prev (H), updated in place to c
+        # (LSTM); h: h_prev (H) on entry for a cell without projection (GRU
+        # reads it), updated in place to the new hidden state before any
+        # projection.  Where ``keep``, x is overwritten with the gate values
+        # and taped with the cell's extra tape values (the time loops'
+        # tape); the stepper keeps none.
+        # ``keep`` is a compile-time constant, like ``fast``: with the five
+        # stores per unit the stepper does not need, its LSTM loop did not
+        # vectorise.  And h is one array updated in place, not an input and
+        # an output that may alias: with two, LLVM could not prove the loop
+        # safe to vectorise (the GRU's ran 3.5x slower).
     {cell}_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid,
                         ddirect, relu)
         # dhraw: dL/dhraw of this step; dc: dL/dc in, dL/dc_prev out (LSTM);
@@ -373,12 +380,13 @@ def _split4(a, H):
 
 
 @_scalar
-def rnn_row_forward(x, b_ih, b_hh, bias, hh, h, c, hraw, taped, relu, fast):
-    """One row of a vanilla RNN step: hraw = act(x + hh + b); x keeps hraw."""
-    for j in range(hraw.shape[0]):
+def rnn_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):
+    """One row of a vanilla RNN step: h = act(x + hh + b); x keeps h."""
+    for j in range(h.shape[0]):
         h_j = rnn_act(x[j] + bias[j] + hh[j], relu, fast)
-        x[j] = h_j
-        hraw[j] = h_j
+        if keep:
+            x[j] = h_j
+        h[j] = h_j
 
 
 @_scalar
@@ -389,8 +397,8 @@ def rnn_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid, ddirect, r
 
 
 @_scalar
-def lstm_row_forward(x, b_ih, b_hh, bias, hh, h, c, hraw, taped, relu, fast):
-    """One row of an LSTM step: x keeps i, f, g, o; c, hraw = o tanh c, taped = tanh c."""
+def lstm_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):
+    """One row of an LSTM step: x keeps i, f, g, o; c, h = o tanh c, taped = tanh c."""
     H = c.shape[0]
     xi, xf, xg, xo = _split4(x, H)
     hi, hf, hg, ho = _split4(hh, H)
@@ -404,13 +412,10 @@ def lstm_row_forward(x, b_ih, b_hh, bias, hh, h, c, hraw, taped, relu, fast):
             c[j],
             fast,
         )
-        xi[j] = i
-        xf[j] = f
-        xg[j] = g
-        xo[j] = o
+        if keep:
+            xi[j], xf[j], xg[j], xo[j], taped[j] = i, f, g, o, tanh_c
         c[j] = c_j
-        taped[j] = tanh_c
-        hraw[j] = o * tanh_c
+        h[j] = o * tanh_c
 
 
 @_scalar
@@ -426,16 +431,16 @@ def lstm_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid, ddirect, 
 
 
 @_scalar
-def gru_row_forward(x, b_ih, b_hh, bias, hh, h, c, hraw, taped, relu, fast):
-    """One row of a GRU step: x keeps r, z, n; taped = W_hn h + b_hn; hraw = h'."""
-    H = hraw.shape[0]
+def gru_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):
+    """One row of a GRU step: x keeps r, z, n; taped = W_hn h + b_hn; h becomes h'."""
+    H = h.shape[0]
     xr, xz, xn = _split3(x, H)
     hr, hz, hn = _split3(hh, H)
     bir, biz, bin_ = _split3(b_ih, H)
     bhr, bhz, bhn = _split3(b_hh, H)
     for j in range(H):
         hn_j = hn[j] + bhn[j]
-        xr[j], xz[j], xn[j], hraw[j] = gru_gates(
+        r, z, n, h[j] = gru_gates(
             xr[j] + bir[j],
             xz[j] + biz[j],
             xn[j] + bin_[j],
@@ -445,7 +450,8 @@ def gru_row_forward(x, b_ih, b_hh, bias, hh, h, c, hraw, taped, relu, fast):
             h[j],
             fast,
         )
-        taped[j] = hn_j
+        if keep:
+            xr[j], xz[j], xn[j], taped[j] = r, z, n, hn_j
 
 
 @_scalar

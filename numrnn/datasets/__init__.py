@@ -31,6 +31,13 @@ def load_sunspots():
     -------
     years : ndarray of int, shape (309,)
     sunspots : ndarray of float, shape (309,)
+
+    Examples
+    --------
+    >>> from numrnn.datasets import load_sunspots
+    >>> years, sunspots = load_sunspots()
+    >>> int(years[0]), int(years[-1]), len(sunspots)
+    (1700, 2008, 309)
     """
     with _path("sunspots.csv").open("r", encoding="ascii") as f:
         table = np.loadtxt(f, delimiter=",", skiprows=1)
@@ -44,6 +51,13 @@ def load_jargon():
     -------
     str
         About 87,000 ASCII characters of English prose.
+
+    Examples
+    --------
+    >>> from numrnn.datasets import load_jargon
+    >>> text = load_jargon()
+    >>> len(text) > 80_000, text.isascii()
+    (True, True)
     """
     return _path("jargon_intro.txt").read_text(encoding="ascii")
 
@@ -68,6 +82,18 @@ def adding_problem(n_samples, steps=100, seed=None):
     -------
     X : ndarray, shape (n_samples, steps, 2), float32
     y : ndarray, shape (n_samples,), float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.datasets import adding_problem
+    >>> X, y = adding_problem(3, steps=10, seed=0)
+    >>> X.shape, y.shape
+    ((3, 10, 2), (3,))
+    >>> X[:, :, 1].sum(axis=1)                  # two marked steps per sequence
+    array([2., 2., 2.], dtype=float32)
+    >>> bool(np.allclose(y, (X[:, :, 0] * X[:, :, 1]).sum(axis=1)))
+    True
     """
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")

@@ -26,7 +26,7 @@ COMPILE = r"""
 import pickle, sys, types
 import numba.cuda.dispatcher
 from numba import cuda
-from numrnn.backends.cuda import _kernels
+from numrnn.backends.cuda import _array_kernels, _kernels
 
 # Compiling an njit function called from a kernel asks the current device for
 # its compute capability; there is no device here.
@@ -39,8 +39,9 @@ except Exception as exc:
     print(f"no CUDA compiler: {exc}")
     raise SystemExit(3)
 problems = []
-for name, signature, is_float32 in pickle.load(open(sys.argv[1], "rb")):
-    ptx, _ = cuda.compile_ptx(getattr(_kernels, name).py_func, signature, cc=(8, 0))
+for module, name, signature, is_float32 in pickle.load(open(sys.argv[1], "rb")):
+    kernel = getattr({"_kernels": _kernels, "_array_kernels": _array_kernels}[module], name)
+    ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=(8, 0))
     if is_float32 and ".f64" in ptx:
         problems.append(f"{name}{signature}: float64 instructions in a float32 kernel")
 print("\n".join(problems))
@@ -51,8 +52,8 @@ raise SystemExit(1 if problems else 0)
 class _Recorder:
     """Stands in for a kernel: records argument types, then launches it."""
 
-    def __init__(self, name, kernel, seen):
-        self.name, self.kernel, self.seen = name, kernel, seen
+    def __init__(self, module, name, kernel, seen):
+        self.module, self.name, self.kernel, self.seen = module, name, kernel, seen
 
     def __getitem__(self, config):
         launch = self.kernel[config]
@@ -60,7 +61,7 @@ class _Recorder:
         def record_and_launch(*args):
             types = tuple(numba.typeof(getattr(a, "_ary", a)) for a in args)
             float32 = any(getattr(a, "dtype", None) == np.float32 for a in args)
-            self.seen.add((self.name, types, float32))
+            self.seen.add((self.module, self.name, types, float32))
             return launch(*args)
 
         return record_and_launch
@@ -69,15 +70,17 @@ class _Recorder:
 def test_kernels_compile_for_the_gpu(backend, monkeypatch, tmp_path):
     from numba.core import config
 
-    from numrnn.backends.cuda import _kernels
+    from numrnn.backends.cuda import _array_kernels, _kernels
 
     if not config.ENABLE_CUDASIM:
         pytest.skip("on a GPU the other tests compile the kernels")
     seen = set()
-    for name in dir(_kernels):
-        kernel = getattr(_kernels, name)
-        if hasattr(kernel, "fn") and not name.startswith("_"):
-            monkeypatch.setattr(_kernels, name, _Recorder(name, kernel, seen))
+    for module in (_kernels, _array_kernels):
+        short = module.__name__.rsplit(".", 1)[1]
+        for name in dir(module):
+            kernel = getattr(module, name)
+            if hasattr(kernel, "fn") and not name.startswith("_"):
+                monkeypatch.setattr(module, name, _Recorder(short, name, kernel, seen))
     rng = np.random.default_rng(0)
     for per_step in (False, True):
         monkeypatch.setattr(backend, "PERSISTENT_MAX_WEIGHT_BYTES", 0 if per_step else 1 << 30)

@@ -377,7 +377,14 @@ def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
     kinds : sequence of str
         Registered cell names (``"rnn_relu"`` shares the kernels of
         ``"rnn_tanh"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import warmup
+    >>> warmup(dtypes=(np.float32,), kinds=("gru",))   # the first GRU call then starts at once
     """
+    from ..._recurrent.params import stored
     from .. import CellSpec
 
     T, B, I, H = 2, 2, 2, 2
@@ -386,11 +393,11 @@ def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
         for kind in kinds:
             cell = CellSpec(kind, H, 0)
             GH = cell.cell.n_gates * H
-            params = {
-                "weight_ih": rng.standard_normal((GH, I)).astype(dtype),
-                "weight_hh": rng.standard_normal((GH, H)).astype(dtype),
-                "bias_ih": np.zeros(GH, dtype),
-                "bias_hh": np.zeros(GH, dtype),
+            params = {  # stored as the layers store theirs: the same compiled types
+                "weight_ih": stored(rng.standard_normal((GH, I)), dtype),
+                "weight_hh": stored(rng.standard_normal((GH, H)), dtype),
+                "bias_ih": stored(np.zeros(GH), dtype),
+                "bias_hh": stored(np.zeros(GH), dtype),
             }
             x = np.ones((T, B, I), dtype)
             h0 = np.zeros((B, H), dtype)

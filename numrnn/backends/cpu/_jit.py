@@ -1,15 +1,17 @@
 """Compilation helpers of the ``"cpu"`` backend.
 
 ``jit`` is ``numba.njit`` with the options every kernel here wants, and an
-on-disk cache that degrades gracefully; ``fast_gates`` turns the array dtype
-into the compile-time ``fast`` flag of :mod:`numrnn.backends.gates`.
+on-disk cache that degrades gracefully; ``specialise`` compiles one skeleton
+into per-cell variants; ``fast_gates`` turns the array dtype into the
+compile-time ``fast`` flag of :mod:`numrnn.backends.gates`.
 """
 
+import types
+
 import numba
-from numba import types
 from numba.extending import overload
 
-__all__ = ["fast_gates", "jit"]
+__all__ = ["fast_gates", "jit", "specialise"]
 
 
 def jit(func=None, *, nogil=True):
@@ -44,5 +46,24 @@ def fast_gates(a):
 
 @overload(fast_gates, target="cpu")
 def _fast_gates_impl(a):
-    fast = a.dtype == types.float32
+    fast = a.dtype == numba.types.float32
     return lambda a: fast
+
+
+def specialise(skeleton, prefix, compiler, **constants):
+    """``skeleton`` compiled by ``compiler`` with ``constants`` as globals, under its own name.
+
+    Numba freezes globals into the machine code, so a specialisation whose
+    constants are a cell's ``@njit`` row functions and flags inlines them: no
+    cell code is tested at run time.  Globals rather than a closure: the
+    on-disk cache keys a closure by its pickled contents, which for a
+    dispatcher differ from process to process (no cache hit, ever); a
+    distinct ``__qualname__`` (``prefix`` + the skeleton's name) gives each
+    specialisation its own cache file.
+    """
+    namespace = dict(skeleton.__globals__, **constants)
+    name = f"{prefix}{skeleton.__name__}"
+    func = types.FunctionType(skeleton.__code__, namespace, name, skeleton.__defaults__)
+    func.__qualname__ = name
+    func.__doc__ = skeleton.__doc__
+    return compiler(func)

@@ -44,31 +44,11 @@ tape".  Where a loop needs the same buffer under two names (``hraw`` is ``hs``
 without projection) the caller passes the same array twice.
 """
 
-import types
-
 import numpy as np
 
-from ._jit import fast_gates, jit
+from ._jit import fast_gates, jit, specialise
 
 __all__ = ["gemm", "loops", "zero_padding"]
-
-
-@jit
-def _gather_rows(src, order, dst):
-    """dst[k] = src[order[k]] (into the length-sorted order)."""
-    for k in range(order.shape[0]):
-        b = order[k]
-        for j in range(src.shape[1]):
-            dst[k, j] = src[b, j]
-
-
-@jit
-def _scatter_rows(src, order, dst):
-    """dst[order[k]] = src[k] (back to the caller's order)."""
-    for k in range(order.shape[0]):
-        b = order[k]
-        for j in range(src.shape[1]):
-            dst[b, j] = src[k, j]
 
 
 @jit
@@ -76,6 +56,27 @@ def _copy(src, dst):
     """dst[:] = src (an explicit loop: slice assignment compiles slowly)."""
     for j in range(src.shape[0]):
         dst[j] = src[j]
+
+
+@jit
+def _gather_rows(src, order, dst):
+    """dst[k] = src[order[k]] (into the length-sorted order)."""
+    for k in range(order.shape[0]):
+        _copy(src[order[k]], dst[k])
+
+
+@jit
+def _scatter_rows(src, order, dst):
+    """dst[order[k]] = src[k] (back to the caller's order)."""
+    for k in range(order.shape[0]):
+        _copy(src[k], dst[order[k]])
+
+
+@jit
+def _scatter_states(h, c, order, h_out, c_out):
+    """h and c (in length order) into h_out and c_out (the caller's order); c may be (n, 0)."""
+    _scatter_rows(h, order, h_out)
+    _scatter_rows(c, order, c_out)
 
 
 @jit
@@ -219,8 +220,8 @@ def _forward(
                 _copy(hs[k], hprev[t, b])
                 _copy(cs[k], cprev[t, b])
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
-                xw[t, b], b_ih, b_hh, bias, hh[k], hs[k], cs[k], hraw[k],
-                taped[t, b] if tape else tw[k], relu, fast,
+                xw[t, b], b_ih, b_hh, bias, hh[k], cs[k], hraw[k],
+                taped[t, b] if tape else tw[k], relu, fast, True,
             )  # fmt: skip
             if proj and tape:
                 _copy(hraw[k], hraw_tape[t, b])
@@ -234,9 +235,7 @@ def _forward(
         zero_padding(hprev, lengths, order)
         if proj:
             zero_padding(hraw_tape, lengths, order)
-    _scatter_rows(hs, order, h_n)
-    if TWO_STATES:  # noqa: F821
-        _scatter_rows(cs, order, c_n)
+    _scatter_states(hs, cs, order, h_n, c_n)
 
 
 def _backward(
@@ -315,26 +314,7 @@ def _backward(
         zero_padding(dgates_h, lengths, order)
     if proj:
         zero_padding(dhtot, lengths, order)
-    _scatter_rows(dhs, order, dh0)
-    if TWO_STATES:  # noqa: F821
-        _scatter_rows(dcs, order, dc0)
-
-
-def _specialise(skeleton, maths, **constants):
-    """``skeleton`` compiled with ``constants`` as globals, under its own name.
-
-    Numba freezes globals into the machine code, so each specialisation
-    inlines its cell's row function.  Globals rather than a closure: the
-    on-disk cache keys a closure by its pickled contents, which for a
-    dispatcher differ from process to process (no cache hit, ever); a
-    distinct ``__qualname__`` gives each specialisation its own cache file.
-    """
-    namespace = dict(skeleton.__globals__, **constants)
-    name = f"{maths}{skeleton.__name__}"
-    func = types.FunctionType(skeleton.__code__, namespace, name, skeleton.__defaults__)
-    func.__qualname__ = name
-    func.__doc__ = skeleton.__doc__
-    return jit(func)
+    _scatter_states(dhs, dcs, order, dh0, dc0)
 
 
 _LOOPS = {}
@@ -349,9 +329,11 @@ def loops(cell):
     made = _LOOPS.get(cell.maths)
     if made is None:
         flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad}
-        made = _LOOPS[cell.maths] = (
-            _specialise(_forward, cell.maths, ROW_FORWARD=cell.functions("row_forward"), **flags),
-            _specialise(_backward, cell.maths, ROW_BACKWARD=cell.functions("row_backward"),
-                        **flags),
-        )  # fmt: skip
+        forward = specialise(
+            _forward, cell.maths, jit, ROW_FORWARD=cell.functions("row_forward"), **flags
+        )
+        backward = specialise(
+            _backward, cell.maths, jit, ROW_BACKWARD=cell.functions("row_backward"), **flags
+        )
+        made = _LOOPS[cell.maths] = (forward, backward)
     return made

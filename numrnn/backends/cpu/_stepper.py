@@ -2,18 +2,26 @@
 
 Streaming use calls ``step`` once per sample, often with B = 1, where a
 general forward call (input GEMM, per-step BLAS, workspace bookkeeping, one
-call per layer) costs far more than the arithmetic.  A stepper instead packs
-every layer's weights once, transposed, into one buffer, and runs the whole
-stack in one compiled call whose products are plain loops: y = b + v Wᵀ
-accumulated row by row of Wᵀ, which vectorises over the outputs and needs no
-BLAS call.
+call per layer) costs far more than the arithmetic.  A stepper instead runs
+the whole stack in one compiled call whose products are plain loops, y = v Wᵀ
+accumulated row by row of Wᵀ, which vectorise over the outputs and need no
+BLAS call.  The cell's maths is its row function of
+:mod:`numrnn.backends.gates`, inlined into :func:`_step` specialised per
+cell, as in the time loops.
+
+The stepper reads the parameter arrays it is given in place, never a copy:
+the layers store each weight matrix W as the transpose of a C-contiguous,
+cache-line aligned buffer, which is exactly the Wᵀ the products read, so a
+change of the parameters in place counts from the next step on, as it does
+for a forward call.
 
 At B = 1 the Python side of a call costs as much as the arithmetic, and
 Numba's unboxing of an array argument (~30 ns each) is a large part of it.
 So the compiled step takes one array (the input) and three addresses: of the
-packed model, and of the records of the previous call's results (the state
-it reads) and of this call's (the arrays it writes); see :func:`_step`.  The
-arrays behind those addresses are kept alive by the stepper and the caller.
+model (a table of the parameters' addresses), and of the records of the
+previous call's results (the state it reads) and of this call's (the arrays
+it writes); see :func:`_step`.  The arrays behind those addresses are kept
+alive by the stepper and the caller.
 """
 
 import sys
@@ -25,27 +33,23 @@ from numba import carray, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from ..._cells import CELLS
-from ..gates import gru_gates, lstm_gates, rnn_act
-from ._jit import fast_gates, jit
+from ._jit import fast_gates, jit, specialise
 
 __all__ = ["make_stepper"]
 
-# Columns of the per-layer layout table: offsets into the packed weights of
-# W_ihᵀ, W_hhᵀ, W_hrᵀ (-1: no projection), of the biases b_ih, b_hh and of
-# b_hr (P zeros: the projection has no bias; a zero one lets it use _affine).
-_WIH, _WHH, _WHR, _BIH, _BHH, _BHR, _LAYOUT = range(7)
-# Every packed block starts on a 64-byte boundary (a cache line): the product
-# runs at the L2 cache's bandwidth, and misaligned rows cost 15-25% more.
+# Columns of the per-layer table of the model: the addresses of W_ihᵀ, W_hhᵀ,
+# W_hrᵀ (0: no projection), b_ih and b_hh, and the input size of the layer.
+_WIH, _WHH, _WHR, _BIH, _BHH, _INPUTS, _LAYOUT = range(7)
+# The product runs at the L2 cache's bandwidth, and rows that do not start on
+# a 64-byte boundary (a cache line) cost 15-25% more: the workspace is aligned,
+# and so are the layers' parameter buffers.
 _ALIGN = 64
-# Cell codes.
-_RNN_TANH, _LSTM, _GRU, _RNN_RELU = (CELLS[n].code for n in ("rnn_tanh", "lstm", "gru", "rnn_relu"))
-# The model (see _pack) starts with an int64 header: number of layers, hidden
-# size, output size, cell code, where the weights start (bytes from the
-# model's address) and their length; the layout table (L, _LAYOUT) follows.
-_LAYERS, _HIDDEN, _OUTPUT, _CODE, _W_AT, _W_LEN, _HEADER = range(7)
+# The model starts with an int64 header: number of layers, hidden size,
+# output size, and the vanilla RNN's ReLU flag; the layer table follows.
+_LAYERS, _HIDDEN, _OUTPUT, _RELU, _HEADER = range(5)
 # A call's record (see make_stepper) starts with the int64 addresses of its
-# out, h and c arrays (c: h's, unless LSTM); its workspace follows, aligned.
+# out, h and c arrays (c: h's, unless the cell has a cell state); its
+# workspace follows, aligned.
 _OUT_AT, _H_AT, _C_AT, _RECORD = range(4)
 # Records are reused by reference counts (see make_stepper), whose meaning this
 # relies on: CPython before 3.14 (which counts fewer references held on the
@@ -70,8 +74,8 @@ def _ptr(typingctx, address):
 
 
 @jit
-def _affine(v, w, offset, bias_offset, y):
-    """y = b + v Wᵀ, with Wᵀ (len(v), len(y)) stored at ``w[offset:]``.
+def _product(v, wt, y):
+    """y = v Wᵀ, with ``wt`` = Wᵀ (len(v), len(y)), C-contiguous.
 
     Accumulated over the rows of Wᵀ (axpy form): the inner loop runs over
     contiguous outputs and vectorises without reassociating any sum.  Four
@@ -79,28 +83,23 @@ def _affine(v, w, offset, bias_offset, y):
     gain nothing more).  Beyond 32 KiB (the L1 cache) the weights stream
     from the L2 cache, and that bounds the loop: a 96×256 float32 Wᵀ
     (96 KiB) takes 1.05 µs, the time a plain read of 96 KiB takes here
-    (~100 GB/s on this 2-core Zen 4 machine).  The rows are taken
-    as slices: indexing ``w`` at a computed offset instead costs a
-    negative-index check per element, which kept the loop scalar (8x slower).
+    (~100 GB/s on this 2-core Zen 4 machine).  The dot-product form on W
+    itself (reassociated sums) measured 1.5x slower.
     """
     n = y.shape[0]
     m = v.shape[0]
-    bias = w[bias_offset : bias_offset + n]
     for j in range(n):
-        y[j] = bias[j]
+        y[j] = 0
     i = 0
     while i + 4 <= m:
         v0, v1, v2, v3 = v[i], v[i + 1], v[i + 2], v[i + 3]
-        r0 = w[offset + i * n : offset + (i + 1) * n]
-        r1 = w[offset + (i + 1) * n : offset + (i + 2) * n]
-        r2 = w[offset + (i + 2) * n : offset + (i + 3) * n]
-        r3 = w[offset + (i + 3) * n : offset + (i + 4) * n]
+        r0, r1, r2, r3 = wt[i], wt[i + 1], wt[i + 2], wt[i + 3]
         for j in range(n):
             y[j] += v0 * r0[j] + v1 * r1[j] + v2 * r2[j] + v3 * r3[j]
         i += 4
     for r in range(i, m):
         vr = v[r]
-        row = w[offset + r * n : offset + (r + 1) * n]
+        row = wt[r]
         for j in range(n):
             y[j] += vr * row[j]
 
@@ -127,16 +126,19 @@ def _round_up(n, multiple):
     return -(-n // multiple) * multiple
 
 
-@jit(nogil=False)  # see make_stepper's notes
 def _step(x, model, prev, record):
     """Advance every layer by one step, from one call's results into another's.
+
+    Specialised per cell (see :func:`numrnn.backends.cpu._jit.specialise`):
+    ``ROW_FORWARD``, ``GATES``, ``TAPED`` and ``TWO_STATES`` are globals of
+    each specialisation.
 
     Parameters
     ----------
     x : array, shape (B, I) or (I,) (unbatched), any memory layout
         The first layer's input.
     model : int
-        The address of the packed model (:func:`_pack`).
+        The address of the model (:func:`_model`).
     prev, record : int
         The addresses of two call records (see :func:`make_stepper`): the
         state h0 (L, B, P) (and c0 (L, B, H)) is read from the arrays of
@@ -147,11 +149,10 @@ def _step(x, model, prev, record):
     fast = fast_gates(x)
     dtype = x.dtype
     head = carray(_ptr(model), _HEADER, np.int64)
-    L, H, P, code = head[_LAYERS], head[_HIDDEN], head[_OUTPUT], head[_CODE]
+    L, H, P, relu = head[_LAYERS], head[_HIDDEN], head[_OUTPUT], head[_RELU]
     layout = carray(_ptr(model + 8 * _HEADER), (L, _LAYOUT), np.int64)
-    w = carray(_ptr(model + head[_W_AT]), head[_W_LEN], dtype)
     B = x.shape[0] if x.ndim == 2 else 1
-    G = 4 if code == _LSTM else 3 if code == _GRU else 1
+    GH = GATES * H  # noqa: F821 (a global of each specialisation)
     src = carray(_ptr(prev), _RECORD, np.int64)
     dst = carray(_ptr(record), _RECORD, np.int64)
     h0 = carray(_ptr(src[_H_AT]), (L, B, P), dtype)
@@ -159,53 +160,64 @@ def _step(x, model, prev, record):
     out = carray(_ptr(dst[_OUT_AT]), (B, P), dtype)
     h_n = carray(_ptr(dst[_H_AT]), (L, B, P), dtype)
     c_n = carray(_ptr(dst[_C_AT]), (L, B, H), dtype)
-    # The input and hidden parts of the pre-activations, and o*tanh(c).
-    work = carray(_ptr(_round_up(record + 8 * _RECORD, _ALIGN)), 2 * G * H + H, dtype)
-    xg = work[: G * H]
-    hg = work[G * H : 2 * G * H]
-    hraw = work[2 * G * H :]
+    # The input and hidden parts of the pre-activations, the summed biases, the
+    # unprojected state and the cell's taped values (unused: no backward).
+    size = 3 * GH + H + TAPED * H  # noqa: F821
+    work = carray(_ptr(_round_up(record + 8 * _RECORD, _ALIGN)), size, dtype)
+    xg = work[:GH]
+    hg = work[GH : 2 * GH]
+    bias = work[2 * GH : 3 * GH]
+    hraw = work[3 * GH : 3 * GH + H]
+    taped = work[3 * GH + H :]
     for layer in range(L):
         lay = layout[layer]
+        w_ih_t = carray(_ptr(lay[_WIH]), (lay[_INPUTS], GH), dtype)
+        w_hh_t = carray(_ptr(lay[_WHH]), (P, GH), dtype)
+        b_ih = carray(_ptr(lay[_BIH]), GH, dtype)
+        b_hh = carray(_ptr(lay[_BHH]), GH, dtype)
+        proj = lay[_WHR] != 0
+        for j in range(GH):
+            bias[j] = b_ih[j] + b_hh[j]
         for b in range(B):
             h_prev = h0[layer, b]
             h = h_n[layer, b]
-            _affine(_row(x, b) if layer == 0 else h_n[layer - 1, b], w, lay[_WIH], lay[_BIH], xg)
-            _affine(h_prev, w, lay[_WHH], lay[_BHH], hg)
-            if code == _LSTM:
-                c = c_n[layer, b]
+            _product(_row(x, b) if layer == 0 else h_n[layer - 1, b], w_ih_t, xg)
+            _product(h_prev, w_hh_t, hg)
+            c = c_n[layer, b]
+            if TWO_STATES:  # noqa: F821
                 c_prev = c0[layer, b]
                 for j in range(H):
-                    i, f, g, o, c_j, tanh_c = lstm_gates(
-                        xg[j] + hg[j],
-                        xg[H + j] + hg[H + j],
-                        xg[2 * H + j] + hg[2 * H + j],
-                        xg[3 * H + j] + hg[3 * H + j],
-                        c_prev[j],
-                        fast,
-                    )
-                    c[j] = c_j
-                    hraw[j] = o * tanh_c
-                if lay[_WHR] >= 0:
-                    _affine(hraw, w, lay[_WHR], lay[_BHR], h)
-                else:
-                    for j in range(H):
-                        h[j] = hraw[j]
-            elif code == _GRU:
-                for j in range(H):
-                    r, z, n, h_j = gru_gates(
-                        xg[j], xg[H + j], xg[2 * H + j],
-                        hg[j], hg[H + j], hg[2 * H + j],
-                        h_prev[j], fast,
-                    )  # fmt: skip
-                    h[j] = h_j
-            else:
-                relu = int(code == _RNN_RELU)
-                for j in range(H):
-                    h[j] = rnn_act(xg[j] + hg[j], relu, fast)
+                    c[j] = c_prev[j]
+            # The row updates the state in place: h starts as h_prev (cells without a
+            # projection read it), the unprojected state hraw where there is a projection.
+            h_raw = hraw if proj else h
+            if not proj:
+                for j in range(P):
+                    h[j] = h_prev[j]
+            ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
+                xg, b_ih, b_hh, bias, hg, c, h_raw, taped, relu, fast, False
+            )
+            if proj:
+                _product(hraw, carray(_ptr(lay[_WHR]), (H, P), dtype), h)
             if layer == L - 1:
                 o_b = out[b]
                 for j in range(P):
                     o_b[j] = h[j]
+
+
+_STEPS = {}
+
+
+def _step_of(cell):
+    """:func:`_step` specialised for a :class:`numrnn._cells.Cell` (made once per maths)."""
+    made = _STEPS.get(cell.maths)
+    if made is None:
+        made = _STEPS[cell.maths] = specialise(
+            _step, cell.maths, jit(nogil=False),  # see make_stepper's notes
+            ROW_FORWARD=cell.functions("row_forward"), GATES=cell.n_gates, TAPED=cell.taped,
+            TWO_STATES=cell.has_cell_state,
+        )  # fmt: skip
+    return made
 
 
 @jit(nogil=False)
@@ -219,42 +231,46 @@ def _fill_record(record, out, h, c):
     return at
 
 
-def _pack(cell, params_list, dtype):
-    """The model: header, layout table and every layer's weights, transposed.
+def _transposed(a, dtype):
+    """``a.T`` if it is a C-contiguous array of ``dtype`` (read in place), else a copy of it."""
+    t = a.T
+    if t.dtype == dtype and t.flags.c_contiguous:
+        return t
+    return np.ascontiguousarray(t, dtype=dtype)
 
-    One aligned byte array (see the header constants); each weight block
-    starts on an _ALIGN-byte boundary.
+
+def _model(spec, params_list, dtype):
+    """The model (header and layer table of addresses) and the arrays it points to.
+
+    Returns
+    -------
+    model : ndarray of int64
+    keep : list of ndarray
+        The arrays whose addresses the model holds: the stepper keeps them
+        alive.  They are the caller's parameter arrays (or their transposes)
+        wherever these have the layout the step reads, so that changes made
+        to them in place count.
     """
-    step = _ALIGN // dtype.itemsize
-    pieces, layout, offset = [], [], 0
+    keep, table = [], []
     for params in params_list:
+        row = [0] * _LAYOUT
         w_hr = params.get("weight_hr")
         entries = {
-            _WIH: params["weight_ih"].T,
-            _WHH: params["weight_hh"].T,
-            _BIH: params["bias_ih"],
-            _BHH: params["bias_hh"],
+            _WIH: _transposed(params["weight_ih"], dtype),
+            _WHH: _transposed(params["weight_hh"], dtype),
+            _BIH: np.ascontiguousarray(params["bias_ih"], dtype=dtype),
+            _BHH: np.ascontiguousarray(params["bias_hh"], dtype=dtype),
         }
         if w_hr is not None:
-            entries[_WHR] = w_hr.T
-            entries[_BHR] = np.zeros(w_hr.shape[0])
-        row = [-1] * _LAYOUT
+            entries[_WHR] = _transposed(w_hr, dtype)
         for column, a in entries.items():
-            row[column] = offset
-            pieces.append((offset, a))
-            offset += _round_up(a.size, step)
-        layout.append(row)
-    w_at = _round_up(8 * (_HEADER + _LAYOUT * len(layout)), _ALIGN)
-    raw = np.zeros(w_at + offset * dtype.itemsize + _ALIGN, np.uint8)
-    model = raw[-raw.ctypes.data % _ALIGN :][: w_at + offset * dtype.itemsize]
-    header = [len(layout), cell.hidden_size, cell.proj_size or cell.hidden_size,
-              cell.cell.code, w_at, offset]  # fmt: skip
-    model[: 8 * len(header)].view(np.int64)[:] = header
-    model[8 * _HEADER : 8 * (_HEADER + _LAYOUT * len(layout))].view(np.int64)[:] = np.ravel(layout)
-    weights = model[w_at:].view(dtype)
-    for start, a in pieces:
-        weights[start : start + a.size] = np.ravel(a)
-    return model
+            row[column] = a.ctypes.data
+            keep.append(a)
+        row[_INPUTS] = params["weight_ih"].shape[1]
+        table.append(row)
+    header = [len(table), spec.hidden_size, spec.proj_size or spec.hidden_size, int(spec.cell.relu)]
+    model = np.array(header + [v for row in table for v in row], dtype=np.int64)
+    return model, keep
 
 
 def make_stepper(cell, params_list, dtype):
@@ -266,8 +282,11 @@ def make_stepper(cell, params_list, dtype):
         The cell of every layer.
     params_list : list of dict
         Each layer's parameters, in the form :func:`forward` takes them,
-        first layer first.  They are copied: make a new stepper when they
-        change.
+        first layer first.  They are read in place where they have the
+        layout the step reads (weights whose transposes are C-contiguous,
+        biases C-contiguous; the layers store them so), so that changes
+        made to them in place count from the next step on; others are
+        copied.
     dtype : numpy dtype
         float32 or float64.
 
@@ -288,10 +307,12 @@ def make_stepper(cell, params_list, dtype):
             changed in place), or ``step`` returns None and does nothing.
 
         x : ndarray
-            The input at this step, of any memory layout.  If it is not an
-            ndarray of shape ``x_shape`` and of the stepper's dtype, both
-            return None (and do nothing): the caller converts it and calls
-            ``start``.
+            The input at this step, of any memory layout.  An ndarray of
+            shape ``x_shape`` in the other float dtype is converted (a
+            float64 sample for a float32 layer: scientific data usually is
+            float64).  If it is not an ndarray of shape ``x_shape`` and of a
+            float dtype, both return None (and do nothing): the caller
+            converts it and calls ``start``.
         out : ndarray, shape (B, H_out) or (H_out,)
             The last layer's new hidden state (a separate array).
         new_state
@@ -324,15 +345,18 @@ def make_stepper(cell, params_list, dtype):
     (the layer then calls ``start``).
     """
     dtype = np.dtype(np.dtype(dtype).type)  # numpy's own object: inputs' dtypes are it
+    other = np.dtype(np.float64 if dtype == np.float32 else np.float32)
     if cell.proj_size and not cell.cell.projection:
         raise ValueError(f"proj_size is for LSTM only, got {cell.proj_size} for {cell.cell.name}")
     I = params_list[0]["weight_ih"].shape[1]
-    model = _pack(cell, params_list, dtype)
+    model, keep = _model(cell, params_list, dtype)
     model_at = model.ctypes.data
     L, lstm = len(params_list), cell.cell.has_cell_state
     P, H = cell.proj_size or cell.hidden_size, cell.hidden_size
-    record_bytes = 8 * _RECORD + _ALIGN + (2 * cell.cell.n_gates + 1) * H * dtype.itemsize
+    work = (3 * cell.cell.n_gates + 1 + cell.cell.taped) * H
+    record_bytes = 8 * _RECORD + _ALIGN + work * dtype.itemsize
     empty, ndarray, getrefcount, reuse = np.empty, np.ndarray, sys.getrefcount, _REUSE
+    compiled = _step_of(cell.cell)
 
     def stepper(x_shape):
         if len(x_shape) not in (1, 2) or x_shape[-1] != I:
@@ -341,7 +365,7 @@ def make_stepper(cell, params_list, dtype):
         out_shape, h_shape, c_shape = lead + (P,), (L,) + lead + (P,), (L,) + lead + (H,)
         # x as any-layout and read-only: slices such as X[:, t] need no copy nor check.
         x_type = numba.typeof(empty(x_shape, dtype)).copy(layout="A", readonly=True)
-        run = _step.compile((x_type, types.int64, types.int64, types.int64))
+        run = compiled.compile((x_type, types.int64, types.int64, types.int64))
         arrays = [numba.typeof(empty(shape, dtype)) for shape in (out_shape, h_shape, c_shape)]
         fill = _fill_record.compile((types.uint8[::1], *arrays))
 
@@ -367,7 +391,9 @@ def make_stepper(cell, params_list, dtype):
                 if state is not state_was:
                     return None
             if not (type(x) is ndarray and x.shape == x_shape and x.dtype is dtype):
-                return None
+                if not (type(x) is ndarray and x.shape == x_shape and x.dtype == other):
+                    return None
+                x = x.astype(dtype)
             # The record of two calls back is written again if nobody holds its arrays any
             # more (the record's two references and getrefcount's argument are the only ones).
             # popleft is atomic: threads sharing the stepper never get the same record.
@@ -402,8 +428,8 @@ def make_stepper(cell, params_list, dtype):
                 src[2][...] = c
             return step(x, state, src)
 
-        # The model's memory, which run reads at model_at, lives as long as they do.
-        step.model = start.model = model
+        # The model and the arrays it points to, which run reads, live as long as they do.
+        step.model = start.model = (model, keep)
         return step, start
 
     return stepper

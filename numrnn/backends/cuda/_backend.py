@@ -1,4 +1,5 @@
-"""Host side of the CUDA backend: array conversion, launches, the tape.
+"""Host side of the CUDA backend: parameters on the device, the recurrence's launches,
+the tape (array conversion and the array helpers are in :mod:`._arrays`).
 
 See :mod:`numrnn.backends` for the interface and :mod:`numrnn.backends.cuda`
 for how host and device arrays flow.  Reached through the package's
@@ -10,20 +11,27 @@ from collections import namedtuple
 
 import numpy as np
 from numba import cuda
-from numba.core import config
 
 from numrnn.backends.cuda import _kernels as kernels
-
-_SIMULATOR = bool(config.ENABLE_CUDASIM)
-
-# The simulator starts one Python thread (~1 ms) per CUDA thread: tiny launches
-# there, which also make its runs exercise several blocks and strided loops.
-
-#: Threads per block of the 1-D launches.
-THREADS_PER_BLOCK = 8 if _SIMULATOR else 256
-
-#: Most blocks of a 1-D launch; the kernels loop with the grid's stride.
-MAX_BLOCKS = 2 if _SIMULATOR else 1024
+from numrnn.backends.cuda._arrays import (  # noqa: F401 (the interface's array helpers)
+    MAX_BLOCKS,
+    THREADS_PER_BLOCK,
+    _column_sums,
+    _copy,
+    _launch,
+    _matmul,
+    _on_device,
+    add,
+    asarray,
+    concat_features,
+    is_device_array,
+    multiply,
+    split_features,
+    stack,
+    to_numpy,
+    transpose01,
+    zeros,
+)
 
 #: The persistent recurrence kernel runs when one block's share of a step --
 #: reading all of W_hh once -- is at most this many bytes; larger recurrent
@@ -37,190 +45,6 @@ _Tape = namedtuple(
     "_Tape",
     ["x", "h0", "c0", "lengths", "nsteps", "reverse", "output", "gates", "cells", "proj_in"],
 )
-
-
-# --------------------------------------------------------------------------
-# Arrays
-# --------------------------------------------------------------------------
-
-
-def is_device_array(a):
-    """True if ``a`` is a GPU array (Numba device array or any object with
-    ``__cuda_array_interface__``)."""
-    return bool(getattr(a, "__cuda_ndarray__", False)) or hasattr(a, "__cuda_array_interface__")
-
-
-def _device_view(a):
-    """A Numba device array sharing ``a``'s memory."""
-    if getattr(a, "__cuda_ndarray__", False):
-        return a
-    return cuda.as_cuda_array(a)
-
-
-def _launch(kernel, n):
-    """``kernel`` configured for a 1-D launch over n items (grid capped)."""
-    return kernel[max(1, min(MAX_BLOCKS, math.ceil(n / THREADS_PER_BLOCK))), THREADS_PER_BLOCK]
-
-
-def _as_3d(a):
-    """``a`` (1-, 2- or 3-D device array) viewed as 3-D with leading unit axes."""
-    lead = 3 - a.ndim
-    if lead == 0:
-        return a
-    if _SIMULATOR:
-        return a[(None,) * lead]
-    from numba.cuda.cudadrv.devicearray import DeviceNDArray
-
-    return DeviceNDArray(
-        (1,) * lead + tuple(a.shape),
-        (0,) * lead + tuple(a.strides),
-        a.dtype,
-        stream=a.stream,
-        gpu_data=a.gpu_data,
-    )
-
-
-def _copy(src, dst, swap01=False):
-    """dst[...] = src[...] on the device, any strides, casting the dtype.
-
-    With ``swap01`` (3-D only), dst[i, j] = src[j, i].
-    """
-    if dst.size:
-        _launch(kernels.copy_3d, dst.size)(_as_3d(src), _as_3d(dst), swap01)
-
-
-def _on_device(a, dtype, copy=False):
-    """``a`` as a C-contiguous device array of ``dtype``.
-
-    Host arrays are copied to the device; a device array is returned as is
-    when it already fits and ``copy`` is False (only ever read then).
-    """
-    dtype = np.dtype(dtype)
-    if not is_device_array(a):
-        return cuda.to_device(np.ascontiguousarray(a, dtype=dtype))
-    a = _device_view(a)
-    if not copy and a.dtype == dtype and a.is_c_contiguous():
-        return a
-    out = cuda.device_array(a.shape, dtype)
-    _copy(a, out)
-    return out
-
-
-def asarray(a, dtype):
-    """``a`` as a C-contiguous device array of ``dtype``.
-
-    Parameters
-    ----------
-    a : array_like or device array
-        Host data, or any array with ``__cuda_array_interface__`` (any
-        strides and dtype; converted on the device).
-    dtype : dtype
-
-    Returns
-    -------
-    numba.cuda.cudadrv.devicearray.DeviceNDArray
-        ``a`` itself (as a Numba view) when it already is a C-contiguous
-        device array of ``dtype``, else a new array.
-    """
-    return _on_device(a, dtype)
-
-
-def to_numpy(a):
-    """Host NumPy array of ``a`` (device or host array)."""
-    if is_device_array(a):
-        return _device_view(a).copy_to_host()
-    return np.asarray(a)
-
-
-def zeros(shape, dtype):
-    """A device array of zeros."""
-    out = cuda.device_array(shape, np.dtype(dtype))
-    if out.size:
-        _launch(kernels.fill, out.size)(out.reshape(out.size), 0)
-    return out
-
-
-def concat_features(arrays):
-    """Concatenate along the last axis (device arrays out).
-
-    Parameters
-    ----------
-    arrays : sequence of arrays
-        Same shape but for the last axis; converted to the first's dtype.
-    """
-    arrays = [_on_device(a, arrays[0].dtype) for a in arrays]
-    widths = [a.shape[a.ndim - 1] for a in arrays]
-    out = cuda.device_array(arrays[0].shape[:-1] + (sum(widths),), arrays[0].dtype)
-    rows = out.reshape(-1, sum(widths))
-    offset = 0
-    for a, width in zip(arrays, widths, strict=True):
-        _copy(a.reshape(-1, width), rows[:, offset : offset + width])
-        offset += width
-    return out
-
-
-def split_features(a, sizes):
-    """Inverse of :func:`concat_features`: new device arrays of last-axis ``sizes``."""
-    a = _on_device(a, a.dtype)
-    rows = a.reshape(-1, a.shape[a.ndim - 1])
-    parts = []
-    offset = 0
-    for width in sizes:
-        part = cuda.device_array(a.shape[:-1] + (width,), a.dtype)
-        _copy(rows[:, offset : offset + width], part.reshape(-1, width))
-        parts.append(part)
-        offset += width
-    return parts
-
-
-def stack(arrays):
-    """Stack same-shaped arrays along a new first axis (a new device array)."""
-    arrays = [_on_device(a, arrays[0].dtype) for a in arrays]
-    out = cuda.device_array((len(arrays),) + tuple(arrays[0].shape), arrays[0].dtype)
-    for i, a in enumerate(arrays):
-        _copy(a, out[i])
-    return out
-
-
-def transpose01(a):
-    """A new C-contiguous device array with the first two axes of ``a`` swapped."""
-    a = _on_device(a, a.dtype)
-    shape = (a.shape[1], a.shape[0]) + tuple(a.shape[2:])
-    out = cuda.device_array(shape, a.dtype)
-    if a.ndim == 2:
-        _copy(a.T, out)
-    else:
-        _copy(a, out, swap01=True)
-    return out
-
-
-def _elementwise(a, b, multiply):
-    dtype = np.result_type(a.dtype, b.dtype)
-    a = _on_device(a, dtype)
-    b = _on_device(b, dtype)
-    if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} and {b.shape}")
-    out = cuda.device_array(a.shape, dtype)
-    if out.size:
-        _launch(kernels.elementwise, out.size)(
-            a.reshape(a.size), b.reshape(b.size), out.reshape(out.size), multiply
-        )
-    return out
-
-
-def add(a, b):
-    """a + b (same shape), a new device array."""
-    return _elementwise(a, b, False)
-
-
-def multiply(a, b):
-    """a * b (elementwise, same shape), a new device array."""
-    return _elementwise(a, b, True)
-
-
-# --------------------------------------------------------------------------
-# Parameters
-# --------------------------------------------------------------------------
 
 
 class DeviceParams:
@@ -281,23 +105,6 @@ def prepare_params(params):
 # --------------------------------------------------------------------------
 
 
-def _matmul(a, b, out, bias=None, trans_a=False, trans_b=False):
-    """out = op(a) @ op(b) (+ bias) with the tiled kernel."""
-    m, n = out.shape
-    tiles = math.ceil(m / kernels.BLOCK) * math.ceil(n / kernels.BLOCK)
-    if bias is None:
-        bias = cuda.device_array(0, out.dtype)
-    kernels.gemm[min(tiles, MAX_BLOCKS), (kernels.THREADS, kernels.THREADS)](
-        a, b, out, bias, trans_a, trans_b
-    )
-
-
-def _column_sums(a):
-    out = cuda.device_array(a.shape[1], a.dtype)
-    _launch(kernels.column_sums, out.size)(a, out)
-    return out
-
-
 _dummies = {}
 
 
@@ -328,10 +135,9 @@ def _lengths_on_device(lengths, steps, batch):
     return cuda.to_device(host), int(host.max())
 
 
-def _sizes(cell):
-    kind = cell.cell.code
-    hidden = cell.hidden_size
-    return kind, hidden, cell.proj_size or hidden, cell.cell.n_gates * hidden
+def _sizes(spec):
+    hidden = spec.hidden_size
+    return spec.cell.code, hidden, spec.proj_size or hidden, spec.cell.n_gates * hidden
 
 
 # --------------------------------------------------------------------------
@@ -339,14 +145,14 @@ def _sizes(cell):
 # --------------------------------------------------------------------------
 
 
-def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
+def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     """Run one layer-direction over a batch of sequences.
 
     See :mod:`numrnn.backends` for the full contract.
 
     Parameters
     ----------
-    cell : numrnn.backends.CellSpec
+    spec : numrnn.backends.CellSpec
     params : dict or DeviceParams
         Host or device arrays; a :class:`DeviceParams` avoids copying them
         on every call.
@@ -365,9 +171,9 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
         Host arrays if ``x`` is a host array, else device arrays; c_n is
         None unless LSTM; tape None unless ``need_tape``.
     """
-    kind, hidden, h_out, gate_rows = _sizes(cell)
+    kind, hidden, h_out, gate_rows = _sizes(spec)
     lstm = kind == kernels.LSTM
-    projected = cell.proj_size > 0
+    projected = spec.proj_size > 0
     dev = prepare_params(params)
     dtype = dev.dtype
     fast = dtype == np.float32
@@ -406,25 +212,19 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
     w_hr_t = dev.weight_hr_t if projected else _dummy(2, dtype)
 
     common = (kind, fast, hidden, projected, reverse, keep_gates)
+    arrays = (xp, dev.weight_hh_t, dev["bias_hh"], w_hr_t, h0, c0, lengths, output, gates,
+              cells, proj_in)
     plan = _persistent_plan(batch, max(hidden, h_out), gate_rows * h_out * dtype.itemsize)
     if plan is not None:
         blocks, threads, rows = plan
-        kernels.forward_persistent[blocks, threads](
-            *common, nsteps, rows,
-            xp, dev.weight_hh_t, dev["bias_hh"], w_hr_t, h0, c0, lengths,
-            output, gates, cells, proj_in,
-        )  # fmt: skip
+        kernels.forward_recurrence[blocks, threads](True, 0, 0, nsteps, rows, *common, *arrays)
     else:
         for s in range(nsteps):
-            _launch(kernels.forward_cells_step, batch * hidden)(
-                *common, s,
-                xp, dev.weight_hh_t, dev["bias_hh"], h0, c0, lengths,
-                output, gates, cells, proj_in,
-            )  # fmt: skip
+            _launch(kernels.forward_recurrence, batch * hidden)(False, 0, s, 1, 0, *common,
+                                                                *arrays)
             if projected:
-                _launch(kernels.forward_projection_step, batch * h_out)(
-                    s, reverse, w_hr_t, lengths, proj_in, output
-                )
+                _launch(kernels.forward_recurrence, batch * h_out)(False, 1, s, 1, 0, *common,
+                                                                   *arrays)
 
     h_n = cuda.device_array((batch, h_out), dtype)
     _launch(kernels.gather_last, h_n.size)(reverse, lengths, output, h_n)
@@ -443,14 +243,14 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
     return output, h_n, c_n, tape
 
 
-def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
+def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     """Backpropagation through time for the forward call that made ``tape``.
 
     See :mod:`numrnn.backends` for the full contract.
 
     Parameters
     ----------
-    cell : numrnn.backends.CellSpec
+    spec : numrnn.backends.CellSpec
     params : dict or DeviceParams
         The parameters the forward call used.
     tape : object
@@ -467,9 +267,9 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
     grad_x, grad_h0, grad_c0, grads
         grad_c0 is None unless LSTM; ``grads`` has the keys of ``params``.
     """
-    kind, hidden, h_out, gate_rows = _sizes(cell)
+    kind, hidden, h_out, gate_rows = _sizes(spec)
     lstm = kind == kernels.LSTM
-    projected = cell.proj_size > 0
+    projected = spec.proj_size > 0
     dev = prepare_params(params)
     dtype = dev.dtype
     host = not is_device_array(grad_output)
@@ -493,28 +293,23 @@ def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
     dgh = zeros((steps, batch, gate_rows), dtype) if kind == kernels.GRU else dgx
     w_hr = dev["weight_hr"] if projected else _dummy(2, dtype)
     reverse = tape.reverse
+    common = (
+        kind, hidden, projected, reverse, dev["weight_hh"], w_hr, tape.h0, tape.c0,
+        tape.lengths, tape.output, tape.gates, tape.cells, grad_output, dy, dgx, dgh,
+        dh_carry, dc_carry,
+    )  # fmt: skip
 
     plan = _persistent_plan(batch, max(hidden, h_out), gate_rows * h_out * dtype.itemsize)
     if plan is not None:
         blocks, threads, rows_per_block = plan
-        kernels.backward_persistent[blocks, threads](
-            kind, hidden, projected, reverse, tape.nsteps, rows_per_block,
-            dev["weight_hh"], w_hr, tape.h0, tape.c0, tape.lengths, tape.output,
-            tape.gates, tape.cells, grad_output, dy, dgx, dgh, dh_carry, dc_carry,
-        )  # fmt: skip
+        kernels.backward_recurrence[blocks, threads](
+            True, 0, tape.nsteps - 1, tape.nsteps, rows_per_block, *common
+        )
     else:
         for s in range(tape.nsteps - 1, -1, -1):
-            _launch(kernels.backward_output_grads_step, batch * h_out)(
-                s, reverse, tape.lengths, grad_output, dh_carry, dy
-            )
-            _launch(kernels.backward_cells_step, batch * hidden)(
-                kind, hidden, projected, reverse, s,
-                w_hr, tape.h0, tape.c0, tape.lengths, tape.output, tape.gates, tape.cells,
-                dy, dgx, dgh, dh_carry, dc_carry,
-            )  # fmt: skip
-            _launch(kernels.backward_hidden_step, batch * h_out)(
-                kind, reverse, s, dev["weight_hh"], tape.lengths, dgh, dh_carry
-            )
+            for phase, width in enumerate((h_out, hidden, h_out)):
+                _launch(kernels.backward_recurrence, batch * width)(False, phase, s, 1, 0,
+                                                                    *common)
 
     dgx_rows = dgx.reshape(rows, gate_rows)
     dgh_rows = dgh.reshape(rows, gate_rows)

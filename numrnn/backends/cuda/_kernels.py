@@ -1,21 +1,15 @@
-"""The ``numba.cuda`` kernels of the CUDA backend.
-
-Three families of kernels (see ``docs/cuda.rst`` for the choice and its
+"""The recurrence kernels of the CUDA backend (the whole-array ones, the matrix product
+among them, are in :mod:`._array_kernels`; see ``docs/cuda.rst`` for the choice and its
 bounds):
 
-* ``gemm`` -- a tiled shared-memory matrix product with register tiles, used
-  for every product over all T*B rows at once: the input projection, ``grad_x`` and the weight
-  gradients.
 * the recurrence -- one step of a cell is split into *phases*, each a device
   function over "items" (a batch row and a hidden unit).  Between phases
-  every item must see the others' results.  ``forward_persistent`` /
-  ``backward_persistent`` loop over all time steps in one launch: a block owns
-  a tile of batch rows and every hidden unit of them, so ``syncthreads``
-  separates the phases.  ``forward_*_step`` / ``backward_*_step`` run one
-  phase of one step over the whole grid; the kernel boundary separates the
-  phases.  Both call the same phase functions.
-* small helpers: strided copy with dtype cast, fill, elementwise ops, column
-  sums, gathers of final and previous states.
+  every item must see the others' results.  ``forward_recurrence`` /
+  ``backward_recurrence`` either loop over all time steps in one launch
+  (persistent: a block owns a tile of batch rows and every hidden unit of
+  them, so ``syncthreads`` separates the phases) or run one phase of one step
+  over the whole grid (the kernel boundary separates the phases).
+* gathers of final and previous states, and the zeroing of padded steps.
 
 Every kernel loops over its work with the grid's stride, so any launch size
 is correct: the host caps the grid (and Numba's simulator, one Python thread
@@ -34,148 +28,14 @@ one-element dummies and never touched.
 """
 
 from numba import cuda
-from numba.core import config
 
 from numrnn._cells import CELLS
 from numrnn.backends import gates as gate_math
+from numrnn.backends.cuda._array_kernels import _index3
 
 # The cells' codes (numrnn._cells), as globals: compile-time constants in the kernels.
 RNN_TANH, RNN_RELU, LSTM, GRU = (CELLS[name].code for name in ("rnn_tanh", "rnn_relu", "lstm",
                                                                  "gru"))
-
-#: ``gemm`` runs blocks of THREADS x THREADS threads, each computing REG x REG
-#: outputs, so a block computes a BLOCK x BLOCK tile of the output.  The
-#: simulator starts a Python thread per CUDA thread, so it gets small ones.
-THREADS = 4 if config.ENABLE_CUDASIM else 16
-REG = 2 if config.ENABLE_CUDASIM else 4
-BLOCK = THREADS * REG
-# Shared-array shapes must be compile-time constants: globals, not expressions.
-# One padding column keeps the tiles' column-wise stores off a single bank.
-_BLOCK_ROW = BLOCK + 1
-
-
-# --------------------------------------------------------------------------
-# Matrix product over all rows
-# --------------------------------------------------------------------------
-
-
-@cuda.jit
-def gemm(a, b, c, bias, trans_a, trans_b):
-    """c = op(a) @ op(b) (+ bias[None, :] if bias.size).
-
-    op(a) is ``a.T`` if ``trans_a`` else ``a`` (same for b).  Launch a 1-D
-    grid of blocks of (THREADS, THREADS) threads; block k computes the
-    BLOCK x BLOCK output tiles k, k + gridDim, ... (row-major over c), so any
-    grid size covers c.
-
-    Each step over the shared dimension stages THREADS columns of op(a) and
-    rows of op(b) in shared memory (read from global memory along their
-    contiguous axis, whichever that is, so reads coalesce); thread (y, x)
-    then accumulates outputs (y + i THREADS, x + j THREADS) in registers:
-    2 REG shared loads per REG² multiply-adds.
-    """
-    tile_a = cuda.shared.array((THREADS, _BLOCK_ROW), dtype=c.dtype)  # [k, row]
-    tile_b = cuda.shared.array((THREADS, _BLOCK_ROW), dtype=c.dtype)  # [k, col]
-    acc = cuda.local.array((REG, REG), dtype=c.dtype)
-    a_col = cuda.local.array(REG, dtype=c.dtype)
-    b_row = cuda.local.array(REG, dtype=c.dtype)
-    tx = cuda.threadIdx.x
-    ty = cuda.threadIdx.y
-    lid = ty * THREADS + tx
-    m, n = c.shape
-    depth = a.shape[0] if trans_a else a.shape[1]
-    tile_cols = (n + BLOCK - 1) // BLOCK
-    tiles = ((m + BLOCK - 1) // BLOCK) * tile_cols
-    zero = c.dtype.type(0)
-    for tile in range(cuda.blockIdx.x, tiles, cuda.gridDim.x):
-        row0 = (tile // tile_cols) * BLOCK
-        col0 = (tile % tile_cols) * BLOCK
-        for i in range(REG):
-            for j in range(REG):
-                acc[i, j] = zero
-        for k0 in range(0, depth, THREADS):
-            # THREADS * BLOCK elements per tile: REG per thread.
-            for e in range(REG):
-                idx = lid + e * THREADS * THREADS
-                if trans_a:  # op(a)[r, k] = a[k, r], contiguous along r
-                    r, k = idx % BLOCK, idx // BLOCK
-                    inside = row0 + r < m and k0 + k < depth
-                    tile_a[k, r] = a[k0 + k, row0 + r] if inside else zero
-                else:  # a[r, k], contiguous along k
-                    r, k = idx // THREADS, idx % THREADS
-                    inside = row0 + r < m and k0 + k < depth
-                    tile_a[k, r] = a[row0 + r, k0 + k] if inside else zero
-                if trans_b:  # op(b)[k, q] = b[q, k], contiguous along k
-                    q, k = idx // THREADS, idx % THREADS
-                    inside = col0 + q < n and k0 + k < depth
-                    tile_b[k, q] = b[col0 + q, k0 + k] if inside else zero
-                else:  # b[k, q], contiguous along q
-                    q, k = idx % BLOCK, idx // BLOCK
-                    inside = col0 + q < n and k0 + k < depth
-                    tile_b[k, q] = b[k0 + k, col0 + q] if inside else zero
-            cuda.syncthreads()
-            for k in range(THREADS):
-                for i in range(REG):
-                    a_col[i] = tile_a[k, ty + i * THREADS]
-                    b_row[i] = tile_b[k, tx + i * THREADS]
-                for i in range(REG):
-                    for j in range(REG):
-                        acc[i, j] += a_col[i] * b_row[j]
-            cuda.syncthreads()
-        for i in range(REG):
-            row = row0 + ty + i * THREADS
-            for j in range(REG):
-                col = col0 + tx + j * THREADS
-                if row < m and col < n:
-                    value = acc[i, j]
-                    if bias.size > 0:
-                        value += bias[col]
-                    c[row, col] = value
-
-
-@cuda.jit
-def column_sums(a, out):
-    """out[j] = sum_i a[i, j]; one thread per column (reads coalesce)."""
-    for j in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        acc = out.dtype.type(0)
-        for i in range(a.shape[0]):
-            acc += a[i, j]
-        out[j] = acc
-
-
-# --------------------------------------------------------------------------
-# Array helpers
-# --------------------------------------------------------------------------
-
-
-@cuda.jit
-def copy_3d(src, dst, swap01):
-    """dst[i, j, k] = src[j, i, k] if swap01 else src[i, j, k].
-
-    3-D arrays of any strides; the dtype is cast.
-    """
-    d1 = dst.shape[1]
-    d2 = dst.shape[2]
-    for i in range(cuda.grid(1), dst.size, cuda.gridsize(1)):
-        i0 = i // (d1 * d2)
-        rest = i - i0 * d1 * d2
-        i1 = rest // d2
-        i2 = rest - i1 * d2
-        dst[i0, i1, i2] = src[i1, i0, i2] if swap01 else src[i0, i1, i2]
-
-
-@cuda.jit
-def fill(flat, value):
-    """flat[:] = value."""
-    for i in range(cuda.grid(1), flat.size, cuda.gridsize(1)):
-        flat[i] = value
-
-
-@cuda.jit
-def elementwise(a, b, out, multiply):
-    """out = a * b if multiply else a + b, over flat arrays."""
-    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
-        out[i] = a[i] * b[i] if multiply else a[i] + b[i]
 
 
 @cuda.jit
@@ -201,13 +61,8 @@ def gather_previous(reverse, lengths, h0, output, h_prev):
     otherwise, and 0 at padded steps (their gradients are 0 anyway).  Rows of
     it are the right operand of the W_hh gradient product.
     """
-    batch = h_prev.shape[1]
-    width = h_prev.shape[2]
     for i in range(cuda.grid(1), h_prev.size, cuda.gridsize(1)):
-        t = i // (batch * width)
-        rest = i - t * batch * width
-        b = rest // width
-        k = rest - b * width
+        t, b, k = _index3(i, h_prev.shape)
         length = lengths[b]
         if t >= length:
             h_prev[t, b, k] = 0
@@ -224,13 +79,10 @@ def zero_padding(lengths, seq):
     Applied to the taped input: its rows are the right operand of the W_ih
     gradient product, where a padded NaN would survive 0 * NaN.
     """
-    batch = seq.shape[1]
-    width = seq.shape[2]
     for i in range(cuda.grid(1), seq.size, cuda.gridsize(1)):
-        t = i // (batch * width)
-        b = (i - t * batch * width) // width
+        t, b, k = _index3(i, seq.shape)
         if t >= lengths[b]:
-            seq[t, b, i - (t * batch + b) * width] = 0
+            seq[t, b, k] = 0
 
 
 # --------------------------------------------------------------------------
@@ -254,6 +106,15 @@ def _row_and_unit(item, row0, row1):
     """
     rows = row1 - row0
     return row0 + item % rows, item // rows
+
+
+@cuda.jit(device=True)
+def _step_item(item, row0, row1, s, lengths, reverse):
+    """(b, j, t): the batch row and unit of an item, and the time of step s of that row
+    (-1 when the row has no step s)."""
+    b, j = _row_and_unit(item, row0, row1)
+    length = lengths[b]
+    return b, j, _time_of_step(s, length, reverse) if s < length else -1
 
 
 @cuda.jit(device=True)
@@ -305,11 +166,9 @@ def _forward_cells(
     """
     ngates = 4 if kind == LSTM else 3 if kind == GRU else 1
     for item in range(first, (row1 - row0) * hidden, stride):
-        b, j = _row_and_unit(item, row0, row1)
-        length = lengths[b]
-        if s >= length:
+        b, j, t = _step_item(item, row0, row1, s, lengths, reverse)
+        if t < 0:
             continue
-        t = _time_of_step(s, length, reverse)
         t_prev = t + 1 if reverse else t - 1
         h_prev = h0 if s == 0 else output[t_prev]
         # W_h* h_prev + b_h* of each gate (unused ones are 0)
@@ -352,11 +211,9 @@ def _forward_projection(s, reverse, row0, row1, first, stride, w_hr_t, lengths, 
     """Phase 2 of an LSTM forward step with projection: h = W_hr (o tanh c)."""
     width = output.shape[2]
     for item in range(first, (row1 - row0) * width, stride):
-        b, p = _row_and_unit(item, row0, row1)
-        length = lengths[b]
-        if s >= length:
+        b, p, t = _step_item(item, row0, row1, s, lengths, reverse)
+        if t < 0:
             continue
-        t = _time_of_step(s, length, reverse)
         output[t, b, p] = _dot_column(w_hr_t, p, proj_in[t], b)
 
 
@@ -371,11 +228,9 @@ def _backward_output_grads(
     """
     width = dy.shape[2]
     for item in range(first, (row1 - row0) * width, stride):
-        b, k = _row_and_unit(item, row0, row1)
-        length = lengths[b]
-        if s >= length:
+        b, k, t = _step_item(item, row0, row1, s, lengths, reverse)
+        if t < 0:
             continue
-        t = _time_of_step(s, length, reverse)
         dy[t, b, k] = grad_output[t, b, k] + dh_carry[b, k]
 
 
@@ -393,11 +248,9 @@ def _backward_cells(
     the LSTM's dL/dc_prev into ``dc_carry``.
     """
     for item in range(first, (row1 - row0) * hidden, stride):
-        b, j = _row_and_unit(item, row0, row1)
-        length = lengths[b]
-        if s >= length:
+        b, j, t = _step_item(item, row0, row1, s, lengths, reverse)
+        if t < 0:
             continue
-        t = _time_of_step(s, length, reverse)
         t_prev = t + 1 if reverse else t - 1
         if projected:
             dh = _dot_column(w_hr, j, dy[t], b)
@@ -441,11 +294,9 @@ def _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths,
     """
     width = dh_carry.shape[1]
     for item in range(first, (row1 - row0) * width, stride):
-        b, k = _row_and_unit(item, row0, row1)
-        length = lengths[b]
-        if s >= length:
+        b, k, t = _step_item(item, row0, row1, s, lengths, reverse)
+        if t < 0:
             continue
-        t = _time_of_step(s, length, reverse)
         acc = dh_carry[b, k] if kind == GRU else dh_carry.dtype.type(0)
         for r in range(w_hh.shape[0]):
             acc += w_hh[r, k] * dgh[t, b, r]
@@ -457,101 +308,69 @@ def _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths,
 # --------------------------------------------------------------------------
 
 
+@cuda.jit(device=True)
+def _work(persistent, rows_per_block, batch):
+    """(row0, row1, first, stride): the items this thread takes (see the kernels below)."""
+    if persistent:
+        row0 = cuda.blockIdx.x * rows_per_block
+        return row0, min(row0 + rows_per_block, batch), cuda.threadIdx.x, cuda.blockDim.x
+    return 0, batch, cuda.grid(1), cuda.gridsize(1)
+
+
 @cuda.jit
-def forward_persistent(
-    kind, fast, hidden, projected, reverse, keep_gates, nsteps, rows_per_block,
+def forward_recurrence(
+    persistent, phase, s_first, nsteps, rows_per_block,
+    kind, fast, hidden, projected, reverse, keep_gates,
     xp, w_hh_t, b_hh, w_hr_t, h0, c0, lengths, output, gates, cells, proj_in,
 ):  # fmt: skip
-    """All forward steps in one launch; block k owns rows [k*rows, (k+1)*rows)."""
-    row0 = cuda.blockIdx.x * rows_per_block
-    row1 = min(row0 + rows_per_block, lengths.size)
-    first = cuda.threadIdx.x
-    stride = cuda.blockDim.x
-    for s in range(nsteps):
-        _forward_cells(
-            kind, fast, hidden, projected, reverse, keep_gates, s, row0, row1, first, stride,
-            xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
-        )  # fmt: skip
-        cuda.syncthreads()
-        if projected:
+    """Forward steps ``s_first`` .. ``s_first + nsteps - 1``.
+
+    ``persistent``: every step in one launch; block k owns rows [k*rows_per_block,
+    (k+1)*rows_per_block), and ``syncthreads`` separates the phases.  Otherwise one
+    ``phase`` (0: the cells, 1: the projection) of one step over the whole grid: the kernel
+    boundary separates the phases.
+    """
+    row0, row1, first, stride = _work(persistent, rows_per_block, lengths.size)
+    for s in range(s_first, s_first + nsteps):
+        if persistent or phase == 0:
+            _forward_cells(
+                kind, fast, hidden, projected, reverse, keep_gates, s, row0, row1, first,
+                stride, xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+            )  # fmt: skip
+        if persistent:
+            cuda.syncthreads()
+        if projected and (persistent or phase == 1):
             _forward_projection(
                 s, reverse, row0, row1, first, stride, w_hr_t, lengths, proj_in, output
             )
-            cuda.syncthreads()
+            if persistent:
+                cuda.syncthreads()
 
 
 @cuda.jit
-def forward_cells_step(
-    kind, fast, hidden, projected, reverse, keep_gates, s,
-    xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
-):  # fmt: skip
-    """Phase 1 of forward step s over the whole grid."""
-    _forward_cells(
-        kind, fast, hidden, projected, reverse, keep_gates, s, 0, lengths.size,
-        cuda.grid(1), cuda.gridsize(1),
-        xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
-    )  # fmt: skip
-
-
-@cuda.jit
-def forward_projection_step(s, reverse, w_hr_t, lengths, proj_in, output):
-    """Phase 2 (LSTM projection) of forward step s over the whole grid."""
-    _forward_projection(
-        s, reverse, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
-        w_hr_t, lengths, proj_in, output,
-    )  # fmt: skip
-
-
-@cuda.jit
-def backward_persistent(
-    kind, hidden, projected, reverse, nsteps, rows_per_block,
+def backward_recurrence(
+    persistent, phase, s_last, nsteps, rows_per_block, kind, hidden, projected, reverse,
     w_hh, w_hr, h0, c0, lengths, output, gates, cells, grad_output,
     dy, dgx, dgh, dh_carry, dc_carry,
 ):  # fmt: skip
-    """All backward steps in one launch, latest step first (see forward_persistent)."""
-    row0 = cuda.blockIdx.x * rows_per_block
-    row1 = min(row0 + rows_per_block, lengths.size)
-    first = cuda.threadIdx.x
-    stride = cuda.blockDim.x
-    for s in range(nsteps - 1, -1, -1):
-        _backward_output_grads(s, reverse, row0, row1, first, stride, lengths, grad_output,
-                               dh_carry, dy)  # fmt: skip
-        cuda.syncthreads()
-        _backward_cells(
-            kind, hidden, projected, reverse, s, row0, row1, first, stride,
-            w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
-        )  # fmt: skip
-        cuda.syncthreads()
-        _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths, dgh,
-                         dh_carry)  # fmt: skip
-        cuda.syncthreads()
-
-
-@cuda.jit
-def backward_output_grads_step(s, reverse, lengths, grad_output, dh_carry, dy):
-    """Backward phase 1 of step s over the whole grid."""
-    _backward_output_grads(
-        s, reverse, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
-        lengths, grad_output, dh_carry, dy,
-    )  # fmt: skip
-
-
-@cuda.jit
-def backward_cells_step(
-    kind, hidden, projected, reverse, s,
-    w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
-):  # fmt: skip
-    """Backward phase 2 of step s over the whole grid."""
-    _backward_cells(
-        kind, hidden, projected, reverse, s, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
-        w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
-    )  # fmt: skip
-
-
-@cuda.jit
-def backward_hidden_step(kind, reverse, s, w_hh, lengths, dgh, dh_carry):
-    """Backward phase 3 of step s over the whole grid."""
-    _backward_hidden(
-        kind, reverse, s, 0, lengths.size, cuda.grid(1), cuda.gridsize(1),
-        w_hh, lengths, dgh, dh_carry,
-    )  # fmt: skip
+    """Backward steps ``s_last`` down to ``s_last - nsteps + 1`` (see forward_recurrence;
+    the phases are 0: the output gradients, 1: the cells, 2: the hidden product)."""
+    row0, row1, first, stride = _work(persistent, rows_per_block, lengths.size)
+    for s in range(s_last, s_last - nsteps, -1):
+        if persistent or phase == 0:
+            _backward_output_grads(s, reverse, row0, row1, first, stride, lengths, grad_output,
+                                   dh_carry, dy)  # fmt: skip
+        if persistent:
+            cuda.syncthreads()
+        if persistent or phase == 1:
+            _backward_cells(
+                kind, hidden, projected, reverse, s, row0, row1, first, stride,
+                w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+            )  # fmt: skip
+        if persistent:
+            cuda.syncthreads()
+        if persistent or phase == 2:
+            _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths, dgh,
+                             dh_carry)  # fmt: skip
+        if persistent:
+            cuda.syncthreads()

@@ -150,9 +150,9 @@ def prepare_params(params):
     return params
 
 
-def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
+def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     """One layer-direction over a sequence; see :mod:`numrnn.backends`."""
-    step_forward = _CELLS[cell.cell.name][0]
+    step_forward = _CELLS[spec.cell.name][0]
     T, B, _ = x.shape
     t_index, active = schedule(T, B, lengths, reverse)
     cols = np.arange(B)
@@ -175,9 +175,9 @@ def forward(cell, params, x, h0, c0, lengths, reverse, need_tape):
     return output, h, c, tape
 
 
-def backward(cell, params, tape, grad_output, grad_h_n, grad_c_n):
+def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     """Backpropagation through time for :func:`forward`; see :mod:`numrnn.backends`."""
-    step_backward = _CELLS[cell.cell.name][1]
+    step_backward = _CELLS[spec.cell.name][1]
     x = tape.x
     T, B, I = x.shape
     cols = np.arange(B)
