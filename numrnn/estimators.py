@@ -21,8 +21,9 @@ from threadpoolctl import threadpool_limits
 
 from numrnn import _trainutil as tu
 from numrnn._compat import sklearn_class
-from numrnn._seqnet import _real_array, as_padded, build_model, fit_seeded
+from numrnn._seqnet import as_padded, build_model, fit_seeded
 from numrnn._seqprep import choose_patch, fit_standardisation, fold, standardise
+from numrnn._sequences import real_array
 from numrnn._validation import check_int
 from numrnn.io import build_model as build_from_config
 from numrnn.io import model_config
@@ -347,7 +348,7 @@ _PARAMETERS = """cell : {"lstm", "gru", "rnn", "rnn_relu"}, default "gru"
         The least decrease of the monitored loss that counts as an improvement.
     lr_schedule : {"plateau", "constant"}, default "plateau"
         ``"plateau"``: halve the learning rate when the monitored loss has not improved by
-        ``tol`` for ``n_iter_no_change // 4`` epochs (:class:`numrnn.optim.ReduceLROnPlateau`).
+        ``tol`` for ``n_iter_no_change // 4`` epochs (:class:`numrnn.ReduceLROnPlateau`).
     backend : {"auto", "numpy", "cpu", "cuda"}, default "auto"
     seed : int or None
         Seeds the initial weights, dropout, the validation split and the order of the
@@ -570,7 +571,7 @@ class SequenceRegressor(_SequenceEstimator):
         X = as_padded(X, "X")
         y = _check_targets(y, len(X[0]), "SequenceRegressor")
         if y.dtype == object:
-            y = _real_array("y", y)
+            y = real_array("y", y)
         if y.dtype.kind not in "fiu" or y.ndim > 2 or not np.all(np.isfinite(y)):
             raise ValueError(f"y must be finite real numbers of shape (n_samples,) or "
                              f"(n_samples, n_outputs), got dtype {y.dtype} shape {y.shape}")

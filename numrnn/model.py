@@ -36,6 +36,7 @@ import numpy as np
 from numrnn import _trainutil as tu
 from numrnn._component import Component
 from numrnn._recurrent import RNN, no_grad
+from numrnn._sequences import check_finite_data, pad_inputs, pad_targets
 from numrnn._training.stream import make_stream_step
 from numrnn._validation import check_int
 from numrnn.heads import Dense
@@ -384,6 +385,7 @@ class Sequential(Component):
     # -- data checks ----------------------------------------------------------------------------
 
     def _check_inputs(self, X, lengths, names=("X", "lengths")):
+        X, lengths = pad_inputs(X, lengths, names)
         X = tu.as_float_array(X, names[0])
         tu.check_ndim(X, names[0], (3,))
         if X.shape[2] != self.input_size or 0 in X.shape:
@@ -391,7 +393,9 @@ class Sequential(Component):
                              f"N, T >= 1, got {X.shape}")
         return X, tu.check_lengths(lengths, X.shape[1], X.shape[0], names[1])
 
-    def _check_targets(self, y, X, name="y"):
+    def _check_targets(self, y, X, lengths, name="y"):
+        if not self.head.last_step:
+            y = pad_targets(y, lengths, X.shape[1], name)
         y = np.asarray(tu.to_numpy(y))
         n, steps = X.shape[:2]
         lead = (n,) if self.head.last_step else (n, steps)
@@ -471,9 +475,12 @@ class Sequential(Component):
 
         Parameters
         ----------
-        X : array_like, shape (N, T, I)
+        X : array_like, shape (N, T, I), or list of N arrays (T_i, I)
+            A list of sequences of different lengths is padded with zeros, and their lengths
+            are the ``lengths``. NaN and infinity are refused, except in padding.
         y : array_like
-            (N, T) or (N, T, O) for a per-step head, (N,) or (N, O) for a last-step head.
+            (N, T) or (N, T, O) for a per-step head (or a list of N arrays (T_i,) or
+            (T_i, O), padded like ``X``), (N,) or (N, O) for a last-step head.
         lengths : array_like of int, shape (N,), optional
             Valid steps per sequence.
         epochs : int, default 10
@@ -518,10 +525,12 @@ class Sequential(Component):
         Raises
         ------
         ValueError, TypeError
-            For data of the wrong shape or type and invalid settings, naming the argument.
+            For data of the wrong shape or type, NaN or infinity in valid steps of the data,
+            and invalid settings, naming the argument.
         """
         X, lengths = self._check_inputs(X, lengths)
-        y = self._check_targets(y, X)
+        y = self._check_targets(y, X, lengths)
+        check_finite_data(X, y, lengths, not self.head.last_step)
         epochs = check_int("epochs", epochs, 1)
         batch_size = check_int("batch_size", batch_size, 1)
         validation_split = tu.check_float(validation_split, "validation_split", 0.0, 1.0,
@@ -545,8 +554,10 @@ class Sequential(Component):
             X_val, lengths_val = self._check_inputs(
                 validation[0], validation[2] if len(validation) == 3 else None,
                 ("validation_data[0]", "validation_data[2]"))
-            validation = (X_val, self._check_targets(validation[1], X_val, "validation_data[1]"),
-                          lengths_val)
+            validation = (X_val, self._check_targets(validation[1], X_val, lengths_val,
+                                                     "validation_data[1]"), lengths_val)
+            check_finite_data(*validation, not self.head.last_step,
+                              ("validation_data[0]", "validation_data[1]"))
 
         updates = _Updates(tbptt, clip_norm, clip_value,
                            schedule if schedule_interval == "update" else None)
@@ -655,7 +666,8 @@ class Sequential(Component):
 
         Parameters
         ----------
-        X : array_like, shape (N, T, I)
+        X : array_like, shape (N, T, I), or list of N arrays (T_i, I)
+            A list of sequences of different lengths is padded (see :meth:`fit`).
         lengths : array_like of int, shape (N,), optional
         batch_size : int, default 256
             Samples per forward pass (memory; results differ by rounding only).
@@ -675,7 +687,7 @@ class Sequential(Component):
 
         Parameters
         ----------
-        X : array_like, shape (N, T, I)
+        X : array_like, shape (N, T, I), or list of N arrays (T_i, I)
         y : array_like
             Targets shaped as for :meth:`fit`.
         lengths : array_like of int, shape (N,), optional
@@ -689,7 +701,7 @@ class Sequential(Component):
             ``{"loss": float, metric name: float, ...}``, over the valid steps only.
         """
         X, lengths = self._check_inputs(X, lengths)
-        y = self._check_targets(y, X)
+        y = self._check_targets(y, X, lengths)
         metrics = self._check_metrics(metrics)
         logits = self._logits(X, lengths, check_int("batch_size", batch_size, 1))
         y_tm = y if self.head.last_step else tu.swap_batch_time(y, True)
