@@ -31,14 +31,14 @@ import numpy as np
 from numrnn import _trainutil as tu
 from numrnn._component import Component, checked_state
 from numrnn._recurrent import LSTM, RNN, no_grad
+from numrnn._training.fit import Updates, progress_bar, update
 from numrnn._validation import check_int
 from numrnn.activations import log_softmax
 from numrnn.attention import BahdanauAttention, LuongAttention
 from numrnn.embedding import Embedding, check_ids
 from numrnn.heads import Dense
 from numrnn.losses import CrossEntropyLoss
-from numrnn.model import _progress
-from numrnn.optim import OPTIMIZERS, Adam, Optimizer, Schedule, clip_grad_norm, clip_grad_value
+from numrnn.optim import OPTIMIZERS, Adam, Optimizer, Schedule
 
 __all__ = ["Seq2Seq"]
 
@@ -452,8 +452,10 @@ class Seq2Seq(Component):
             raise ValueError("schedule must be a numrnn Schedule of this model's optimizer")
         tu.check_choice(schedule_interval, "schedule_interval", {"epoch", "update"})
         rng = np.random.default_rng(seed)
+        updates = Updates(None, clip_norm, clip_value,
+                          schedule if schedule_interval == "update" else None)
         history = {"loss": [], "lr": []}
-        bar = _progress(epochs, progress)
+        bar = progress_bar(epochs, progress)
         self.train()
         for _ in range(epochs):
             order = rng.permutation(len(src)) if shuffle else np.arange(len(src))
@@ -462,14 +464,7 @@ class Seq2Seq(Component):
                 rows = order[begin:begin + batch_size]
                 value = self._train_rows(src, src_lengths, tgt, tgt_lengths, rows,
                                          teacher_forcing, rng)
-                grads = self.grads
-                if clip_norm is not None:
-                    clip_grad_norm(grads, clip_norm)
-                if clip_value is not None:
-                    clip_grad_value(grads, clip_value)
-                self.optimizer.step(self.parameters(), grads)
-                if schedule is not None and schedule_interval == "update":
-                    schedule.step()
+                update(self, updates)
                 tokens = float(tgt_lengths[rows].sum() + len(rows))
                 total += value * tokens
                 weight += tokens
