@@ -289,7 +289,7 @@ class SequenceRegressor(SequenceEstimator):
         X = as_padded(X, "X")
         y = check_targets(y, len(X[0]), "SequenceRegressor")
         if y.dtype == object:
-            y = real_array("y", y)
+            y = real_array(y, "y")
         if y.dtype.kind not in "fiu" or y.ndim > 2 or not np.all(np.isfinite(y)):
             raise ValueError(f"y must be finite real numbers of shape (n_samples,) or "
                              f"(n_samples, n_outputs), got dtype {y.dtype} shape {y.shape}")
