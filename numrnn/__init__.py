@@ -6,6 +6,8 @@ unchanged.
 * Layers: :class:`RNN`, :class:`LSTM`, :class:`GRU` (forward, BPTT, streaming).
 * Training: heads, losses, optimizers, schedules, clipping, :class:`Sequential`
   with ``fit``, saving (:func:`save`, :func:`load`) and PyTorch converters.
+* Sequence to sequence: :class:`Embedding`, attention (:class:`LuongAttention`,
+  :class:`BahdanauAttention`) and :class:`Seq2Seq` with beam search.
 * Applications: scikit-learn style estimators, forecasting, character-level
   language models; :mod:`numrnn.metrics` and :mod:`numrnn.diagnostics`.
 """
@@ -13,7 +15,9 @@ unchanged.
 import importlib
 
 from numrnn._recurrent import GRU, LSTM, RNN, NoTapeError, no_grad
+from numrnn.attention import BahdanauAttention, LuongAttention
 from numrnn.backends import resolve_backend
+from numrnn.embedding import Embedding
 from numrnn.estimators import SequenceClassifier, SequenceRegressor
 from numrnn.forecasting import Forecaster
 from numrnn.heads import Dense
@@ -26,11 +30,13 @@ from numrnn.optim import (
     AdamW,
     CosineAnnealingLR,
     LinearWarmup,
+    ReduceLROnPlateau,
     RMSprop,
     StepLR,
     clip_grad_norm,
     clip_grad_value,
 )
+from numrnn.seq2seq import Seq2Seq
 from numrnn.text import CharLanguageModel, CharVocabulary
 
 __version__ = "0.1.0"
@@ -43,18 +49,23 @@ __all__ = [
     "Adam",
     "AdamW",
     "BCEWithLogitsLoss",
+    "BahdanauAttention",
     "CharLanguageModel",
     "CharVocabulary",
     "CosineAnnealingLR",
     "CrossEntropyLoss",
     "Dense",
     "Dropout",
+    "Embedding",
     "Forecaster",
     "LinearWarmup",
+    "LuongAttention",
     "MSELoss",
     "NoTapeError",
     "RMSprop",
+    "ReduceLROnPlateau",
     "SequenceClassifier",
+    "Seq2Seq",
     "SequenceRegressor",
     "Sequential",
     "StepLR",

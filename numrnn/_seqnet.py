@@ -13,7 +13,7 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._recurrent import GRU, LSTM, RNN
-from numrnn._sequences import check_finite, pad_sequences, real_array
+from numrnn._sequences import pad_sequences, real_array
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES
 from numrnn.model import Sequential
@@ -43,7 +43,8 @@ def as_padded(X, name="X", n_features=None):
     Returns
     -------
     padded : ndarray, shape (N, T_max, F), float32
-        Zeros after each sequence's end.
+        Zeros after each sequence's end. Trailing steps that are NaN in every feature are
+        padding too (the way tslearn and others store unequal lengths in one array).
     lengths : ndarray of int64, shape (N,), or None
         None when all sequences have the same length (no padding).
 
@@ -52,8 +53,8 @@ def as_padded(X, name="X", n_features=None):
     TypeError
         If ``X`` holds something other than real numbers.
     ValueError
-        If ``X`` is empty, has the wrong number of dimensions, holds NaN or infinity, or its
-        sequences differ in their number of features.
+        If ``X`` is empty, has the wrong number of dimensions, holds infinity or NaN other
+        than as trailing padding, or its sequences differ in their number of features.
     """
     if isinstance(X, list | tuple) and X and not np.isscalar(X[0]):
         seqs = [real_array(f"{name}[{i}]", s) for i, s in enumerate(X)]
@@ -62,23 +63,45 @@ def as_padded(X, name="X", n_features=None):
         if np.all(lengths == lengths[0]):
             lengths = None
     else:
-        padded = real_array(name, X).astype(np.float32)
-        if padded.ndim == 2:
-            padded = padded[:, :, None]
+        given = real_array(name, X)
+        if given.ndim in (2, 3) and 0 in given.shape:
+            # scikit-learn's words: for a (n_samples, T) array the steps are its "features".
+            what = "0 sample(s)" if given.shape[0] == 0 else "0 feature(s)"
+            raise ValueError(f"{name} has {what} (shape={given.shape}) while a minimum of 1 "
+                             "is required (samples, steps and features may not be empty)")
+        if given.ndim not in (2, 3):
+            hint = "; Reshape your data: a 1-D array is one sequence, pass X[None]" * (
+                given.ndim == 1)
+            raise ValueError(f"{name} must be a (n_samples, T, n_features) or (n_samples, T) "
+                             f"array or a list of (T_i, n_features) arrays, got shape "
+                             f"{given.shape}{hint}")
+        padded = given.astype(np.float32)
+        padded = padded[:, :, None] if padded.ndim == 2 else padded
         lengths = None
-    if padded.ndim != 3 or 0 in padded.shape:
-        raise ValueError(f"{name} must be a non-empty (n_samples, T, n_features) or "
-                         f"(n_samples, T) array or a list of (T_i, n_features) or (T_i,) "
-                         f"arrays, got shape {padded.shape}")
-    check_finite(name, padded)
+    if not np.all(np.isfinite(padded)):
+        padded, lengths = _nan_padding(padded, lengths, name)
     if n_features is not None and padded.shape[2] != n_features:
         raise ValueError(f"{name} has {padded.shape[2]} features per step, but the model was "
                          f"fitted with {n_features}")
     return padded, lengths
 
 
+def _nan_padding(padded, lengths, name):
+    """Trailing all-NaN steps as padding: zeros there and the lengths they leave."""
+    empty_step = np.isnan(padded).all(axis=2)                       # (N, T)
+    # A step is padding when it and every step after it are all NaN.
+    padding = np.flip(np.logical_and.accumulate(np.flip(empty_step, axis=1), axis=1), axis=1)
+    nan_lengths = padded.shape[1] - padding.sum(axis=1)
+    padded = np.where(padding[..., None], 0, padded).astype(np.float32)
+    if not np.all(np.isfinite(padded)) or nan_lengths.min() == 0:
+        raise ValueError(f"{name} must not contain NaN or infinity (NaN is allowed only as "
+                         f"trailing padding: whole steps at the end of a non-empty sequence)")
+    lengths = nan_lengths if lengths is None else np.minimum(lengths, nan_lengths)
+    return padded, (None if np.all(lengths == padded.shape[1]) else lengths.astype(np.int64))
+
+
 def build_model(cell, input_size, hidden_size, output_size, *, num_layers=1,
-                bidirectional=False, dropout=0.0, last_step=True, loss="mse",
+                bidirectional=False, dropout=0.0, last_step=True, readout="last", loss="mse",
                 optimizer="adam", learning_rate=0.01, backend="auto", seed=None):
     """A :class:`~numrnn.model.Sequential`: one recurrent layer (batch first), one dense head.
 
@@ -91,7 +114,9 @@ def build_model(cell, input_size, hidden_size, output_size, *, num_layers=1,
     dropout : float, default 0.0
         Between stacked layers, in training mode.
     last_step : bool, default True
-        Head on each sequence's last valid step (many-to-one), else on every step.
+        Head on a readout of each sequence (many-to-one), else on every step.
+    readout : {"last", "mean", "max", "mean_max"}, default "last"
+        With ``last_step``: what the head reads (:mod:`numrnn.readouts`).
     loss : {"mse", "cross_entropy", "bce_with_logits"}, default "mse"
         The head's output function is the one the loss pairs with.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default "adam"
@@ -115,19 +140,21 @@ def build_model(cell, input_size, hidden_size, output_size, *, num_layers=1,
         seed=layer_seed, **extra)
     directions = 2 if bidirectional else 1
     head = Dense(directions * rnn.hidden_size, output_size, activation=LOSSES[loss].activation,
-                 last_step=last_step, batch_first=True, seed=head_seed)
+                 last_step=last_step, readout=readout, batch_first=True, seed=head_seed)
     return Sequential([rnn, head], loss=loss, optimizer=optimizer)
 
 
-def fit_seeded(model, X, y, *, lengths=None, epochs, batch_size, clip_norm, seed, progress):
+def fit_seeded(model, X, y, *, lengths=None, epochs, batch_size, clip_norm, seed, progress,
+               **options):
     """``model.fit`` for the applications; returns the training loss of each epoch.
 
     ``seed`` seeds the weights itself (in :func:`build_model`); the batch order is drawn from
-    a stream spawned from it, so the two never share random numbers.
+    a stream spawned from it, so the two never share random numbers. ``options`` go to
+    ``model.fit`` (validation data, early stopping, a schedule).
     """
     if clip_norm is not None:
         clip_norm = tu.check_float(clip_norm, "clip_norm", low=0.0, low_open=True)
     order_seed = np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0]
     model.fit(X, y, lengths=lengths, epochs=epochs, batch_size=batch_size, seed=int(order_seed),
-              clip_norm=clip_norm, progress=bool(progress))
+              clip_norm=clip_norm, progress=bool(progress), **options)
     return model.history_["loss"]

@@ -12,11 +12,21 @@ import numpy as np
 
 
 def real_array(name, a):
-    """``np.asarray(a)``; ValueError for ragged nested lists, TypeError for non-numbers."""
+    """``a`` as a NumPy array of real numbers (scikit-learn's errors for the other kinds)."""
+    if hasattr(a, "toarray") or hasattr(a, "tocsr"):
+        raise TypeError(f"Sparse data was passed for {name}, but dense data is required; use "
+                        "X.toarray() to convert it to a dense array")
     try:
         arr = np.asarray(a)
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{name} must be an array or a list of arrays: {exc}") from exc
+    if arr.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} must hold real numbers")
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold real numbers: {exc}") from exc
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     return arr

@@ -18,8 +18,10 @@ aligned with the step they inform: the input at step :math:`s` is
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._seqprep import column_scaling
+from numrnn._sklearn_api import ParamsMixin
 from numrnn._validation import check_int
-from numrnn.estimators import ParamsMixin, SequenceRegressor
+from numrnn.estimators import SequenceRegressor
 
 __all__ = ["Forecaster"]
 
@@ -43,8 +45,18 @@ class Forecaster(ParamsMixin):
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default "adam"
     learning_rate : float, default 0.01
     epochs : int, default 50
+        The most epochs; training stops earlier once the loss settles.
     batch_size : int, default 32
     clip_norm : float or None, default 1.0
+    readout : {"last", "mean", "max", "mean_max"}, default "last"
+        What the head reads of each window (:mod:`numrnn.readouts`); the latest step suits
+        forecasting.
+    early_stopping : {"auto", True, False}, default "auto"
+    validation_fraction : float, default 0.1
+    n_iter_no_change : int, default 10
+    tol : float, default 1e-4
+    lr_schedule : {"plateau", "constant"}, default "plateau"
+        Stopping and schedule as in :class:`~numrnn.estimators.SequenceRegressor`.
     backend : {"auto", "numpy", "cpu", "cuda"}, default "auto"
     seed : int or None
         The same seed and data give the same forecasts.
@@ -81,22 +93,10 @@ class Forecaster(ParamsMixin):
 
     def __init__(self, window=24, horizon=1, strategy="recursive", cell="lstm", hidden_size=32,
                  num_layers=1, dropout=0.0, optimizer="adam", learning_rate=0.01, epochs=50,
-                 batch_size=32, clip_norm=1.0, backend="auto", seed=None, verbose=False):
-        self.window = window
-        self.horizon = horizon
-        self.strategy = strategy
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.clip_norm = clip_norm
-        self.backend = backend
-        self.seed = seed
-        self.verbose = verbose
+                 batch_size=32, clip_norm=1.0, readout="last", early_stopping="auto",
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
+                 lr_schedule="plateau", backend="auto", seed=None, verbose=False):
+        self._store_arguments(locals())
 
     def fit(self, y, exog=None):
         """Fit on a series ``y``, optionally with exogenous inputs ``exog``.
@@ -129,9 +129,9 @@ class Forecaster(ParamsMixin):
         self.y_ndim_ = np.ndim(y_given)
         self.n_series_ = y.shape[1]
         self.n_exog_ = 0 if exog is None else exog.shape[1]
-        self.y_mean_, self.y_scale_ = _standardisation(y)
+        self.y_mean_, self.y_scale_ = column_scaling(y)
         if exog is not None:
-            self.exog_mean_, self.exog_scale_ = _standardisation(exog)
+            self.exog_mean_, self.exog_scale_ = column_scaling(exog)
         features = self._features(y, exog)
         # Window i reads steps i .. i+window-1 and predicts steps i+window .. i+window+ahead-1.
         count = len(y) - window - ahead + 1
@@ -139,7 +139,9 @@ class Forecaster(ParamsMixin):
         X = features[starts[:, None] + np.arange(window)]
         targets = y[starts[:, None] + window + np.arange(ahead)]
         names = SequenceRegressor._get_param_names()
+        # One direction and no patching: the windows are short and their latest steps matter.
         self.regressor_ = SequenceRegressor(
+            bidirectional=False, patch=1,
             **{k: v for k, v in self.get_params().items() if k in names})
         self.regressor_.fit(X, targets.reshape(count, -1))
         self.history_ = (y, exog)
@@ -168,11 +170,10 @@ class Forecaster(ParamsMixin):
         ------
         ValueError, TypeError
             Naming the argument that is wrong.
-        RuntimeError
-            If the forecaster is not fitted.
+        NotFittedError
+            If the forecaster is not fitted (scikit-learn's class when installed).
         """
-        if not hasattr(self, "regressor_"):
-            raise RuntimeError("this Forecaster is not fitted yet: call fit first")
+        self._check_fitted("regressor_")
         direct = self.strategy_ == "direct"
         steps = check_int("steps", self.horizon_ if steps is None else steps, 1)
         if direct and steps > self.horizon_:
@@ -239,8 +240,3 @@ def _series(name, a, length=None):
         raise ValueError(f"{name} must have {length} steps, got {len(arr)}")
     arr = arr.astype(np.float64)
     return arr[:, None] if arr.ndim == 1 else arr
-
-
-def _standardisation(a):
-    scale = a.std(axis=0)
-    return a.mean(axis=0), np.where(scale > 0, scale, 1.0)

@@ -6,6 +6,7 @@ from numrnn import _trainutil as tu
 from numrnn._component import Component
 from numrnn._validation import check_float_dtype, check_int
 from numrnn.activations import OUTPUT_FUNCTIONS
+from numrnn.readouts import READOUTS, readout_backward, readout_forward
 
 
 class Dense(Component):
@@ -37,8 +38,12 @@ class Dense(Component):
     activation : {"identity", "softmax", "sigmoid"}, default "identity"
         Output function :math:`f` used by :meth:`activate`.
     last_step : bool, default False
-        If True, map only each sequence's last valid step (step ``lengths[b] - 1``), giving
-        one output per sequence; else map every step.
+        If True, map one ``readout`` of each sequence's valid steps, giving one output per
+        sequence (many-to-one); else map every step.
+    readout : {"last", "mean", "max", "mean_max"}, default "last"
+        With ``last_step``: the vector read from each sequence (:mod:`numrnn.readouts`),
+        ``"last"`` being step ``lengths[b] - 1``. ``"mean_max"`` doubles the weight's
+        columns: ``weight`` is (out_features, 2 * in_features).
     batch_first : bool, default False
         Layout of 3-D input: (B, T, F) if True, else (T, B, F).
     dtype : {np.float32, np.float64}, default np.float32
@@ -67,23 +72,30 @@ class Dense(Component):
     ((5, 2, 4), 0.0)
     >>> np.allclose(head.activate(z).sum(axis=-1), 1.0)
     True
+    >>> pooled = Dense(4, 3, last_step=True, readout="mean_max", seed=0)
+    >>> pooled.state_dict()["weight"].shape                # mean and max side by side
+    (3, 8)
     """
 
     def __init__(self, in_features, out_features, *, bias=True, activation="identity",
-                 last_step=False, batch_first=False, dtype=np.float32, seed=None):
+                 last_step=False, readout="last", batch_first=False, dtype=np.float32,
+                 seed=None):
         self.in_features = check_int("in_features", in_features, 1)
         self.out_features = check_int("out_features", out_features, 1)
         self.bias = bool(bias)
         self.activation = tu.check_choice(activation, "activation", OUTPUT_FUNCTIONS)
         self.last_step = bool(last_step)
+        self.readout = tu.check_choice(readout, "readout", READOUTS)
+        if self.readout != "last" and not self.last_step:
+            raise ValueError(f"readout={readout!r} needs last_step=True (a per-step head maps "
+                             "every step)")
         self.batch_first = bool(batch_first)
         self.dtype = check_float_dtype(dtype)
         self.seed = seed
         rng = np.random.default_rng(seed)
-        bound = 1.0 / np.sqrt(self.in_features)
-        self._params = {
-            "weight": rng.uniform(-bound, bound, (self.out_features, self.in_features))
-        }
+        columns = READOUTS[self.readout] * self.in_features
+        bound = 1.0 / np.sqrt(columns)
+        self._params = {"weight": rng.uniform(-bound, bound, (self.out_features, columns))}
         if self.bias:
             self._params["bias"] = rng.uniform(-bound, bound, self.out_features)
         self._params = {k: v.astype(self.dtype) for k, v in self._params.items()}
@@ -94,7 +106,7 @@ class Dense(Component):
     def __repr__(self):
         options = "".join(f", {name}={getattr(self, name)!r}" for name, default in (
             ("bias", True), ("activation", "identity"), ("last_step", False),
-            ("batch_first", False)) if getattr(self, name) != default)
+            ("readout", "last"), ("batch_first", False)) if getattr(self, name) != default)
         return f"Dense({self.in_features}, {self.out_features}{options}, dtype={self.dtype.name})"
 
     def get_config(self):
@@ -107,7 +119,7 @@ class Dense(Component):
         """
         return {"in_features": self.in_features, "out_features": self.out_features,
                 "bias": self.bias, "activation": self.activation, "last_step": self.last_step,
-                "batch_first": self.batch_first, "dtype": self.dtype.name,
+                "readout": self.readout, "batch_first": self.batch_first, "dtype": self.dtype.name,
                 "seed": tu.json_seed(self.seed)}
 
     def parameters(self):
@@ -146,7 +158,7 @@ class Dense(Component):
             ``last_step`` any array whose last axis has size F is accepted.
         lengths : array_like of int, shape (B,), optional
             Valid steps per sequence. Logits at padded steps are 0; with ``last_step`` the
-            step ``lengths[b] - 1`` is used (the last step when None).
+            readout reads the steps before ``lengths[b]`` only (all steps when None).
 
         Returns
         -------
@@ -175,21 +187,18 @@ class Dense(Component):
             steps, batch = hm.shape[0], hm.shape[1]
             lengths = tu.check_lengths(lengths, steps, batch)
         if self.last_step:
-            last = (lengths - 1) if lengths is not None else np.full(batch, steps - 1)
-            rows = hm[last, np.arange(batch)]
+            rows, used = readout_forward(hm, lengths, self.readout)
         else:
             rows = h
-            if lengths is not None:
-                mask = tu.valid_mask(lengths, steps, batch)
+            used = mask = tu.valid_mask(lengths, steps, batch) if lengths is not None else None
         z = rows @ W.T
         if self.bias:
             z += self._params["bias"]
         if mask is not None:
             tu.swap_batch_time(z, self.batch_first)[~mask] = 0
+        self._tape = (h.shape, rows, used)
         if self.last_step:
-            self._tape = (h.shape, rows, last)
             return z[0] if h.ndim == 2 else z
-        self._tape = (h.shape, rows, mask)
         return z
 
     __call__ = forward
@@ -201,7 +210,8 @@ class Dense(Component):
                   \frac{\partial L}{\partial b} = \sum_{t,b} g_{tb},\quad
                   \frac{\partial L}{\partial h_{tb}} = W^\top g_{tb}
 
-        summed over the valid (or last valid) steps only.
+        summed over the valid steps (or, with ``last_step``, over the readouts, whose
+        gradient :mod:`numrnn.readouts` passes on to the steps they read).
 
         Parameters
         ----------
@@ -236,13 +246,13 @@ class Dense(Component):
         # (rows^T g)^T, not g^T rows: OpenBLAS splits the latter over two threads, which on a
         # busy 2-core machine took 1-17 ms instead of 0.04 ms (float32, O=10, F=64, T*B=1600).
         self.grads = {"weight": np.ascontiguousarray(
-            (rows.reshape(-1, self.in_features).T @ g2).T)}
+            (rows.reshape(-1, W.shape[1]).T @ g2).T)}
         if self.bias:
             self.grads["bias"] = g2.sum(axis=0)
         grad_rows = g @ W
         if not self.last_step:
             return grad_rows
-        grad_h = np.zeros(h_shape, dtype=self.dtype)
-        gm = tu.swap_batch_time(grad_h, self.batch_first) if len(h_shape) == 3 else grad_h[:, None]
-        gm[used, np.arange(len(used))] = grad_rows
-        return grad_h
+        grad_hm = readout_backward(grad_rows, used)
+        if len(h_shape) == 2:
+            return grad_hm[:, 0]
+        return np.ascontiguousarray(tu.swap_batch_time(grad_hm, self.batch_first))

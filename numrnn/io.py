@@ -44,8 +44,10 @@ from numrnn.heads import Dense
 from numrnn.losses import LOSSES
 from numrnn.model import Dropout, Sequential
 from numrnn.optim import OPTIMIZERS
+from numrnn.seq2seq import Seq2Seq
 
 FORMAT = "numrnn.Sequential"
+SEQ2SEQ_FORMAT = "numrnn.Seq2Seq"
 VERSION = 1
 _CONFIG_KEY = "__numrnn__"
 _LAYERS = {cls.__name__: cls for cls in (RNN, LSTM, GRU, Dense, Dropout)}
@@ -58,7 +60,7 @@ def model_config(model):
 
     Parameters
     ----------
-    model : Sequential
+    model : Sequential or Seq2Seq
 
     Returns
     -------
@@ -72,8 +74,16 @@ def model_config(model):
     >>> [layer["class"] for layer in config["layers"]], config["loss"]["class"]
     (['GRU', 'Dense'], 'MSELoss')
     """
+    if isinstance(model, Seq2Seq):
+        return {"format": SEQ2SEQ_FORMAT, "version": VERSION,
+                **{name: {"class": type(layer).__name__, "config": layer.get_config()}
+                   for name, layer in (("encoder", model.encoder), ("decoder", model.decoder))},
+                "model": model.get_config(),
+                "optimizer": {"class": type(model.optimizer).__name__,
+                              "config": model.optimizer.get_config()}}
     if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a numrnn Sequential, got {type(model).__name__}")
+        raise TypeError(f"model must be a numrnn Sequential or Seq2Seq, got "
+                        f"{type(model).__name__}")
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -86,7 +96,7 @@ def model_config(model):
 
 
 def build_model(config, backend=None):
-    """A fresh :class:`~numrnn.model.Sequential` from :func:`model_config` output.
+    """A fresh Sequential or Seq2Seq from :func:`model_config` output.
 
     Parameters
     ----------
@@ -97,7 +107,7 @@ def build_model(config, backend=None):
 
     Returns
     -------
-    Sequential
+    Sequential or Seq2Seq
 
     Raises
     ------
@@ -113,6 +123,8 @@ def build_model(config, backend=None):
     >>> copy.layers[0].nonlinearity
     'relu'
     """
+    if isinstance(config, dict) and config.get("format") == SEQ2SEQ_FORMAT:
+        return _build_seq2seq(config, backend)
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ValueError(f"not a numrnn model description (format tag {FORMAT!r} missing)")
     if config.get("version") != VERSION:
@@ -136,6 +148,22 @@ def build_model(config, backend=None):
                       optimizer=optimizer_cls(**config["optimizer"]["config"]))
 
 
+def _build_seq2seq(config, backend):
+    """A fresh :class:`~numrnn.seq2seq.Seq2Seq` from :func:`model_config` output."""
+    if config.get("version") != VERSION:
+        raise ValueError(f"unsupported format version {config.get('version')!r}; this numrnn "
+                         f"reads version {VERSION}")
+    layers = {}
+    for name in ("encoder", "decoder"):
+        kwargs = dict(config[name]["config"])
+        if backend is not None:
+            kwargs["backend"] = backend
+        layers[name] = _known(_LAYERS, config[name]["class"], name)(**kwargs)
+    optimizer_cls = _known(_OPTIMIZER_CLASSES, config["optimizer"]["class"], "optimizer")
+    return Seq2Seq(**layers, **config["model"],
+                   optimizer=optimizer_cls(**config["optimizer"]["config"]))
+
+
 def _known(classes, name, what):
     if name not in classes:
         raise ValueError(f"unknown {what} class {name!r}")
@@ -149,12 +177,13 @@ def save(path, model):
     ----------
     path : str or os.PathLike
         Written as given (NumPy adds ``.npz`` if the name lacks it).
-    model : Sequential
+    model : Sequential or Seq2Seq
 
     Raises
     ------
     TypeError
-        If ``model`` is not a :class:`~numrnn.model.Sequential`.
+        If ``model`` is not a :class:`~numrnn.model.Sequential` or
+        :class:`~numrnn.seq2seq.Seq2Seq`.
 
     Examples
     --------
@@ -186,7 +215,7 @@ def load(path, *, backend=None):
 
     Returns
     -------
-    Sequential
+    Sequential or Seq2Seq
         In evaluation mode, with its optimizer's state restored (training can resume).
 
     Raises

@@ -17,6 +17,7 @@ import_torch()
     "script,args",
     [
         ("compare_torch.py", ["--quick", "--cells", "gru"]),
+        ("compare_seq2seq_torch.py", ["--quick"]),
         ("step_latency.py", ["--cells", "rnn", "--threads", "1", "--budget", "0.05",
                              "--calls", "20"]),
     ],
@@ -31,3 +32,17 @@ def test_comparison_script_prints_a_table(script, args):
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) >= 2, result.stdout  # the header and at least one measurement
     assert "x |" in rows[-1]
+
+
+def test_ucr_script_runs_without_aeon_on_synthetic_data(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "ucr_classification.py"), "--datasets",
+         "synthetic", "--no-rocket", "--params", '{"hidden_size": 4, "epochs": 5}', "--json",
+         str(tmp_path / "out.json")],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| synthetic")]
+    assert len(rows) == 1, result.stdout
+    assert (tmp_path / "out.json").exists()

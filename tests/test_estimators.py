@@ -91,7 +91,7 @@ def test_parameters_protocol():
     assert clf.set_params(hidden_size=7) is clf and clf.hidden_size == 7
     with pytest.raises(ValueError, match="hidden"):
         clf.set_params(hiden_size=3)
-    assert repr(clf) == "SequenceClassifier(cell='gru', hidden_size=7)"
+    assert repr(clf) == "SequenceClassifier(hidden_size=7)"
 
 
 def test_stacked_bidirectional_with_dropout():
@@ -127,8 +127,9 @@ def test_bad_input_names_the_argument(make, error, match, monkeypatch):
 
 def test_predict_checks():
     X, y = sign_task(n=16)
-    with pytest.raises(RuntimeError, match="fit"):
+    with pytest.raises((ValueError, AttributeError), match="not fitted") as caught:
         SequenceClassifier().predict(X)
+    assert type(caught.value).__name__ == "NotFittedError"
     clf = small(SequenceClassifier, epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :, :1])

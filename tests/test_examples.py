@@ -56,6 +56,13 @@ def test_char_text(tmp_path):
     assert results["sample"].startswith("The hacker ") and len(results["sample"]) == 311
 
 
+def test_dates(tmp_path):
+    results = run_example("dates", tmp_path)
+    assert results["greedy"] > 0.9 and results["beam"] > 0.9
+    assert results["loss"][-1] < 0.2 * results["loss"][0]
+    assert results["beam_less_likely"] == 0
+
+
 def test_demo(tmp_path):
     plot = tmp_path / "demo.png"
     completed = subprocess.run(
@@ -100,4 +107,4 @@ def test_fast_examples_write_into_a_new_temporary_folder(monkeypatch, tmp_path):
 
 def test_examples_are_all_tested():
     scripts = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
-    assert scripts == {"adding_problem", "digits", "sunspots", "char_text"}
+    assert scripts == {"adding_problem", "digits", "sunspots", "char_text", "dates"}

@@ -83,8 +83,9 @@ def test_bad_fit_input(fit, error, match):
 
 
 def test_bad_predict_input():
-    with pytest.raises(RuntimeError, match="fit"):
+    with pytest.raises((ValueError, AttributeError), match="not fitted") as caught:
         Forecaster().predict(1)
+    assert type(caught.value).__name__ == "NotFittedError"
     direct = small(strategy="direct", horizon=2, epochs=1).fit(sine(60))
     with pytest.raises(ValueError, match="steps"):
         direct.predict(3)

@@ -186,7 +186,7 @@ def test_optimizer_state_of_wrong_shape_is_refused(tmp_path):
 def test_missing_file_and_wrong_model_type(tmp_path):
     with pytest.raises(FileNotFoundError):
         load(tmp_path / "absent.npz")
-    with pytest.raises(TypeError, match="model must be a numrnn Sequential, got LSTM"):
+    with pytest.raises(TypeError, match="model must be a numrnn Sequential or Seq2Seq, got LSTM"):
         save(tmp_path / "x.npz", numrnn.LSTM(2, 3, backend="numpy"))
 
 

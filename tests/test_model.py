@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 from parity import import_torch
-from train_helpers import BACKENDS, numerical_gradient, running_sign_task, sum_task
+from train_helpers import BACKENDS, check_model_gradient, running_sign_task, sum_task
 
 import numrnn
 from numrnn.heads import Dense
@@ -98,18 +98,7 @@ def test_model_gradient_matches_finite_differences(head_last_step, bidirectional
     model = Sequential(layers, loss="cross_entropy")
     x = rng.normal(size=(steps, batch, 2))
     y = rng.integers(0, 4, size=(batch,) if head_last_step else (steps, batch))
-    loss_lengths = None if head_last_step else lengths
-
-    def objective(_):
-        logits, _ = model._forward(x, lengths, [None, None])
-        return model.loss(logits, y, loss_lengths)
-
-    objective(None)
-    model._backward(model.loss.backward())
-    analytic = {k: v.copy() for k, v in model.grads.items()}
-    for name, param in model.parameters().items():
-        np.testing.assert_allclose(analytic[name], numerical_gradient(objective, param),
-                                   rtol=1e-5, atol=1e-8, err_msg=name)
+    check_model_gradient(model, x, y, lengths, None if head_last_step else lengths)
 
 
 # -- truncated BPTT -------------------------------------------------------------------------

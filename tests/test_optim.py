@@ -12,6 +12,7 @@ from numrnn.optim import (
     AdamW,
     CosineAnnealingLR,
     LinearWarmup,
+    ReduceLROnPlateau,
     RMSprop,
     StepLR,
     clip_grad_norm,
@@ -107,6 +108,40 @@ class TestAgainstTorch:
             rates.append(schedule.step())
             expected.append(torch_opt.param_groups[0]["lr"])
         np.testing.assert_allclose(rates, expected, rtol=1e-9, atol=1e-15)
+
+    @pytest.mark.parametrize("mode, threshold", [("rel", 1e-4), ("abs", 0.05)])
+    def test_plateau(self, mode, threshold):
+        losses = [5.0, 4.0, 4.0, 3.9999, 4.0, 4.1, 3.0, 3.0, 3.0, 3.0, 3.0, 2.0, 2.0, 2.0, 2.0,
+                  1.96, 1.9, 1.88, 1.87, 1.86]
+        opt = SGD(lr=0.2)
+        schedule = ReduceLROnPlateau(opt, factor=0.5, patience=2, min_lr=0.03,
+                                     threshold=threshold, threshold_mode=mode)
+        torch_opt = self.torch.optim.SGD([self.torch.zeros(1, requires_grad=True)], lr=0.2)
+        torch_schedule = self.torch.optim.lr_scheduler.ReduceLROnPlateau(
+            torch_opt, factor=0.5, patience=2, min_lr=0.03, threshold=threshold,
+            threshold_mode=mode)
+        rates, expected = [], []
+        for loss in losses:
+            torch_opt.step()
+            torch_schedule.step(loss)
+            rates.append(schedule.step(loss))
+            expected.append(torch_opt.param_groups[0]["lr"])
+        np.testing.assert_allclose(rates, expected, rtol=1e-12)
+        assert min(rates) == 0.03
+
+
+def test_plateau_needs_the_loss_and_resumes():
+    opt = SGD(lr=1.0)
+    sched = ReduceLROnPlateau(opt, factor=0.5, patience=0)
+    with pytest.raises(ValueError, match="metric"):
+        sched.step()
+    for loss in (2.0, 2.0, 1.0):
+        sched.step(loss)
+    other = ReduceLROnPlateau(SGD(lr=1.0), factor=0.5, patience=0)
+    other.load_state_dict(sched.state_dict())
+    assert other.optimizer.lr == 0.5 and other.step(1.0) == sched.step(1.0) == 0.25
+    with pytest.raises(ValueError, match="factor"):
+        ReduceLROnPlateau(opt, factor=1.0)
 
 
 def test_adam_matches_kingma_ba_algorithm_1():

@@ -28,6 +28,23 @@ def numerical_gradient(f, x, eps=1e-6):
     return grad
 
 
+def check_model_gradient(model, x, y, lengths, loss_lengths=None):
+    """A Sequential's analytic parameter gradients of its loss on time-major ``x`` against
+    central differences (float64 models)."""
+    states = [None] * len(model.recurrent)
+
+    def objective(_):
+        logits, _ = model._forward(x, lengths, states)
+        return model.loss(logits, y, loss_lengths)
+
+    objective(None)
+    model._backward(model.loss.backward())
+    analytic = {k: v.copy() for k, v in model.grads.items()}
+    for name, param in model.parameters().items():
+        np.testing.assert_allclose(analytic[name], numerical_gradient(objective, param),
+                                   rtol=1e-5, atol=1e-8, err_msg=name)
+
+
 def available_backends():
     """Backends that load here; CUDA only on a real GPU (the simulator is far too slow)."""
     names = []
