@@ -10,6 +10,7 @@ import inspect
 
 import numpydoc.validate
 import pytest
+from parity import import_torch, uses_torch
 from public_api import public_api
 
 import numrnn
@@ -70,6 +71,8 @@ def doctests():
 
 @pytest.mark.parametrize("test", doctests(), ids=lambda test: test.name)
 def test_doctest(test):
+    if uses_torch(test):
+        import_torch()  # an example of moving weights to PyTorch: skipped without it
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     report = []
     result = runner.run(test, out=report.append)
