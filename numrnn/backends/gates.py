@@ -81,9 +81,11 @@ in :mod:`numrnn._cells`; they inline into a loop skeleton compiled per cell)::
         # vectorise.  And h is one array updated in place, not an input and
         # an output that may alias: with two, LLVM could not prove the loop
         # safe to vectorise (the GRU's ran 3.5x slower).
-    {cell}_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid,
+    {cell}_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid,
                         ddirect, relu)
-        # dhraw: dL/dhraw of this step; dc: dL/dc in, dL/dc_prev out (LSTM);
+        # dhraw + g: dL/dhraw of this step (g the output's gradient, added
+        # here rather than in a pass of its own); dc: dL/dc in, dL/dc_prev out
+        # (LSTM);
         # dx, dhid: gradients of the input and hidden parts of the
         # pre-activations (one array unless the cell's direct_grad);
         # ddirect: the part of dL/dh_prev not through W_hh (direct_grad)
@@ -390,10 +392,10 @@ def rnn_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):
 
 
 @_scalar
-def rnn_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid, ddirect, relu):
-    """One row of a vanilla RNN step backward: dx = act'(a) dhraw."""
+def rnn_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, relu):
+    """One row of a vanilla RNN step backward: dx = act'(a) (dhraw + g)."""
     for j in range(dhraw.shape[0]):
-        dx[j] = rnn_act_backward(gates[j], dhraw[j], relu)
+        dx[j] = rnn_act_backward(gates[j], dhraw[j] + g[j], relu)
 
 
 @_scalar
@@ -419,14 +421,14 @@ def lstm_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):
 
 
 @_scalar
-def lstm_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid, ddirect, relu):
+def lstm_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, relu):
     """One row of an LSTM step backward: dx of i, f, g, o; dc becomes dL/dc_prev."""
     H = dc.shape[0]
     gi, gf, gg, go = _split4(gates, H)
     di, df, dg, do = _split4(dx, H)
     for j in range(H):
         di[j], df[j], dg[j], do[j], dc[j] = lstm_gates_backward(
-            gi[j], gf[j], gg[j], go[j], cprev[j], taped[j], dhraw[j], dc[j]
+            gi[j], gf[j], gg[j], go[j], cprev[j], taped[j], dhraw[j] + g[j], dc[j]
         )
 
 
@@ -455,7 +457,7 @@ def gru_row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):
 
 
 @_scalar
-def gru_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid, ddirect, relu):
+def gru_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, relu):
     """One row of a GRU step backward: dx, dhid of r, z, n; ddirect = z dh."""
     H = dhraw.shape[0]
     r, z, n = _split3(gates, H)
@@ -463,7 +465,7 @@ def gru_row_backward(gates, taped, hprev, cprev, dhraw, dc, dx, dhid, ddirect, r
     dhr, dhz, dhn = _split3(dhid, H)
     for j in range(H):
         dr, dz, dxn[j], dhn[j], ddirect[j] = gru_gates_backward(
-            r[j], z[j], n[j], taped[j], hprev[j], dhraw[j]
+            r[j], z[j], n[j], taped[j], hprev[j], dhraw[j] + g[j]
         )
         dxr[j] = dr
         dxz[j] = dz

@@ -281,12 +281,14 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     C = H if cell.has_cell_state else 0
     loop = _kernels.loops(cell)[1]
     lengths, order, reverse = tape.lengths, tape.order, tape.reverse
-    w_hh = params["weight_hh"]
+    # C-contiguous copies of the layers' F-contiguous weights (numrnn._recurrent.params).
+    w_hh = np.ascontiguousarray(params["weight_hh"])
+    w_ih = np.ascontiguousarray(params["weight_ih"])
     dgates = _workspaces.get("dgates", (T, B, GH), dtype)
     dh0 = np.empty((B, P), dtype)
     dc0 = np.empty((B, C), dtype)
     grad_c_n = _empty2(B, dtype) if grad_c_n is None else grad_c_n
-    w_hr = params.get("weight_hr", np.empty((0, 0), dtype))
+    w_hr = np.ascontiguousarray(params.get("weight_hr", np.empty((0, 0), dtype)))
     proj = w_hr.size > 0
     dhtot = _workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty3(dtype)
     direct = cell.direct_grad
@@ -301,7 +303,8 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
             grad_c_n, lengths, part, reverse, relu, dgates, dgates_h, dh0, dc0, dhtot, dhs,
             _workspaces.get("dcs", (n, C), dtype), _workspaces.get("dgw", (n, GH), dtype),
             _workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
-            _workspaces.get("dhd", (n, H if direct else 0), dtype),
+            np.zeros((n, H), dtype) if proj else _workspaces.get("dhd", (n, H if direct else 0),
+                                                                  dtype),
         )  # fmt: skip
 
     step_flops = 2.0 * B * P * GH
@@ -335,7 +338,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
         products.append(("weight_hr", dhtot.reshape(rows, P), tape.hraw.reshape(rows, H)))
 
     def gradients(a, b):
-        _kernels.gemm(dg[a:b], params["weight_ih"], gx_rows[a:b])
+        _kernels.gemm(dg[a:b], w_ih, gx_rows[a:b])
         partial_sums = {}
         for name, left, right in products:
             partial_sums[name] = np.empty((left.shape[1], right.shape[1]), dtype)

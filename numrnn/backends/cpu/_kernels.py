@@ -270,8 +270,10 @@ def _backward(
         Outputs: dL/dh_0, dL/dc_0.
     dhtot : (T, B, P) array or size 0
         With projection: output dL/dh_t (zero at padded steps).
-    dhs, dcs, dhraw, dhd : (n, P), (n, H or 0), (n, H), (n, H) arrays
-        Workspaces; without projection ``dhraw`` must be ``dhs``.
+    dhs, dcs, dhraw, dhd : (n, P), (n, H or 0), (n, H), (n, H or 0) arrays
+        Workspaces; without projection ``dhraw`` must be ``dhs``; with one, ``dhd``
+        must be (n, H) zeros (the row functions add it as the output gradient, which
+        ``dhraw`` then holds already).
     dgw : (n, G*H) array
         Workspace.
     """
@@ -284,23 +286,25 @@ def _backward(
     nb = 0
     for s in range(T - 1, -1, -1):
         nb = _active_count(lengths, order, s, nb)
-        for k in range(nb):
-            b = order[k]
-            t = _time_index(lengths, b, s, reverse)
-            dh = dhs[k]
-            g = grad_out[t, b]
-            for j in range(P):
-                dh[j] += g[j]
-            if proj:
-                _copy(dh, dhtot[t, b])
         if proj:
+            # dh_t = grad_out_t + the gradient from step t+1, projected back through W_hr.
+            for k in range(nb):
+                b = order[k]
+                t = _time_index(lengths, b, s, reverse)
+                dh = dhs[k]
+                g = grad_out[t, b]
+                for j in range(P):
+                    dh[j] += g[j]
+                _copy(dh, dhtot[t, b])
             np.dot(dhs[:nb], w_hr, dhraw[:nb])
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
+            # Without a projection the row adds grad_out_t itself (one pass fewer).
             ROW_BACKWARD(  # noqa: F821 (a global of each specialisation)
-                gates[t, b], taped[t, b], hprev[t, b], cprev[t, b], dhraw[k], dcs[k],
-                dgates[t, b], dgates_h[t, b], dhd[k], relu,
+                gates[t, b], taped[t, b], hprev[t, b], cprev[t, b], dhraw[k],
+                dhd[k] if proj else grad_out[t, b], dcs[k], dgates[t, b], dgates_h[t, b],
+                dhd[k], relu,
             )  # fmt: skip
         np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
         if DIRECT_GRAD:  # noqa: F821
