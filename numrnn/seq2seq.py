@@ -260,8 +260,10 @@ class Seq2Seq(ComponentGroup):
 
         with :math:`|y|` its number of tokens, the end token included, and :math:`\alpha`
         ``length_normalization`` (0: the most likely; 1: the highest mean log-probability per
-        token). Beam search is a heuristic: a wider beam usually finds sequences at least as
-        likely, but is not guaranteed to.
+        token). Beam search is a heuristic that can prune the greedy path, so the greedy
+        sequence stays a candidate: a beam never returns a sequence that scores worse than
+        greedy decoding's (by the same normalised score). Between two widths above 1 a wider
+        beam usually finds sequences at least as likely, but is not guaranteed to.
 
         Parameters
         ----------

@@ -303,6 +303,24 @@ def test_wider_beams_score_no_worse():
     assert improved   # not vacuous: wide beams beat greedy decoding somewhere
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.7])
+def test_no_beam_scores_worse_than_greedy_decoding(rng, alpha):
+    """On fresh draws: every width's sequence scores at least as well as greedy decoding's
+    (beam search alone can prune the greedy path; the greedy sequence stays a candidate)."""
+    model = peaked_random_model(int(rng.integers(1000)))
+    src = rng.integers(0, SRC_VOCAB, size=(60, 5))
+    lengths = rng.integers(1, 6, size=60)
+    greedy = model.decode(src, src_lengths=lengths, max_length=8, length_normalization=alpha)
+
+    def score(d):
+        return d.log_prob / (len(d.tokens) + 1) ** alpha
+
+    for width in (2, 3, 4):
+        found = model.decode(src, src_lengths=lengths, beam_width=width, max_length=8,
+                             length_normalization=alpha)
+        assert all(score(w) >= score(g) - 1e-12 for g, w in zip(greedy, found, strict=True))
+
+
 def test_decoded_scores_are_the_model_probabilities(rng):
     """Step-by-step decoding and the whole-sequence forward give the same log-probabilities,
     for sequences the model ended and sequences that max_length ended."""

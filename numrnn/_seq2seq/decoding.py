@@ -48,11 +48,20 @@ def decode(model, src, src_lengths, beam_width, max_length, length_normalization
             rows = np.arange(begin, min(begin + batch_size, len(src)))
             src_b, src_len = data.source_batch(src, src_lengths, rows)
             keys, state, _ = network.encode(model, src_b, src_len)
-            if beam_width is None:
-                results += greedy(model, keys, state, src_len, max_length)
-            else:
-                results += beam(model, keys, state, src_len, max_length, beam_width, alpha)
+            found = greedy(model, keys, state, src_len, max_length)
+            if beam_width is not None:
+                # The greedy path stays a candidate: beam search can prune it, and a wider
+                # beam must never return a less likely sequence than width 1 does.
+                wide = beam(model, keys, state, src_len, max_length, beam_width, alpha)
+                found = [w if _normalised(w, alpha) >= _normalised(g, alpha) else g
+                         for w, g in zip(wide, found, strict=True)]
+            results += found
     return results
+
+
+def _normalised(decoded, alpha):
+    """The score beam search ranks finished sequences by: log p / (length + 1) ** alpha."""
+    return decoded.log_prob / (len(decoded.tokens) + 1) ** alpha
 
 
 def greedy(model, keys, state, src_lengths, max_length):
