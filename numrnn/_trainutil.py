@@ -114,3 +114,8 @@ def to_numpy(value):
 
         return cuda.as_cuda_array(value).copy_to_host()
     return value
+
+
+def is_dask(value):
+    """Whether ``value`` is a dask collection (array, bag...), checked without importing dask."""
+    return type(value).__module__.partition(".")[0] == "dask"

@@ -166,13 +166,28 @@ class _SequenceEstimator(ParamsMixin):
 
     # -- fitting -------------------------------------------------------------------------
 
+    def _new_network(self, padded, lengths, output_size, loss):
+        """Fit the scaling and the patch length on padded sequences and build the network;
+        returns the network's input (x, lengths)."""
+        tu.check_choice(self.readout, "readout", READOUTS)
+        self.n_features_in_ = padded.shape[2]
+        self.input_mean_, self.input_scale_ = (
+            fit_standardisation(padded, lengths) if self.standardize
+            else (np.zeros(padded.shape[2]), np.ones(padded.shape[2])))
+        self.patch_size_ = choose_patch(self.patch, padded.shape[1])
+        x, lengths = self._prepared(padded, lengths)
+        self.model_ = build_model(
+            self.cell, x.shape[2], self.hidden_size, output_size,
+            num_layers=self.num_layers, bidirectional=self.bidirectional, dropout=self.dropout,
+            last_step=True, readout=self.readout, loss=loss, optimizer=self.optimizer,
+            learning_rate=self.learning_rate, backend=self.backend, seed=self.seed)
+        return x, lengths
+
     def _fit_network(self, X, targets, output_size, loss, strata=None):
         """Fit the scaling, the patch length and the network on padded ``X`` and ``targets``.
 
         ``strata``: the class index of each sample, for a stratified validation split.
         """
-        padded, lengths = X
-        tu.check_choice(self.readout, "readout", READOUTS)
         tu.check_choice(self.lr_schedule, "lr_schedule", _LR_SCHEDULES)
         if self.early_stopping not in ("auto", True, False):
             raise ValueError(f"early_stopping must be 'auto', True or False, got "
@@ -180,18 +195,8 @@ class _SequenceEstimator(ParamsMixin):
         patience = check_int("n_iter_no_change", self.n_iter_no_change, 1)
         tol = tu.check_float(self.tol, "tol", 0.0)
         epochs = check_int("epochs", self.epochs, 1)
-        self.n_features_in_ = padded.shape[2]
-        self.input_mean_, self.input_scale_ = (
-            fit_standardisation(padded, lengths) if self.standardize
-            else (np.zeros(padded.shape[2]), np.ones(padded.shape[2])))
-        self.patch_size_ = choose_patch(self.patch, padded.shape[1])
-        x, lengths = self._prepared(padded, lengths)
+        x, lengths = self._new_network(*X, output_size, loss)
         train, held = self._validation_split(len(x), strata)
-        self.model_ = build_model(
-            self.cell, x.shape[2], self.hidden_size, output_size,
-            num_layers=self.num_layers, bidirectional=self.bidirectional, dropout=self.dropout,
-            last_step=True, readout=self.readout, loss=loss, optimizer=self.optimizer,
-            learning_rate=self.learning_rate, backend=self.backend, seed=self.seed)
         options = {"early_stopping": patience, "min_delta": tol}
         if held is not None:
             options["validation_data"] = (x[held], targets[held],
@@ -217,6 +222,33 @@ class _SequenceEstimator(ParamsMixin):
         self._warn_if_unsettled(self.validation_loss_curve_ or self.loss_curve_, epochs,
                                 patience, tol)
         return self
+
+    def _partial_fit_network(self, X, targets, output_size, loss):
+        """One pass of the network over padded ``X``; the first call builds it (the scaling
+        and patch length come from this first block)."""
+        padded, lengths = X
+        if not hasattr(self, "model_"):
+            x, lengths = self._new_network(padded, lengths, output_size, loss)
+            self.loss_curve_, self.validation_loss_curve_, self.n_iter_ = [], None, 0
+            self.best_epoch_ = 0
+        else:
+            x, lengths = self._prepared(padded, lengths)
+        order_seed = None if self.seed is None else [int(self.seed), self.n_iter_]
+        with threadpool_limits(limits=1, user_api="blas"):
+            self.model_.partial_fit(x, targets, lengths=lengths, batch_size=self.batch_size,
+                                    shuffle=True, seed=order_seed, clip_norm=self.clip_norm)
+        self.loss_curve_ = [*self.loss_curve_, self.model_.history_["loss"][-1]]
+        self.n_iter_ += 1
+        return self
+
+    def _lazy(self, method, X, tail, dtype):
+        """``method`` over a dask array (lazy, block by block) or a dask bag of sequences."""
+        from numrnn.distributed import map_samples, map_sequences
+
+        self._check_fitted()
+        if hasattr(X, "map_partitions") and not hasattr(X, "chunks"):
+            return map_sequences(method, X)
+        return map_samples(method, X, tail, dtype)
 
     def _validation_split(self, n_samples, strata):
         """Sample indices (training, held out or None) for early stopping."""
@@ -460,6 +492,59 @@ class SequenceClassifier(_SequenceEstimator):
         targets = self._training_targets(y, len(y))
         return self._fit_network(X, targets, len(self.classes_), "cross_entropy", targets)
 
+    def partial_fit(self, X, y, classes=None):
+        """Train for one pass over ``X`` (scikit-learn's incremental learning).
+
+        The first call (on an unfitted estimator) fits the input scaling and the patch length
+        on its block and builds the network; each call then makes one pass of minibatches
+        (in a seeded random order) over its block, and the optimizer's state carries over from
+        call to call. There is no validation split, early stopping or schedule.
+
+        Parameters
+        ----------
+        X : array_like or list of array_like
+        y : array_like, shape (n_samples,)
+        classes : array_like, optional
+            Every class label; required on the first call, optional (but equal) later.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            If ``classes`` is missing on the first call or differs from the first call's.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numrnn.estimators import SequenceClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((64, 6, 1))
+        >>> y = (X.sum(axis=(1, 2)) > 0).astype(int)
+        >>> clf = SequenceClassifier(hidden_size=8, backend="numpy", seed=0)
+        >>> for block in range(0, 64, 16):
+        ...     clf = clf.partial_fit(X[block:block + 16], y[block:block + 16], classes=[0, 1])
+        >>> clf.n_iter_, clf.predict(X[:3]).shape
+        (4, (3,))
+        """
+        fitted = hasattr(self, "model_")
+        X = as_padded(X, "X", self.n_features_in_ if fitted else None)
+        y = _check_labels(y, len(X[0]))
+        if classes is None and not fitted:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        if classes is not None:
+            classes = np.unique(classes)
+            if fitted and not np.array_equal(classes, self.classes_):
+                raise ValueError(f"classes={classes.tolist()} is not the same as on the first "
+                                 f"call to partial_fit ({self.classes_.tolist()})")
+            if len(classes) < 2:
+                raise ValueError(f"classes must hold at least 2 classes, got {len(classes)}")
+            self.classes_ = classes
+        return self._partial_fit_network(X, self._training_targets(y, len(y)),
+                                         len(self.classes_), "cross_entropy")
+
     def _training_targets(self, y, n_samples):
         """Class indices of ``y``, the targets of the network."""
         y = _check_targets(y, n_samples)
@@ -478,7 +563,11 @@ class SequenceClassifier(_SequenceEstimator):
         Returns
         -------
         ndarray, shape (n_samples, n_classes)
+            For a dask array ``X`` (chunked over samples), a lazy dask array; for a dask bag
+            of sequences, a dask bag of probability vectors.
         """
+        if tu.is_dask(X):
+            return self._lazy(self.predict_proba, X, (len(self.classes_),), np.float64)
         return self._forward(X).astype(np.float64)
 
     def predict(self, X):
@@ -491,7 +580,10 @@ class SequenceClassifier(_SequenceEstimator):
         Returns
         -------
         ndarray, shape (n_samples,)
+            Lazy for dask input, as for :meth:`predict_proba`.
         """
+        if tu.is_dask(X):
+            return self._lazy(self.predict, X, (), self.classes_.dtype)
         proba = self._forward(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -568,7 +660,48 @@ class SequenceRegressor(_SequenceEstimator):
             Naming the argument that is wrong.
         """
         X = as_padded(X, "X")
-        y = _check_targets(y, len(X[0]), "SequenceRegressor")
+        y = self._fit_target_scaling(y, len(X[0]))
+        return self._fit_network(X, self._training_targets(y, len(y)), self.n_outputs_, "mse")
+
+    def partial_fit(self, X, y):
+        """Train for one pass over ``X`` (scikit-learn's incremental learning).
+
+        The first call (on an unfitted estimator) fits the input and target scaling and the
+        patch length on its block and builds the network; each call then makes one pass of
+        minibatches (in a seeded random order) over its block, and the optimizer's state
+        carries over from call to call. There is no validation split, early stopping or
+        schedule.
+
+        Parameters
+        ----------
+        X : array_like or list of array_like
+        y : array_like, shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numrnn.estimators import SequenceRegressor
+        >>> X = np.random.default_rng(0).uniform(-1, 1, (64, 5))
+        >>> reg = SequenceRegressor(hidden_size=8, backend="numpy", seed=0)
+        >>> for epoch in range(3):
+        ...     reg = reg.partial_fit(X, X.mean(axis=1))
+        >>> reg.loss_curve_[-1] < reg.loss_curve_[0]
+        True
+        """
+        fitted = hasattr(self, "model_")
+        X = as_padded(X, "X", self.n_features_in_ if fitted else None)
+        if not fitted:
+            y = self._fit_target_scaling(y, len(X[0]))
+        return self._partial_fit_network(X, self._training_targets(y, len(X[0])),
+                                         self.n_outputs_, "mse")
+
+    def _fit_target_scaling(self, y, n_samples):
+        """Check real targets ``y``; set their number of dimensions, outputs and scaling."""
+        y = _check_targets(y, n_samples, "SequenceRegressor")
         if y.dtype == object:
             y = _real_array("y", y)
         if y.dtype.kind not in "fiu" or y.ndim > 2 or not np.all(np.isfinite(y)):
@@ -579,7 +712,7 @@ class SequenceRegressor(_SequenceEstimator):
         self.n_outputs_ = y2.shape[1]
         self.y_mean_ = y2.mean(axis=0)
         self.y_scale_ = np.where(y2.std(axis=0) > 0, y2.std(axis=0), 1.0)
-        return self._fit_network(X, self._training_targets(y, len(y)), self.n_outputs_, "mse")
+        return y
 
     def _training_targets(self, y, n_samples):
         """Standardised targets (n_samples, n_outputs), the targets of the network."""
@@ -599,8 +732,12 @@ class SequenceRegressor(_SequenceEstimator):
         Returns
         -------
         ndarray, shape (n_samples,) or (n_samples, n_outputs)
-            Like the ``y`` given to :meth:`fit`.
+            Like the ``y`` given to :meth:`fit`; lazy for a dask array or bag ``X``, as for
+            :meth:`SequenceClassifier.predict_proba`.
         """
+        if tu.is_dask(X):
+            return self._lazy(self.predict, X, (self.n_outputs_,) * (self.y_ndim_ == 2),
+                              np.float64)
         pred = self._forward(X) * self.y_scale_ + self.y_mean_
         return pred[:, 0] if self.y_ndim_ == 1 else pred
 

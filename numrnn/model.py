@@ -463,6 +463,55 @@ class Sequential(Component):
         if updates.schedule is not None:
             updates.schedule.step()
 
+    def partial_fit(self, X, y, *, lengths=None, batch_size=32, shuffle=False, seed=None,
+                    clip_norm=None, clip_value=None):
+        """Train for one pass over the given samples, keeping the optimizer's state.
+
+        scikit-learn's ``partial_fit``: calls on successive blocks of data train out of core.
+        Each call appends the pass's mean training loss to ``history_["loss"]``.
+
+        Parameters
+        ----------
+        X, y, lengths
+            As for :meth:`fit`.
+        batch_size : int, default 32
+        shuffle : bool, default False
+            Draw this block's batches in a random order.
+        seed : int or None
+            Seeds the order when shuffling.
+        clip_norm, clip_value : float, optional
+            Clip the gradients before each step.
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> import numpy as np, numrnn
+        >>> from numrnn.heads import Dense
+        >>> from numrnn.model import Sequential
+        >>> model = Sequential([numrnn.GRU(2, 8, batch_first=True, backend="numpy", seed=0),
+        ...                     Dense(8, 1, last_step=True, batch_first=True, seed=0)])
+        >>> X = np.random.default_rng(0).normal(size=(64, 5, 2))
+        >>> y = X.sum(axis=(1, 2))[:, None]
+        >>> for block in range(0, 64, 16):
+        ...     model = model.partial_fit(X[block:block + 16], y[block:block + 16])
+        >>> len(model.history_["loss"])
+        4
+        """
+        X, lengths = self._check_inputs(X, lengths)
+        y = self._check_targets(y, X)
+        batch_size = check_int("batch_size", batch_size, 1)
+        order = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
+        loss, _ = self._train_epoch(X, y, lengths, order, batch_size,
+                                    _Updates(None, clip_norm, clip_value, None), [])
+        self.eval()
+        if not hasattr(self, "history_"):
+            self.history_ = {"loss": []}
+        self.history_.setdefault("loss", []).append(loss)
+        return self
+
     def fit(self, X, y, *, lengths=None, epochs=10, batch_size=32, shuffle=True, seed=None,
             validation_split=0.0, validation_data=None, early_stopping=None,
             restore_best=True, metrics=(), clip_norm=None, clip_value=None, schedule=None,
@@ -662,10 +711,20 @@ class Sequential(Component):
 
         Returns
         -------
-        ndarray
+        ndarray or dask.array.Array
             (N, T, O) for a per-step head, with zeros at padded steps; (N, O) for a last-step
-            head.
+            head. For a dask array ``X`` (chunked over samples; ``lengths`` then a dask array
+            too, or None), a lazy dask array computed block by block
+            (:func:`numrnn.distributed.map_samples`).
         """
+        if tu.is_dask(X):
+            from numrnn.distributed import map_samples
+
+            steps = () if self.head.last_step else (X.shape[1],)
+            return map_samples(
+                lambda x, *n: self.predict(x, n[0].ravel() if n else None,
+                                           batch_size=batch_size),
+                X, steps + (self.head.out_features,), self.head.dtype, lengths)
         X, lengths = self._check_inputs(X, lengths)
         batch_size = check_int("batch_size", batch_size, 1)
         return self._outputs(self._logits(X, lengths, batch_size), lengths)
