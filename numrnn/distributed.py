@@ -6,9 +6,9 @@ home-made:
 * ``predict``/``predict_proba`` of the estimators and :meth:`numrnn.model.Sequential.predict`
   take a dask array chunked over samples and return a lazy dask array, computed block by block
   (:func:`map_samples`); the estimators also take a dask bag of variable-length sequences.
-* :class:`WarmWorkers` is a ``distributed`` worker plugin: it caps each worker's BLAS threads
-  and compiles (or loads from Numba's cache) the kernels when the worker starts, so its first
-  fit costs what its later fits cost.
+* :func:`warm_workers` registers a ``distributed`` worker plugin: it caps each worker's BLAS
+  threads and compiles (or loads from Numba's cache) the kernels when the worker starts, so
+  its first fit costs what its later fits cost.
 * :class:`DataParallel` trains a :class:`~numrnn.model.Sequential` synchronously on several
   workers, like PyTorch's ``DistributedDataParallel``: each step, every replica computes the
   gradients of its shard of the global batch, the gradients are averaged (weighted by the
@@ -29,7 +29,7 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> X = rng.standard_normal((40, 6, 1))
 >>> y = (X.sum(axis=(1, 2)) > 0).astype(int)
->>> clf = SequenceClassifier(hidden_size=8, epochs=5, backend="numpy", seed=0).fit(X, y)
+>>> clf = SequenceClassifier(hidden_size=8, epochs=60, backend="numpy", seed=0).fit(X, y)
 >>> lazy = clf.predict_proba(da.from_array(X, chunks=(16, 6, 1)))
 >>> lazy.chunks
 ((16, 16, 8), (2,))
@@ -39,6 +39,7 @@ True
 
 import pickle
 import time
+import warnings
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -50,7 +51,7 @@ try:
 except ImportError:  # the dask extra is not installed: the plugin cannot be registered
     WorkerPlugin = object
 
-__all__ = ["DataParallel", "WarmWorkers", "map_samples"]
+__all__ = ["DataParallel", "map_samples", "warm_workers"]
 
 
 def map_samples(function, X, tail, dtype, lengths=None):
@@ -111,17 +112,20 @@ def map_sequences(function, bag):
     return bag.map_partitions(lambda part: list(function(list(part))))
 
 
-class WarmWorkers(WorkerPlugin):
-    """A ``distributed`` worker plugin: cap BLAS threads and warm numrnn's kernels at start.
+def warm_workers(client, *, cells=("gru",), threads=1, backend="auto"):
+    """Cap BLAS threads and warm numrnn's kernels on every worker, now and when one starts.
 
-    On each worker (those running and those that join later), :meth:`setup` limits BLAS to
-    ``threads`` threads (threadpoolctl, for the whole process) and fits a tiny
-    :class:`~numrnn.estimators.SequenceClassifier` per cell, which compiles the kernels or
-    loads them from Numba's cache. numrnn's CPU backend starts no Numba threads; start the
-    workers with ``NUMBA_NUM_THREADS`` set (``LocalCluster(env=...)``) if other code does.
+    Registers a ``distributed`` worker plugin with ``client``: on each worker (those running
+    and those that join later) it limits BLAS to ``threads`` threads (threadpoolctl, for the
+    whole process) and fits a tiny :class:`~numrnn.estimators.SequenceClassifier` per cell,
+    which compiles the kernels or loads them from Numba's cache, so that a worker's first
+    real fit costs what its later fits cost. numrnn's CPU backend starts no Numba threads;
+    start the workers with ``NUMBA_NUM_THREADS`` set (``LocalCluster(env=...)``) if other code
+    does.
 
     Parameters
     ----------
+    client : distributed.Client
     cells : sequence of str, default ("gru",)
         The cells to warm (``"lstm"``, ``"gru"``, ``"rnn"``, ``"rnn_relu"``).
     threads : int, default 1
@@ -129,42 +133,46 @@ class WarmWorkers(WorkerPlugin):
     backend : str, default "auto"
         The backend to warm.
 
-    Attributes
-    ----------
-    idempotent : bool
-        True: registering it again does not run it again.
+    Returns
+    -------
+    dict
+        Worker address to the seconds each cell's warm-up took there.
+
+    Raises
+    ------
+    ValueError
+        If ``threads`` is not a positive integer.
 
     Examples
     --------
-    >>> from numrnn.distributed import WarmWorkers
-    >>> plugin = WarmWorkers(cells=("gru",), threads=1, backend="numpy")
-    >>> plugin.setup(worker=None)              # what each worker runs: seconds spent
-    {'gru': ...}
-
-    On a cluster: ``client.register_plugin(WarmWorkers(cells=("lstm",)))``.
+    >>> from distributed import Client, LocalCluster
+    >>> from numrnn.distributed import warm_workers
+    >>> with LocalCluster(n_workers=1, threads_per_worker=1, processes=False) as cluster, \\
+    ...         Client(cluster) as client:
+    ...     seconds = warm_workers(client, cells=("gru", "lstm"), backend="numpy")
+    >>> [sorted(cells) for cells in seconds.values()]
+    [['gru', 'lstm']]
     """
+    plugin = _WarmWorkers(tuple(cells), check_int("threads", threads, 1), backend)
+    client.register_plugin(plugin)
+    return client.run(_warm_up_seconds)
 
-    idempotent = True
+
+def _warm_up_seconds(dask_worker):
+    return dask_worker.numrnn_warm_up_seconds
+
+
+class _WarmWorkers(WorkerPlugin):
+    """The worker plugin of :func:`warm_workers`."""
+
+    idempotent = False
     name = "numrnn-warm-workers"
 
-    def __init__(self, cells=("gru",), threads=1, backend="auto"):
-        self.cells = tuple(cells)
-        self.threads = check_int("threads", threads, 1)
-        self.backend = backend
+    def __init__(self, cells, threads, backend):
+        self.cells, self.threads, self.backend = cells, threads, backend
 
     def setup(self, worker):
-        """Cap the worker's BLAS threads and warm the kernels.
-
-        Parameters
-        ----------
-        worker : distributed.Worker or None
-            The worker (unused; None to run it in this process).
-
-        Returns
-        -------
-        dict
-            Seconds spent warming, per cell.
-        """
+        """Cap the worker's BLAS threads, warm the kernels, keep the seconds on the worker."""
         from numrnn.estimators import SequenceClassifier
 
         threadpool_limits(limits=self.threads, user_api="blas")
@@ -174,10 +182,12 @@ class WarmWorkers(WorkerPlugin):
         seconds = {}
         for cell in self.cells:
             start = time.perf_counter()
-            SequenceClassifier(cell=cell, hidden_size=4, epochs=1, batch_size=4,
-                               backend=self.backend, seed=0).fit(X, y).predict(X)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the one-epoch fit has not converged
+                SequenceClassifier(cell=cell, hidden_size=4, epochs=1, batch_size=4,
+                                   backend=self.backend, seed=0).fit(X, y).predict(X)
             seconds[cell] = time.perf_counter() - start
-        return seconds
+        worker.numrnn_warm_up_seconds = seconds
 
 
 class _GradientsOnly:

@@ -14,7 +14,7 @@ db = pytest.importorskip("dask.bag")
 distributed = pytest.importorskip("distributed")
 
 import numrnn  # noqa: E402
-from numrnn.distributed import DataParallel, WarmWorkers, map_samples  # noqa: E402
+from numrnn.distributed import DataParallel, map_samples, warm_workers  # noqa: E402
 from numrnn.estimators import SequenceClassifier, SequenceRegressor  # noqa: E402
 from numrnn.heads import Dense  # noqa: E402
 from numrnn.model import Sequential  # noqa: E402
@@ -26,7 +26,8 @@ def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        client.register_plugin(WarmWorkers(cells=("gru",), backend="numpy"))
+        seconds = warm_workers(client, cells=("gru",), backend="numpy")
+        assert len(seconds) == 2
         yield client
 
 
@@ -195,4 +196,4 @@ def test_warm_workers_caps_blas_threads(client):
     for threads in client.run(blas_threads).values():
         assert threads == {1}
     with pytest.raises(ValueError, match="threads"):
-        WarmWorkers(threads=0)
+        warm_workers(client, threads=0)

@@ -70,6 +70,8 @@ def doctests():
 
 @pytest.mark.parametrize("test", doctests(), ids=lambda test: test.name)
 def test_doctest(test):
+    if test.name.startswith("numrnn.distributed"):
+        pytest.importorskip("distributed")  # the dask extra
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     report = []
     result = runner.run(test, out=report.append)
