@@ -3,13 +3,13 @@ r"""Scale out on Dask: lazy prediction, warm workers and data-parallel training.
 Everything here runs on Dask's own machinery (``pip install numrnn[dask]``); nothing is
 home-made:
 
-* ``predict``/``predict_proba`` of the estimators and :meth:`numrnn.model.Sequential.predict`
+* ``predict``/``predict_proba`` of the estimators and :meth:`numrnn.Sequential.predict`
   take a dask array chunked over samples and return a lazy dask array, computed block by block
   (:func:`map_samples`); the estimators also take a dask bag of variable-length sequences.
 * :func:`warm_workers` registers a ``distributed`` worker plugin: it caps each worker's BLAS
   threads and compiles (or loads from Numba's cache) the kernels when the worker starts, so
   its first fit costs what its later fits cost.
-* :class:`DataParallel` trains a :class:`~numrnn.model.Sequential` synchronously on several
+* :class:`DataParallel` trains a :class:`~numrnn.Sequential` synchronously on several
   workers, like PyTorch's ``DistributedDataParallel``: each step, every replica computes the
   gradients of its shard of the global batch, the gradients are averaged (weighted by the
   number of valid steps each shard holds), and every replica takes the same optimizer step.
@@ -249,10 +249,10 @@ class _Replica:
 
 
 class DataParallel:
-    """Synchronous data-parallel training of a :class:`~numrnn.model.Sequential` on Dask.
+    """Synchronous data-parallel training of a :class:`~numrnn.Sequential` on Dask.
 
     One replica of the model lives on each worker as a dask actor. :meth:`fit` runs the
-    model's own :meth:`~numrnn.model.Sequential.fit` (so seeding, shuffling, validation,
+    model's own :meth:`~numrnn.Sequential.fit` (so seeding, shuffling, validation,
     early stopping, schedules and ``history_`` are exactly the single-process ones), but each
     global batch is split into one shard per worker: the replicas compute their shards'
     gradients, these are averaged (weighted by the valid steps of each shard), and the
@@ -324,14 +324,14 @@ class DataParallel:
         self._pending = None
 
     def fit(self, X, y, **options):
-        """Train like :meth:`Sequential.fit <numrnn.model.Sequential.fit>`, data-parallel.
+        """Train like :meth:`Sequential.fit <numrnn.Sequential.fit>`, data-parallel.
 
         Parameters
         ----------
         X, y : array_like
-            As for :meth:`~numrnn.model.Sequential.fit`.
+            As for :meth:`~numrnn.Sequential.fit`.
         **options
-            :meth:`~numrnn.model.Sequential.fit`'s keyword arguments (``batch_size`` is the
+            :meth:`~numrnn.Sequential.fit`'s keyword arguments (``batch_size`` is the
             global batch, split evenly over the workers), except ``tbptt``.
 
         Returns

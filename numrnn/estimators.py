@@ -379,7 +379,7 @@ _PARAMETERS = """cell : {"lstm", "gru", "rnn", "rnn_relu"}, default "gru"
         The least decrease of the monitored loss that counts as an improvement.
     lr_schedule : {"plateau", "constant"}, default "plateau"
         ``"plateau"``: halve the learning rate when the monitored loss has not improved by
-        ``tol`` for ``n_iter_no_change // 4`` epochs (:class:`numrnn.optim.ReduceLROnPlateau`).
+        ``tol`` for ``n_iter_no_change // 4`` epochs (:class:`numrnn.ReduceLROnPlateau`).
     backend : {"auto", "numpy", "cpu", "cuda"}, default "auto"
     seed : int or None
         Seeds the initial weights, dropout, the validation split and the order of the
@@ -733,7 +733,7 @@ class SequenceRegressor(_SequenceEstimator):
         -------
         ndarray, shape (n_samples,) or (n_samples, n_outputs)
             Like the ``y`` given to :meth:`fit`; lazy for a dask array or bag ``X``, as for
-            :meth:`SequenceClassifier.predict_proba`.
+            :meth:`~numrnn.SequenceClassifier.predict_proba`.
         """
         if tu.is_dask(X):
             return self._lazy(self.predict, X, (self.n_outputs_,) * (self.y_ndim_ == 2),
