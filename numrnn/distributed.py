@@ -275,7 +275,8 @@ class DataParallel:
     Raises
     ------
     ValueError
-        If there are no workers.
+        If there are no workers, or the loss is not a plain mean (``reduction="sum"`` or
+        class weights).
 
     Notes
     -----
@@ -311,6 +312,11 @@ class DataParallel:
                             else client.scheduler_info()["workers"])
         if not self.workers:
             raise ValueError("DataParallel needs at least one worker, got none")
+        loss = model.loss
+        if loss.reduction != "mean" or getattr(loss, "weight", None) is not None:
+            # The shards' gradients are averaged by their number of valid steps.
+            raise ValueError(f"DataParallel needs a loss with reduction='mean' and no class "
+                             f"weights, got {type(loss).__name__}({loss.get_config()})")
         self._replicas = None
         self._pending = None
 

@@ -123,23 +123,25 @@ def test_sequential_partial_fit_keeps_the_optimizer_state(rng):
     assert len(parts.history_["loss"]) == 2
 
 
-def _float64_model(optimizer=None):
+def _float64_model(optimizer=None, last_step=True):
     return Sequential(
         [numrnn.GRU(3, 16, batch_first=True, backend="numpy", seed=0, dtype=np.float64),
-         Dense(16, 2, last_step=True, batch_first=True, seed=0, dtype=np.float64)],
+         Dense(16, 2, last_step=last_step, batch_first=True, seed=0, dtype=np.float64)],
         optimizer=optimizer or numrnn.optim.Adam(lr=0.01))
 
 
-def test_data_parallel_equals_single_process(client, rng):
+@pytest.mark.parametrize("last_step", [True, False])
+def test_data_parallel_equals_single_process(client, rng, last_step):
     X = rng.standard_normal((192, 7, 3))
-    y = rng.standard_normal((192, 2))
+    y = rng.standard_normal((192, 2) if last_step else (192, 7, 2))
     lengths = rng.integers(1, 8, 192)
     options = {"lengths": lengths, "epochs": 1, "batch_size": 64, "seed": 3,
                "clip_norm": 0.5, "progress": False}
     # SGD with momentum: state kept from step to step, and no division that would magnify
     # round-off in near-zero gradients (Adam's first steps are sign-like).
-    single = _float64_model(numrnn.optim.SGD(lr=0.1, momentum=0.9)).fit(X, y, **options)
-    model = _float64_model(numrnn.optim.SGD(lr=0.1, momentum=0.9))
+    single = _float64_model(numrnn.optim.SGD(lr=0.1, momentum=0.9), last_step).fit(X, y,
+                                                                                   **options)
+    model = _float64_model(numrnn.optim.SGD(lr=0.1, momentum=0.9), last_step)
     trainer = DataParallel(model, client)
     assert len(trainer.workers) == 2
     trainer.fit(X, y, **options)
@@ -164,6 +166,11 @@ def test_data_parallel_early_stopping_and_history_agree(client, rng):
     assert model.best_epoch_ == single.best_epoch_
     with pytest.raises(ValueError, match="tbptt"):
         DataParallel(_float64_model(), client).fit(X, y, tbptt=2)
+    summed = Sequential([numrnn.GRU(3, 4, batch_first=True, backend="numpy"),
+                         Dense(4, 2, last_step=True, batch_first=True)],
+                        loss=numrnn.MSELoss(reduction="sum"))
+    with pytest.raises(ValueError, match="reduction='mean'"):
+        DataParallel(summed, client)
 
 
 def test_grid_search_on_the_cluster_equals_n_jobs_1(client, rng):
