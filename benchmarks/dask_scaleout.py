@@ -5,8 +5,8 @@ Starts a LocalCluster of 2 worker processes (1 thread each) and measures, in one
 1. warm workers: the seconds of a worker's first fit of a small SequenceClassifier before any
    warm-up (kernels loaded from Numba's cache or compiled), and after
    ``numrnn.distributed.warm_workers``, against its later fits;
-2. the exchange: round trips of a dask actor call with no payload, and with the model's
-   gradients (P float32 numbers) each way;
+2. the exchange: round trips of a dask actor call, a task (future) and ``Client.run``, with
+   no payload and with the model's gradients (P float32 numbers) each way;
 3. throughput: ``Sequential.fit`` of an LSTM in this process (1 and 2 BLAS threads) against
    ``DataParallel(model, client).fit`` on the 2 workers, same global batch, alternated and
    repeated; samples per second, median and spread.
@@ -49,6 +49,11 @@ def timed_fit(seed):
         SequenceClassifier(cell="lstm", hidden_size=16, epochs=10, backend="cpu",
                            seed=seed).fit(X, y)
     return time.perf_counter() - start
+
+
+def echoed(payload):
+    """What a task sends back: its argument."""
+    return payload
 
 
 class Echo:
@@ -101,15 +106,21 @@ def main(argv=None):
         grads = {k: np.zeros_like(v) for k, v in net.parameters().items()}
         n_params = sum(v.size for v in grads.values())
         echo = client.submit(Echo, actor=True, workers=[cold_worker]).result()
+        ways = {"actor": lambda payload: echo.echo(payload).result(),
+                "future": lambda payload: client.submit(
+                    echoed, payload, workers=[cold_worker], pure=False).result(),
+                "Client.run": lambda payload: client.run(
+                    echoed, payload, workers=[cold_worker])}
         for payload, what in ((None, "empty"), (grads, f"{n_params} float32")):
-            echo.echo(payload).result()
-            times = []
-            for _ in range(20):
-                start = time.perf_counter()
-                echo.echo(payload).result()
-                times.append(time.perf_counter() - start)
-            print(f"| actor round trip, {what} each way | {1e3 * np.median(times):.2f} ms "
-                  f"(min {1e3 * min(times):.2f}, max {1e3 * max(times):.2f}) |")
+            for way, call in ways.items():
+                call(payload)
+                times = []
+                for _ in range(20):
+                    start = time.perf_counter()
+                    call(payload)
+                    times.append(time.perf_counter() - start)
+                print(f"| {way} round trip, {what} each way | {1e3 * np.median(times):.2f} ms "
+                      f"(min {1e3 * min(times):.2f}, max {1e3 * max(times):.2f}) |")
 
         rng = np.random.default_rng(0)
         X = rng.standard_normal((args.samples, args.steps, args.features)).astype(np.float32)

@@ -472,8 +472,10 @@ class Sequential(Component):
 
         Parameters
         ----------
-        X, y, lengths
-            As for :meth:`fit`.
+        X : array_like, shape (N, T, I)
+        y : array_like
+            Targets shaped as for :meth:`fit`.
+        lengths : array_like of int, shape (N,), optional
         batch_size : int, default 32
         shuffle : bool, default False
             Draw this block's batches in a random order.
