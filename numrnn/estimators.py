@@ -242,10 +242,12 @@ class _SequenceEstimator(ParamsMixin):
         return self
 
     def _lazy(self, method, X, tail, dtype):
-        """``method`` over a dask array (lazy, block by block) or a dask bag of sequences."""
+        """``method`` over a dask array (lazy, block by block) or a dask bag of sequences.
+
+        Callers check that the estimator is fitted first: ``tail`` reads fitted attributes.
+        """
         from numrnn.distributed import map_samples, map_sequences
 
-        self._check_fitted()
         if hasattr(X, "map_partitions") and not hasattr(X, "chunks"):
             return map_sequences(method, X)
         return map_samples(method, X, tail, dtype)
@@ -314,6 +316,17 @@ def _check_targets(y, n_samples, owner="estimator"):
     if y.ndim == 0 or len(y) != n_samples:
         raise ValueError(f"y must have one target per sequence ({n_samples}), got shape "
                          f"{y.shape}")
+    return y
+
+
+def _check_real_targets(y, n_samples):
+    """A regressor's targets ``y``: finite real numbers, (n_samples,) or (n_samples, k)."""
+    y = _check_targets(y, n_samples, "SequenceRegressor")
+    if y.dtype == object:
+        y = _real_array("y", y)
+    if y.dtype.kind not in "fiu" or y.ndim > 2 or not np.all(np.isfinite(y)):
+        raise ValueError(f"y must be finite real numbers of shape (n_samples,) or "
+                         f"(n_samples, n_outputs), got dtype {y.dtype} shape {y.shape}")
     return y
 
 
@@ -567,6 +580,7 @@ class SequenceClassifier(_SequenceEstimator):
             of sequences, a dask bag of probability vectors.
         """
         if tu.is_dask(X):
+            self._check_fitted()
             return self._lazy(self.predict_proba, X, (len(self.classes_),), np.float64)
         return self._forward(X).astype(np.float64)
 
@@ -583,6 +597,7 @@ class SequenceClassifier(_SequenceEstimator):
             Lazy for dask input, as for :meth:`predict_proba`.
         """
         if tu.is_dask(X):
+            self._check_fitted()
             return self._lazy(self.predict, X, (), self.classes_.dtype)
         proba = self._forward(X)
         return self.classes_[np.argmax(proba, axis=1)]
@@ -660,7 +675,8 @@ class SequenceRegressor(_SequenceEstimator):
             Naming the argument that is wrong.
         """
         X = as_padded(X, "X")
-        y = self._fit_target_scaling(y, len(X[0]))
+        y = _check_real_targets(y, len(X[0]))
+        self._fit_target_scaling(y)
         return self._fit_network(X, self._training_targets(y, len(y)), self.n_outputs_, "mse")
 
     def partial_fit(self, X, y):
@@ -694,25 +710,19 @@ class SequenceRegressor(_SequenceEstimator):
         """
         fitted = hasattr(self, "model_")
         X = as_padded(X, "X", self.n_features_in_ if fitted else None)
+        y = _check_real_targets(y, len(X[0]))
         if not fitted:
-            y = self._fit_target_scaling(y, len(X[0]))
+            self._fit_target_scaling(y)
         return self._partial_fit_network(X, self._training_targets(y, len(X[0])),
                                          self.n_outputs_, "mse")
 
-    def _fit_target_scaling(self, y, n_samples):
-        """Check real targets ``y``; set their number of dimensions, outputs and scaling."""
-        y = _check_targets(y, n_samples, "SequenceRegressor")
-        if y.dtype == object:
-            y = _real_array("y", y)
-        if y.dtype.kind not in "fiu" or y.ndim > 2 or not np.all(np.isfinite(y)):
-            raise ValueError(f"y must be finite real numbers of shape (n_samples,) or "
-                             f"(n_samples, n_outputs), got dtype {y.dtype} shape {y.shape}")
+    def _fit_target_scaling(self, y):
+        """Set the targets' number of dimensions, of outputs, and their scaling."""
         y2 = y.reshape(len(y), -1).astype(np.float64)
         self.y_ndim_ = y.ndim
         self.n_outputs_ = y2.shape[1]
         self.y_mean_ = y2.mean(axis=0)
         self.y_scale_ = np.where(y2.std(axis=0) > 0, y2.std(axis=0), 1.0)
-        return y
 
     def _training_targets(self, y, n_samples):
         """Standardised targets (n_samples, n_outputs), the targets of the network."""
@@ -736,6 +746,7 @@ class SequenceRegressor(_SequenceEstimator):
             :meth:`~numrnn.SequenceClassifier.predict_proba`.
         """
         if tu.is_dask(X):
+            self._check_fitted()
             return self._lazy(self.predict, X, (self.n_outputs_,) * (self.y_ndim_ == 2),
                               np.float64)
         pred = self._forward(X) * self.y_scale_ + self.y_mean_

@@ -204,3 +204,14 @@ def test_warm_workers_caps_blas_threads(client):
         assert threads == {1}
     with pytest.raises(ValueError, match="threads"):
         warm_workers(client, threads=0)
+
+
+def test_lazy_prediction_of_an_unfitted_estimator_raises():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        SequenceClassifier().predict_proba(da.zeros((4, 3, 1), chunks=2))
+    with pytest.raises(ValueError, match="finite"):
+        SequenceRegressor(hidden_size=4, backend="numpy").partial_fit(
+            np.zeros((4, 3, 1)), np.zeros(4)).partial_fit(np.zeros((4, 3, 1)),
+                                                          np.full(4, np.nan))
