@@ -5,13 +5,15 @@ character model (:mod:`numrnn.text`) all train the same kind of
 :class:`~numrnn.model.Sequential`: one of :class:`~numrnn.RNN`, :class:`~numrnn.LSTM`,
 :class:`~numrnn.GRU`, then a :class:`~numrnn.heads.Dense` head on every step or on each
 sequence's last valid step (:func:`build_model`). They accept sequences as arrays or as lists
-of variable-length arrays (:func:`as_padded`).
+of variable-length arrays (:func:`as_padded`, padded by
+:func:`numrnn._sequences.pad_sequences`, which :class:`~numrnn.model.Sequential` uses too).
 """
 
 import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._recurrent import GRU, LSTM, RNN
+from numrnn._sequences import pad_sequences, real_array
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES
 from numrnn.model import Sequential
@@ -55,23 +57,13 @@ def as_padded(X, name="X", n_features=None):
         than as trailing padding, or its sequences differ in their number of features.
     """
     if isinstance(X, list | tuple) and X and not np.isscalar(X[0]):
-        seqs = [_real_array(f"{name}[{i}]", s) for i, s in enumerate(X)]
-        seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]
-        for i, s in enumerate(seqs):
-            if s.ndim != 2 or s.shape[0] == 0:
-                raise ValueError(f"{name}[{i}] must be a non-empty (T_i, n_features) or "
-                                 f"(T_i,) array, got shape {s.shape}")
-            if s.shape[1] != seqs[0].shape[1]:
-                raise ValueError(f"{name}[{i}] has {s.shape[1]} features, {name}[0] has "
-                                 f"{seqs[0].shape[1]}: all sequences need the same number")
-        lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-        padded = np.zeros((len(seqs), lengths.max(), seqs[0].shape[1]), dtype=np.float32)
-        for i, s in enumerate(seqs):
-            padded[i, : len(s)] = s
+        seqs = [real_array(f"{name}[{i}]", s) for i, s in enumerate(X)]
+        padded, lengths = pad_sequences([s[:, None] if s.ndim == 1 else s for s in seqs],
+                                        name, np.float32)
         if np.all(lengths == lengths[0]):
             lengths = None
     else:
-        given = _real_array(name, X)
+        given = real_array(name, X)
         if given.ndim in (2, 3) and 0 in given.shape:
             # scikit-learn's words: for a (n_samples, T) array the steps are its "features".
             what = "0 sample(s)" if given.shape[0] == 0 else "0 feature(s)"
@@ -106,27 +98,6 @@ def _nan_padding(padded, lengths, name):
                          f"trailing padding: whole steps at the end of a non-empty sequence)")
     lengths = nan_lengths if lengths is None else np.minimum(lengths, nan_lengths)
     return padded, (None if np.all(lengths == padded.shape[1]) else lengths.astype(np.int64))
-
-
-def _real_array(name, a):
-    """``a`` as a NumPy array of real numbers (scikit-learn's errors for the other kinds)."""
-    if hasattr(a, "toarray") or hasattr(a, "tocsr"):
-        raise TypeError(f"Sparse data was passed for {name}, but dense data is required; use "
-                        "X.toarray() to convert it to a dense array")
-    try:
-        arr = np.asarray(a)
-    except ValueError as exc:  # ragged nested lists
-        raise ValueError(f"{name} must be an array or a list of arrays: {exc}") from exc
-    if arr.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: {name} must hold real numbers")
-    if arr.dtype == object:
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"{name} must hold real numbers: {exc}") from exc
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    return arr
 
 
 def build_model(cell, input_size, hidden_size, output_size, *, num_layers=1,

@@ -10,6 +10,9 @@ r"""What the sequence estimators do to the input before the network: scaling and
   (and costs about as much less to run). A sequence of length :math:`L` gets
   :math:`\lceil L / p \rceil` steps; the missing steps of its last patch are zeros, the mean
   of a standardised channel.
+
+Real-valued targets, and the series a forecaster reads, are scaled per column alike
+(:func:`column_scaling`).
 """
 
 import numpy as np
@@ -33,6 +36,13 @@ def fit_standardisation(padded, lengths):
     centred = np.where(valid[..., None], padded - mean, 0.0)
     std = np.sqrt((centred ** 2).sum(axis=(0, 1)) / count)
     return mean, np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+
+
+def column_scaling(values):
+    """Mean and scale of each column of ``values`` (n, k): the standard deviation, 1 where it
+    is 0 (a constant column is only centred)."""
+    scale = values.std(axis=0)
+    return values.mean(axis=0), np.where(scale > 0, scale, 1.0)
 
 
 def standardise(padded, lengths, mean, scale):

@@ -11,6 +11,8 @@ import numbers
 
 import numpy as np
 
+from numrnn._validation import as_array
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -45,7 +47,9 @@ def as_float_array(x, name, dtype=None):
     """
     x = to_numpy(x)
     try:
-        arr = np.asarray(x)
+        arr = as_array(name, x)
+    except ValueError:  # sequences of different lengths: as_array says what to do
+        raise
     except Exception as exc:  # anything np.asarray refuses is a type error for the user
         raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
     if arr.dtype.kind not in "fiu":

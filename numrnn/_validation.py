@@ -33,13 +33,27 @@ def as_float_array(name, a, dtype):
     Integer and other float inputs are converted; booleans, complex, strings
     and objects are refused with a TypeError naming ``name``.
     """
-    arr = np.asarray(a)
+    arr = as_array(name, a)
     if arr.dtype.kind not in "fiu":
         raise TypeError(
             f"{name} must be an array of real numbers, got dtype {arr.dtype} "
             f"({type(a).__name__})"
         )
     return np.array(arr, dtype=dtype, order="C", copy=True)
+
+
+def as_array(name, a):
+    """``np.asarray(a)``; for a list of sequences of different lengths, a ValueError that
+    says what to do instead: pad them and pass their lengths."""
+    try:
+        return np.asarray(a)
+    except ValueError as exc:
+        raise ValueError(
+            f"{name} must be one array, got a {type(a).__name__} that NumPy cannot stack. "
+            "For sequences of different lengths: pad them with zeros into one array and pass "
+            "each one's length as lengths= (numrnn.model.Sequential and the estimators take "
+            f"such a list as it is). NumPy says: {exc}"
+        ) from exc
 
 
 def check_shape(name, shape, expected, what=""):

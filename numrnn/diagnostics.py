@@ -22,7 +22,8 @@ import numpy as np
 
 from numrnn._recurrent import RNN
 from numrnn._seqnet import as_padded
-from numrnn.model import Sequential, _summary_gradient, _summary_of_both_directions
+from numrnn._training.chain import summary_gradient, summary_of_both_directions
+from numrnn.model import Sequential
 
 __all__ = ["gradient_flow", "plot_gradient_flow"]
 
@@ -133,7 +134,7 @@ def _head_gradient(model, h, y):
     h = np.swapaxes(h, 0, 1)
     summary = model._bidirectional_summary
     if summary:
-        h, tape = _summary_of_both_directions(h, None)
+        h, tape = summary_of_both_directions(h, None)
     logits = head(np.swapaxes(h, 0, 1) if head.batch_first else h)
     per_step_batch_first = not head.last_step and head.batch_first
     targets = np.asarray(y)
@@ -146,7 +147,7 @@ def _head_gradient(model, h, y):
     if head.batch_first:
         grad_h = np.swapaxes(grad_h, 0, 1)
     if summary:
-        grad_h = _summary_gradient(grad_h, *tape)
+        grad_h = summary_gradient(grad_h, *tape)
     return np.swapaxes(grad_h, 0, 1)
 
 

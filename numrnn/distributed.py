@@ -44,6 +44,7 @@ import warnings
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from numrnn._training import fit as fit_loop
 from numrnn._validation import check_int
 
 try:
@@ -218,22 +219,20 @@ class _Replica:
             grads, lr, updates = step
             self.model.optimizer.lr = lr
             _set_grads(self.model, grads)
-            self.model._update(updates)
+            fit_loop.update(self.model, updates)
 
     def gradients(self, step, x, y, lengths, keep_outputs):
         """Apply ``step``, then the shard's loss and gradients: (summed loss, its weight, the
         loss's count, gradients times that count, (targets, logits) of the valid steps or
         None)."""
-        from numrnn.model import _Updates
-
         self._apply(step)
         model, optimizer = self.model, self.model.optimizer
         seen = [] if keep_outputs else None
         model.train()
         model.optimizer = _GradientsOnly()
         try:
-            total, weight = model._train_batch(x, y, lengths, _Updates(None, None, None, None),
-                                               seen)
+            total, weight = fit_loop.train_batch(
+                model, x, y, lengths, fit_loop.Updates(None, None, None, None), seen)
         finally:
             model.optimizer = optimizer
         # What the loss averages over: sequences for a last-step head, else valid steps.
@@ -398,5 +397,5 @@ class DataParallel:
         self._pending = ({k: g.copy() for k, g in grads.items()}, model.optimizer.lr,
                          updates._replace(schedule=None))
         _set_grads(model, grads)
-        model._update(updates)
+        fit_loop.update(model, updates)
         return total, weight

@@ -18,9 +18,10 @@ aligned with the step they inform: the input at step :math:`s` is
 import numpy as np
 
 from numrnn import _trainutil as tu
-from numrnn._compat import sklearn_class
+from numrnn._seqprep import column_scaling
+from numrnn._sklearn_api import ParamsMixin
 from numrnn._validation import check_int
-from numrnn.estimators import ParamsMixin, SequenceRegressor
+from numrnn.estimators import SequenceRegressor
 
 __all__ = ["Forecaster"]
 
@@ -95,27 +96,7 @@ class Forecaster(ParamsMixin):
                  batch_size=32, clip_norm=1.0, readout="last", early_stopping="auto",
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  lr_schedule="plateau", backend="auto", seed=None, verbose=False):
-        self.window = window
-        self.horizon = horizon
-        self.strategy = strategy
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.clip_norm = clip_norm
-        self.readout = readout
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.lr_schedule = lr_schedule
-        self.backend = backend
-        self.seed = seed
-        self.verbose = verbose
+        self._store_arguments(locals())
 
     def fit(self, y, exog=None):
         """Fit on a series ``y``, optionally with exogenous inputs ``exog``.
@@ -148,9 +129,9 @@ class Forecaster(ParamsMixin):
         self.y_ndim_ = np.ndim(y_given)
         self.n_series_ = y.shape[1]
         self.n_exog_ = 0 if exog is None else exog.shape[1]
-        self.y_mean_, self.y_scale_ = _standardisation(y)
+        self.y_mean_, self.y_scale_ = column_scaling(y)
         if exog is not None:
-            self.exog_mean_, self.exog_scale_ = _standardisation(exog)
+            self.exog_mean_, self.exog_scale_ = column_scaling(exog)
         features = self._features(y, exog)
         # Window i reads steps i .. i+window-1 and predicts steps i+window .. i+window+ahead-1.
         count = len(y) - window - ahead + 1
@@ -192,10 +173,7 @@ class Forecaster(ParamsMixin):
         NotFittedError
             If the forecaster is not fitted (scikit-learn's class when installed).
         """
-        if not hasattr(self, "regressor_"):
-            raise sklearn_class("NotFittedError")(
-                "This Forecaster instance is not fitted yet. Call 'fit' with appropriate "
-                "arguments before using this estimator.")
+        self._check_fitted("regressor_")
         direct = self.strategy_ == "direct"
         steps = check_int("steps", self.horizon_ if steps is None else steps, 1)
         if direct and steps > self.horizon_:
@@ -262,8 +240,3 @@ def _series(name, a, length=None):
         raise ValueError(f"{name} must have {length} steps, got {len(arr)}")
     arr = arr.astype(np.float64)
     return arr[:, None] if arr.ndim == 1 else arr
-
-
-def _standardisation(a):
-    scale = a.std(axis=0)
-    return a.mean(axis=0), np.where(scale > 0, scale, 1.0)

@@ -12,9 +12,9 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._seqnet import build_model, fit_seeded
+from numrnn._sklearn_api import ParamsMixin
 from numrnn._validation import check_int
 from numrnn.activations import softmax
-from numrnn.estimators import ParamsMixin
 from numrnn.metrics import bits_per_character
 
 __all__ = ["CharLanguageModel", "CharVocabulary"]
@@ -162,19 +162,7 @@ class CharLanguageModel(ParamsMixin):
     def __init__(self, cell="lstm", hidden_size=128, num_layers=1, dropout=0.0, seq_length=64,
                  optimizer="adam", learning_rate=0.005, epochs=10, batch_size=32,
                  clip_norm=1.0, backend="auto", seed=None, verbose=False):
-        self.cell = cell
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.seq_length = seq_length
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.clip_norm = clip_norm
-        self.backend = backend
-        self.seed = seed
-        self.verbose = verbose
+        self._store_arguments(locals())
 
     def fit(self, text):
         """Train on ``text``.

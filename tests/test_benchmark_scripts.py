@@ -6,10 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from parity import import_torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytest.importorskip("torch")
+import_torch()
 
 
 @pytest.mark.parametrize(

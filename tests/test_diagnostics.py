@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 from apps_backends import FASTEST, HOST_BACKENDS
+from parity import import_torch
 
 import numrnn
 from numrnn.diagnostics import gradient_flow, plot_gradient_flow
 from numrnn.estimators import SequenceClassifier, SequenceRegressor
 from numrnn.heads import Dense
 from numrnn.model import Dropout, Sequential
-
-torch = pytest.importorskip("torch")
 
 
 def torch_states(layers, X):
@@ -19,6 +18,7 @@ def torch_states(layers, X):
     Returns the last layer's outputs (B, T, F) and, per internal layer, the list of
     per-direction lists of per-step state tensors (with retain_grad).
     """
+    torch = import_torch()
     h = torch.tensor(X, dtype=torch.float64)
     states = []
     for layer in layers:
@@ -61,6 +61,7 @@ def norms_of(states):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_estimator_matches_torch(backend, cell, bidirectional):
+    torch = import_torch()
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((5, 7, 3)), rng.standard_normal(5)
     reg = SequenceRegressor(cell=cell, hidden_size=4, num_layers=2,
@@ -79,6 +80,7 @@ def test_estimator_matches_torch(backend, cell, bidirectional):
 
 
 def test_sequential_per_step_head_matches_torch():
+    torch = import_torch()
     # Two recurrent layers (one with projections) with dropout between them, a time-major
     # per-step softmax head: every layout the function has to get right.
     rng = np.random.default_rng(1)

@@ -7,8 +7,11 @@ runs in its own process, as a user would run it.
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -68,6 +71,38 @@ def test_demo(tmp_path):
     assert "the LSTM beat the baseline" in completed.stdout
     assert f"plot: {plot.resolve()}" in completed.stdout
     assert plot.is_file() and plot.stat().st_size < 200_000
+
+
+def test_demo_compiles_before_its_progress_bar_and_writes_nothing_where_it_runs(tmp_path):
+    """The bar's rate and ETA time training alone; the plot goes to a new temporary folder."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "numrnn", "demo", "--backend", FASTEST, "--epochs", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"})
+    output = completed.stdout
+    assert output.index("kernels compiled, or loaded from Numba's cache") < output.index("fit:")
+    plot = Path(re.search(r"plot: (.*)", output).group(1))
+    try:
+        assert plot.is_file() and plot.name == "numrnn_demo.png"
+        assert plot.parent.parent.samefile(tempfile.gettempdir())
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        shutil.rmtree(plot.parent)
+
+
+def test_fast_examples_write_into_a_new_temporary_folder(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    monkeypatch.chdir(tmp_path)
+    import _common
+
+    monkeypatch.setattr(_common, "_one_blas_thread", lambda: None)  # not for this process
+    out = _common.parse_args("an example", ["--fast"]).out
+    try:
+        assert out.parent.samefile(tempfile.gettempdir()) and list(out.iterdir()) == []
+    finally:
+        out.rmdir()
+    assert _common.parse_args("an example", ["--fast", "--out", "here"]).out == Path("here")
+    assert _common.parse_args("an example", []).out.samefile(ROOT / "docs" / "_static")
 
 
 def test_examples_are_all_tested():

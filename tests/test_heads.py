@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from parity import import_torch
 from train_helpers import numerical_gradient
 
 from numrnn.heads import Dense
@@ -80,7 +81,7 @@ def test_init_matches_torch_linear_bounds_and_seed():
 
 
 def test_state_dict_names_match_torch_linear():
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     linear = torch.nn.Linear(F, OUT).double()
     head = Dense(F, OUT, dtype=np.float64)
     head.load_state_dict({k: v.detach().numpy() for k, v in linear.state_dict().items()})

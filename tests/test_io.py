@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from parity import import_torch
 from train_helpers import BACKENDS, running_sign_task
 
 import numrnn
@@ -192,7 +193,7 @@ def test_missing_file_and_wrong_model_type(tmp_path):
 # -- PyTorch -------------------------------------------------------------------------------
 
 def test_torch_weights_in_and_out():
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     torch.manual_seed(0)
     modules = torch.nn.ModuleList([torch.nn.LSTM(2, 6, proj_size=3, batch_first=True),
                                    torch.nn.Dropout(0.5), torch.nn.Linear(3, 4)]).double()

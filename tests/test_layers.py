@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 import pytest
+from parity import import_torch
 
 import numrnn
 
@@ -72,7 +73,7 @@ def weighted_sum(out, state, grad_out, grad_state):
 
 def torch_run(layer, x, hx, lengths, grad_out, grad_hn):
     """Forward and backward of the equivalent torch.nn module in float64."""
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     cls = {numrnn.RNN: torch.nn.RNN, numrnn.LSTM: torch.nn.LSTM, numrnn.GRU: torch.nn.GRU}
     kwargs = dict(num_layers=layer.num_layers, bias=layer.bias, batch_first=layer.batch_first,
                   bidirectional=layer.bidirectional)
@@ -541,7 +542,7 @@ def test_state_dict_names_shapes_and_init(backend):
 
 
 def test_state_dict_matches_torch_names(backend):
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     for ours, theirs in [
         (numrnn.GRU(3, 4, 2, bidirectional=True, backend=backend),
          torch.nn.GRU(3, 4, 2, bidirectional=True)),

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from parity import import_torch
 from train_helpers import numerical_gradient
 
 from numrnn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
@@ -83,7 +84,7 @@ def test_float32_pred_gives_float32_gradient():
 
 
 class TestAgainstTorch:
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
 
     def flat_valid(self, z, y):
         valid = np.arange(T)[:, None] < LENGTHS[None, :]

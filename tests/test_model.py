@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+from parity import import_torch
 from train_helpers import BACKENDS, check_model_gradient, running_sign_task, sum_task
 
 import numrnn
@@ -308,7 +309,7 @@ def test_bad_input_is_named(call, error, match):
 
 def test_fit_matches_the_same_training_in_torch():
     """Three full-batch AdamW steps of GRU + linear head with cross-entropy, float64."""
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     X, y = running_sign_task(n=6, steps=5)
     X = X.astype(np.float64)
     torch.manual_seed(0)

@@ -4,6 +4,7 @@ import copy
 
 import numpy as np
 import pytest
+from parity import import_torch
 
 from numrnn.optim import (
     SGD,
@@ -54,7 +55,7 @@ IDS = [f"{cls.__name__}-{kw}" for cls, kw in CONFIGS]
 
 
 class TestAgainstTorch:
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
 
     @pytest.mark.parametrize(("cls", "kwargs"), CONFIGS, ids=IDS)
     @pytest.mark.parametrize("dtype", [np.float64, np.float32])

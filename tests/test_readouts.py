@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-import torch
+from parity import import_torch
 from test_heads import grad_check
 from train_helpers import check_model_gradient
 
@@ -16,6 +16,7 @@ POOLED = ["mean", "max", "mean_max"]
 
 def torch_readout(h, lengths, kind):
     """The readout written with PyTorch's masked reductions, (T, B, F) -> (B, width * F)."""
+    torch = import_torch()
     h = torch.as_tensor(h)
     steps = h.shape[0]
     lengths = torch.as_tensor(lengths if lengths is not None else [steps] * h.shape[1])
@@ -45,6 +46,7 @@ def test_forward_matches_torch_and_ignores_padding(kind, shape, lengths):
 
 @pytest.mark.parametrize("kind", list(READOUTS))
 def test_backward_matches_torch_autograd(kind):
+    torch = import_torch()
     rng = np.random.default_rng(1)
     h, lengths = rng.normal(size=(6, 4, 3)), np.array([6, 1, 3, 4])
     rows, tape = readout_forward(h, lengths, kind)

@@ -2,21 +2,19 @@
 
 import numpy as np
 import pytest
-import torch
 from apps_backends import FASTEST
+from parity import import_torch
 from train_helpers import numerical_gradient
 
 import numrnn
 from numrnn import BahdanauAttention, Embedding, LuongAttention, Seq2Seq
-
-torch.set_default_dtype(torch.float64)
-
 
 # -- Embedding --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("padding_idx", [None, 2, -1])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_embedding_equals_torch(rng, padding_idx, dtype):
+    torch = import_torch()
     vocab, dim = 7, 4
     ours = Embedding(vocab, dim, padding_idx=padding_idx, dtype=dtype, seed=int(rng.integers(99)))
     theirs = torch.nn.Embedding(vocab, dim, padding_idx=padding_idx, dtype=torch.float64)
@@ -73,6 +71,7 @@ def test_embedding_errors():
 
 def torch_attention(kind, params, query, keys, lengths):
     """The equations of each score, written with torch operations: (context, weights)."""
+    torch = import_torch()
     q, k = query.transpose(0, 1), keys.transpose(0, 1)             # (B, T, Hq), (B, S, Hk)
     if kind == "dot":
         scores = q @ k.transpose(1, 2)
@@ -97,6 +96,7 @@ def make_attention(kind, query_size, key_size, **options):
 @pytest.mark.parametrize("kind", ["dot", "general", "additive"])
 @pytest.mark.parametrize("steps", [1, 3])
 def test_attention_equals_torch(rng, kind, steps):
+    torch = import_torch()
     S, B, Hq = 5, 4, 3
     Hk = Hq if kind == "dot" else 6
     attention = make_attention(kind, Hq, Hk)

@@ -3,12 +3,15 @@
 Every example runs in two modes: the full one, whose results and plots the documentation
 shows, and a fast one (``--fast`` or the environment variable ``NUMRNN_FAST=1``) that CI runs
 in seconds, on less data, with a smaller network and fewer epochs. Each writes its plot and
-its results (``NAME.json``, read by ``tests/test_examples.py``) to the ``--out`` folder.
+its results (``NAME.json``, read by ``tests/test_examples.py``) to the ``--out`` folder: by
+default the documentation's static files in full mode, a new temporary folder in fast mode
+(never the current folder, which from a clone is the repository).
 """
 
 import argparse
 import json
 import os
+import tempfile
 from pathlib import Path
 
 #: Where full-mode runs put their plots: the documentation's static files.
@@ -25,13 +28,13 @@ def parse_args(description, argv=None):
                         default=os.environ.get("NUMRNN_FAST", "") not in ("", "0"),
                         help="small and quick (also: NUMRNN_FAST=1)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder for the plot (default: docs/_static, or the current "
+                        help="folder for the plot (default: docs/_static, or a new temporary "
                              "folder in fast mode)")
     parser.add_argument("--backend", default="auto", help='"auto", "numpy", "cpu" or "cuda"')
     args = parser.parse_args(argv)
     _one_blas_thread()
     if args.out is None:
-        args.out = Path(".") if args.fast else STATIC
+        args.out = Path(tempfile.mkdtemp(prefix="numrnn_examples_")) if args.fast else STATIC
     args.out.mkdir(parents=True, exist_ok=True)
     return args
 
