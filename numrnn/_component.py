@@ -12,7 +12,7 @@ value, ``TypeError`` for a value that is not an array of real numbers.
 
 import numpy as np
 
-from numrnn._trainutil import to_numpy
+from numrnn._validation import to_numpy
 
 __all__ = ["Component", "StateDictError", "checked_state"]
 

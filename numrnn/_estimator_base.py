@@ -14,12 +14,11 @@ import warnings
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from numrnn import _trainutil as tu
 from numrnn._compat import sklearn_class
 from numrnn._seqnet import as_padded, build_model, fit_seeded
 from numrnn._seqprep import choose_patch, fit_standardisation, fold, standardise
 from numrnn._sklearn_api import ParamsMixin
-from numrnn._validation import check_int
+from numrnn._validation import check_choice, check_float, check_int
 from numrnn.optim import ReduceLROnPlateau
 from numrnn.readouts import READOUTS
 
@@ -65,7 +64,7 @@ class SequenceEstimator(ParamsMixin):
     def _new_network(self, padded, lengths, output_size, loss):
         """Fit the scaling and the patch length on padded sequences and build the network;
         returns the network's input (x, lengths)."""
-        tu.check_choice(self.readout, "readout", READOUTS)
+        check_choice(self.readout, "readout", READOUTS)
         self.n_features_in_ = padded.shape[2]
         self.input_mean_, self.input_scale_ = (
             fit_standardisation(padded, lengths) if self.standardize
@@ -84,13 +83,13 @@ class SequenceEstimator(ParamsMixin):
 
         ``strata``: the class index of each sample, for a stratified validation split.
         """
-        tu.check_choice(self.lr_schedule, "lr_schedule", _LR_SCHEDULES)
+        check_choice(self.lr_schedule, "lr_schedule", _LR_SCHEDULES)
         if self.early_stopping not in ("auto", True, False):
             raise ValueError(f"early_stopping must be 'auto', True or False, got "
                              f"{self.early_stopping!r}")
-        patience = check_int("n_iter_no_change", self.n_iter_no_change, 1)
-        tol = tu.check_float(self.tol, "tol", 0.0)
-        epochs = check_int("epochs", self.epochs, 1)
+        patience = check_int(self.n_iter_no_change, "n_iter_no_change", 1)
+        tol = check_float(self.tol, "tol", 0.0)
+        epochs = check_int(self.epochs, "epochs", 1)
         x, lengths = self._new_network(*X, output_size, loss)
         train, held = self._validation_split(len(x), strata)
         options = {"early_stopping": patience, "min_delta": tol}
@@ -155,7 +154,7 @@ class SequenceEstimator(ParamsMixin):
         everything = np.arange(n_samples)
         if not enabled:
             return everything, None
-        fraction = tu.check_float(self.validation_fraction, "validation_fraction", 0.0, 1.0,
+        fraction = check_float(self.validation_fraction, "validation_fraction", 0.0, 1.0,
                                   low_open=True, high_open=True)
         rng = np.random.default_rng(np.random.SeedSequence(self.seed).spawn(2)[1])
         groups = [everything] if strata is None else [np.flatnonzero(strata == c)

@@ -11,9 +11,9 @@ of variable-length arrays (:func:`as_padded`, padded by
 
 import numpy as np
 
-from numrnn import _trainutil as tu
 from numrnn._recurrent import GRU, LSTM, RNN
 from numrnn._sequences import pad_sequences, real_array
+from numrnn._validation import check_choice, check_float
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES
 from numrnn.model import Sequential
@@ -57,13 +57,13 @@ def as_padded(X, name="X", n_features=None):
         than as trailing padding, or its sequences differ in their number of features.
     """
     if isinstance(X, list | tuple) and X and not np.isscalar(X[0]):
-        seqs = [real_array(f"{name}[{i}]", s) for i, s in enumerate(X)]
+        seqs = [real_array(s, f"{name}[{i}]") for i, s in enumerate(X)]
         padded, lengths = pad_sequences([s[:, None] if s.ndim == 1 else s for s in seqs],
                                         name, np.float32)
         if np.all(lengths == lengths[0]):
             lengths = None
     else:
-        given = real_array(name, X)
+        given = real_array(X, name)
         if given.ndim in (2, 3) and 0 in given.shape:
             # scikit-learn's words: for a (n_samples, T) array the steps are its "features".
             what = "0 sample(s)" if given.shape[0] == 0 else "0 feature(s)"
@@ -129,10 +129,10 @@ def build_model(cell, input_size, hidden_size, output_size, *, num_layers=1,
     -------
     Sequential
     """
-    layer_class, extra = CELLS[tu.check_choice(cell, "cell", CELLS)]
-    optimizer = OPTIMIZERS[tu.check_choice(optimizer, "optimizer", OPTIMIZERS)](
-        lr=tu.check_float(learning_rate, "learning_rate", low=0.0, low_open=True))
-    tu.check_choice(loss, "loss", LOSSES)
+    layer_class, extra = CELLS[check_choice(cell, "cell", CELLS)]
+    optimizer = OPTIMIZERS[check_choice(optimizer, "optimizer", OPTIMIZERS)](
+        lr=check_float(learning_rate, "learning_rate", low=0.0, low_open=True))
+    check_choice(loss, "loss", LOSSES)
     layer_seed, head_seed = (int(s) for s in np.random.SeedSequence(seed).generate_state(2))
     rnn = layer_class(
         input_size, hidden_size, num_layers,
@@ -153,7 +153,7 @@ def fit_seeded(model, X, y, *, lengths=None, epochs, batch_size, clip_norm, seed
     ``model.fit`` (validation data, early stopping, a schedule).
     """
     if clip_norm is not None:
-        clip_norm = tu.check_float(clip_norm, "clip_norm", low=0.0, low_open=True)
+        clip_norm = check_float(clip_norm, "clip_norm", low=0.0, low_open=True)
     order_seed = np.random.SeedSequence(seed).spawn(1)[0].generate_state(1)[0]
     model.fit(X, y, lengths=lengths, epochs=epochs, batch_size=batch_size, seed=int(order_seed),
               clip_norm=clip_norm, progress=bool(progress), **options)

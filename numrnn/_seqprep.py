@@ -59,7 +59,7 @@ def choose_patch(patch, steps):
         if patch != "auto":
             raise ValueError(f"patch must be 'auto' or an int >= 1, got {patch!r}")
         return max(1, steps // AUTO_PATCH_STEPS)
-    return check_int("patch", patch, 1)
+    return check_int(patch, "patch", 1)
 
 
 def fold(padded, lengths, p):

@@ -11,7 +11,7 @@ anything.
 import numpy as np
 
 
-def real_array(name, a):
+def real_array(a, name):
     """``a`` as a NumPy array of real numbers (scikit-learn's errors for the other kinds)."""
     if hasattr(a, "toarray") or hasattr(a, "tocsr"):
         raise TypeError(f"Sparse data was passed for {name}, but dense data is required; use "
@@ -69,7 +69,7 @@ def pad_sequences(sequences, name="X", dtype=None, steps=0):
     ValueError
         If a sequence is empty or a scalar, or the sequences' steps differ in shape.
     """
-    seqs = [real_array(f"{name}[{i}]", s) for i, s in enumerate(sequences)]
+    seqs = [real_array(s, f"{name}[{i}]") for i, s in enumerate(sequences)]
     for i, s in enumerate(seqs):
         if s.ndim == 0 or s.shape[0] == 0:
             raise ValueError(f"{name}[{i}] must be a non-empty sequence (time first), got "
@@ -118,7 +118,7 @@ def pad_targets(y, lengths, steps, name="y"):
     return padded
 
 
-def check_finite(name, a, lengths=None, per_step=True):
+def check_finite(a, name, lengths=None, per_step=True):
     """Raise ValueError if ``a`` (samples first) holds NaN or infinity at a valid step.
 
     With ``per_step``, axis 1 of ``a`` is time, and the steps at and after ``lengths[i]``
@@ -142,5 +142,5 @@ def check_finite_data(X, y, lengths, per_step_targets, names=("X", "y")):
 
     ``per_step_targets``: ``y`` has a time axis (N, T, ...), else one target per sequence.
     """
-    check_finite(names[0], X, lengths)
-    check_finite(names[1], y, lengths, per_step=per_step_targets)
+    check_finite(X, names[0], lengths)
+    check_finite(y, names[1], lengths, per_step=per_step_targets)

@@ -26,7 +26,14 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._component import Component
-from numrnn._validation import check_float_dtype, check_int
+from numrnn._validation import (
+    as_float_array,
+    check_choice,
+    check_float_dtype,
+    check_int,
+    check_lengths,
+    check_ndim,
+)
 
 __all__ = ["BahdanauAttention", "LuongAttention"]
 
@@ -40,8 +47,8 @@ class _Attention(Component):
     """
 
     def _setup(self, query_size, key_size, batch_first, dtype, seed):
-        self.query_size = check_int("query_size", query_size, 1)
-        self.key_size = check_int("key_size", key_size, 1)
+        self.query_size = check_int(query_size, "query_size", 1)
+        self.key_size = check_int(key_size, "key_size", 1)
         self.batch_first = bool(batch_first)
         self.dtype = check_float_dtype(dtype)
         self.seed = seed
@@ -98,10 +105,10 @@ class _Attention(Component):
         ValueError, TypeError
             For arrays of the wrong shape or type, naming the argument.
         """
-        k = tu.as_float_array(keys, "keys", self.dtype)
-        q = tu.as_float_array(query, "query", self.dtype)
-        tu.check_ndim(k, "keys", (3,))
-        tu.check_ndim(q, "query", (2, 3))
+        k = as_float_array(keys, "keys", self.dtype)
+        q = as_float_array(query, "query", self.dtype)
+        check_ndim(k, "keys", (3,))
+        check_ndim(q, "query", (2, 3))
         kb = k if self.batch_first else k.swapaxes(0, 1)
         batch, steps = kb.shape[:2]
         if kb.shape[2] != self.key_size or 0 in kb.shape:
@@ -116,7 +123,7 @@ class _Attention(Component):
                                                else "(T, B, query_size)")
             raise ValueError(f"query must be {layout} with B={batch} (the keys' batch) and "
                              f"query_size={self.query_size}, got shape {q.shape}")
-        lengths = tu.check_lengths(lengths, steps, batch)
+        lengths = check_lengths(lengths, steps, batch)
         scores, saved = self._scores(qb, kb)
         if lengths is not None:
             scores = np.where((np.arange(steps) < lengths[:, None])[:, None, :], scores, -np.inf)
@@ -137,7 +144,7 @@ class _Attention(Component):
             batch_major.swapaxes(0, 1))
 
     def _batch_major(self, grad, query_ndim, shape, name):
-        g = tu.as_float_array(grad, name, self.dtype)
+        g = as_float_array(grad, name, self.dtype)
         user_shape = self._user_layout(np.empty(shape, dtype=bool), query_ndim).shape
         if g.shape != user_shape:
             raise ValueError(f"{name} must have shape {user_shape}, got {g.shape}")
@@ -240,7 +247,7 @@ class LuongAttention(_Attention):
 
     def __init__(self, query_size, key_size, *, score="general", batch_first=False,
                  dtype=np.float32, seed=None):
-        self.score = tu.check_choice(score, "score", {"dot", "general"})
+        self.score = check_choice(score, "score", {"dot", "general"})
         if score == "dot" and query_size != key_size:
             raise ValueError(f"score='dot' needs query_size == key_size, got {query_size} "
                              f"and {key_size}")
@@ -325,7 +332,7 @@ class BahdanauAttention(_Attention):
     def __init__(self, query_size, key_size, *, attention_size=None, batch_first=False,
                  dtype=np.float32, seed=None):
         self.attention_size = check_int(
-            "attention_size", query_size if attention_size is None else attention_size, 1)
+            query_size if attention_size is None else attention_size, "attention_size", 1)
         self._setup(query_size, key_size, batch_first, dtype, seed)
 
     def __repr__(self):

@@ -154,7 +154,7 @@ def warm_workers(client, *, cells=("gru",), threads=1, backend="auto"):
     >>> [sorted(cells) for cells in seconds.values()]
     [['gru', 'lstm']]
     """
-    plugin = _WarmWorkers(tuple(cells), check_int("threads", threads, 1), backend)
+    plugin = _WarmWorkers(tuple(cells), check_int(threads, "threads", 1), backend)
     client.register_plugin(plugin)
     return client.run(_warm_up_seconds)
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._component import Component
-from numrnn._validation import check_float_dtype, check_int
+from numrnn._validation import as_float_array, check_float_dtype, check_int, to_numpy
 
 __all__ = ["Embedding"]
 
@@ -58,10 +58,10 @@ class Embedding(Component):
 
     def __init__(self, num_embeddings, embedding_dim, *, padding_idx=None, dtype=np.float32,
                  seed=None):
-        self.num_embeddings = check_int("num_embeddings", num_embeddings, 1)
-        self.embedding_dim = check_int("embedding_dim", embedding_dim, 1)
+        self.num_embeddings = check_int(num_embeddings, "num_embeddings", 1)
+        self.embedding_dim = check_int(embedding_dim, "embedding_dim", 1)
         if padding_idx is not None:
-            padding_idx = check_int("padding_idx", padding_idx, -self.num_embeddings)
+            padding_idx = check_int(padding_idx, "padding_idx", -self.num_embeddings)
             if padding_idx >= self.num_embeddings:
                 raise ValueError(f"padding_idx must lie in [{-self.num_embeddings}, "
                                  f"{self.num_embeddings - 1}], got {padding_idx}")
@@ -148,7 +148,7 @@ class Embedding(Component):
         """
         if self._ids is None:
             raise RuntimeError("Embedding.backward called before forward")
-        g = tu.as_float_array(grad_output, "grad_output", self.dtype)
+        g = as_float_array(grad_output, "grad_output", self.dtype)
         expected = self._ids.shape + (self.embedding_dim,)
         if g.shape != expected:
             raise ValueError(f"grad_output must have shape {expected} (the output's), "
@@ -162,7 +162,7 @@ class Embedding(Component):
 
 def check_ids(ids, num_embeddings, name="ids"):
     """``ids`` as an int64 array, every one in [0, num_embeddings); else a clear error."""
-    arr = np.asarray(tu.to_numpy(ids))
+    arr = np.asarray(to_numpy(ids))
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
     if arr.size and (arr.min() < 0 or arr.max() >= num_embeddings):

@@ -111,7 +111,7 @@ def _check_real_targets(y, n_samples):
     """A regressor's targets ``y``: finite real numbers, (n_samples,) or (n_samples, k)."""
     y = check_targets(y, n_samples, "SequenceRegressor")
     if y.dtype == object:
-        y = real_array("y", y)
+        y = real_array(y, "y")
     if y.dtype.kind not in "fiu" or y.ndim > 2 or not np.all(np.isfinite(y)):
         raise ValueError(f"y must be finite real numbers of shape (n_samples,) or "
                          f"(n_samples, n_outputs), got dtype {y.dtype} shape {y.shape}")

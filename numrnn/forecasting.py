@@ -17,10 +17,9 @@ aligned with the step they inform: the input at step :math:`s` is
 
 import numpy as np
 
-from numrnn import _trainutil as tu
 from numrnn._seqprep import column_scaling
 from numrnn._sklearn_api import ParamsMixin
-from numrnn._validation import check_int
+from numrnn._validation import check_choice, check_int
 from numrnn.estimators import SequenceRegressor
 
 __all__ = ["Forecaster"]
@@ -117,9 +116,9 @@ class Forecaster(ParamsMixin):
             Naming the argument that is wrong, e.g. a series shorter than
             ``window + horizon``.
         """
-        window = check_int("window", self.window, 1)
-        strategy = tu.check_choice(self.strategy, "strategy", _STRATEGIES)
-        ahead = check_int("horizon", self.horizon, 1) if strategy == "direct" else 1
+        window = check_int(self.window, "window", 1)
+        strategy = check_choice(self.strategy, "strategy", _STRATEGIES)
+        ahead = check_int(self.horizon, "horizon", 1) if strategy == "direct" else 1
         y_given, y = y, _series("y", y)
         if len(y) < window + ahead + 1:
             raise ValueError(f"y must have at least window + horizon + 1 = {window + ahead + 1} "
@@ -175,7 +174,7 @@ class Forecaster(ParamsMixin):
         """
         self._check_fitted("regressor_")
         direct = self.strategy_ == "direct"
-        steps = check_int("steps", self.horizon_ if steps is None else steps, 1)
+        steps = check_int(self.horizon_ if steps is None else steps, "steps", 1)
         if direct and steps > self.horizon_:
             raise ValueError(f"steps must be <= horizon ({self.horizon_}) for the direct "
                              f"strategy, got {steps}")

@@ -4,7 +4,14 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._component import Component
-from numrnn._validation import check_float_dtype, check_int
+from numrnn._validation import (
+    as_float_array,
+    check_choice,
+    check_float_dtype,
+    check_int,
+    check_lengths,
+    check_ndim,
+)
 from numrnn.activations import OUTPUT_FUNCTIONS
 from numrnn.readouts import READOUTS, readout_backward, readout_forward
 
@@ -80,12 +87,12 @@ class Dense(Component):
     def __init__(self, in_features, out_features, *, bias=True, activation="identity",
                  last_step=False, readout="last", batch_first=False, dtype=np.float32,
                  seed=None):
-        self.in_features = check_int("in_features", in_features, 1)
-        self.out_features = check_int("out_features", out_features, 1)
+        self.in_features = check_int(in_features, "in_features", 1)
+        self.out_features = check_int(out_features, "out_features", 1)
         self.bias = bool(bias)
-        self.activation = tu.check_choice(activation, "activation", OUTPUT_FUNCTIONS)
+        self.activation = check_choice(activation, "activation", OUTPUT_FUNCTIONS)
         self.last_step = bool(last_step)
-        self.readout = tu.check_choice(readout, "readout", READOUTS)
+        self.readout = check_choice(readout, "readout", READOUTS)
         if self.readout != "last" and not self.last_step:
             raise ValueError(f"readout={readout!r} needs last_step=True (a per-step head maps "
                              "every step)")
@@ -172,20 +179,20 @@ class Dense(Component):
             If the last axis of ``h`` is not F, if ``h`` has the wrong number of dimensions or
             ``lengths`` is invalid.
         """
-        h = tu.as_float_array(h, "h", self.dtype)
+        h = as_float_array(h, "h", self.dtype)
         if h.ndim == 0 or h.shape[-1] != self.in_features:
             raise ValueError(f"h must have last axis of size {self.in_features} (in_features), "
                              f"got shape {h.shape}")
         W = self._params["weight"]
         mask = None
         if self.last_step or lengths is not None:
-            tu.check_ndim(h, "h", (2, 3))
+            check_ndim(h, "h", (2, 3))
             if h.ndim == 2 and lengths is not None:
                 raise ValueError("lengths must be None for unbatched (T, F) input")
             # Unbatched input is treated as a batch of one so both cases see (T, B, F).
             hm = tu.swap_batch_time(h, self.batch_first) if h.ndim == 3 else h[:, None, :]
             steps, batch = hm.shape[0], hm.shape[1]
-            lengths = tu.check_lengths(lengths, steps, batch)
+            lengths = check_lengths(lengths, steps, batch)
         if self.last_step:
             rows, used = readout_forward(hm, lengths, self.readout)
         else:
@@ -233,7 +240,7 @@ class Dense(Component):
         if self._tape is None:
             raise RuntimeError("Dense.backward called before forward")
         h_shape, rows, used = self._tape
-        g = tu.as_float_array(grad_output, "grad_output", self.dtype)
+        g = as_float_array(grad_output, "grad_output", self.dtype)
         out_shape = rows.shape[:-1] + (self.out_features,)
         if self.last_step and len(h_shape) == 2:
             g = g[None]

@@ -38,8 +38,8 @@ import zlib
 
 import numpy as np
 
-from numrnn import _trainutil as tu
 from numrnn._recurrent import GRU, LSTM, RNN
+from numrnn._validation import to_numpy
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES
 from numrnn.model import Dropout, Sequential
@@ -312,7 +312,7 @@ def from_torch(state_dict):
     >>> from_torch({"weight": [[1.0, 2.0]]})["weight"]
     array([[1., 2.]])
     """
-    return {str(k): np.array(tu.to_numpy(v)) for k, v in dict(state_dict).items()}
+    return {str(k): np.array(to_numpy(v)) for k, v in dict(state_dict).items()}
 
 
 def to_torch(state_dict):
@@ -344,5 +344,5 @@ def to_torch(state_dict):
     except ImportError as exc:
         raise ImportError("to_torch needs PyTorch (pip install torch); everything else in "
                           "numrnn works without it") from exc
-    return {k: torch.from_numpy(np.array(tu.to_numpy(v))) for k, v in dict(state_dict).items()}
+    return {k: torch.from_numpy(np.array(to_numpy(v))) for k, v in dict(state_dict).items()}
 

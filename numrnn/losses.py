@@ -30,6 +30,7 @@ True
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._validation import as_float_array, check_choice, check_float, check_lengths, check_ndim
 from numrnn.activations import log_softmax, sigmoid
 
 
@@ -37,8 +38,8 @@ def _weights(value, name):
     """Per-class weights: None, or a 1-D float64 array of finite values >= 0."""
     if value is None:
         return None
-    value = tu.as_float_array(value, name, np.float64)
-    tu.check_ndim(value, name, (1,))
+    value = as_float_array(value, name, np.float64)
+    check_ndim(value, name, (1,))
     if np.any(value < 0) or not np.all(np.isfinite(value)):
         raise ValueError(f"{name} must be finite and >= 0")
     return value
@@ -72,7 +73,7 @@ class Loss:
     class_axis = False
 
     def __init__(self, reduction="mean", batch_first=False):
-        self.reduction = tu.check_choice(reduction, "reduction", {"mean", "sum"})
+        self.reduction = check_choice(reduction, "reduction", {"mean", "sum"})
         self.batch_first = bool(batch_first)
         self._grad = None
 
@@ -102,7 +103,7 @@ class Loss:
         -------
         float
         """
-        pred = tu.as_float_array(pred, "pred")
+        pred = as_float_array(pred, "pred")
         if self.class_axis and pred.ndim == 0:
             raise ValueError("pred must have a class axis (the last), got a scalar")
         sample_shape = pred.shape[:-1] if self.class_axis else pred.shape
@@ -115,7 +116,7 @@ class Loss:
                     f"({'(T, B, C)' if self.class_axis else '(T, B, ...)'}), got shape "
                     f"{pred.shape}")
             batch, steps = sample_shape[:2] if self.batch_first else sample_shape[1::-1]
-            lengths = tu.check_lengths(lengths, steps, batch)
+            lengths = check_lengths(lengths, steps, batch)
             mask2 = tu.swap_batch_time(tu.valid_mask(lengths, steps, batch), self.batch_first)
             mask = np.broadcast_to(
                 mask2.reshape(mask2.shape + (1,) * (len(sample_shape) - 2)), sample_shape)
@@ -296,7 +297,7 @@ class CrossEntropyLoss(Loss):
     def __init__(self, weight=None, label_smoothing=0.0, reduction="mean", batch_first=False):
         super().__init__(reduction, batch_first)
         self.weight = _weights(weight, "weight")
-        self.label_smoothing = tu.check_float(label_smoothing, "label_smoothing", 0.0, 1.0)
+        self.label_smoothing = check_float(label_smoothing, "label_smoothing", 0.0, 1.0)
 
     def get_config(self):
         """Return the constructor arguments as JSON-compatible values.

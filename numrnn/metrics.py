@@ -18,8 +18,7 @@ Examples
 
 import numpy as np
 
-from numrnn import _trainutil as tu
-from numrnn._validation import check_int
+from numrnn._validation import as_float_array, check_int, check_ndim
 
 AVERAGES = {"macro", "micro", "weighted", None}
 
@@ -36,8 +35,8 @@ def _pair(y_true, y_pred, labels=False):
             if arr.dtype.kind not in "iub":
                 raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
     else:
-        y_true = tu.as_float_array(y_true, "y_true", np.float64)
-        y_pred = tu.as_float_array(y_pred, "y_pred", np.float64)
+        y_true = as_float_array(y_true, "y_true", np.float64)
+        y_pred = as_float_array(y_pred, "y_pred", np.float64)
     return y_true.ravel() if labels else y_true, y_pred.ravel() if labels else y_pred
 
 
@@ -97,7 +96,7 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     high = int(max(y_true.max(), y_pred.max()))
     if num_classes is None:
         num_classes = high + 1
-    num_classes = check_int("num_classes", num_classes, 1)
+    num_classes = check_int(num_classes, "num_classes", 1)
     if high >= num_classes:
         raise ValueError(f"labels must be < num_classes={num_classes}, got {high}")
     flat = np.bincount(y_true.astype(np.int64) * num_classes + y_pred,
@@ -266,7 +265,7 @@ def r2_score(y_true, y_pred):
     1.0
     """
     y_true, y_pred = _pair(y_true, y_pred)
-    tu.check_ndim(y_true, "y_true", (1, 2))
+    check_ndim(y_true, "y_true", (1, 2))
     residual = np.sum((y_true - y_pred) ** 2, axis=0)
     total = np.sum((y_true - y_true.mean(axis=0)) ** 2, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -276,7 +275,7 @@ def r2_score(y_true, y_pred):
 
 def _mean_nll(y_true, proba):
     y_true = np.asarray(y_true)
-    proba = tu.as_float_array(proba, "proba", np.float64)
+    proba = as_float_array(proba, "proba", np.float64)
     if y_true.dtype.kind not in "iu":
         raise TypeError(f"y_true must hold integer class labels, got dtype {y_true.dtype}")
     if proba.shape[:-1] != y_true.shape or proba.ndim < 1:

@@ -330,7 +330,7 @@ class Sequential(Component):
                                            batch_size=batch_size),
                 X, steps + (self.head.out_features,), self.head.dtype, lengths)
         X, lengths = check_inputs(self, X, lengths)
-        batch_size = check_int("batch_size", batch_size, 1)
+        batch_size = check_int(batch_size, "batch_size", 1)
         return inference.outputs(self, inference.logits(self, X, lengths, batch_size), lengths)
 
     def evaluate(self, X, y, lengths=None, *, metrics=(), batch_size=256):

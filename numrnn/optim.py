@@ -26,7 +26,6 @@ import math
 
 import numpy as np
 
-from numrnn import _trainutil as tu
 from numrnn._training.schedules import (  # noqa: F401 (public here, with the optimizers)
     CosineAnnealingLR,
     LinearWarmup,
@@ -34,6 +33,7 @@ from numrnn._training.schedules import (  # noqa: F401 (public here, with the op
     Schedule,
     StepLR,
 )
+from numrnn._validation import FLOAT_DTYPES, as_float_array, check_float
 
 
 class Optimizer:
@@ -69,8 +69,8 @@ class Optimizer:
     """
 
     def __init__(self, **hyper):
-        self.lr = tu.check_float(hyper.pop("lr"), "lr", low=0.0)
-        self.weight_decay = tu.check_float(hyper.pop("weight_decay"), "weight_decay", low=0.0)
+        self.lr = check_float(hyper.pop("lr"), "lr", low=0.0)
+        self.weight_decay = check_float(hyper.pop("weight_decay"), "weight_decay", low=0.0)
         self.hyper = hyper
         self.state = {}
 
@@ -106,10 +106,10 @@ class Optimizer:
                              f"{sorted(set(grads) - set(params))}")
         checked = {}
         for name, param in params.items():
-            if not isinstance(param, np.ndarray) or param.dtype not in tu.FLOAT_DTYPES:
+            if not isinstance(param, np.ndarray) or param.dtype not in FLOAT_DTYPES:
                 raise ValueError(f"params[{name!r}] must be a float32/float64 ndarray, got "
                                  f"{type(param).__name__}")
-            grad = tu.as_float_array(grads[name], f"grads[{name!r}]", param.dtype)
+            grad = as_float_array(grads[name], f"grads[{name!r}]", param.dtype)
             if grad.shape != param.shape:
                 raise ValueError(f"grads[{name!r}] must have shape {param.shape}, got "
                                  f"{grad.shape}")
@@ -193,8 +193,8 @@ class SGD(Optimizer):
 
     def __init__(self, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         super().__init__(lr=lr, weight_decay=weight_decay,
-                         momentum=tu.check_float(momentum, "momentum", low=0.0),
-                         dampening=tu.check_float(dampening, "dampening", 0.0, 1.0),
+                         momentum=check_float(momentum, "momentum", low=0.0),
+                         dampening=check_float(dampening, "dampening", 0.0, 1.0),
                          nesterov=bool(nesterov))
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov=True needs momentum > 0 and dampening == 0, got "
@@ -253,10 +253,10 @@ class Adam(Optimizer):
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair of floats, got {betas!r}")
-        betas = [tu.check_float(b, f"betas[{i}]", 0.0, 1.0, high_open=True)
+        betas = [check_float(b, f"betas[{i}]", 0.0, 1.0, high_open=True)
                  for i, b in enumerate(betas)]
         super().__init__(lr=lr, weight_decay=weight_decay, betas=betas,
-                         eps=tu.check_float(eps, "eps", low=0.0), amsgrad=bool(amsgrad))
+                         eps=check_float(eps, "eps", low=0.0), amsgrad=bool(amsgrad))
 
     def _update(self, param, grad, state):
         beta1, beta2 = self.hyper["betas"]
@@ -350,9 +350,9 @@ class RMSprop(Optimizer):
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False):
         super().__init__(lr=lr, weight_decay=weight_decay,
-                         alpha=tu.check_float(alpha, "alpha", 0.0, 1.0),
-                         eps=tu.check_float(eps, "eps", low=0.0),
-                         momentum=tu.check_float(momentum, "momentum", low=0.0),
+                         alpha=check_float(alpha, "alpha", 0.0, 1.0),
+                         eps=check_float(eps, "eps", low=0.0),
+                         momentum=check_float(momentum, "momentum", low=0.0),
                          centered=bool(centered))
 
     def _update(self, param, grad, state):
@@ -419,9 +419,9 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
     >>> clip_grad_norm(g, 10.0), g["a"]            # below the limit: unchanged
     (5.0, array([3.]))
     """
-    max_norm = tu.check_float(max_norm, "max_norm", low=0.0, low_open=True)
+    max_norm = check_float(max_norm, "max_norm", low=0.0, low_open=True)
     if norm_type != np.inf:
-        norm_type = tu.check_float(norm_type, "norm_type", low=0.0, low_open=True)
+        norm_type = check_float(norm_type, "norm_type", low=0.0, low_open=True)
     arrays = [_writeable_grad(grads, name) for name in grads]
     if not arrays:
         return 0.0
@@ -453,7 +453,7 @@ def clip_grad_value(grads, clip_value):
     >>> g["a"]
     array([-1. ,  0.5,  1. ])
     """
-    clip_value = tu.check_float(clip_value, "clip_value", low=0.0, low_open=True)
+    clip_value = check_float(clip_value, "clip_value", low=0.0, low_open=True)
     for name in grads:
         g = _writeable_grad(grads, name)
         np.clip(g, -clip_value, clip_value, out=g)

@@ -28,7 +28,7 @@ from numrnn._seq2seq import data, decoding, network, training
 from numrnn._seq2seq.decoding import Decoded  # noqa: F401  (decode's results, pickled from here)
 from numrnn._seq2seq.group import ComponentGroup
 from numrnn._training.build import resolve_optimizer
-from numrnn._validation import check_int
+from numrnn._validation import check_choice, check_int
 from numrnn.losses import CrossEntropyLoss
 
 __all__ = ["Seq2Seq"]
@@ -96,11 +96,11 @@ class Seq2Seq(ComponentGroup):
                  end_token, attention="general", attention_size=None, src_padding_idx=None,
                  tgt_padding_idx=None, optimizer=None, seed=None):
         network.check_layers(encoder, decoder)
-        self.src_vocab_size = check_int("src_vocab_size", src_vocab_size, 1)
-        self.tgt_vocab_size = check_int("tgt_vocab_size", tgt_vocab_size, 2)
+        self.src_vocab_size = check_int(src_vocab_size, "src_vocab_size", 1)
+        self.tgt_vocab_size = check_int(tgt_vocab_size, "tgt_vocab_size", 2)
         self.start_token = data.check_token("start_token", start_token, self.tgt_vocab_size)
         self.end_token = data.check_token("end_token", end_token, self.tgt_vocab_size)
-        self.attention_score = tu.check_choice(attention, "attention", network.SCORES)
+        self.attention_score = check_choice(attention, "attention", network.SCORES)
         self.seed = seed
         self.dtype = encoder.dtype
         network.add_components(self, encoder, decoder, attention_size, src_padding_idx,

@@ -10,10 +10,9 @@ optionally sharpened by a temperature :math:`\tau` (:math:`p_i \propto
 
 import numpy as np
 
-from numrnn import _trainutil as tu
 from numrnn._seqnet import build_model, fit_seeded
 from numrnn._sklearn_api import ParamsMixin
-from numrnn._validation import check_int
+from numrnn._validation import check_float, check_int
 from numrnn.activations import softmax
 from numrnn.metrics import bits_per_character
 
@@ -182,7 +181,7 @@ class CharLanguageModel(ParamsMixin):
             Naming the argument that is wrong.
         """
         text = _check_text("text", text)
-        seq_length = check_int("seq_length", self.seq_length, 1)
+        seq_length = check_int(self.seq_length, "seq_length", 1)
         if len(text) < seq_length + 1:
             raise ValueError(f"text must have at least seq_length + 1 = {seq_length + 1} "
                              f"characters, got {len(text)}")
@@ -279,10 +278,10 @@ class CharLanguageModel(ParamsMixin):
             Naming the argument that is wrong.
         """
         self._check_fitted()
-        length = check_int("length", length, 1)
-        temperature = tu.check_float(temperature, "temperature", low=0.0, low_open=True)
+        length = check_int(length, "length", 1)
+        temperature = check_float(temperature, "temperature", low=0.0, low_open=True)
         if top_k is not None:
-            top_k = min(check_int("top_k", top_k, 1), len(self.vocabulary_))
+            top_k = min(check_int(top_k, "top_k", 1), len(self.vocabulary_))
         prompt = _check_text("prompt", prompt, allow_empty=True)
         codes = list(self.vocabulary_.encode(prompt, "prompt"))
         rng = np.random.default_rng(seed)

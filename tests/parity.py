@@ -5,6 +5,8 @@ on Linux PyPI's ``torch`` is the CUDA build (triton and the ``nvidia-*`` package
 CI (``.ci/run``) installs ``torch==2.13.0`` and runs every parity test.
 """
 
+import re
+
 import pytest
 
 #: Why a parity test is skipped, and how to run it.
@@ -18,3 +20,9 @@ WITHOUT_TORCH = (
 def import_torch():
     """The ``torch`` module, or skip the calling test (or module) with :data:`WITHOUT_TORCH`."""
     return pytest.importorskip("torch", reason=WITHOUT_TORCH)
+
+
+def uses_torch(doctest_):
+    """True if one of the examples of ``doctest_`` (a ``doctest.DocTest``) imports torch."""
+    return any(re.match(r"(import|from) .*\btorch\b", example.source)
+               for example in doctest_.examples)

@@ -10,6 +10,7 @@ import inspect
 
 import numpydoc.validate
 import pytest
+from parity import import_torch, uses_torch
 from public_api import public_api
 
 import numrnn
@@ -72,6 +73,8 @@ def doctests():
 def test_doctest(test):
     if test.name.startswith("numrnn.distributed"):
         pytest.importorskip("distributed")  # the dask extra
+    if uses_torch(test):
+        import_torch()  # an example of moving weights to PyTorch: skipped without it
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     report = []
     result = runner.run(test, out=report.append)

@@ -624,8 +624,8 @@ def test_bad_inputs(backend, rng):
         ((np.zeros((5, 2, 3, 1)),), ValueError, "x must be 3-D .* got 4-D"),
         ((np.zeros(3),), ValueError, "x must be 3-D .* got 1-D"),
         ((np.zeros((0, 2, 3)),), ValueError, "x must not be empty"),
-        ((x.astype(complex),), TypeError, "x must be an array of real numbers, got dtype complex"),
-        ((np.full((5, 2, 3), "a"),), TypeError, "x must be an array of real numbers"),
+        ((x.astype(complex),), TypeError, "x must hold real numbers, got dtype complex"),
+        ((np.full((5, 2, 3), "a"),), TypeError, "x must hold real numbers"),
         ((np.empty((5, 2, 3), dtype=object),), TypeError, "real numbers, got dtype object"),
         ((x, h), TypeError, r"hx must be a tuple \(h_0, c_0\)"),
         ((x, (h,)), TypeError, r"hx must be a tuple \(h_0, c_0\)"),
@@ -634,7 +634,7 @@ def test_bad_inputs(backend, rng):
         ((x, None, [5, 2, 1]), ValueError, r"lengths must have shape \(2,\)"),
         ((x, None, [0, 2]), ValueError, r"lengths must lie in \[1, 5\].*\[0, 2\]"),
         ((x, None, [6, 2]), ValueError, r"lengths must lie in \[1, 5\]"),
-        ((x, None, [2.0, 3.0]), TypeError, "lengths must be integers, got dtype float64"),
+        ((x, None, [2.0, 3.0]), TypeError, "lengths must hold integers, got dtype float64"),
     ]
     for args, exc, match in cases:
         with pytest.raises(exc, match=match):

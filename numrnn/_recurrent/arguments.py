@@ -23,7 +23,7 @@ def to_backend(be, name, a, dtype):
         if found.kind not in "fiu":
             raise TypeError(f"{name} must hold real numbers, got dtype {found}")
         return be.asarray(a, dtype), True
-    return be.asarray(as_float_array(name, a, dtype), dtype), False
+    return be.asarray(as_float_array(a, name, dtype, copy=True), dtype), False
 
 
 def check_input(be, name, x, ndim_batched, input_size, dtype):
@@ -73,7 +73,7 @@ def check_state(be, layout, hx, batch, batched, dtype, owner):
     states = []
     for name, a, size in items:
         arr, _ = to_backend(be, name, a, dtype)
-        check_shape(name, arr.shape, (n, batch, size) if batched else (n, size),
+        check_shape(arr.shape, name, (n, batch, size) if batched else (n, size),
                     "(num_layers * num_directions" + (", batch" if batched else "")
                     + ", hidden)")
         states.append(arr if batched else arr.reshape(n, 1, size))

@@ -24,10 +24,10 @@ class Recurrent(Component):
 
     def _setup(self, kind, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                bidirectional, proj_size, dtype, backend, seed):
-        self.input_size = check_int("input_size", input_size, 1)
-        self.hidden_size = check_int("hidden_size", hidden_size, 1)
-        self.num_layers = check_int("num_layers", num_layers, 1)
-        self.proj_size = check_int("proj_size", proj_size, 0)
+        self.input_size = check_int(input_size, "input_size", 1)
+        self.hidden_size = check_int(hidden_size, "hidden_size", 1)
+        self.num_layers = check_int(num_layers, "num_layers", 1)
+        self.proj_size = check_int(proj_size, "proj_size", 0)
         if self.proj_size >= self.hidden_size:
             raise ValueError(
                 f"proj_size must be smaller than hidden_size ({self.hidden_size}), "

@@ -211,7 +211,7 @@ class RNN(Recurrent):
         else:
             expected = (T, features)
         g, _ = to_backend(be, "grad_output", grad_output, self.dtype)
-        check_shape("grad_output", g.shape, expected, "(the shape of the forward output)")
+        check_shape(g.shape, "grad_output", expected, "(the shape of the forward output)")
         if record.batched and self.batch_first:
             g = be.transpose01(g)
         g = g.reshape(T, B, features)

@@ -4,8 +4,7 @@
 
 import numpy as np
 
-from numrnn import _trainutil as tu
-from numrnn._validation import check_int
+from numrnn._validation import check_int, to_numpy
 from numrnn.embedding import check_ids
 
 __all__ = ["check_token", "padded_ids", "source_batch", "sources", "targets", "teacher_batch"]
@@ -13,7 +12,7 @@ __all__ = ["check_token", "padded_ids", "source_batch", "sources", "targets", "t
 
 def check_token(name, value, vocab_size):
     """``value`` as a token id of a vocabulary of ``vocab_size`` ids."""
-    value = check_int(name, value, 0)
+    value = check_int(value, name, 0)
     if value >= vocab_size:
         raise ValueError(f"{name} must lie in [0, {vocab_size - 1}] (tgt_vocab_size="
                          f"{vocab_size}), got {value}")
@@ -39,7 +38,7 @@ def padded_ids(seqs, lengths, vocab_size, name, lengths_name, shortest):
         for i, s in enumerate(items):
             padded[i, :len(s)] = s
     else:
-        padded = np.asarray(tu.to_numpy(seqs))
+        padded = np.asarray(to_numpy(seqs))
         if padded.ndim != 2:
             raise ValueError(f"{name} must be an (N, T) array of ids or a list of sequences, "
                              f"got shape {padded.shape}")

@@ -8,7 +8,7 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._seq2seq import data, network
-from numrnn._validation import check_int
+from numrnn._validation import check_float, check_int
 from numrnn.activations import log_softmax
 
 __all__ = ["Decoded", "beam", "decode", "greedy", "log_probability"]
@@ -37,11 +37,11 @@ def log_probability(model, src, tgt, src_lengths, tgt_lengths):
 def decode(model, src, src_lengths, beam_width, max_length, length_normalization, batch_size):
     """:meth:`numrnn.seq2seq.Seq2Seq.decode` (see there)."""
     src, src_lengths = data.sources(model, src, src_lengths)
-    max_length = check_int("max_length", max_length, 1)
-    alpha = tu.check_float(length_normalization, "length_normalization", low=0.0)
-    batch_size = check_int("batch_size", batch_size, 1)
+    max_length = check_int(max_length, "max_length", 1)
+    alpha = check_float(length_normalization, "length_normalization", low=0.0)
+    batch_size = check_int(batch_size, "batch_size", 1)
     if beam_width is not None:
-        beam_width = check_int("beam_width", beam_width, 1)
+        beam_width = check_int(beam_width, "beam_width", 1)
     results = []
     with model._evaluating():
         for begin in range(0, len(src), batch_size):

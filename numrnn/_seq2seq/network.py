@@ -10,7 +10,7 @@ time for decoding.
 import numpy as np
 
 from numrnn import _trainutil as tu
-from numrnn._recurrent import LSTM, RNN
+from numrnn._recurrent import RNN
 from numrnn.activations import log_softmax
 from numrnn.attention import BahdanauAttention, LuongAttention
 from numrnn.embedding import Embedding
@@ -48,7 +48,7 @@ def add_components(model, encoder, decoder, attention_size, src_padding_idx, tgt
     query_size = decoder.proj_size or decoder.hidden_size
     # Feature size of each part of the decoder state: h, and c for an LSTM.
     model._state_sizes = [query_size] + ([decoder.hidden_size]
-                                         if isinstance(decoder, LSTM) else [])
+                                         if decoder._spec.cell.has_cell_state else [])
     seeds = (int(s) for s in np.random.SeedSequence(model.seed).generate_state(6))
     dtype = model.dtype
     attention_class, options = SCORES[model.attention_score]

@@ -4,12 +4,10 @@ the methods of the same names), by teacher forcing with optional scheduled sampl
 
 import numpy as np
 
-from numrnn import _trainutil as tu
 from numrnn._recurrent import no_grad
 from numrnn._seq2seq import data, network
-from numrnn._training.fit import Updates, progress_bar, update
-from numrnn._validation import check_int
-from numrnn.optim import Schedule
+from numrnn._training.fit import Updates, check_schedule, progress_bar, update
+from numrnn._validation import check_float, check_int
 
 __all__ = ["fit", "scheduled_inputs", "train_batch", "train_rows"]
 
@@ -27,12 +25,9 @@ def fit(model, src, tgt, *, src_lengths, tgt_lengths, epochs, batch_size, teache
     """:meth:`numrnn.seq2seq.Seq2Seq.fit` (see there)."""
     src, src_lengths, tgt, tgt_lengths, teacher_forcing = _checked(
         model, src, tgt, src_lengths, tgt_lengths, teacher_forcing)
-    epochs = check_int("epochs", epochs, 1)
-    batch_size = check_int("batch_size", batch_size, 1)
-    if schedule is not None and (not isinstance(schedule, Schedule)
-                                 or schedule.optimizer is not model.optimizer):
-        raise ValueError("schedule must be a numrnn Schedule of this model's optimizer")
-    tu.check_choice(schedule_interval, "schedule_interval", {"epoch", "update"})
+    epochs = check_int(epochs, "epochs", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    check_schedule(model, schedule, schedule_interval)
     rng = np.random.default_rng(seed)
     updates = Updates(None, clip_norm, clip_value,
                       schedule if schedule_interval == "update" else None)
@@ -94,4 +89,4 @@ def _checked(model, src, tgt, src_lengths, tgt_lengths, teacher_forcing):
     src, src_lengths = data.sources(model, src, src_lengths)
     tgt, tgt_lengths = data.targets(model, tgt, tgt_lengths, len(src))
     return (src, src_lengths, tgt, tgt_lengths,
-            tu.check_float(teacher_forcing, "teacher_forcing", 0.0, 1.0))
+            check_float(teacher_forcing, "teacher_forcing", 0.0, 1.0))

@@ -1,7 +1,7 @@
 """What a model is built from besides its layers: its loss and its optimizer, by name or as
 objects (:class:`~numrnn.model.Sequential` and :class:`~numrnn.seq2seq.Seq2Seq` alike)."""
 
-from numrnn import _trainutil as tu
+from numrnn._validation import check_choice
 from numrnn.losses import LOSSES, Loss
 from numrnn.optim import OPTIMIZERS, Adam, Optimizer
 
@@ -15,7 +15,7 @@ def resolve_loss(loss):
     time-major arrays.
     """
     if isinstance(loss, str):
-        return LOSSES[tu.check_choice(loss, "loss", LOSSES)]()
+        return LOSSES[check_choice(loss, "loss", LOSSES)]()
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a name or a numrnn Loss, got {type(loss).__name__}")
     return type(loss)(**{**loss.get_config(), "batch_first": False})
@@ -27,7 +27,7 @@ def resolve_optimizer(optimizer):
     if optimizer is None:
         return Adam()
     if isinstance(optimizer, str):
-        return OPTIMIZERS[tu.check_choice(optimizer, "optimizer", OPTIMIZERS)]()
+        return OPTIMIZERS[check_choice(optimizer, "optimizer", OPTIMIZERS)]()
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a name or a numrnn Optimizer, got "
                         f"{type(optimizer).__name__}")

@@ -10,6 +10,7 @@ import numpy as np
 from numrnn import _trainutil as tu
 from numrnn._sequences import pad_inputs, pad_targets
 from numrnn._training.chain import zero_padding
+from numrnn._validation import as_float_array, check_lengths, check_ndim, to_numpy
 
 __all__ = ["check_inputs", "check_targets", "flat_valid", "split_validation",
            "time_major_batch"]
@@ -18,12 +19,12 @@ __all__ = ["check_inputs", "check_targets", "flat_valid", "split_validation",
 def check_inputs(model, X, lengths, names=("X", "lengths")):
     """``(X, lengths)`` checked for ``model``: a ragged list padded, (N, T, I) floats."""
     X, lengths = pad_inputs(X, lengths, names)
-    X = tu.as_float_array(X, names[0])
-    tu.check_ndim(X, names[0], (3,))
+    X = as_float_array(X, names[0])
+    check_ndim(X, names[0], (3,))
     if X.shape[2] != model.input_size or 0 in X.shape:
         raise ValueError(f"{names[0]} must have shape (N, T, {model.input_size}) with "
                          f"N, T >= 1, got {X.shape}")
-    return X, tu.check_lengths(lengths, X.shape[1], X.shape[0], names[1])
+    return X, check_lengths(lengths, X.shape[1], X.shape[0], names[1])
 
 
 def check_targets(model, y, X, lengths, name="y"):
@@ -31,7 +32,7 @@ def check_targets(model, y, X, lengths, name="y"):
     head = model.head
     if not head.last_step:
         y = pad_targets(y, lengths, X.shape[1], name)
-    y = np.asarray(tu.to_numpy(y))
+    y = np.asarray(to_numpy(y))
     n, steps = X.shape[:2]
     lead = (n,) if head.last_step else (n, steps)
     classes = model.loss.class_axis

@@ -5,6 +5,7 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._component import Component
+from numrnn._validation import check_float
 
 __all__ = ["Dropout"]
 
@@ -37,7 +38,7 @@ class Dropout(Component):
     """
 
     def __init__(self, p=0.5, *, seed=None):
-        self.p = tu.check_float(p, "p", 0.0, 1.0, high_open=True)
+        self.p = check_float(p, "p", 0.0, 1.0, high_open=True)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self.training = True

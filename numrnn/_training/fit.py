@@ -22,11 +22,12 @@ from numrnn._training.data import (
     time_major_batch,
 )
 from numrnn._training.schedules import Schedule
-from numrnn._validation import check_int
+from numrnn._validation import check_choice, check_float, check_int
 from numrnn.metrics import METRICS
 from numrnn.optim import clip_grad_norm, clip_grad_value
 
-__all__ = ["Updates", "evaluate", "fit", "partial_fit", "progress_bar", "update"]
+__all__ = ["Updates", "check_schedule", "evaluate", "fit", "partial_fit", "progress_bar",
+           "update"]
 
 #: What every optimizer update does besides the step itself: the truncated-BPTT window (None:
 #: whole batches), gradient clipping, and the schedule to step after each update (None unless
@@ -48,20 +49,17 @@ def fit(model, X, y, *, lengths, epochs, batch_size, shuffle, seed, validation_s
     X, lengths = check_inputs(model, X, lengths)
     y = check_targets(model, y, X, lengths)
     check_finite_data(X, y, lengths, not model.head.last_step)
-    validation_split = tu.check_float(validation_split, "validation_split", 0.0, 1.0,
+    validation_split = check_float(validation_split, "validation_split", 0.0, 1.0,
                                       high_open=True)
     if tbptt is not None:
-        tbptt = check_int("tbptt", tbptt, 1)
+        tbptt = check_int(tbptt, "tbptt", 1)
         if model.head.last_step or any(layer.bidirectional for layer in model.recurrent):
             raise ValueError("tbptt needs a per-step head and unidirectional layers")
-    if schedule is not None and (not isinstance(schedule, Schedule)
-                                 or schedule.optimizer is not model.optimizer):
-        raise ValueError("schedule must be a numrnn Schedule of this model's optimizer")
-    tu.check_choice(schedule_interval, "schedule_interval", {"epoch", "update"})
+    check_schedule(model, schedule, schedule_interval)
     options = _Epochs(
-        check_int("epochs", epochs, 1), check_int("batch_size", batch_size, 1), shuffle,
-        None if early_stopping is None else check_int("early_stopping", early_stopping, 1),
-        tu.check_float(min_delta, "min_delta", 0.0), restore_best,
+        check_int(epochs, "epochs", 1), check_int(batch_size, "batch_size", 1), shuffle,
+        None if early_stopping is None else check_int(early_stopping, "early_stopping", 1),
+        check_float(min_delta, "min_delta", 0.0), restore_best,
         schedule if schedule_interval == "epoch" else None, check_metrics(model, metrics),
         progress,
     )  # fmt: skip
@@ -86,7 +84,7 @@ def partial_fit(model, X, y, *, lengths, batch_size, shuffle, seed, clip_norm, c
     X, lengths = check_inputs(model, X, lengths)
     y = check_targets(model, y, X, lengths)
     check_finite_data(X, y, lengths, not model.head.last_step)
-    batch_size = check_int("batch_size", batch_size, 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
     order = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
     loss, _ = train_epoch(model, X, y, lengths, order, batch_size,
                           Updates(None, clip_norm, clip_value, None), [])
@@ -95,6 +93,14 @@ def partial_fit(model, X, y, *, lengths, batch_size, shuffle, seed, clip_norm, c
         model.history_ = {"loss": []}
     model.history_.setdefault("loss", []).append(loss)
     return model
+
+
+def check_schedule(model, schedule, schedule_interval):
+    """Refuse a schedule that is not one of ``model``'s optimizer, or a bad interval."""
+    if schedule is not None and (not isinstance(schedule, Schedule)
+                                 or schedule.optimizer is not model.optimizer):
+        raise ValueError("schedule must be a numrnn Schedule of this model's optimizer")
+    check_choice(schedule_interval, "schedule_interval", {"epoch", "update"})
 
 
 def run_epochs(model, data, train_idx, validation, rng, updates, options):
@@ -202,7 +208,7 @@ def check_metrics(model, metrics):
     """The metric names, checked against ``METRICS`` and the head's output function."""
     activation = model.head.activation
     for name in metrics:
-        tu.check_choice(name, "metrics", METRICS)
+        check_choice(name, "metrics", METRICS)
         kind = METRICS[name][1]
         if ((kind == "labels" and activation == "identity")
                 or (kind == "proba" and activation != "softmax")):
@@ -233,7 +239,7 @@ def evaluate(model, X, y, lengths, metrics, batch_size):
     X, lengths = check_inputs(model, X, lengths)
     y = check_targets(model, y, X, lengths)
     metrics = check_metrics(model, metrics)
-    logits = inference.logits(model, X, lengths, check_int("batch_size", batch_size, 1))
+    logits = inference.logits(model, X, lengths, check_int(batch_size, "batch_size", 1))
     last_step = model.head.last_step
     y_tm = y if last_step else tu.swap_batch_time(y, True)
     scores = {"loss": model.loss(logits, y_tm, None if last_step else lengths)}

@@ -3,8 +3,7 @@ r"""Learning-rate schedules: the rate as a closed-form function of the step (pub
 
 import math
 
-from numrnn import _trainutil as tu
-from numrnn._validation import check_int
+from numrnn._validation import check_choice, check_float, check_int
 
 __all__ = ["CosineAnnealingLR", "LinearWarmup", "ReduceLROnPlateau", "Schedule", "StepLR"]
 
@@ -122,8 +121,8 @@ class StepLR(Schedule):
     """
 
     def __init__(self, optimizer, step_size, gamma=0.1):
-        self.step_size = check_int("step_size", step_size, 1)
-        self.gamma = tu.check_float(gamma, "gamma", low=0.0)
+        self.step_size = check_int(step_size, "step_size", 1)
+        self.gamma = check_float(gamma, "gamma", low=0.0)
         super().__init__(optimizer)
 
     def rate(self, step):
@@ -169,8 +168,8 @@ class CosineAnnealingLR(Schedule):
     """
 
     def __init__(self, optimizer, t_max, eta_min=0.0):
-        self.t_max = check_int("t_max", t_max, 1)
-        self.eta_min = tu.check_float(eta_min, "eta_min", low=0.0)
+        self.t_max = check_int(t_max, "t_max", 1)
+        self.eta_min = check_float(eta_min, "eta_min", low=0.0)
         super().__init__(optimizer)
 
     def rate(self, step):
@@ -216,8 +215,8 @@ class LinearWarmup(Schedule):
     """
 
     def __init__(self, optimizer, warmup_steps, start_factor=1.0 / 3):
-        self.warmup_steps = check_int("warmup_steps", warmup_steps, 1)
-        self.start_factor = tu.check_float(start_factor, "start_factor", 0.0, 1.0,
+        self.warmup_steps = check_int(warmup_steps, "warmup_steps", 1)
+        self.start_factor = check_float(start_factor, "start_factor", 0.0, 1.0,
                                            low_open=True)
         super().__init__(optimizer)
 
@@ -272,11 +271,11 @@ class ReduceLROnPlateau(Schedule):
 
     def __init__(self, optimizer, factor=0.1, patience=10, threshold=1e-4,
                  threshold_mode="rel", min_lr=0.0):
-        self.factor = tu.check_float(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
-        self.patience = check_int("patience", patience, 0)
-        self.threshold = tu.check_float(threshold, "threshold", 0.0)
-        self.min_lr = tu.check_float(min_lr, "min_lr", 0.0)
-        self.threshold_mode = tu.check_choice(threshold_mode, "threshold_mode", {"rel", "abs"})
+        self.factor = check_float(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
+        self.patience = check_int(patience, "patience", 0)
+        self.threshold = check_float(threshold, "threshold", 0.0)
+        self.min_lr = check_float(min_lr, "min_lr", 0.0)
+        self.threshold_mode = check_choice(threshold_mode, "threshold_mode", {"rel", "abs"})
         self.best = math.inf
         self.bad_steps = 0
         super().__init__(optimizer)
@@ -317,7 +316,7 @@ class ReduceLROnPlateau(Schedule):
         if metric is None:
             raise ValueError("ReduceLROnPlateau.step needs the monitored loss (metric); step "
                              "it once per epoch")
-        metric = tu.check_float(metric, "metric")
+        metric = check_float(metric, "metric")
         self.last_step += 1
         bar = (self.best * (1 - self.threshold) if self.threshold_mode == "rel"
                else self.best - self.threshold)

@@ -363,7 +363,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     return grad_x, dh0, (dc0 if cell.has_cell_state else None), grads
 
 
-def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
+def warmup(dtypes=(np.float32, np.float64), kinds=None):
     """Compile the kernels ahead of use (or load them from Numba's cache).
 
     Runs a tiny forward and backward of each cell kind in each dtype, and a
@@ -374,9 +374,10 @@ def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
     ----------
     dtypes : sequence of dtypes
         Any of ``numpy.float32``, ``numpy.float64``.
-    kinds : sequence of str
-        Registered cell names (``"rnn_relu"`` shares the kernels of
-        ``"rnn_tanh"``).
+    kinds : sequence of str, optional
+        Registered cell names; by default every registered cell (cells with
+        the same maths, such as ``"rnn_tanh"`` and ``"rnn_relu"``, share
+        their kernels, compiled once).
 
     Examples
     --------
@@ -384,8 +385,12 @@ def warmup(dtypes=(np.float32, np.float64), kinds=("rnn_tanh", "lstm", "gru")):
     >>> from numrnn import warmup
     >>> warmup(dtypes=(np.float32,), kinds=("gru",))   # the first GRU call then starts at once
     """
+    from ..._cells import CELLS
     from ..._recurrent.params import stored
     from .. import CellSpec
+
+    if kinds is None:  # one cell per maths: the others share its kernels
+        kinds = list({cell.maths: name for name, cell in reversed(CELLS.items())}.values())
 
     T, B, I, H = 2, 2, 2, 2
     rng = np.random.default_rng(0)

@@ -23,9 +23,10 @@ from scipy.special import expit as _sigmoid
 # ---------------------------------------------------------------------------
 # The cells: one step forward, one step backward.
 #
-# step_forward(gx, h, c, params) -> (h_new, c_new, saved)
+# step_forward(cell, gx, h, c, params) -> (h_new, c_new, saved)
 #     gx (B, G*H): input projection rows for this step (bias b_ih included).
-# step_backward(dh, dc, h, c, saved, params, grads) -> (dgx, dgh, dh_direct, dc_prev)
+# step_backward(cell, dh, dc, h, c, saved, params, grads) -> (dgx, dgh, dh_direct, dc_prev)
+#     cell: the registered cell (numrnn._cells.Cell; the RNN reads its ``relu``);
 #     dh (B, H_out), dc (B, H): gradients w.r.t. this step's new state;
 #     dgx, dgh: gradients w.r.t. the input and hidden pre-activations;
 #     dh_direct: the part of dh_prev that does not go through W_hh;
@@ -37,24 +38,18 @@ def _hidden_product(h, params):
     return h @ params["weight_hh"].T + params["bias_hh"]
 
 
-def _rnn_forward(activation):
-    def step(gx, h, c, params):
-        a = gx + _hidden_product(h, params)
-        h_new = np.tanh(a) if activation == "tanh" else np.maximum(a, 0)
-        return h_new, None, h_new
-
-    return step
+def _rnn_step_forward(cell, gx, h, c, params):
+    a = gx + _hidden_product(h, params)
+    h_new = np.maximum(a, 0) if cell.relu else np.tanh(a)
+    return h_new, None, h_new
 
 
-def _rnn_backward(activation):
-    def step(dh, dc, h, c, h_new, params, grads):
-        da = dh * (1 - h_new * h_new) if activation == "tanh" else dh * (h_new > 0)
-        return da, da, 0, None
-
-    return step
+def _rnn_step_backward(cell, dh, dc, h, c, h_new, params, grads):
+    da = dh * (h_new > 0) if cell.relu else dh * (1 - h_new * h_new)
+    return da, da, 0, None
 
 
-def _lstm_step_forward(gx, h, c, params):
+def _lstm_step_forward(cell, gx, h, c, params):
     i, f, g, o = np.split(gx + _hidden_product(h, params), 4, axis=1)
     i, f, g, o = _sigmoid(i), _sigmoid(f), np.tanh(g), _sigmoid(o)
     c_new = f * c + i * g
@@ -64,7 +59,7 @@ def _lstm_step_forward(gx, h, c, params):
     return h_new, c_new, (i, f, g, o, tanh_c, m)
 
 
-def _lstm_step_backward(dh, dc, h, c, saved, params, grads):
+def _lstm_step_backward(cell, dh, dc, h, c, saved, params, grads):
     i, f, g, o, tanh_c, m = saved
     if "weight_hr" in params:
         grads["weight_hr"] += dh.T @ m
@@ -80,7 +75,7 @@ def _lstm_step_backward(dh, dc, h, c, saved, params, grads):
     return da, da, 0, dc_total * f
 
 
-def _gru_step_forward(gx, h, c, params):
+def _gru_step_forward(cell, gx, h, c, params):
     x_r, x_z, x_n = np.split(gx, 3, axis=1)
     h_r, h_z, h_n = np.split(_hidden_product(h, params), 3, axis=1)
     r = _sigmoid(x_r + h_r)
@@ -89,7 +84,7 @@ def _gru_step_forward(gx, h, c, params):
     return (1 - z) * n + z * h, None, (r, z, n, h_n)
 
 
-def _gru_step_backward(dh, dc, h, c, saved, params, grads):
+def _gru_step_backward(cell, dh, dc, h, c, saved, params, grads):
     r, z, n, h_n = saved
     dn = dh * (1 - z) * (1 - n * n)
     dz = dh * (h - n) * z * (1 - z)
@@ -99,9 +94,9 @@ def _gru_step_backward(dh, dc, h, c, saved, params, grads):
     return dgx, dgh, dh * z, None
 
 
-_CELLS = {
-    "rnn_tanh": (_rnn_forward("tanh"), _rnn_backward("tanh")),
-    "rnn_relu": (_rnn_forward("relu"), _rnn_backward("relu")),
+#: The steps of each cell, by its maths prefix in the cell registry (numrnn._cells).
+_STEPS = {
+    "rnn": (_rnn_step_forward, _rnn_step_backward),
     "lstm": (_lstm_step_forward, _lstm_step_backward),
     "gru": (_gru_step_forward, _gru_step_backward),
 }
@@ -152,7 +147,7 @@ def prepare_params(params):
 
 def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     """One layer-direction over a sequence; see :mod:`numrnn.backends`."""
-    step_forward = _CELLS[spec.cell.name][0]
+    step_forward = _STEPS[spec.cell.maths][0]
     T, B, _ = x.shape
     t_index, active = schedule(T, B, lengths, reverse)
     cols = np.arange(B)
@@ -165,7 +160,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
         t, m = t_index[s], active[s]
         if not m.any():
             break
-        h_new, c_new, saved = step_forward(gx_all[t, cols], h, c, params)
+        h_new, c_new, saved = step_forward(spec.cell, gx_all[t, cols], h, c, params)
         output[t[m], cols[m]] = h_new[m]
         if need_tape:
             tape.steps.append((h, c, saved))
@@ -177,7 +172,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
 
 def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     """Backpropagation through time for :func:`forward`; see :mod:`numrnn.backends`."""
-    step_backward = _CELLS[spec.cell.name][1]
+    step_backward = _STEPS[spec.cell.maths][1]
     x = tape.x
     T, B, I = x.shape
     cols = np.arange(B)
@@ -191,7 +186,8 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
         h, c, saved = tape.steps[s]
         dh_step = np.where(mask, dh + grad_output[t, cols], 0)
         dc_step = None if dc is None else np.where(mask, dc, 0)
-        dgx, dgh, dh_direct, dc_prev = step_backward(dh_step, dc_step, h, c, saved, params, grads)
+        dgx, dgh, dh_direct, dc_prev = step_backward(spec.cell, dh_step, dc_step, h, c, saved,
+                                                     params, grads)
         grads["weight_hh"] += dgh.T @ h
         grads["bias_hh"] += dgh.sum(axis=0)
         d_gx_all[t[m], cols[m]] = dgx[m]
