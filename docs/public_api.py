@@ -84,6 +84,8 @@ SECTIONS = [
     ("Diagnostics", 1, "Look inside a trained network.", ("numrnn.diagnostics",)),
     ("Input and output", 1, "Save and load models; move weights to and from PyTorch.",
      ("numrnn.io",)),
+    ("Scale-out", 1, "Lazy prediction, warm workers and data-parallel training on a Dask "
+     "cluster (:doc:`dask`).", ("numrnn.distributed",)),
 ]
 
 

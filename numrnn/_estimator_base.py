@@ -61,13 +61,28 @@ class SequenceEstimator(ParamsMixin):
 
     # -- fitting -------------------------------------------------------------------------
 
+    def _new_network(self, padded, lengths, output_size, loss):
+        """Fit the scaling and the patch length on padded sequences and build the network;
+        returns the network's input (x, lengths)."""
+        check_choice(self.readout, "readout", READOUTS)
+        self.n_features_in_ = padded.shape[2]
+        self.input_mean_, self.input_scale_ = (
+            fit_standardisation(padded, lengths) if self.standardize
+            else (np.zeros(padded.shape[2]), np.ones(padded.shape[2])))
+        self.patch_size_ = choose_patch(self.patch, padded.shape[1])
+        x, lengths = self._prepared(padded, lengths)
+        self.model_ = build_model(
+            self.cell, x.shape[2], self.hidden_size, output_size,
+            num_layers=self.num_layers, bidirectional=self.bidirectional, dropout=self.dropout,
+            last_step=True, readout=self.readout, loss=loss, optimizer=self.optimizer,
+            learning_rate=self.learning_rate, backend=self.backend, seed=self.seed)
+        return x, lengths
+
     def _fit_network(self, X, targets, output_size, loss, strata=None):
         """Fit the scaling, the patch length and the network on padded ``X`` and ``targets``.
 
         ``strata``: the class index of each sample, for a stratified validation split.
         """
-        padded, lengths = X
-        check_choice(self.readout, "readout", READOUTS)
         check_choice(self.lr_schedule, "lr_schedule", _LR_SCHEDULES)
         if self.early_stopping not in ("auto", True, False):
             raise ValueError(f"early_stopping must be 'auto', True or False, got "
@@ -75,18 +90,8 @@ class SequenceEstimator(ParamsMixin):
         patience = check_int(self.n_iter_no_change, "n_iter_no_change", 1)
         tol = check_float(self.tol, "tol", 0.0)
         epochs = check_int(self.epochs, "epochs", 1)
-        self.n_features_in_ = padded.shape[2]
-        self.input_mean_, self.input_scale_ = (
-            fit_standardisation(padded, lengths) if self.standardize
-            else (np.zeros(padded.shape[2]), np.ones(padded.shape[2])))
-        self.patch_size_ = choose_patch(self.patch, padded.shape[1])
-        x, lengths = self._prepared(padded, lengths)
+        x, lengths = self._new_network(*X, output_size, loss)
         train, held = self._validation_split(len(x), strata)
-        self.model_ = build_model(
-            self.cell, x.shape[2], self.hidden_size, output_size,
-            num_layers=self.num_layers, bidirectional=self.bidirectional, dropout=self.dropout,
-            last_step=True, readout=self.readout, loss=loss, optimizer=self.optimizer,
-            learning_rate=self.learning_rate, backend=self.backend, seed=self.seed)
         options = {"early_stopping": patience, "min_delta": tol}
         if held is not None:
             options["validation_data"] = (x[held], targets[held],
@@ -112,6 +117,35 @@ class SequenceEstimator(ParamsMixin):
         self._warn_if_unsettled(self.validation_loss_curve_ or self.loss_curve_, epochs,
                                 patience, tol)
         return self
+
+    def _partial_fit_network(self, X, targets, output_size, loss):
+        """One pass of the network over padded ``X``; the first call builds it (the scaling
+        and patch length come from this first block)."""
+        padded, lengths = X
+        if not hasattr(self, "model_"):
+            x, lengths = self._new_network(padded, lengths, output_size, loss)
+            self.loss_curve_, self.validation_loss_curve_, self.n_iter_ = [], None, 0
+            self.best_epoch_ = 0
+        else:
+            x, lengths = self._prepared(padded, lengths)
+        order_seed = None if self.seed is None else [int(self.seed), self.n_iter_]
+        with threadpool_limits(limits=1, user_api="blas"):
+            self.model_.partial_fit(x, targets, lengths=lengths, batch_size=self.batch_size,
+                                    shuffle=True, seed=order_seed, clip_norm=self.clip_norm)
+        self.loss_curve_ = [*self.loss_curve_, self.model_.history_["loss"][-1]]
+        self.n_iter_ += 1
+        return self
+
+    def _lazy(self, method, X, tail, dtype):
+        """``method`` over a dask array (lazy, block by block) or a dask bag of sequences.
+
+        Callers check that the estimator is fitted first: ``tail`` reads fitted attributes.
+        """
+        from numrnn.distributed import map_samples, map_sequences
+
+        if hasattr(X, "map_partitions") and not hasattr(X, "chunks"):
+            return map_sequences(method, X)
+        return map_samples(method, X, tail, dtype)
 
     def _validation_split(self, n_samples, strata):
         """Sample indices (training, held out or None) for early stopping."""

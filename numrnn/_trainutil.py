@@ -27,3 +27,8 @@ def json_seed(seed):
     """``seed`` for a saved config: an int or None (other seed objects are not saved; the
     weights they made are)."""
     return int(seed) if isinstance(seed, numbers.Integral) else None
+
+
+def is_dask(value):
+    """Whether ``value`` is a dask collection (array, bag...), checked without importing dask."""
+    return type(value).__module__.partition(".")[0] == "dask"

@@ -14,6 +14,7 @@ attributes end in ``_``, and ``get_params``/``set_params`` work, so ``sklearn.ba
 
 import numpy as np
 
+from numrnn import _trainutil as tu
 from numrnn._estimator_base import SequenceEstimator, check_labels, check_targets
 from numrnn._seqnet import as_padded
 from numrnn._seqprep import column_scaling
@@ -106,6 +107,17 @@ _NOTES = """The defaults were chosen by measurement on aeon's copies of UCR/UEA 
     (this module's look-alikes without scikit-learn)."""
 
 
+def _check_real_targets(y, n_samples):
+    """A regressor's targets ``y``: finite real numbers, (n_samples,) or (n_samples, k)."""
+    y = check_targets(y, n_samples, "SequenceRegressor")
+    if y.dtype == object:
+        y = real_array(y, "y")
+    if y.dtype.kind not in "fiu" or y.ndim > 2 or not np.all(np.isfinite(y)):
+        raise ValueError(f"y must be finite real numbers of shape (n_samples,) or "
+                         f"(n_samples, n_outputs), got dtype {y.dtype} shape {y.shape}")
+    return y
+
+
 class SequenceClassifier(SequenceEstimator):
     __doc__ = f"""Classify whole sequences with a recurrent network (many-to-one).
 
@@ -179,6 +191,59 @@ class SequenceClassifier(SequenceEstimator):
         targets = self._training_targets(y, len(y))
         return self._fit_network(X, targets, len(self.classes_), "cross_entropy", targets)
 
+    def partial_fit(self, X, y, classes=None):
+        """Train for one pass over ``X`` (scikit-learn's incremental learning).
+
+        The first call (on an unfitted estimator) fits the input scaling and the patch length
+        on its block and builds the network; each call then makes one pass of minibatches
+        (in a seeded random order) over its block, and the optimizer's state carries over from
+        call to call. There is no validation split, early stopping or schedule.
+
+        Parameters
+        ----------
+        X : array_like or list of array_like
+        y : array_like, shape (n_samples,)
+        classes : array_like, optional
+            Every class label; required on the first call, optional (but equal) later.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            If ``classes`` is missing on the first call or differs from the first call's.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numrnn.estimators import SequenceClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.standard_normal((64, 6, 1))
+        >>> y = (X.sum(axis=(1, 2)) > 0).astype(int)
+        >>> clf = SequenceClassifier(hidden_size=8, backend="numpy", seed=0)
+        >>> for block in range(0, 64, 16):
+        ...     clf = clf.partial_fit(X[block:block + 16], y[block:block + 16], classes=[0, 1])
+        >>> clf.n_iter_, clf.predict(X[:3]).shape
+        (4, (3,))
+        """
+        fitted = hasattr(self, "model_")
+        X = as_padded(X, "X", self.n_features_in_ if fitted else None)
+        y = check_labels(y, len(X[0]))
+        if classes is None and not fitted:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        if classes is not None:
+            classes = np.unique(classes)
+            if fitted and not np.array_equal(classes, self.classes_):
+                raise ValueError(f"classes={classes.tolist()} is not the same as on the first "
+                                 f"call to partial_fit ({self.classes_.tolist()})")
+            if len(classes) < 2:
+                raise ValueError(f"classes must hold at least 2 classes, got {len(classes)}")
+            self.classes_ = classes
+        return self._partial_fit_network(X, self._training_targets(y, len(y)),
+                                         len(self.classes_), "cross_entropy")
+
     def _training_targets(self, y, n_samples):
         """Class indices of ``y``, the targets of the network."""
         y = check_targets(y, n_samples)
@@ -197,7 +262,12 @@ class SequenceClassifier(SequenceEstimator):
         Returns
         -------
         ndarray, shape (n_samples, n_classes)
+            For a dask array ``X`` (chunked over samples), a lazy dask array; for a dask bag
+            of sequences, a dask bag of probability vectors.
         """
+        if tu.is_dask(X):
+            self._check_fitted()
+            return self._lazy(self.predict_proba, X, (len(self.classes_),), np.float64)
         return self._forward(X).astype(np.float64)
 
     def predict(self, X):
@@ -210,7 +280,11 @@ class SequenceClassifier(SequenceEstimator):
         Returns
         -------
         ndarray, shape (n_samples,)
+            Lazy for dask input, as for :meth:`predict_proba`.
         """
+        if tu.is_dask(X):
+            self._check_fitted()
+            return self._lazy(self.predict, X, (), self.classes_.dtype)
         proba = self._forward(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -287,17 +361,53 @@ class SequenceRegressor(SequenceEstimator):
             Naming the argument that is wrong.
         """
         X = as_padded(X, "X")
-        y = check_targets(y, len(X[0]), "SequenceRegressor")
-        if y.dtype == object:
-            y = real_array(y, "y")
-        if y.dtype.kind not in "fiu" or y.ndim > 2 or not np.all(np.isfinite(y)):
-            raise ValueError(f"y must be finite real numbers of shape (n_samples,) or "
-                             f"(n_samples, n_outputs), got dtype {y.dtype} shape {y.shape}")
+        y = _check_real_targets(y, len(X[0]))
+        self._fit_target_scaling(y)
+        return self._fit_network(X, self._training_targets(y, len(y)), self.n_outputs_, "mse")
+
+    def partial_fit(self, X, y):
+        """Train for one pass over ``X`` (scikit-learn's incremental learning).
+
+        The first call (on an unfitted estimator) fits the input and target scaling and the
+        patch length on its block and builds the network; each call then makes one pass of
+        minibatches (in a seeded random order) over its block, and the optimizer's state
+        carries over from call to call. There is no validation split, early stopping or
+        schedule.
+
+        Parameters
+        ----------
+        X : array_like or list of array_like
+        y : array_like, shape (n_samples,) or (n_samples, n_outputs)
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numrnn.estimators import SequenceRegressor
+        >>> X = np.random.default_rng(0).uniform(-1, 1, (64, 5))
+        >>> reg = SequenceRegressor(hidden_size=8, backend="numpy", seed=0)
+        >>> for epoch in range(3):
+        ...     reg = reg.partial_fit(X, X.mean(axis=1))
+        >>> reg.loss_curve_[-1] < reg.loss_curve_[0]
+        True
+        """
+        fitted = hasattr(self, "model_")
+        X = as_padded(X, "X", self.n_features_in_ if fitted else None)
+        y = _check_real_targets(y, len(X[0]))
+        if not fitted:
+            self._fit_target_scaling(y)
+        return self._partial_fit_network(X, self._training_targets(y, len(X[0])),
+                                         self.n_outputs_, "mse")
+
+    def _fit_target_scaling(self, y):
+        """Set the targets' number of dimensions, of outputs, and their scaling."""
         y2 = y.reshape(len(y), -1).astype(np.float64)
         self.y_ndim_ = y.ndim
         self.n_outputs_ = y2.shape[1]
         self.y_mean_, self.y_scale_ = column_scaling(y2)
-        return self._fit_network(X, self._training_targets(y, len(y)), self.n_outputs_, "mse")
 
     def _training_targets(self, y, n_samples):
         """Standardised targets (n_samples, n_outputs), the targets of the network."""
@@ -317,8 +427,13 @@ class SequenceRegressor(SequenceEstimator):
         Returns
         -------
         ndarray, shape (n_samples,) or (n_samples, n_outputs)
-            Like the ``y`` given to :meth:`fit`.
+            Like the ``y`` given to :meth:`fit`; lazy for a dask array or bag ``X``, as for
+            :meth:`~numrnn.SequenceClassifier.predict_proba`.
         """
+        if tu.is_dask(X):
+            self._check_fitted()
+            return self._lazy(self.predict, X, (self.n_outputs_,) * (self.y_ndim_ == 2),
+                              np.float64)
         pred = self._forward(X) * self.y_scale_ + self.y_mean_
         return pred[:, 0] if self.y_ndim_ == 1 else pred
 

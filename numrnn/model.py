@@ -28,6 +28,7 @@ True
 (1, 6, 2)
 """
 
+from numrnn import _trainutil as tu
 from numrnn._component import Component
 from numrnn._recurrent import RNN
 from numrnn._training import chain, inference
@@ -251,6 +252,54 @@ class Sequential(Component):
             min_delta=min_delta,
         )
 
+    def partial_fit(self, X, y, *, lengths=None, batch_size=32, shuffle=False, seed=None,
+                    clip_norm=None, clip_value=None):
+        """Train for one pass over the given samples, keeping the optimizer's state.
+
+        scikit-learn's ``partial_fit``: calls on successive blocks of data train out of core.
+        Each call appends the pass's mean training loss to ``history_["loss"]``.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, T, I), or list of N arrays (T_i, I)
+        y : array_like
+            Targets shaped as for :meth:`fit`.
+        lengths : array_like of int, shape (N,), optional
+        batch_size : int, default 32
+        shuffle : bool, default False
+            Draw this block's batches in a random order.
+        seed : int or None
+            Seeds the order when shuffling.
+        clip_norm, clip_value : float, optional
+            Clip the gradients before each step.
+
+        Returns
+        -------
+        self
+
+        Examples
+        --------
+        >>> import numpy as np, numrnn
+        >>> from numrnn.heads import Dense
+        >>> from numrnn.model import Sequential
+        >>> model = Sequential([numrnn.GRU(2, 8, batch_first=True, backend="numpy", seed=0),
+        ...                     Dense(8, 1, last_step=True, batch_first=True, seed=0)])
+        >>> X = np.random.default_rng(0).normal(size=(64, 5, 2))
+        >>> y = X.sum(axis=(1, 2))[:, None]
+        >>> for block in range(0, 64, 16):
+        ...     model = model.partial_fit(X[block:block + 16], y[block:block + 16])
+        >>> len(model.history_["loss"])
+        4
+        """
+        return fit_loop.partial_fit(self, X, y, lengths=lengths, batch_size=batch_size,
+                                    shuffle=shuffle, seed=seed, clip_norm=clip_norm,
+                                    clip_value=clip_value)
+
+    def _train_batch(self, x, y, lengths, updates, seen):
+        """The batch step of :meth:`fit` (:func:`numrnn._training.fit.train_batch`);
+        :class:`numrnn.distributed.DataParallel` replaces it on its model during a fit."""
+        return fit_loop.train_batch(self, x, y, lengths, updates, seen)
+
     # -- inference ----------------------------------------------------------------------------
 
     def predict(self, X, lengths=None, *, batch_size=256):
@@ -268,8 +317,18 @@ class Sequential(Component):
         -------
         ndarray
             (N, T, O) for a per-step head, with zeros at padded steps; (N, O) for a last-step
-            head.
+            head. For a dask array ``X`` (chunked over samples; ``lengths`` then a dask array
+            too, or None), a lazy dask array computed block by block
+            (:func:`numrnn.distributed.map_samples`).
         """
+        if tu.is_dask(X):
+            from numrnn.distributed import map_samples
+
+            steps = () if self.head.last_step else (X.shape[1],)
+            return map_samples(
+                lambda x, *n: self.predict(x, n[0].ravel() if n else None,
+                                           batch_size=batch_size),
+                X, steps + (self.head.out_features,), self.head.dtype, lengths)
         X, lengths = check_inputs(self, X, lengths)
         batch_size = check_int(batch_size, "batch_size", 1)
         return inference.outputs(self, inference.logits(self, X, lengths, batch_size), lengths)

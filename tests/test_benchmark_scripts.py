@@ -46,3 +46,16 @@ def test_ucr_script_runs_without_aeon_on_synthetic_data(tmp_path):
     rows = [line for line in result.stdout.splitlines() if line.startswith("| synthetic")]
     assert len(rows) == 1, result.stdout
     assert (tmp_path / "out.json").exists()
+
+
+def test_dask_scaleout_script_prints_its_tables():
+    pytest.importorskip("distributed")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "dask_scaleout.py"), "--quick"],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == 2 + 6 + 1 + 3, result.stdout  # warm-up, round trips, table
+    assert "DataParallel" in rows[-1]

@@ -71,6 +71,8 @@ def doctests():
 
 @pytest.mark.parametrize("test", doctests(), ids=lambda test: test.name)
 def test_doctest(test):
+    if test.name.startswith("numrnn.distributed"):
+        pytest.importorskip("distributed")  # the dask extra
     if uses_torch(test):
         import_torch()  # an example of moving weights to PyTorch: skipped without it
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -21,6 +21,7 @@ _FLOAT32 = ("the network computes in float32: a sample's prediction changes in i
 NOT_APPLICABLE = {
     "check_n_features_in": _COLUMNS_ARE_STEPS,
     "check_n_features_in_after_fitting": _COLUMNS_ARE_STEPS,
+    "check_estimators_partial_fit_n_features": _COLUMNS_ARE_STEPS,
     "check_classifiers_train": _COLUMNS_ARE_STEPS + " (the rest of this check passes: "
                                "test_classifier_train_part_of_the_check)",
     "check_methods_subset_invariance": _FLOAT32,

@@ -26,7 +26,8 @@ from numrnn._validation import check_choice, check_float, check_int
 from numrnn.metrics import METRICS
 from numrnn.optim import clip_grad_norm, clip_grad_value
 
-__all__ = ["Updates", "check_schedule", "evaluate", "fit", "progress_bar", "update"]
+__all__ = ["Updates", "check_schedule", "evaluate", "fit", "partial_fit", "progress_bar",
+           "update"]
 
 #: What every optimizer update does besides the step itself: the truncated-BPTT window (None:
 #: whole batches), gradient clipping, and the schedule to step after each update (None unless
@@ -76,6 +77,22 @@ def fit(model, X, y, *, lengths, epochs, batch_size, shuffle, seed, validation_s
     updates = Updates(tbptt, clip_norm, clip_value,
                       schedule if schedule_interval == "update" else None)
     return run_epochs(model, (X, y, lengths), train_idx, validation, rng, updates, options)
+
+
+def partial_fit(model, X, y, *, lengths, batch_size, shuffle, seed, clip_norm, clip_value):
+    """:meth:`numrnn.model.Sequential.partial_fit` (see there): one epoch over ``X``."""
+    X, lengths = check_inputs(model, X, lengths)
+    y = check_targets(model, y, X, lengths)
+    check_finite_data(X, y, lengths, not model.head.last_step)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    order = np.random.default_rng(seed).permutation(len(X)) if shuffle else np.arange(len(X))
+    loss, _ = train_epoch(model, X, y, lengths, order, batch_size,
+                          Updates(None, clip_norm, clip_value, None), [])
+    model.eval()
+    if not hasattr(model, "history_"):
+        model.history_ = {"loss": []}
+    model.history_.setdefault("loss", []).append(loss)
+    return model
 
 
 def check_schedule(model, schedule, schedule_interval):
@@ -130,7 +147,7 @@ def train_epoch(model, X, y, lengths, order, batch_size, updates, metrics):
     seen = [] if metrics else None
     for begin in range(0, len(order), batch_size):
         x_b, y_b, len_b = time_major_batch(model, X, y, lengths, order[begin:begin + batch_size])
-        batch_total, batch_weight = train_batch(model, x_b, y_b, len_b, updates, seen)
+        batch_total, batch_weight = model._train_batch(x_b, y_b, len_b, updates, seen)
         total += batch_total
         weight += batch_weight
     if not seen:
