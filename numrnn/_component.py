@@ -88,6 +88,8 @@ class Component:
     def train(self, mode=True):
         """Set training mode (dropout active), or evaluation mode with ``mode=False``.
 
+        A component made of others (a model) sets the same mode on each of them.
+
         Parameters
         ----------
         mode : bool, default True
@@ -96,6 +98,8 @@ class Component:
         -------
         self
         """
+        for child in self._children():
+            child.train(mode)
         self.training = bool(mode)
         return self
 
@@ -154,6 +158,10 @@ class Component:
         for name, value in checked_state(live, state_dict, type(self).__name__).items():
             live[name][...] = value
         self._parameters_loaded()
+
+    def _children(self):
+        """The components this one is made of (none by default; models list theirs)."""
+        return ()
 
     def _live(self):
         """The live parameters, without side effects (``parameters`` may have some)."""

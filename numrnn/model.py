@@ -41,7 +41,7 @@ from numrnn._validation import check_int
 __all__ = ["Dropout", "Sequential"]
 
 
-class Sequential(Component):
+class Sequential(inference.StreamMixin, Component):
     """Recurrent layers and dropout, then a :class:`~numrnn.heads.Dense` head, trained together.
 
     Parameters
@@ -120,11 +120,6 @@ class Sequential(Component):
         self._stream_step = None  # stream's fast path, made by its first one-step call
         self.training = True
 
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_stream_step"] = None  # a closure over this model: made again on first use
-        return state
-
     def __repr__(self):
         inner = ",\n".join(f"    {layer!r}" for layer in self.layers)
         return (f"Sequential([\n{inner}\n], loss={type(self.loss).__name__}(), "
@@ -153,22 +148,8 @@ class Sequential(Component):
         for layer in self.layers:
             layer._parameters_loaded()
 
-    def train(self, mode=True):
-        """Set every layer's training mode (dropout active), or evaluation mode.
-
-        Parameters
-        ----------
-        mode : bool, default True
-
-        Returns
-        -------
-        Sequential
-            This model.
-        """
-        for layer in self.layers:
-            layer.train(mode)
-        self.training = bool(mode)
-        return self
+    def _children(self):
+        return self.layers
 
     # -- forward and backward on time-major arrays ----------------------------------------------
 
@@ -352,38 +333,3 @@ class Sequential(Component):
             ``{"loss": float, metric name: float, ...}``, over the valid steps only.
         """
         return fit_loop.evaluate(self, X, y, lengths, metrics, batch_size)
-
-    def reset_stream(self):
-        """Forget the state carried by :meth:`stream`."""
-        self._stream_state = None
-        self._stream_step = None
-
-    def stream(self, x, lengths=None):
-        """Run stateful inference on the next chunk of every sequence (any batch size).
-
-        The recurrent state after this chunk is kept for the next call, so feeding a long
-        sequence chunk by chunk gives the outputs of one pass over the whole sequence. The
-        batch size is fixed by the first chunk after :meth:`reset_stream`.
-
-        Parameters
-        ----------
-        x : array_like, shape (B, T_chunk, I)
-        lengths : array_like of int, shape (B,), optional
-            Valid steps of each sequence in this chunk (at least 1).
-
-        Returns
-        -------
-        ndarray
-            Like :meth:`predict` for this chunk.
-
-        Raises
-        ------
-        ValueError
-            If a layer is bidirectional or the batch size differs from the stream's.
-        """
-        fast = self._stream_step
-        if fast is not None and lengths is None:
-            out = fast(x)
-            if out is not None:
-                return out
-        return inference.stream(self, x, lengths)

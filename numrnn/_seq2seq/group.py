@@ -6,10 +6,9 @@ The group's parameters, gradients and state are its components', keyed
 theirs too.
 """
 
-import contextlib
 
 from numrnn._component import Component, checked_state
-from numrnn._recurrent import no_grad
+from numrnn._training.inference import evaluating
 
 __all__ = ["ComponentGroup"]
 
@@ -63,30 +62,9 @@ class ComponentGroup(Component):
                                        for key, value in state_dict.items()
                                        if key.startswith(name + ".")})
 
-    def train(self, mode=True):
-        """Set every component to training mode (``mode=True``) or evaluation mode.
+    def _children(self):
+        return self.components.values()
 
-        Parameters
-        ----------
-        mode : bool, default True
-
-        Returns
-        -------
-        Seq2Seq
-            This model.
-        """
-        for component in self.components.values():
-            component.train(mode)
-        return super().train(mode)
-
-    @contextlib.contextmanager
     def _evaluating(self):
         """Evaluation mode without a tape, the components' modes restored afterwards."""
-        modes = {name: c.training for name, c in self.components.items()}
-        self.eval()
-        try:
-            with no_grad():
-                yield
-        finally:
-            for name, component in self.components.items():
-                component.train(modes[name])
+        return evaluating(self)

@@ -12,20 +12,21 @@ from numrnn._training import chain
 from numrnn._training.data import check_inputs, time_major_batch
 from numrnn._training.stream import make_stream_step
 
-__all__ = ["evaluating", "logits", "outputs", "stream"]
+__all__ = ["StreamMixin", "evaluating", "logits", "outputs", "stream"]
 
 
 @contextlib.contextmanager
 def evaluating(model):
     """Run the block with every component in evaluation mode and no tape; then restore."""
-    modes = [layer.training for layer in model.layers]
+    children = list(model._children())
+    modes = [child.training for child in children]
     model.eval()
     try:
         with no_grad():
             yield
     finally:
-        for layer, mode in zip(model.layers, modes, strict=True):
-            layer.train(mode)
+        for child, mode in zip(children, modes, strict=True):
+            child.train(mode)
 
 
 def logits(model, X, lengths, batch_size):
@@ -72,3 +73,51 @@ def stream(model, x, lengths):
     if x.shape[1] == 1 and model._stream_step is None:
         model._stream_step = make_stream_step(model, x.shape)
     return outputs(model, z, lengths)
+
+
+class StreamMixin:
+    """Stateful inference chunk by chunk, for :class:`~numrnn.model.Sequential`.
+
+    The model keeps the recurrent state (``_stream_state``) and the one-step fast path
+    (``_stream_step``, :mod:`numrnn._training.stream`) between calls.
+    """
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_stream_step"] = None  # a closure over this model: made again on first use
+        return state
+
+    def reset_stream(self):
+        """Forget the state carried by :meth:`stream`."""
+        self._stream_state = None
+        self._stream_step = None
+
+    def stream(self, x, lengths=None):
+        """Run stateful inference on the next chunk of every sequence (any batch size).
+
+        The recurrent state after this chunk is kept for the next call, so feeding a long
+        sequence chunk by chunk gives the outputs of one pass over the whole sequence. The
+        batch size is fixed by the first chunk after :meth:`reset_stream`.
+
+        Parameters
+        ----------
+        x : array_like, shape (B, T_chunk, I)
+        lengths : array_like of int, shape (B,), optional
+            Valid steps of each sequence in this chunk (at least 1).
+
+        Returns
+        -------
+        ndarray
+            Like :meth:`predict` for this chunk.
+
+        Raises
+        ------
+        ValueError
+            If a layer is bidirectional or the batch size differs from the stream's.
+        """
+        fast = self._stream_step
+        if fast is not None and lengths is None:
+            out = fast(x)
+            if out is not None:
+                return out
+        return stream(self, x, lengths)
