@@ -66,6 +66,15 @@ def assert_close(actual, expected, dtype, what):
         raise AssertionError(f"{what} differs from the NumPy reference by {error:.3g}")
 
 
+def check_learns(step, steps=3):
+    """Raise unless the loss that ``step()`` returns goes down over a few steps (a setup check)."""
+    before = step()
+    for _ in range(steps):
+        after = step()
+    if not after < before:
+        raise AssertionError(f"loss did not go down: {before} -> {after}")
+
+
 class Benchmark:
     """Base class: one process per benchmark, a generous timeout for the NumPy backend."""
 
