@@ -27,6 +27,17 @@ from dataclasses import dataclass
 __all__ = ["CELLS", "Cell", "get_cell"]
 
 
+#: Where the functions of a built-in cell live, by kind (see :meth:`Cell.functions`).
+_HOMES = {
+    "step_forward": "numrnn.backends.reference",
+    "step_backward": "numrnn.backends.reference",
+    "row_forward": "numrnn.backends.gates",
+    "row_backward": "numrnn.backends.gates",
+    "unit_forward": "numrnn.backends.gates",
+    "unit_backward": "numrnn.backends.gates",
+}
+
+
 @dataclass(frozen=True)
 class Cell:
     """One recurrent cell's definition.
@@ -36,7 +47,7 @@ class Cell:
     name : str
         The registered name (``"lstm"``).
     code : int
-        The cell's one integer code (compiled code branches on it).
+        The cell's one integer code.
     gates : tuple of str
         Gate order along the rows of ``weight_ih`` / ``weight_hh``.
     states : tuple of str
@@ -44,18 +55,36 @@ class Cell:
     projection : bool
         Whether the cell takes ``proj_size > 0`` (``weight_hr``).
     maths : str
-        Prefix of the cell's functions in :mod:`numrnn.backends.gates`:
-        ``{maths}_row_forward`` and ``{maths}_row_backward``, one batch row of
-        one time step, which the CPU time loops and the stepper inline.
+        Prefix of the cell's functions (see :meth:`functions`):
+        ``{maths}_step_forward``/``_step_backward`` (NumPy reference),
+        ``{maths}_row_forward``/``_row_backward`` (one batch row of one time
+        step, which the CPU time loops and the stepper inline) and
+        ``{maths}_unit_forward``/``_unit_backward`` (one unit of one batch row,
+        which the CUDA kernels inline).
     taped : int
         Values per unit that forward keeps for backward besides the gate
         values, h_{t-1} and c_{t-1} (LSTM: tanh c; GRU: W_hn h + b_hn).
     direct_grad : bool
-        Whether dL/dh_{t-1} has a part that does not go through W_hh (GRU: z
-        dh), and the gradient of the hidden parts differs from that of the
-        input parts (GRU: the candidate's r ⊙ (W_hn h + b_hn)).
+        Whether dL/dh_{t-1} has a part that does not go through W_hh (GRU:
+        z dh).
+    split_grad : bool
+        Whether the gradient of the hidden parts (W_hh h + b_hh) differs from
+        that of the input parts (GRU: the candidate's r ⊙ (W_hn h + b_hn)).
     relu : bool
         For the vanilla RNN: ReLU instead of tanh.
+    diagonal : bool
+        Whether the recurrence is elementwise: ``weight_hh`` is a vector
+        (G·H,) and the hidden part of gate g at unit j is
+        ``w_hh[g*H + j] * h[j] + b_hh[g*H + j]`` (IndRNN).
+    unit_params : tuple of (str, int)
+        Extra per-unit parameters: (role, width) pairs, each parameter a
+        vector (width·H,) named ``{role}_l{k}`` after the biases (peephole
+        LSTM: ``(("weight_ch", 3),)``).  The functions take them concatenated.
+    namespace : str, module or None
+        Where the cell's functions live: a module name or any object with
+        them as attributes (a user-defined cell's generated functions).
+        None: the built-in modules, :mod:`numrnn.backends.reference` for the
+        NumPy steps and :mod:`numrnn.backends.gates` for the compiled ones.
     """
 
     name: str
@@ -66,7 +95,11 @@ class Cell:
     maths: str
     taped: int = 0
     direct_grad: bool = False
+    split_grad: bool = False
     relu: bool = False
+    diagonal: bool = False
+    unit_params: tuple = ()
+    namespace: object = None
 
     @property
     def n_gates(self):
@@ -78,26 +111,54 @@ class Cell:
         """bool: whether the state is the pair (h, c)."""
         return len(self.states) == 2
 
+    @property
+    def unit_width(self):
+        """int: K, the per-unit parameters' total width (they hold K·H values)."""
+        return sum(width for _, width in self.unit_params)
+
+    @property
+    def variant(self):
+        """str: the name of the cell's compiled time loops and kernels.
+
+        Cells with the same variant and namespace share them (``"rnn_tanh"``
+        and ``"rnn_relu"``: the ReLU flag is an argument).
+        """
+        return self.maths + ("_diagonal" if self.diagonal else "")
+
+    @property
+    def kernel_key(self):
+        """hashable: identifies the compiled code of the cell (see :attr:`variant`)."""
+        namespace = self.namespace
+        return (namespace if namespace is None or isinstance(namespace, str) else id(namespace),
+                self.variant)
+
     def functions(self, kind):
-        """The cell's compiled function ``kind`` of :mod:`numrnn.backends.gates`.
+        """The cell's function ``kind``: ``{maths}_{kind}`` in its namespace.
 
         Parameters
         ----------
-        kind : {"row_forward", "row_backward"}
+        kind : {"step_forward", "step_backward", "row_forward", "row_backward", \
+"unit_forward", "unit_backward"}
 
         Returns
         -------
-        numba dispatcher
+        callable
+            A NumPy function (``step_*``) or a numba dispatcher.
         """
-        gates = importlib.import_module("numrnn.backends.gates")
-        return getattr(gates, f"{self.maths}_{kind}")
+        namespace = self.namespace
+        if namespace is None:
+            namespace = _HOMES[kind]
+        if isinstance(namespace, str):
+            namespace = importlib.import_module(namespace)
+        return getattr(namespace, f"{self.maths}_{kind}")
 
 
 _DEFINITIONS = (
     Cell("rnn_tanh", 0, ("h",), ("h",), False, "rnn"),
     Cell("rnn_relu", 1, ("h",), ("h",), False, "rnn", relu=True),
     Cell("lstm", 2, ("i", "f", "g", "o"), ("h", "c"), True, "lstm", taped=1),
-    Cell("gru", 3, ("r", "z", "n"), ("h",), False, "gru", taped=1, direct_grad=True),
+    Cell("gru", 3, ("r", "z", "n"), ("h",), False, "gru", taped=1, direct_grad=True,
+         split_grad=True),
 )
 
 #: The registered cells by name.

@@ -90,6 +90,26 @@ in :mod:`numrnn._cells`; they inline into a loop skeleton compiled per cell)::
         # pre-activations (one array unless the cell's direct_grad);
         # ddirect: the part of dL/dh_prev not through W_hh (direct_grad)
 
+Units: one hidden unit j of batch row b at time t, for the CUDA kernels
+(registered per cell like the rows; they inline into the phase skeletons of
+:mod:`numrnn.backends.cuda._kernels`, compiled per cell)::
+
+    {cell}_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev,
+                        units, relu, fast, keep) -> (h_raw, c)
+        # xp (T, B, G*H): W_ih x + b_ih; p0..p3: the hidden parts W_h* h + b_h*
+        # of gates 0..3 at unit j (0 beyond G); h_prev: h_{t-1}[j] (0 with a
+        # projection); c_prev: c_{t-1}[j] (0 without a cell state); units: the
+        # per-unit parameters (K*H,); where ``keep``, the cell's (G + E)*H tape
+        # values go to gates[t, b, :].  Returns the hidden state before any
+        # projection and the new c (anything without a cell state).
+    {cell}_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev,
+                         dh, dc, units, relu) -> (dh_direct, dc_prev)
+        # dh: dL/dh_raw of this step; dc: dL/dc from later steps; writes
+        # dgx[t, b, g*H + j] (and dgh: one array unless the cell's split_grad)
+        # and dunits[t, b, :] (this step's part of the per-unit parameters'
+        # gradient).  Returns the direct part of dL/dh_prev (direct_grad) and
+        # dL/dc_prev; anything where the cell has neither.
+
 GRU, ``x*`` = W_i* x + b_i* and ``h*`` = W_h* h + b_h* kept apart, because
 the reset gate multiplies the hidden part of the candidate::
 
@@ -132,14 +152,20 @@ __all__ = [
     "gru_gates_backward",
     "gru_row_backward",
     "gru_row_forward",
+    "gru_unit_backward",
+    "gru_unit_forward",
     "lstm_gates",
     "lstm_gates_backward",
     "lstm_row_backward",
     "lstm_row_forward",
+    "lstm_unit_backward",
+    "lstm_unit_forward",
     "rnn_act",
     "rnn_act_backward",
     "rnn_row_backward",
     "rnn_row_forward",
+    "rnn_unit_backward",
+    "rnn_unit_forward",
     "sigmoid",
     "tanh",
 ]
@@ -471,3 +497,89 @@ def gru_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect
         dxz[j] = dz
         dhr[j] = dr
         dhz[j] = dz
+
+
+# ---------------------------------------------------------------------------
+# Units: one hidden unit of one batch row at one step, for the CUDA kernels
+# (see the module docstring).  ``c_prev``/``dc`` are 0 and the returned c /
+# dc_prev, dh_direct ignored for a cell without them.
+# ---------------------------------------------------------------------------
+
+
+@_scalar
+def rnn_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
+                     keep):
+    """One unit of a vanilla RNN step: h = act(x + p0); the tape keeps h."""
+    h = rnn_act(xp[t, b, j] + p0, relu, fast)
+    if keep:
+        gates[t, b, j] = h
+    return h, c_prev
+
+
+@_scalar
+def rnn_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units, relu):
+    """One unit of a vanilla RNN step backward: da = act'(a) dh."""
+    dgx[t, b, j] = rnn_act_backward(gates[t, b, j], dh, relu)
+    return dc, dc
+
+
+@_scalar
+def lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
+                      keep):
+    """One unit of an LSTM step: the tape keeps i, f, g, o, tanh c; returns (o tanh c, c)."""
+    i, f, g, o, c, tanh_c = lstm_gates(
+        xp[t, b, j] + p0, xp[t, b, H + j] + p1, xp[t, b, 2 * H + j] + p2,
+        xp[t, b, 3 * H + j] + p3, c_prev, fast,
+    )  # fmt: skip
+    if keep:
+        gates[t, b, j] = i
+        gates[t, b, H + j] = f
+        gates[t, b, 2 * H + j] = g
+        gates[t, b, 3 * H + j] = o
+        gates[t, b, 4 * H + j] = tanh_c
+    return o * tanh_c, c
+
+
+@_scalar
+def lstm_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units, relu):
+    """One unit of an LSTM step backward: dgx of i, f, g, o; returns (0, dc_prev)."""
+    dai, daf, dag, dao, dc_prev = lstm_gates_backward(
+        gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j], gates[t, b, 3 * H + j],
+        c_prev, gates[t, b, 4 * H + j], dh, dc,
+    )  # fmt: skip
+    dgx[t, b, j] = dai
+    dgx[t, b, H + j] = daf
+    dgx[t, b, 2 * H + j] = dag
+    dgx[t, b, 3 * H + j] = dao
+    return dc_prev, dc_prev
+
+
+@_scalar
+def gru_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
+                     keep):
+    """One unit of a GRU step: the tape keeps r, z, n, W_hn h + b_hn; returns (h, c_prev)."""
+    r, z, n, h = gru_gates(
+        xp[t, b, j], xp[t, b, H + j], xp[t, b, 2 * H + j], p0, p1, p2, h_prev, fast
+    )
+    if keep:
+        gates[t, b, j] = r
+        gates[t, b, H + j] = z
+        gates[t, b, 2 * H + j] = n
+        gates[t, b, 3 * H + j] = p2
+    return h, c_prev
+
+
+@_scalar
+def gru_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units, relu):
+    """One unit of a GRU step backward: dgx, dgh of r, z, n; returns (z dh, dc)."""
+    dar, daz, dxn, dhn, dh_direct = gru_gates_backward(
+        gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j], gates[t, b, 3 * H + j],
+        h_prev, dh,
+    )  # fmt: skip
+    dgx[t, b, j] = dar
+    dgx[t, b, H + j] = daz
+    dgx[t, b, 2 * H + j] = dxn
+    dgh[t, b, j] = dar
+    dgh[t, b, H + j] = daz
+    dgh[t, b, 2 * H + j] = dhn
+    return dh_direct, dc

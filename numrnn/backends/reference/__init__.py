@@ -21,36 +21,40 @@ import numpy as np
 from scipy.special import expit as _sigmoid
 
 # ---------------------------------------------------------------------------
-# The cells: one step forward, one step backward.
+# The cells: one step forward, one step backward, found through the cell
+# registry (numrnn._cells.Cell.functions) as ``{maths}_step_forward`` and
+# ``{maths}_step_backward``.
 #
-# step_forward(cell, gx, h, c, params) -> (h_new, c_new, saved)
-#     gx (B, G*H): input projection rows for this step (bias b_ih included).
+# step_forward(cell, gx, gh, h, c, params) -> (h_new, c_new, saved)
+#     gx (B, G*H): input projection rows for this step (bias b_ih included);
+#     gh (B, G*H): the hidden parts W_hh h + b_hh (elementwise for a diagonal
+#     cell); h (B, H_out), c (B, H) or None: the previous state.
 # step_backward(cell, dh, dc, h, c, saved, params, grads) -> (dgx, dgh, dh_direct, dc_prev)
 #     cell: the registered cell (numrnn._cells.Cell; the RNN reads its ``relu``);
 #     dh (B, H_out), dc (B, H): gradients w.r.t. this step's new state;
-#     dgx, dgh: gradients w.r.t. the input and hidden pre-activations;
-#     dh_direct: the part of dh_prev that does not go through W_hh;
-#     grads: accumulators for parameters used inside the cell (weight_hr).
+#     dgx, dgh: gradients w.r.t. the input and hidden parts of the pre-activations;
+#     dh_direct: the part of dh_prev that does not go through W_hh (0 if none);
+#     grads: accumulators for parameters used inside the cell (weight_hr, the
+#     cell's per-unit parameters).
 # ---------------------------------------------------------------------------
 
 
-def _hidden_product(h, params):
-    return h @ params["weight_hh"].T + params["bias_hh"]
-
-
-def _rnn_step_forward(cell, gx, h, c, params):
-    a = gx + _hidden_product(h, params)
+def rnn_step_forward(cell, gx, gh, h, c, params):
+    """Vanilla RNN: h' = tanh(a) or max(a, 0)."""
+    a = gx + gh
     h_new = np.maximum(a, 0) if cell.relu else np.tanh(a)
     return h_new, None, h_new
 
 
-def _rnn_step_backward(cell, dh, dc, h, c, h_new, params, grads):
+def rnn_step_backward(cell, dh, dc, h, c, h_new, params, grads):
+    """Vanilla RNN backward: da = dh (1 - h'²) or dh [h' > 0]."""
     da = dh * (h_new > 0) if cell.relu else dh * (1 - h_new * h_new)
     return da, da, 0, None
 
 
-def _lstm_step_forward(cell, gx, h, c, params):
-    i, f, g, o = np.split(gx + _hidden_product(h, params), 4, axis=1)
+def lstm_step_forward(cell, gx, gh, h, c, params):
+    """LSTM, gates i, f, g, o: c' = f c + i g, h' = W_hr (o tanh c') (no W_hr: o tanh c')."""
+    i, f, g, o = np.split(gx + gh, 4, axis=1)
     i, f, g, o = _sigmoid(i), _sigmoid(f), np.tanh(g), _sigmoid(o)
     c_new = f * c + i * g
     tanh_c = np.tanh(c_new)
@@ -59,7 +63,8 @@ def _lstm_step_forward(cell, gx, h, c, params):
     return h_new, c_new, (i, f, g, o, tanh_c, m)
 
 
-def _lstm_step_backward(cell, dh, dc, h, c, saved, params, grads):
+def lstm_step_backward(cell, dh, dc, h, c, saved, params, grads):
+    """LSTM backward."""
     i, f, g, o, tanh_c, m = saved
     if "weight_hr" in params:
         grads["weight_hr"] += dh.T @ m
@@ -75,16 +80,18 @@ def _lstm_step_backward(cell, dh, dc, h, c, saved, params, grads):
     return da, da, 0, dc_total * f
 
 
-def _gru_step_forward(cell, gx, h, c, params):
+def gru_step_forward(cell, gx, gh, h, c, params):
+    """GRU, gates r, z, n: n = tanh(x_n + r (W_hn h + b_hn)), h' = (1 - z) n + z h."""
     x_r, x_z, x_n = np.split(gx, 3, axis=1)
-    h_r, h_z, h_n = np.split(_hidden_product(h, params), 3, axis=1)
+    h_r, h_z, h_n = np.split(gh, 3, axis=1)
     r = _sigmoid(x_r + h_r)
     z = _sigmoid(x_z + h_z)
     n = np.tanh(x_n + r * h_n)
     return (1 - z) * n + z * h, None, (r, z, n, h_n)
 
 
-def _gru_step_backward(cell, dh, dc, h, c, saved, params, grads):
+def gru_step_backward(cell, dh, dc, h, c, saved, params, grads):
+    """GRU backward."""
     r, z, n, h_n = saved
     dn = dh * (1 - z) * (1 - n * n)
     dz = dh * (h - n) * z * (1 - z)
@@ -94,12 +101,22 @@ def _gru_step_backward(cell, dh, dc, h, c, saved, params, grads):
     return dgx, dgh, dh * z, None
 
 
-#: The steps of each cell, by its maths prefix in the cell registry (numrnn._cells).
-_STEPS = {
-    "rnn": (_rnn_step_forward, _rnn_step_backward),
-    "lstm": (_lstm_step_forward, _lstm_step_backward),
-    "gru": (_gru_step_forward, _gru_step_backward),
-}
+def _hidden_parts(cell, h, params):
+    """W_hh h + b_hh, or w_hh ⊙ h + b_hh gate by gate for a diagonal cell."""
+    if cell.diagonal:
+        return np.tile(h, cell.n_gates) * params["weight_hh"] + params["bias_hh"]
+    return h @ params["weight_hh"].T + params["bias_hh"]
+
+
+def _hidden_backward(cell, dgh, h, params, grads):
+    """Accumulate dW_hh and db_hh of one step; return the part of dh_prev through W_hh."""
+    grads["bias_hh"] += dgh.sum(axis=0)
+    if cell.diagonal:
+        grads["weight_hh"] += (dgh * np.tile(h, cell.n_gates)).sum(axis=0)
+        B, H = h.shape
+        return (dgh * params["weight_hh"]).reshape(B, cell.n_gates, H).sum(axis=1)
+    grads["weight_hh"] += dgh.T @ h
+    return dgh @ params["weight_hh"]
 
 
 # ---------------------------------------------------------------------------
@@ -147,7 +164,8 @@ def prepare_params(params):
 
 def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     """One layer-direction over a sequence; see :mod:`numrnn.backends`."""
-    step_forward = _STEPS[spec.cell.maths][0]
+    cell = spec.cell
+    step_forward = cell.functions("step_forward")
     T, B, _ = x.shape
     t_index, active = schedule(T, B, lengths, reverse)
     cols = np.arange(B)
@@ -160,7 +178,8 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
         t, m = t_index[s], active[s]
         if not m.any():
             break
-        h_new, c_new, saved = step_forward(spec.cell, gx_all[t, cols], h, c, params)
+        h_new, c_new, saved = step_forward(cell, gx_all[t, cols], _hidden_parts(cell, h, params),
+                                           h, c, params)
         output[t[m], cols[m]] = h_new[m]
         if need_tape:
             tape.steps.append((h, c, saved))
@@ -172,7 +191,8 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
 
 def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     """Backpropagation through time for :func:`forward`; see :mod:`numrnn.backends`."""
-    step_backward = _STEPS[spec.cell.maths][1]
+    cell = spec.cell
+    step_backward = cell.functions("step_backward")
     x = tape.x
     T, B, I = x.shape
     cols = np.arange(B)
@@ -186,12 +206,10 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
         h, c, saved = tape.steps[s]
         dh_step = np.where(mask, dh + grad_output[t, cols], 0)
         dc_step = None if dc is None else np.where(mask, dc, 0)
-        dgx, dgh, dh_direct, dc_prev = step_backward(spec.cell, dh_step, dc_step, h, c, saved,
+        dgx, dgh, dh_direct, dc_prev = step_backward(cell, dh_step, dc_step, h, c, saved,
                                                      params, grads)
-        grads["weight_hh"] += dgh.T @ h
-        grads["bias_hh"] += dgh.sum(axis=0)
         d_gx_all[t[m], cols[m]] = dgx[m]
-        dh = np.where(mask, dh_direct + dgh @ params["weight_hh"], dh)
+        dh = np.where(mask, dh_direct + _hidden_backward(cell, dgh, h, params, grads), dh)
         if dc is not None:
             dc = np.where(mask, dc_prev, dc)
     rows = d_gx_all.reshape(T * B, -1)
