@@ -31,6 +31,7 @@ __all__ = ["CELLS", "Cell", "get_cell"]
 _HOMES = {
     "step_forward": "numrnn.backends.reference",
     "step_backward": "numrnn.backends.reference",
+    "row_params": "numrnn.backends.gates",
     "row_forward": "numrnn.backends.gates",
     "row_backward": "numrnn.backends.gates",
     "unit_forward": "numrnn.backends.gates",
@@ -58,7 +59,9 @@ class Cell:
         Prefix of the cell's functions (see :meth:`functions`):
         ``{maths}_step_forward``/``_step_backward`` (NumPy reference),
         ``{maths}_row_forward``/``_row_backward`` (one batch row of one time
-        step, which the CPU time loops and the stepper inline) and
+        step, which the CPU time loops and the stepper inline),
+        ``{maths}_row_params`` (what the rows read of the biases and per-unit
+        parameters, split once per call) and
         ``{maths}_unit_forward``/``_unit_backward`` (one unit of one batch row,
         which the CUDA kernels inline).
     taped : int
@@ -137,8 +140,8 @@ class Cell:
 
         Parameters
         ----------
-        kind : {"step_forward", "step_backward", "row_forward", "row_backward", \
-"unit_forward", "unit_backward"}
+        kind : {"step_forward", "step_backward", "row_params", "row_forward", \
+"row_backward", "unit_forward", "unit_backward"}
 
         Returns
         -------

@@ -156,9 +156,10 @@ def _forward(
 ):  # fmt: skip
     """One layer-direction forward: the time loop, specialised per cell.
 
-    ``ROW_FORWARD`` (the cell's row function of :mod:`numrnn.backends.gates`)
-    and ``TWO_STATES`` are globals of each specialisation (see :func:`loops`),
-    so the cell's maths is inlined and no cell code is tested at run time.
+    ``ROW_PARAMS``, ``ROW_FORWARD`` (the cell's row functions of
+    :mod:`numrnn.backends.gates`) and ``TWO_STATES`` are globals of each
+    specialisation (see :func:`loops`), so the cell's maths is inlined and
+    no cell code is tested at run time.
 
     Parameters
     ----------
@@ -207,6 +208,7 @@ def _forward(
     _gather_rows(h0, order, hs)
     if TWO_STATES:  # noqa: F821 (a global of each specialisation)
         _gather_rows(c0, order, cs)
+    params = ROW_PARAMS(b_ih, b_hh, bias)  # noqa: F821 (a global of each specialisation)
     nb = B
     for s in range(T):
         nb = _active_count(lengths, order, s, nb)
@@ -220,7 +222,7 @@ def _forward(
                 _copy(hs[k], hprev[t, b])
                 _copy(cs[k], cprev[t, b])
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
-                xw[t, b], b_ih, b_hh, bias, hh[k], cs[k], hraw[k],
+                xw[t, b], params, hh[k], cs[k], hraw[k],
                 taped[t, b] if tape else tw[k], relu, fast, True,
             )  # fmt: skip
             if proj and tape:
@@ -334,8 +336,9 @@ def loops(cell):
     if made is None:
         flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad}
         forward = specialise(
-            _forward, cell.maths, jit, ROW_FORWARD=cell.functions("row_forward"), **flags
-        )
+            _forward, cell.maths, jit, ROW_PARAMS=cell.functions("row_params"),
+            ROW_FORWARD=cell.functions("row_forward"), **flags,
+        )  # fmt: skip
         backward = specialise(
             _backward, cell.maths, jit, ROW_BACKWARD=cell.functions("row_backward"), **flags
         )
