@@ -5,20 +5,42 @@ its state (``h``, or ``h`` and ``c``), whether it takes a projection, and where
 its per-unit maths lives.  The layers, the backends, the stepper, io and the
 diagnostics read it; none of them tests a kind string or a class name.
 
-The maths of every cell -- the per-unit forward and backward functions
-shared by the CPU loops and the CUDA kernels, and the per-row loops the CPU
-time loop and stepper inline -- is in :mod:`numrnn.backends.gates`, under the
-names a cell's ``maths`` prefix gives.  It is reached lazily (through
-:meth:`Cell.functions`), so ``import numrnn`` does not import Numba.
+The maths of every cell -- the NumPy reference steps of
+:mod:`numrnn.backends.reference`, and the per-row and per-unit functions of
+:mod:`numrnn.backends.gates` that the CPU time loops, the stepper and the CUDA
+kernels inline -- is found under the names a cell's ``maths`` prefix gives
+(:meth:`Cell.functions`), lazily, so ``import numrnn`` does not import Numba.
+A user-defined cell names its own ``namespace`` for them.
 
-================ ==== ============ ======= ============
-name             code gates        state   projection
-================ ==== ============ ======= ============
-``"rnn_tanh"``   0    one          h       no
-``"rnn_relu"``   1    one          h       no
-``"lstm"``       2    i, f, g, o   h, c    yes
-``"gru"``        3    r, z, n      h       no
-================ ==== ============ ======= ============
+==================== ==== ============ ===== ============================================
+name                 code gates        state equations and reference
+==================== ==== ============ ===== ============================================
+``"rnn_tanh"``       0    one          h     h' = tanh(a) (Elman 1990)
+``"rnn_relu"``       1    one          h     h' = max(a, 0)
+``"lstm"``           2    i, f, g, o   h, c  Hochreiter & Schmidhuber 1997, PyTorch's;
+                                             takes ``proj_size`` (Sak et al. 2014)
+``"gru"``            3    r, z, n      h     Cho et al. 2014, reset after W_hn h
+``"lstm_peephole"``  4    i, f, g, o   h, c  i = σ(a_i + p_i c), f = σ(a_f + p_f c),
+                                             c' = f c + i g, o = σ(a_o + p_o c'), h' = o
+                                             tanh c'; ``weight_ch_l{k}`` (3H,) = p_i, p_f,
+                                             p_o (Gers & Schmidhuber 2000, "Recurrent nets
+                                             that time and count", IJCNN)
+``"lstm_cifg"``      5    f, g, o      h, c  c' = f c + (1 - f) g, h' = o tanh c' (coupled
+                                             input and forget gate; Greff et al. 2017,
+                                             "LSTM: a search space odyssey", IEEE TNNLS)
+``"ligru"``          6    z, n         h     z = σ(a_z), n = relu(a_n), h' = z h + (1 - z) n
+                                             (light GRU, without batch norm; Ravanelli et
+                                             al. 2018, "Light gated recurrent units for
+                                             speech recognition", IEEE TETCI)
+``"indrnn"``         7    one          h     h' = relu(W_ih x + b_ih + w_hh ⊙ h + b_hh),
+                                             ``weight_hh_l{k}`` a vector (H,) (Li et al.
+                                             2018, "Independently recurrent neural
+                                             network (IndRNN)", CVPR)
+==================== ==== ============ ===== ============================================
+
+``a = W_ih x + b_ih + W_hh h + b_hh`` split by gate in the order given; the
+parameters are PyTorch's (``weight_ih_l{k}`` (G·H, in), ``weight_hh_l{k}``
+(G·H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (G·H,)) plus the extras named.
 """
 
 import importlib
@@ -79,10 +101,12 @@ class Cell:
         Whether the recurrence is elementwise: ``weight_hh`` is a vector
         (G·H,) and the hidden part of gate g at unit j is
         ``w_hh[g*H + j] * h[j] + b_hh[g*H + j]`` (IndRNN).
-    unit_params : tuple of (str, int)
-        Extra per-unit parameters: (role, width) pairs, each parameter a
-        vector (width·H,) named ``{role}_l{k}`` after the biases (peephole
-        LSTM: ``(("weight_ch", 3),)``).  The functions take them concatenated.
+    unit_role : str or None
+        The cell's per-unit parameters, if it has any: one vector (K·H,)
+        named ``{unit_role}_l{k}``, after the biases (peephole LSTM:
+        ``"weight_ch"``, p_i, p_f, p_o).
+    unit_width : int
+        K, the number of per-unit parameters of each unit (0 without).
     namespace : str, module or None
         Where the cell's functions live: a module name or any object with
         them as attributes (a user-defined cell's generated functions).
@@ -101,7 +125,8 @@ class Cell:
     split_grad: bool = False
     relu: bool = False
     diagonal: bool = False
-    unit_params: tuple = ()
+    unit_role: str = None
+    unit_width: int = 0
     namespace: object = None
 
     @property
@@ -113,11 +138,6 @@ class Cell:
     def has_cell_state(self):
         """bool: whether the state is the pair (h, c)."""
         return len(self.states) == 2
-
-    @property
-    def unit_width(self):
-        """int: K, the per-unit parameters' total width (they hold K·H values)."""
-        return sum(width for _, width in self.unit_params)
 
     @property
     def variant(self):
@@ -162,6 +182,11 @@ _DEFINITIONS = (
     Cell("lstm", 2, ("i", "f", "g", "o"), ("h", "c"), True, "lstm", taped=1),
     Cell("gru", 3, ("r", "z", "n"), ("h",), False, "gru", taped=1, direct_grad=True,
          split_grad=True),
+    Cell("lstm_peephole", 4, ("i", "f", "g", "o"), ("h", "c"), False, "lstm_peephole", taped=1,
+         unit_role="weight_ch", unit_width=3),
+    Cell("lstm_cifg", 5, ("f", "g", "o"), ("h", "c"), False, "lstm_cifg", taped=1),
+    Cell("ligru", 6, ("z", "n"), ("h",), False, "ligru", direct_grad=True),
+    Cell("indrnn", 7, ("h",), ("h",), False, "rnn", relu=True, diagonal=True),
 )
 
 #: The registered cells by name.

@@ -24,8 +24,8 @@ def make_problem(rng, kind, proj_size, steps, batch, inputs, hidden, variable_le
     }
     if proj_size:
         params["weight_hr"] = rng.uniform(-0.7, 0.7, (proj_size, hidden))
-    for role, width in cell.cell.unit_params:
-        params[role] = rng.uniform(-0.7, 0.7, width * hidden)
+    if cell.cell.unit_role:
+        params[cell.cell.unit_role] = rng.uniform(-0.7, 0.7, cell.cell.unit_width * hidden)
     lstm = cell.cell.has_cell_state
     data = {
         "x": rng.standard_normal((steps, batch, inputs)),

@@ -4,8 +4,9 @@ The simulator runs kernels as Python, so it catches neither code that Numba
 cannot compile for CUDA nor a float32 value silently promoted to float64
 (slow on most GPUs).  This test records the argument types of every launch
 that a forward and backward of each cell make here (the recurrence kernels as
-specialised for each cell), then compiles those kernels to PTX in a fresh process without the simulator (NVVM is enough; no
-GPU is needed) and looks for float64 instructions in the float32 ones.
+specialised for each cell), then compiles those kernels to PTX in a fresh
+process without the simulator (NVVM is enough; no GPU is needed) and looks
+for float64 instructions in the float32 ones.
 Skipped where the CUDA compiler libraries (``numba-cuda[cu12]`` or
 ``[cu13]``) are not installed.
 """

@@ -184,6 +184,14 @@ def _empty2(n, dtype):
     return np.empty((n, 0), dtype)
 
 
+def _row_inputs(cell, params, dtype):
+    """The biases, their sum and the cell's per-unit parameters (size 0 without), as the
+    loops take them."""
+    b_ih, b_hh = params["bias_ih"], params["bias_hh"]
+    units = params[cell.unit_role] if cell.unit_role else np.empty(0, dtype)
+    return b_ih, b_hh, b_ih + b_hh, units
+
+
 def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     """Run one layer-direction over a batch of sequences.
 
@@ -220,15 +228,14 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
         hraw_tape = np.empty((T, B, H), dtype) if proj else _empty3(dtype)
     else:
         hprev = cprev = taped = hraw_tape = _empty3(dtype)
-    b_ih, b_hh = params["bias_ih"], params["bias_hh"]
-    bias = b_ih + b_hh
+    b_ih, b_hh, bias, units = _row_inputs(cell, params, dtype)
     relu = int(cell.relu)
 
     def run(part):
         n = part.shape[0]
         hs = _workspaces.get("hs", (n, P), dtype)
         loop(
-            xw, b_ih, b_hh, bias, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse, relu,
+            xw, b_ih, b_hh, bias, units, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse, relu,
             out, h_n, c_n, hprev, cprev, taped, hraw_tape,
             hs, _workspaces.get("cs", (n, C), dtype), _workspaces.get("hh", (n, GH), dtype),
             _workspaces.get("hraw", (n, H), dtype) if proj else hs,
@@ -279,20 +286,23 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     w_hr = np.ascontiguousarray(params.get("weight_hr", np.empty((0, 0), dtype)))
     proj = w_hr.size > 0
     dhtot = _workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty3(dtype)
-    direct = cell.direct_grad
-    dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype) if direct else dgates
+    split = cell.split_grad
+    dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype) if split else dgates
+    dunits = np.empty((T, B, cell.unit_width * H), dtype)
+    b_ih, b_hh, bias, units = _row_inputs(cell, params, dtype)
     relu = int(cell.relu)
+    direct = H if cell.direct_grad else 0
 
     def run(part):
         n = part.shape[0]
         dhs = _workspaces.get("dhs", (n, P), dtype)
         loop(
-            tape.gates, tape.taped, tape.hprev, tape.cprev, w_hh, w_hr, grad_output, grad_h_n,
-            grad_c_n, lengths, part, reverse, relu, dgates, dgates_h, dh0, dc0, dhtot, dhs,
+            tape.gates, tape.taped, tape.hprev, tape.cprev, b_ih, b_hh, bias, units, w_hh, w_hr,
+            grad_output, grad_h_n, grad_c_n, lengths, part, reverse, relu, dgates, dgates_h,
+            dunits, dh0, dc0, dhtot, dhs,
             _workspaces.get("dcs", (n, C), dtype), _workspaces.get("dgw", (n, GH), dtype),
             _workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
-            np.zeros((n, H), dtype) if proj else _workspaces.get("dhd", (n, H if direct else 0),
-                                                                  dtype),
+            np.zeros((n, H), dtype) if proj else _workspaces.get("dhd", (n, direct), dtype),
         )  # fmt: skip
 
     step_flops = 2.0 * B * P * GH
@@ -307,7 +317,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     rows = T * B
     dg = dgates.reshape(rows, GH)
     # Gradient of the hidden parts h W_hhᵀ + b_hh: the same as of the input
-    # parts except for the GRU's candidate gate.
+    # parts unless the cell's split_grad (the GRU's candidate gate).
     dg_h = dgates_h.reshape(rows, GH)
     hprev = tape.hprev.reshape(rows, P)
     if not tape.full:
@@ -321,7 +331,9 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     x_rows = x.reshape(rows, I)
     # Weight gradients: sums over all rows, so a split call sums the partial
     # products of its row chunks (in a fixed order: still reproducible).
-    products = [("weight_ih", dg, x_rows), ("weight_hh", dg_h, hprev)]
+    products = [("weight_ih", dg, x_rows)]
+    if not cell.diagonal:
+        products.append(("weight_hh", dg_h, hprev))
     if proj:
         products.append(("weight_hr", dhtot.reshape(rows, P), tape.hraw.reshape(rows, H)))
 
@@ -350,7 +362,12 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
             for name in grads:
                 grads[name] += more[name]
     grads["bias_ih"] = dg.sum(axis=0)
-    grads["bias_hh"] = dg_h.sum(axis=0) if direct else grads["bias_ih"].copy()
+    grads["bias_hh"] = dg_h.sum(axis=0) if split else grads["bias_ih"].copy()
+    if cell.diagonal:
+        G = cell.n_gates
+        grads["weight_hh"] = np.einsum("rgj,rj->gj", dg_h.reshape(rows, G, H), hprev).reshape(GH)
+    if cell.unit_role:
+        grads[cell.unit_role] = dunits.reshape(rows, -1).sum(axis=0)
     return grad_x, dh0, (dc0 if cell.has_cell_state else None), grads
 
 

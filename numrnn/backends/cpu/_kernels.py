@@ -46,9 +46,9 @@ without projection) the caller passes the same array twice.
 
 import numpy as np
 
-from ._jit import fast_gates, jit, specialise
+from ._jit import cell_compiler, fast_gates, jit, specialise
 
-__all__ = ["gemm", "loops", "zero_padding"]
+__all__ = ["diagonal_product", "gemm", "loops", "zero_padding"]
 
 
 @jit
@@ -150,16 +150,40 @@ def _step_rows(a, lengths, order, reverse, s, nb, gathered):
 
 
 
+@jit
+def diagonal_product(h, w, out):
+    """out[g*H + j] = w[g*H + j] * h[j] for every gate g: a diagonal W_hh's hidden parts."""
+    H = h.shape[0]
+    for g in range(w.shape[0] // H):
+        wg = w[g * H : (g + 1) * H]
+        og = out[g * H : (g + 1) * H]
+        for j in range(H):
+            og[j] = wg[j] * h[j]
+
+
+@jit
+def _diagonal_backward(dg, w, dh):
+    """dh[j] = sum_g w[g*H + j] * dg[g*H + j]: dL/dh_prev through a diagonal W_hh."""
+    H = dh.shape[0]
+    for j in range(H):
+        dh[j] = 0
+    for g in range(w.shape[0] // H):
+        wg = w[g * H : (g + 1) * H]
+        dgg = dg[g * H : (g + 1) * H]
+        for j in range(H):
+            dh[j] += wg[j] * dgg[j]
+
+
 def _forward(
-    xw, b_ih, b_hh, bias, w_hh_t, w_hr_t, h0, c0, lengths, order, reverse, relu,
+    xw, b_ih, b_hh, bias, units, w_hh_t, w_hr_t, h0, c0, lengths, order, reverse, relu,
     out, h_n, c_n, hprev, cprev, taped, hraw_tape, hs, cs, hh, hraw, tw,
 ):  # fmt: skip
     """One layer-direction forward: the time loop, specialised per cell.
 
-    ``ROW_PARAMS``, ``ROW_FORWARD`` (the cell's row functions of
-    :mod:`numrnn.backends.gates`) and ``TWO_STATES`` are globals of each
-    specialisation (see :func:`loops`), so the cell's maths is inlined and
-    no cell code is tested at run time.
+    ``ROW_PARAMS``, ``ROW_FORWARD`` (the cell's row functions),
+    ``TWO_STATES`` and ``DIAGONAL`` are globals of each specialisation (see
+    :func:`loops`), so the cell's maths is inlined and no cell code is tested
+    at run time.
 
     Parameters
     ----------
@@ -167,7 +191,9 @@ def _forward(
         X W_ihᵀ (no bias); overwritten with the gate values (the tape).
     b_ih, b_hh, bias : (G*H,) arrays
         The biases and their sum.
-    w_hh_t : (P, G*H) array
+    units : (K*H,) array
+        The cell's per-unit parameters (size 0 without).
+    w_hh_t : (P, G*H) array, or (G*H,) for a diagonal cell
         W_hhᵀ, C-contiguous; P = H_out (proj_size, or H without projection).
     w_hr_t : (H, P) array, or (0, 0) without projection
         W_hrᵀ, C-contiguous.
@@ -208,13 +234,17 @@ def _forward(
     _gather_rows(h0, order, hs)
     if TWO_STATES:  # noqa: F821 (a global of each specialisation)
         _gather_rows(c0, order, cs)
-    params = ROW_PARAMS(b_ih, b_hh, bias)  # noqa: F821 (a global of each specialisation)
+    params = ROW_PARAMS(b_ih, b_hh, bias, units)  # noqa: F821 (a global of each specialisation)
     nb = B
     for s in range(T):
         nb = _active_count(lengths, order, s, nb)
         if nb == 0:
             break
-        np.dot(hs[:nb], w_hh_t, hh[:nb])
+        if DIAGONAL:  # noqa: F821
+            for k in range(nb):
+                diagonal_product(hs[k], w_hh_t, hh[k])
+        else:
+            np.dot(hs[:nb], w_hh_t, hh[:nb])
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
@@ -241,19 +271,22 @@ def _forward(
 
 
 def _backward(
-    gates, taped, hprev, cprev, w_hh, w_hr, grad_out, grad_hn, grad_cn, lengths, order,
-    reverse, relu, dgates, dgates_h, dh0, dc0, dhtot, dhs, dcs, dgw, dhraw, dhd,
+    gates, taped, hprev, cprev, b_ih, b_hh, bias, units, w_hh, w_hr, grad_out, grad_hn,
+    grad_cn, lengths, order, reverse, relu, dgates, dgates_h, dunits, dh0, dc0, dhtot, dhs,
+    dcs, dgw, dhraw, dhd,
 ):  # fmt: skip
     """One layer-direction backward through time, specialised per cell.
 
-    ``ROW_BACKWARD``, ``TWO_STATES`` and ``DIRECT_GRAD`` are globals of each
-    specialisation (see :func:`loops`).
+    ``ROW_PARAMS``, ``ROW_BACKWARD``, ``TWO_STATES``, ``DIRECT_GRAD`` and
+    ``DIAGONAL`` are globals of each specialisation (see :func:`loops`).
 
     Parameters
     ----------
     gates, taped, hprev, cprev : arrays
         The forward tapes (see :func:`_forward`).
-    w_hh : (G*H, P) array
+    b_ih, b_hh, bias, units : arrays
+        As in :func:`_forward` (the rows read the per-unit parameters).
+    w_hh : (G*H, P) array, or (G*H,) for a diagonal cell
     w_hr : (P, H) array, or (0, 0) without projection
     grad_out : (T, B, P) array
     grad_hn : (B, P) array
@@ -266,7 +299,10 @@ def _backward(
     dgates_h : (T, B, G*H) array
         Output: the gradients of the hidden parts (dL/d(h W_hhᵀ + b_hh)),
         zero at padded steps; ``dgates`` itself unless the cell's
-        ``direct_grad``.
+        ``split_grad``.
+    dunits : (T, B, K*H) array
+        Output: each step's part of the gradient of the per-unit parameters,
+        zero at padded steps (K = 0 without them).
     dh0 : (B, P) array
     dc0 : (B, H) or (B, 0) array
         Outputs: dL/dh_0, dL/dc_0.
@@ -285,6 +321,7 @@ def _backward(
     _gather_rows(grad_hn, order, dhs)
     if TWO_STATES:  # noqa: F821
         _gather_rows(grad_cn, order, dcs)
+    params = ROW_PARAMS(b_ih, b_hh, bias, units)  # noqa: F821
     nb = 0
     for s in range(T - 1, -1, -1):
         nb = _active_count(lengths, order, s, nb)
@@ -306,9 +343,14 @@ def _backward(
             ROW_BACKWARD(  # noqa: F821 (a global of each specialisation)
                 gates[t, b], taped[t, b], hprev[t, b], cprev[t, b], dhraw[k],
                 dhd[k] if proj else grad_out[t, b], dcs[k], dgates[t, b], dgates_h[t, b],
-                dhd[k], relu,
+                dhd[k], params, dunits[t, b], relu,
             )  # fmt: skip
-        np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
+        if DIAGONAL:  # noqa: F821
+            for k in range(nb):
+                b = order[k]
+                _diagonal_backward(dgates_h[_time_index(lengths, b, s, reverse), b], w_hh, dhs[k])
+        else:
+            np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
         if DIRECT_GRAD:  # noqa: F821
             for k in range(nb):
                 dh = dhs[k]
@@ -316,8 +358,9 @@ def _backward(
                 for j in range(P):
                     dh[j] += dd[j]
     zero_padding(dgates, lengths, order)
-    if DIRECT_GRAD:  # noqa: F821
+    if SPLIT_GRAD:  # noqa: F821
         zero_padding(dgates_h, lengths, order)
+    zero_padding(dunits, lengths, order)
     if proj:
         zero_padding(dhtot, lengths, order)
     _scatter_states(dhs, dcs, order, dh0, dc0)
@@ -329,18 +372,21 @@ _LOOPS = {}
 def loops(cell):
     """The (forward, backward) time loops of a :class:`numrnn._cells.Cell`.
 
-    Made once per cell maths (the tanh and ReLU RNNs share theirs: the
+    Made once per cell variant (the tanh and ReLU RNNs share theirs: the
     activation is the ``relu`` argument).
     """
-    made = _LOOPS.get(cell.maths)
+    made = _LOOPS.get(cell.kernel_key)
     if made is None:
-        flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad}
+        compiler = cell_compiler(cell)
+        flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad,
+                 "SPLIT_GRAD": cell.split_grad, "DIAGONAL": cell.diagonal,
+                 "ROW_PARAMS": cell.functions("row_params")}
         forward = specialise(
-            _forward, cell.maths, jit, ROW_PARAMS=cell.functions("row_params"),
-            ROW_FORWARD=cell.functions("row_forward"), **flags,
-        )  # fmt: skip
-        backward = specialise(
-            _backward, cell.maths, jit, ROW_BACKWARD=cell.functions("row_backward"), **flags
+            _forward, cell.variant, compiler, ROW_FORWARD=cell.functions("row_forward"), **flags
         )
-        made = _LOOPS[cell.maths] = (forward, backward)
+        backward = specialise(
+            _backward, cell.variant, compiler, ROW_BACKWARD=cell.functions("row_backward"),
+            **flags,
+        )  # fmt: skip
+        made = _LOOPS[cell.kernel_key] = (forward, backward)
     return made

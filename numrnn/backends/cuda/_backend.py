@@ -138,11 +138,8 @@ def _sizes(spec):
 
 
 def _units(cell, dev, dtype):
-    """The cell's per-unit parameters, concatenated (a dummy for a cell without any)."""
-    roles = [role for role, _ in cell.unit_params]
-    if not roles:
-        return _dummy(1, dtype)
-    return concat_features([dev[role] for role in roles])
+    """The cell's per-unit parameters (a dummy for a cell without any)."""
+    return dev[cell.unit_role] if cell.unit_role else _dummy(1, dtype)
 
 
 # --------------------------------------------------------------------------
@@ -340,11 +337,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
         grads["weight_hh"] = cuda.device_array((gate_rows, h_out), dtype)
         _matmul(dgh_rows, h_prev.reshape(rows, h_out), grads["weight_hh"], trans_a=True)
     if unit_width:
-        sums = _column_sums(dunits.reshape(rows, unit_width))
-        offset = 0
-        for role, width in cell.unit_params:
-            grads[role] = _on_device(sums[offset : offset + width * hidden], dtype, copy=True)
-            offset += width * hidden
+        grads[cell.unit_role] = _column_sums(dunits.reshape(rows, unit_width))
     if projected:
         grads["weight_hr"] = cuda.device_array((h_out, hidden), dtype)
         _matmul(

@@ -436,14 +436,12 @@ def recurrence(cell):
                  "DIAGONAL": cell.diagonal, "DIRECT_GRAD": cell.direct_grad}
         device = cuda.jit(device=True)
         prefix = f"{cell.variant}_"
-        phases = {
-            "_forward_cells": specialise(_forward_cells, prefix, device,
-                                         UNIT_FORWARD=_unit_function(cell, "unit_forward"), **flags),
-            "_backward_cells": specialise(_backward_cells, prefix, device,
-                                          UNIT_BACKWARD=_unit_function(cell, "unit_backward"),
-                                          **flags),
-            "_backward_hidden": specialise(_backward_hidden, prefix, device, **flags),
-        }  # fmt: skip
+        units = {"UNIT_FORWARD": _unit_function(cell, "unit_forward"),
+                 "UNIT_BACKWARD": _unit_function(cell, "unit_backward")}
+        phases = {name: specialise(skeleton, prefix, device, **units, **flags)
+                  for name, skeleton in (("_forward_cells", _forward_cells),
+                                         ("_backward_cells", _backward_cells),
+                                         ("_backward_hidden", _backward_hidden))}  # fmt: skip
         made = _RECURRENCES[key] = Recurrence(
             specialise(_forward_recurrence, prefix, cuda.jit, **phases),
             specialise(_backward_recurrence, prefix, cuda.jit, **phases),

@@ -15,6 +15,9 @@ projection row ``W_ih x_t + b_ih``, ``h`` the previous state):
   :math:`h' = W_{hr}(o \odot \tanh c')` (no :math:`W_{hr}` without projection).
 * GRU, gates r, z, n: :math:`n = \tanh(x_n + r \odot (W_{hn} h + b_{hn}))`,
   :math:`h' = (1 - z) \odot n + z \odot h`.
+* The extended cells (``lstm_peephole``, ``lstm_cifg``, ``ligru``, ``indrnn``) of
+  :mod:`numrnn._cells`; IndRNN is the ReLU RNN with a diagonal (vector) ``weight_hh``,
+  which the driver applies elementwise.
 """
 
 import numpy as np
@@ -99,6 +102,67 @@ def gru_step_backward(cell, dh, dc, h, c, saved, params, grads):
     dgx = np.concatenate([dr, dz, dn], axis=1)
     dgh = np.concatenate([dr, dz, dn * r], axis=1)
     return dgx, dgh, dh * z, None
+
+
+def lstm_cifg_step_forward(cell, gx, gh, h, c, params):
+    """CIFG-LSTM, gates f, g, o: c' = f c + (1 - f) g, h' = o tanh c'."""
+    f, g, o = np.split(gx + gh, 3, axis=1)
+    f, g, o = _sigmoid(f), np.tanh(g), _sigmoid(o)
+    c_new = f * c + (1 - f) * g
+    tanh_c = np.tanh(c_new)
+    return o * tanh_c, c_new, (f, g, o, tanh_c)
+
+
+def lstm_cifg_step_backward(cell, dh, dc, h, c, saved, params, grads):
+    """CIFG-LSTM backward."""
+    f, g, o, tanh_c = saved
+    dc_total = dc + dh * o * (1 - tanh_c * tanh_c)
+    da = np.concatenate(
+        [dc_total * (c - g) * f * (1 - f), dc_total * (1 - f) * (1 - g * g),
+         dh * tanh_c * o * (1 - o)], axis=1,
+    )  # fmt: skip
+    return da, da, 0, dc_total * f
+
+
+def ligru_step_forward(cell, gx, gh, h, c, params):
+    """Li-GRU, gates z, n: n = relu(a_n), h' = z h + (1 - z) n."""
+    z, n = np.split(gx + gh, 2, axis=1)
+    z, n = _sigmoid(z), np.maximum(n, 0)
+    return z * h + (1 - z) * n, None, (z, n)
+
+
+def ligru_step_backward(cell, dh, dc, h, c, saved, params, grads):
+    """Li-GRU backward."""
+    z, n = saved
+    da = np.concatenate([dh * (h - n) * z * (1 - z), dh * (1 - z) * (n > 0)], axis=1)
+    return da, da, dh * z, None
+
+
+def lstm_peephole_step_forward(cell, gx, gh, h, c, params):
+    """Peephole LSTM: i = σ(a_i + p_i c), f = σ(a_f + p_f c), o = σ(a_o + p_o c')."""
+    a_i, a_f, a_g, a_o = np.split(gx + gh, 4, axis=1)
+    p_i, p_f, p_o = np.split(params["weight_ch"], 3)
+    i, f, g = _sigmoid(a_i + p_i * c), _sigmoid(a_f + p_f * c), np.tanh(a_g)
+    c_new = f * c + i * g
+    o = _sigmoid(a_o + p_o * c_new)
+    tanh_c = np.tanh(c_new)
+    return o * tanh_c, c_new, (i, f, g, o, c_new, tanh_c)
+
+
+def lstm_peephole_step_backward(cell, dh, dc, h, c, saved, params, grads):
+    """Peephole LSTM backward; adds the gradient of ``weight_ch``."""
+    i, f, g, o, c_new, tanh_c = saved
+    p_i, p_f, p_o = np.split(params["weight_ch"], 3)
+    da_o = dh * tanh_c * o * (1 - o)
+    dc_total = dc + dh * o * (1 - tanh_c * tanh_c) + da_o * p_o
+    da_i = dc_total * g * i * (1 - i)
+    da_f = dc_total * c * f * (1 - f)
+    da_g = dc_total * i * (1 - g * g)
+    grads["weight_ch"] += np.concatenate(
+        [(da_i * c).sum(axis=0), (da_f * c).sum(axis=0), (da_o * c_new).sum(axis=0)]
+    )
+    da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)
+    return da, da, 0, dc_total * f + da_i * p_i + da_f * p_f
 
 
 def _hidden_parts(cell, h, params):
