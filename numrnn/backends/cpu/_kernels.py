@@ -73,13 +73,6 @@ def _scatter_rows(src, order, dst):
 
 
 @jit
-def _scatter_states(h, c, order, h_out, c_out):
-    """h and c (in length order) into h_out and c_out (the caller's order); c may be (n, 0)."""
-    _scatter_rows(h, order, h_out)
-    _scatter_rows(c, order, c_out)
-
-
-@jit
 def zero_padding(a, lengths, order):
     """a[t, b, :] = 0 for the padded steps t >= lengths[b] of b in order."""
     for k in range(order.shape[0]):
@@ -123,29 +116,21 @@ def _active_count(lengths, order, s, nb):
 
 
 @jit
-def _gather_step(a, lengths, order, reverse, s, nb, dst):
-    """dst[k] = a[t_k, order[k]] for the nb active sequences of step s."""
-    for k in range(nb):
-        b = order[k]
-        row = a[_time_index(lengths, b, s, reverse), b]
-        for j in range(row.shape[0]):
-            dst[k, j] = row[j]
-
-
-@jit
 def _step_rows(a, lengths, order, reverse, s, nb, gathered):
     """The rows of step s of ``a`` (T, B, n) as one C-contiguous (nb, n) block.
 
     When every sequence has full length and ``order`` is a run of
     consecutive indices (it is then ascending: a stable sort of equal
     lengths), these rows are a block of ``a[t]`` itself; otherwise they are
-    gathered into ``gathered``.
+    gathered into ``gathered`` (``gathered[k] = a[t_k, order[k]]``).
     """
     first = order[0]
     last = order[order.shape[0] - 1]
     if lengths[last] == a.shape[0] and last - first == order.shape[0] - 1:
         return a[_time_index(lengths, first, s, reverse), first : first + nb]
-    _gather_step(a, lengths, order, reverse, s, nb, gathered)
+    for k in range(nb):
+        b = order[k]
+        _copy(a[_time_index(lengths, b, s, reverse), b], gathered[k])
     return gathered[:nb]
 
 
@@ -267,7 +252,8 @@ def _forward(
         zero_padding(hprev, lengths, order)
         if proj:
             zero_padding(hraw_tape, lengths, order)
-    _scatter_states(hs, cs, order, h_n, c_n)
+    _scatter_rows(hs, order, h_n)
+    _scatter_rows(cs, order, c_n)  # (B, 0) for a cell without c
 
 
 def _backward(
@@ -322,7 +308,7 @@ def _backward(
     if TWO_STATES:  # noqa: F821
         _gather_rows(grad_cn, order, dcs)
     params = ROW_PARAMS(b_ih, b_hh, bias, units)  # noqa: F821
-    nb = 0
+    nb = np.int64(0)  # not the literal 0: _active_count is then compiled once, not twice
     for s in range(T - 1, -1, -1):
         nb = _active_count(lengths, order, s, nb)
         if proj:
@@ -363,7 +349,8 @@ def _backward(
     zero_padding(dunits, lengths, order)
     if proj:
         zero_padding(dhtot, lengths, order)
-    _scatter_states(dhs, dcs, order, dh0, dc0)
+    _scatter_rows(dhs, order, dh0)
+    _scatter_rows(dcs, order, dc0)
 
 
 _LOOPS = {}
