@@ -10,10 +10,10 @@ from numrnn._recurrent.streaming import Streaming, no_fast_step
 from numrnn._validation import check_float_dtype, check_int
 from numrnn.backends import CellSpec, resolve_backend
 
-__all__ = ["Recurrent"]
+__all__ = ["RecurrentBase"]
 
 
-class Recurrent(Component):
+class RecurrentBase(Component):
     """Construction, parameters, modes, pickling: what every recurrent layer shares.
 
     ``_CONFIG`` names the constructor arguments a subclass adds (``nonlinearity``,

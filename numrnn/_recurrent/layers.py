@@ -11,7 +11,7 @@ import numpy as np
 
 from numrnn._docs import fill_doc
 from numrnn._recurrent.arguments import check_input, check_state, to_backend, user_layout
-from numrnn._recurrent.base import Recurrent
+from numrnn._recurrent.base import RecurrentBase
 from numrnn._recurrent.grad import NoTapeError, grad_enabled
 from numrnn._recurrent.stack import stack_backward, stack_forward
 from numrnn._validation import check_lengths, check_shape
@@ -29,7 +29,7 @@ class _Record:
 
 
 @fill_doc
-class RNN(Recurrent):
+class RNN(RecurrentBase):
     r"""Multi-layer Elman RNN with tanh or ReLU nonlinearity.
 
     Each layer computes, for every time step :math:`t`,

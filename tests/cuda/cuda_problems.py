@@ -10,6 +10,9 @@ CELLS = {
     "lstm_proj": ("lstm", 2),
 }
 
+#: The extended cells (DESIGN.md "Extended cells"), tested on a smaller grid.
+EXTENDED_CELLS = {name: (name, 0) for name in ("lstm_peephole", "lstm_cifg", "ligru", "indrnn")}
+
 
 def make_problem(rng, kind, proj_size, steps, batch, inputs, hidden, variable_length):
     """Parameters, inputs and output gradients of one layer-direction (float64)."""

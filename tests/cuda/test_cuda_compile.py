@@ -19,7 +19,7 @@ import sys
 import numba
 import numpy as np
 import pytest
-from cuda_problems import CELLS, make_problem
+from cuda_problems import CELLS, EXTENDED_CELLS, make_problem
 
 from numrnn.backends import CellSpec
 
@@ -97,7 +97,7 @@ def test_kernels_compile_for_the_gpu(backend, monkeypatch, tmp_path):
     rng = np.random.default_rng(0)
     for per_step in (False, True):
         monkeypatch.setattr(backend, "PERSISTENT_MAX_WEIGHT_BYTES", 0 if per_step else 1 << 30)
-        for kind, proj_size in CELLS.values():
+        for kind, proj_size in [*CELLS.values(), *EXTENDED_CELLS.values()]:
             for dtype in (np.float32, np.float64):
                 _, params, data = make_problem(rng, kind, proj_size, 2, 1, 1, 2, True)
                 cell = CellSpec(kind, 2, proj_size)

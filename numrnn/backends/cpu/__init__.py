@@ -384,7 +384,7 @@ def warmup(dtypes=(np.float32, np.float64), kinds=None):
         Any of ``numpy.float32``, ``numpy.float64``.
     kinds : sequence of str, optional
         Registered cell names; by default every registered cell (cells with
-        the same maths, such as ``"rnn_tanh"`` and ``"rnn_relu"``, share
+        the same variant, such as ``"rnn_tanh"`` and ``"rnn_relu"``, share
         their kernels, compiled once).
 
     Examples
@@ -394,24 +394,20 @@ def warmup(dtypes=(np.float32, np.float64), kinds=None):
     >>> warmup(dtypes=(np.float32,), kinds=("gru",))   # the first GRU call then starts at once
     """
     from ..._cells import CELLS
-    from ..._recurrent.params import stored
+    from ..._recurrent.params import ParamLayout
     from .. import CellSpec
 
-    if kinds is None:  # one cell per maths: the others share its kernels
-        kinds = list({cell.maths: name for name, cell in reversed(CELLS.items())}.values())
+    if kinds is None:  # one cell per variant: the others share its kernels
+        kinds = list({cell.kernel_key: name for name, cell in reversed(CELLS.items())}.values())
 
     T, B, I, H = 2, 2, 2, 2
     rng = np.random.default_rng(0)
     for dtype in dtypes:
         for kind in kinds:
             cell = CellSpec(kind, H, 0)
-            GH = cell.cell.n_gates * H
-            params = {  # stored as the layers store theirs: the same compiled types
-                "weight_ih": stored(rng.standard_normal((GH, I)), dtype),
-                "weight_hh": stored(rng.standard_normal((GH, H)), dtype),
-                "bias_ih": stored(np.zeros(GH), dtype),
-                "bias_hh": stored(np.zeros(GH), dtype),
-            }
+            # Stored as the layers store theirs: the same compiled types.
+            layout = ParamLayout(cell, I, 1, True, False)
+            params = layout.per_direction(layout.initial(rng, dtype), dtype)[0]
             x = np.ones((T, B, I), dtype)
             h0 = np.zeros((B, H), dtype)
             c0 = h0 if cell.cell.has_cell_state else None
