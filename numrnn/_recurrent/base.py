@@ -138,6 +138,15 @@ class RecurrentBase(Component):
         """Whether dropout applies between layers now (training mode, dropout > 0)."""
         return self._training and self._dropout > 0
 
+    @property
+    def _step_regularised(self):
+        """Whether ``step`` must take the general path: dropout or a regulariser applies."""
+        return self._dropout_active
+
+    def _regularisers(self):
+        """The stack core's ``regularisers`` argument: a mask maker, or None (here: none)."""
+        return None
+
     def _dropout_mask(self):
         """The stack core's ``dropout_mask`` argument: a mask maker, or None."""
         if not self._dropout_active:

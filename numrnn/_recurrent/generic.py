@@ -5,6 +5,8 @@ import numpy as np
 from numrnn._cells import CELLS, get_cell
 from numrnn._docs import fill_doc
 from numrnn._recurrent.layers import RNN
+from numrnn._validation import check_float
+from numrnn.backends import Masks
 
 __all__ = ["Recurrent"]
 
@@ -54,6 +56,21 @@ class Recurrent(RNN):
 
       .. math:: h_t = \max(W_{ih} x_t + b_{ih} + w_{hh} \odot h_{t-1} + b_{hh}, 0)
 
+    Two regularisers act inside the compiled time loops, in training mode only (seeded by
+    ``seed``, so reproducible), and backward applies them likewise:
+
+    * ``recurrent_dropout=p``: variational dropout on the recurrent input (Gal & Ghahramani
+      2016, "A theoretically grounded application of dropout in recurrent neural
+      networks"; Keras' ``recurrent_dropout``): :math:`h_{t-1} \to m \odot h_{t-1} / (1 - p)`
+      before the :math:`W_{hh}` product only, one mask :math:`m` per sequence and
+      layer-direction, the same at every step. No effect in evaluation mode.
+    * ``zoneout=p`` (Krueger et al. 2017, "Zoneout: regularizing RNNs by randomly
+      preserving hidden activations"): :math:`h_t = m \odot h_{t-1} + (1 - m) \odot
+      \tilde h_t` per unit and step, :math:`m \sim \text{Bernoulli}(p)`, with
+      :math:`\tilde h_t` the cell's new state; cells with a cell state zone out :math:`c`
+      the same way (masks of their own). Evaluation mode uses the expectation,
+      :math:`h_t = p\, h_{t-1} + (1 - p)\, \tilde h_t`.
+
     Parameters are PyTorch's layout (``weight_ih_l{k}`` (G·H, in), ``weight_hh_l{k}``
     (G·H, H), ``bias_ih_l{k}``, ``bias_hh_l{k}`` (G·H,)), then the cell's extras, then
     the ``_reverse`` variants, layer after layer.
@@ -64,6 +81,10 @@ class Recurrent(RNN):
         A registered cell name (above), or a cell definition (``numrnn._cells.Cell``).
     %(layer_sizes)s
     %(layer_options)s
+    recurrent_dropout : float in [0, 1), default 0
+        Recurrent dropout probability (above), in training mode.
+    zoneout : float in [0, 1), default 0
+        Zoneout probability (above).
     %(layer_numerics)s
 
     Attributes
@@ -96,7 +117,7 @@ class Recurrent(RNN):
     (4,)
     """
 
-    _CONFIG = ("cell",)
+    _CONFIG = ("cell", "recurrent_dropout", "zoneout")
 
     def __init__(
         self,
@@ -112,6 +133,8 @@ class Recurrent(RNN):
         dtype=np.float32,
         backend="auto",
         seed=None,
+        recurrent_dropout=0.0,
+        zoneout=0.0,
     ):
         definition = get_cell(cell)
         registered = CELLS.get(definition.name) == definition
@@ -120,7 +143,65 @@ class Recurrent(RNN):
             definition, input_size, hidden_size, num_layers, bias, batch_first, dropout,
             bidirectional, 0, dtype, backend, seed,
         )  # fmt: skip
+        self.recurrent_dropout = recurrent_dropout
+        self.zoneout = zoneout
+
+    @property
+    def recurrent_dropout(self):
+        """float in [0, 1): recurrent dropout probability, in training mode."""
+        return self._recurrent_dropout
+
+    @recurrent_dropout.setter
+    def recurrent_dropout(self, p):
+        self._recurrent_dropout = check_float(p, "recurrent_dropout", 0, 1, high_open=True)
+        self._streaming.forget(self)
+
+    @property
+    def zoneout(self):
+        """float in [0, 1): zoneout probability (its expectation in evaluation mode)."""
+        return self._zoneout
+
+    @zoneout.setter
+    def zoneout(self, p):
+        self._zoneout = check_float(p, "zoneout", 0, 1, high_open=True)
+        self._streaming.forget(self)
+
+    @property
+    def _step_regularised(self):
+        recurrent = self._training and self._recurrent_dropout > 0
+        return self._dropout_active or recurrent or self._zoneout > 0
+
+    def _regularisers(self):
+        """A maker of each layer-direction's :class:`~numrnn.backends.Masks`, or None."""
+        p_recurrent = self._recurrent_dropout if self._training else 0.0
+        p_zone, training = self._zoneout, self._training
+        if not (p_recurrent or p_zone):
+            return None
+        rng, dtype = self._dropout_rng, self.dtype
+        sizes = [self._layout.hidden_out]
+        if self._spec.cell.has_cell_state:
+            sizes.append(self.hidden_size)
+
+        def zone(shape):
+            if training:
+                return (rng.random(shape) < p_zone).astype(dtype)
+            return np.full(shape, p_zone, dtype)
+
+        def masks(T, B):
+            recurrent = None
+            if p_recurrent:
+                keep = 1.0 - p_recurrent
+                recurrent = ((rng.random((B, sizes[0])) < keep) / keep).astype(dtype)
+            zones = [zone((T, B, size)) if p_zone else None for size in sizes] + [None]
+            return Masks(recurrent, zones[0], zones[1])
+
+        return masks
 
     def __repr__(self):
         name = self.cell if isinstance(self.cell, str) else self.cell.name
-        return f"Recurrent({name!r}, {super().__repr__().partition('(')[2]}"
+        text = f"Recurrent({name!r}, {super().__repr__().partition('(')[2]}"
+        for attr in ("recurrent_dropout", "zoneout"):
+            if getattr(self, attr):
+                text = text.replace(", dtype=", f", {attr}={getattr(self, attr)!r}, dtype=", 1)
+        return text
+

@@ -135,7 +135,7 @@ class RNN(RecurrentBase):
         need_tape = grad_enabled()
         output, finals, tape = stack_forward(
             be, self._spec, self._layer_params(), x, states, lengths, self._layout.directions,
-            self._dropout_mask(), need_tape,
+            self._dropout_mask(), need_tape, self._regularisers(),
         )  # fmt: skip
         self._record = _Record(tape, (T, B), batched, device) if need_tape else None
         if batched and self.batch_first:

@@ -103,13 +103,14 @@ class _Tape:
     ``gates`` (the gate values), ``hprev``, ``cprev`` (h_{t-1}, c_{t-1}),
     ``taped`` (the cell's extra values) and ``hraw`` (unprojected states,
     with a projection) are owned by the tape and only read by backward, so
-    backward may run more than once.
+    backward may run more than once; ``masks`` are the regularisers' arrays.
     """
 
     __slots__ = ("x", "lengths", "full", "order", "reverse", "gates", "hprev", "cprev",
-                 "taped", "hraw")
+                 "taped", "hraw", "masks")
 
-    def __init__(self, x, lengths, order, reverse, gates, hprev, cprev, taped, hraw):
+    def __init__(self, x, lengths, order, reverse, gates, hprev, cprev, taped, hraw, masks):
+        self.masks = masks
         self.x = x
         self.lengths = lengths
         self.full = bool(np.all(lengths == x.shape[0]))
@@ -192,7 +193,15 @@ def _row_inputs(cell, params, dtype):
     return b_ih, b_hh, b_ih + b_hh, units
 
 
-def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
+def _mask_arrays(masks, dtype):
+    """The loops' (rec_mask, zone_h, zone_c): C-contiguous arrays, size 0 where off."""
+    if masks is None:
+        masks = (None, None, None)
+    return tuple(np.empty((0,) * ndim, dtype) if a is None else np.ascontiguousarray(a, dtype)
+                 for a, ndim in zip(masks, (2, 3, 3), strict=True))
+
+
+def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     """Run one layer-direction over a batch of sequences.
 
     See :mod:`numrnn.backends` for the parameters and the returned
@@ -228,6 +237,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
         hraw_tape = np.empty((T, B, H), dtype) if proj else _empty3(dtype)
     else:
         hprev = cprev = taped = hraw_tape = _empty3(dtype)
+    rec_mask, zone_h, zone_c = regularisers = _mask_arrays(masks, dtype)
     b_ih, b_hh, bias, units = _row_inputs(cell, params, dtype)
     relu = int(cell.relu)
 
@@ -236,10 +246,13 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
         hs = _workspaces.get("hs", (n, P), dtype)
         loop(
             xw, b_ih, b_hh, bias, units, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse, relu,
-            out, h_n, c_n, hprev, cprev, taped, hraw_tape,
+            rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape,
             hs, _workspaces.get("cs", (n, C), dtype), _workspaces.get("hh", (n, GH), dtype),
             _workspaces.get("hraw", (n, H), dtype) if proj else hs,
             _workspaces.get("tw", (n, E), dtype),
+            _workspaces.get("hm", (n, P if rec_mask.size else 0), dtype),
+            _workspaces.get("hz", (n, P if zone_h.size else 0), dtype),
+            _workspaces.get("cz", (n, C if zone_h.size else 0), dtype),
         )  # fmt: skip
 
     if len(parts) == 1:
@@ -256,7 +269,8 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
             _in_threads([partial(run, part) for part in parts])
     tape = None
     if need_tape:
-        tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev, taped, hraw_tape)
+        tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev, taped, hraw_tape,
+                     regularisers)
     return out, h_n, (c_n if cell.has_cell_state else None), tape
 
 
@@ -292,17 +306,22 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     b_ih, b_hh, bias, units = _row_inputs(cell, params, dtype)
     relu = int(cell.relu)
     direct = H if cell.direct_grad else 0
+    rec_mask, zone_h, zone_c = tape.masks
+    zoneout = zone_h.size > 0
 
     def run(part):
         n = part.shape[0]
         dhs = _workspaces.get("dhs", (n, P), dtype)
         loop(
             tape.gates, tape.taped, tape.hprev, tape.cprev, b_ih, b_hh, bias, units, w_hh, w_hr,
-            grad_output, grad_h_n, grad_c_n, lengths, part, reverse, relu, dgates, dgates_h,
-            dunits, dh0, dc0, dhtot, dhs,
+            grad_output, grad_h_n, grad_c_n, lengths, part, reverse, relu, rec_mask, zone_h,
+            zone_c, dgates, dgates_h, dunits, dh0, dc0, dhtot, dhs,
             _workspaces.get("dcs", (n, C), dtype), _workspaces.get("dgw", (n, GH), dtype),
             _workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
             np.zeros((n, H), dtype) if proj else _workspaces.get("dhd", (n, direct), dtype),
+            _workspaces.get("zd", (n, P if zoneout else 0), dtype),
+            _workspaces.get("zcd", (n, C if zoneout else 0), dtype),
+            np.zeros(H if zoneout else 0, dtype),
         )  # fmt: skip
 
     step_flops = 2.0 * B * P * GH
@@ -320,6 +339,8 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     # parts unless the cell's split_grad (the GRU's candidate gate).
     dg_h = dgates_h.reshape(rows, GH)
     hprev = tape.hprev.reshape(rows, P)
+    if rec_mask.size:  # recurrent dropout: the W_hh product read rec_mask * h_prev
+        hprev = (tape.hprev * rec_mask).reshape(rows, P)
     if not tape.full:
         # dG is zero at padded steps, but 0 * NaN is not: padding the
         # caller filled with NaN or inf must not reach dW_ih.

@@ -59,6 +59,28 @@ def _copy(src, dst):
 
 
 @jit
+def _multiply(a, b, out):
+    """out = a * b, elementwise."""
+    for j in range(a.shape[0]):
+        out[j] = a[j] * b[j]
+
+
+@jit
+def _zone(z, previous, new):
+    """Zoneout: new = z previous + (1 - z) new."""
+    for j in range(new.shape[0]):
+        new[j] += z[j] * (previous[j] - new[j])
+
+
+@jit
+def _unzone(z, d, zoned):
+    """Zoneout backward: zoned = z d (to the previous state), d = (1 - z) d (to the cell's)."""
+    for j in range(d.shape[0]):
+        zoned[j] = z[j] * d[j]
+        d[j] -= zoned[j]
+
+
+@jit
 def _gather_rows(src, order, dst):
     """dst[k] = src[order[k]] (into the length-sorted order)."""
     for k in range(order.shape[0]):
@@ -161,7 +183,8 @@ def _diagonal_backward(dg, w, dh):
 
 def _forward(
     xw, b_ih, b_hh, bias, units, w_hh_t, w_hr_t, h0, c0, lengths, order, reverse, relu,
-    out, h_n, c_n, hprev, cprev, taped, hraw_tape, hs, cs, hh, hraw, tw,
+    rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape, hs, cs, hh, hraw,
+    tw, hm, hz, cz,
 ):  # fmt: skip
     """One layer-direction forward: the time loop, specialised per cell.
 
@@ -195,6 +218,11 @@ def _forward(
     reverse : bool
     relu : int
         The vanilla RNN's activation (0: tanh, 1: ReLU); ignored by others.
+    rec_mask : (B, P) array, or size 0
+        Recurrent dropout: the W_hh product reads rec_mask[b] * h_{t-1}.
+    zone_h, zone_c : (T, B, P), (T, B, H) arrays, or size 0
+        Zoneout: the new h (c) is z h_{t-1} + (1 - z) h̃ with z = zone_h[t, b]
+        (zone_c[t, b]).
     out : (T, B, P) array
         Output, zero at padded steps.
     h_n : (B, P) array
@@ -210,8 +238,12 @@ def _forward(
         Workspaces; without projection ``hraw`` must be ``hs``.
     hh : (n, G*H) array
         Workspace.
+    hm, hz, cz : (n, P), (n, P), (n, H or 0) arrays
+        Workspaces of the regularisers (size 0 where they are off).
     """
     fast = fast_gates(xw)
+    recurrent_dropout = rec_mask.size > 0
+    zoneout = zone_h.size > 0
     T = xw.shape[0]
     B = order.shape[0]
     proj = w_hr_t.size > 0
@@ -225,17 +257,25 @@ def _forward(
         nb = _active_count(lengths, order, s, nb)
         if nb == 0:
             break
+        product_input = hs
+        if recurrent_dropout:
+            for k in range(nb):
+                _multiply(hs[k], rec_mask[order[k]], hm[k])
+            product_input = hm
         if DIAGONAL:  # noqa: F821
             for k in range(nb):
-                diagonal_product(hs[k], w_hh_t, hh[k])
+                diagonal_product(product_input[k], w_hh_t, hh[k])
         else:
-            np.dot(hs[:nb], w_hh_t, hh[:nb])
+            np.dot(product_input[:nb], w_hh_t, hh[:nb])
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
             if tape:
                 _copy(hs[k], hprev[t, b])
                 _copy(cs[k], cprev[t, b])
+            if zoneout:
+                _copy(hs[k], hz[k])
+                _copy(cs[k], cz[k])
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
                 xw[t, b], params, hh[k], cs[k], hraw[k],
                 taped[t, b] if tape else tw[k], relu, fast, True,
@@ -244,6 +284,13 @@ def _forward(
                 _copy(hraw[k], hraw_tape[t, b])
         if proj:
             np.dot(hraw[:nb], w_hr_t, hs[:nb])
+        if zoneout:
+            for k in range(nb):
+                b = order[k]
+                t = _time_index(lengths, b, s, reverse)
+                _zone(zone_h[t, b], hz[k], hs[k])
+                if TWO_STATES:  # noqa: F821
+                    _zone(zone_c[t, b], cz[k], cs[k])
         for k in range(nb):
             b = order[k]
             _copy(hs[k], out[_time_index(lengths, b, s, reverse), b])
@@ -258,8 +305,8 @@ def _forward(
 
 def _backward(
     gates, taped, hprev, cprev, b_ih, b_hh, bias, units, w_hh, w_hr, grad_out, grad_hn,
-    grad_cn, lengths, order, reverse, relu, dgates, dgates_h, dunits, dh0, dc0, dhtot, dhs,
-    dcs, dgw, dhraw, dhd,
+    grad_cn, lengths, order, reverse, relu, rec_mask, zone_h, zone_c, dgates, dgates_h,
+    dunits, dh0, dc0, dhtot, dhs, dcs, dgw, dhraw, dhd, zd, zcd, zero,
 ):  # fmt: skip
     """One layer-direction backward through time, specialised per cell.
 
@@ -277,7 +324,7 @@ def _backward(
     grad_out : (T, B, P) array
     grad_hn : (B, P) array
     grad_cn : (B, H) or (B, 0) array
-    lengths, order, reverse, relu
+    lengths, order, reverse, relu, rec_mask, zone_h, zone_c
         As in :func:`_forward`.
     dgates : (T, B, G*H) array
         Output: the gradients of the input parts of the pre-activations
@@ -300,10 +347,14 @@ def _backward(
         ``dhraw`` then holds already).
     dgw : (n, G*H) array
         Workspace.
+    zd, zcd, zero : (n, P), (n, H or 0), (H,) arrays
+        Workspaces of zoneout (size 0 without it); ``zero`` must be zeros.
     """
     T = gates.shape[0]
     P = dhs.shape[1]
     proj = w_hr.size > 0
+    recurrent_dropout = rec_mask.size > 0
+    zoneout = zone_h.size > 0
     _gather_rows(grad_hn, order, dhs)
     if TWO_STATES:  # noqa: F821
         _gather_rows(grad_cn, order, dcs)
@@ -320,16 +371,29 @@ def _backward(
                 g = grad_out[t, b]
                 for j in range(P):
                     dh[j] += g[j]
+                if zoneout:
+                    _unzone(zone_h[t, b], dh, zd[k])
                 _copy(dh, dhtot[t, b])
             np.dot(dhs[:nb], w_hr, dhraw[:nb])
+        elif zoneout:
+            for k in range(nb):
+                b = order[k]
+                t = _time_index(lengths, b, s, reverse)
+                dh = dhs[k]
+                g = grad_out[t, b]
+                for j in range(P):
+                    dh[j] += g[j]
+                _unzone(zone_h[t, b], dh, zd[k])
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
-            # Without a projection the row adds grad_out_t itself (one pass fewer).
+            if TWO_STATES and zoneout:  # noqa: F821
+                _unzone(zone_c[t, b], dcs[k], zcd[k])
+            # Without a projection or zoneout the row adds grad_out_t itself (one pass fewer).
             ROW_BACKWARD(  # noqa: F821 (a global of each specialisation)
                 gates[t, b], taped[t, b], hprev[t, b], cprev[t, b], dhraw[k],
-                dhd[k] if proj else grad_out[t, b], dcs[k], dgates[t, b], dgates_h[t, b],
-                dhd[k], params, dunits[t, b], relu,
+                dhd[k] if proj else zero if zoneout else grad_out[t, b], dcs[k], dgates[t, b],
+                dgates_h[t, b], dhd[k], params, dunits[t, b], relu,
             )  # fmt: skip
         if DIAGONAL:  # noqa: F821
             for k in range(nb):
@@ -337,12 +401,26 @@ def _backward(
                 _diagonal_backward(dgates_h[_time_index(lengths, b, s, reverse), b], w_hh, dhs[k])
         else:
             np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
+        if recurrent_dropout:
+            for k in range(nb):
+                _multiply(dhs[k], rec_mask[order[k]], dhs[k])
         if DIRECT_GRAD:  # noqa: F821
             for k in range(nb):
                 dh = dhs[k]
                 dd = dhd[k]
                 for j in range(P):
                     dh[j] += dd[j]
+        if zoneout:
+            for k in range(nb):
+                dh = dhs[k]
+                dz = zd[k]
+                for j in range(P):
+                    dh[j] += dz[j]
+                if TWO_STATES:  # noqa: F821
+                    dc = dcs[k]
+                    dzc = zcd[k]
+                    for j in range(dc.shape[0]):
+                        dc[j] += dzc[j]
     zero_padding(dgates, lengths, order)
     if SPLIT_GRAD:  # noqa: F821
         zero_padding(dgates_h, lengths, order)

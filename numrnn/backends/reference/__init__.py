@@ -215,10 +215,21 @@ def schedule(T, B, lengths, reverse):
 
 
 class _Tape:
-    __slots__ = ("x", "t", "active", "steps")
+    __slots__ = ("x", "t", "active", "steps", "masks")
 
-    def __init__(self, x, t, active):
-        self.x, self.t, self.active, self.steps = x, t, active, []
+    def __init__(self, x, t, active, masks):
+        self.x, self.t, self.active, self.steps, self.masks = x, t, active, [], masks
+
+
+def _zoned(z, previous, new):
+    """Zoneout: z previous + (1 - z) new (``new`` itself without a zoneout weight)."""
+    return new if z is None else z * previous + (1 - z) * new
+
+
+def _zone_weights(masks, t, cols):
+    """The zoneout weights of h and c at one step (None where there are none)."""
+    return tuple(None if masks is None or z is None else z[t, cols]
+                 for z in ((None, None) if masks is None else (masks.zone_h, masks.zone_c)))
 
 
 def prepare_params(params):
@@ -226,9 +237,10 @@ def prepare_params(params):
     return params
 
 
-def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
+def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     """One layer-direction over a sequence; see :mod:`numrnn.backends`."""
     cell = spec.cell
+    recurrent = None if masks is None else masks.recurrent
     step_forward = cell.functions("step_forward")
     T, B, _ = x.shape
     t_index, active = schedule(T, B, lengths, reverse)
@@ -237,13 +249,18 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     h = h0.copy()
     c = None if c0 is None else c0.copy()
     output = np.zeros((T, B, h0.shape[1]), dtype=x.dtype)
-    tape = _Tape(x, t_index, active) if need_tape else None
+    tape = _Tape(x, t_index, active, masks) if need_tape else None
     for s in range(T):
         t, m = t_index[s], active[s]
         if not m.any():
             break
-        h_new, c_new, saved = step_forward(cell, gx_all[t, cols], _hidden_parts(cell, h, params),
-                                           h, c, params)
+        h_in = h if recurrent is None else recurrent * h
+        h_new, c_new, saved = step_forward(cell, gx_all[t, cols],
+                                           _hidden_parts(cell, h_in, params), h, c, params)
+        z_h, z_c = _zone_weights(masks, t, cols)
+        h_new = _zoned(z_h, h, h_new)
+        if c is not None:
+            c_new = _zoned(z_c, c, c_new)
         output[t[m], cols[m]] = h_new[m]
         if need_tape:
             tape.steps.append((h, c, saved))
@@ -270,12 +287,23 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
         h, c, saved = tape.steps[s]
         dh_step = np.where(mask, dh + grad_output[t, cols], 0)
         dc_step = None if dc is None else np.where(mask, dc, 0)
-        dgx, dgh, dh_direct, dc_prev = step_backward(cell, dh_step, dc_step, h, c, saved,
-                                                     params, grads)
+        # Zoneout: the new state is z previous + (1 - z) the cell's, in both gradients.
+        z_h, z_c = _zone_weights(tape.masks, t, cols)
+        dh_zoned = 0 if z_h is None else z_h * dh_step
+        dc_zoned = 0 if z_c is None else z_c * dc_step
+        dgx, dgh, dh_direct, dc_prev = step_backward(
+            cell, _zoned(z_h, 0, dh_step), None if dc is None else _zoned(z_c, 0, dc_step), h, c,
+            saved, params, grads,
+        )  # fmt: skip
         d_gx_all[t[m], cols[m]] = dgx[m]
-        dh = np.where(mask, dh_direct + _hidden_backward(cell, dgh, h, params, grads), dh)
+        recurrent = None if tape.masks is None else tape.masks.recurrent
+        if recurrent is None:
+            through = _hidden_backward(cell, dgh, h, params, grads)
+        else:  # recurrent dropout: the product reads recurrent * h
+            through = recurrent * _hidden_backward(cell, dgh, recurrent * h, params, grads)
+        dh = np.where(mask, dh_direct + through + dh_zoned, dh)
         if dc is not None:
-            dc = np.where(mask, dc_prev, dc)
+            dc = np.where(mask, dc_prev + dc_zoned, dc)
     rows = d_gx_all.reshape(T * B, -1)
     # Time t is valid for sequence b iff step t is active (t < lengths[b]) in
     # either direction; padded inputs must not reach dW_ih (0 * NaN is NaN).
