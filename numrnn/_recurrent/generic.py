@@ -183,8 +183,8 @@ class Recurrent(RNN):
             sizes.append(self.hidden_size)
 
         def zone(shape):
-            if training:
-                return (rng.random(shape) < p_zone).astype(dtype)
+            if training:  # float32 draws: half the time of float64 ones, for T·B·H of them
+                return (rng.random(shape, dtype=np.float32) < p_zone).astype(dtype)
             return np.full(shape, p_zone, dtype)
 
         def masks(T, B):
