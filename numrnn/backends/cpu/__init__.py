@@ -48,7 +48,7 @@ from ..reference import (
     transpose01,
     zeros,
 )
-from . import _kernels
+from . import _kernels, _panels
 from ._blas import blas_threads, max_threads, single_threaded
 from ._stepper import make_stepper
 
@@ -184,6 +184,23 @@ def _empty2(n, dtype):
     return np.empty((n, 0), dtype)
 
 
+#: The per-step products run on packed weights (:mod:`._panels`) when the
+#: rows of a thread's share are at least this many and the product's inner
+#: size at least :data:`PANEL_MIN_K`; below, OpenBLAS was as fast or faster.
+PANEL_MIN_ROWS = 8
+PANEL_MIN_K = 32
+
+
+def _packed(w, rows, name):
+    """``w`` (K, N) packed into panels for shares of ``rows`` rows, or size 0: use BLAS."""
+    K, N = w.shape
+    if rows < PANEL_MIN_ROWS or K < PANEL_MIN_K:
+        return np.empty((0, 0, 0), w.dtype)
+    panels = _workspaces.get(name, (-(-N // _panels.NR), K, _panels.NR), w.dtype)
+    _panels.pack(w, panels)
+    return panels
+
+
 def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     """Run one layer-direction over a batch of sequences.
 
@@ -223,16 +240,19 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     b_ih, b_hh = params["bias_ih"], params["bias_hh"]
     bias = b_ih + b_hh
     relu = int(cell.relu)
+    panels = _packed(w_hh_t, max(len(part) for part in parts), "panels_f")
+    tail = _workspaces.get("tail", (_panels.MR, _panels.NR), dtype)
 
     def run(part):
         n = part.shape[0]
-        hs = _workspaces.get("hs", (n, P), dtype)
+        hs = _workspaces.get("hs", (_panels.rows_padded(n), P), dtype)
+        hs[n:] = 0  # read (and dropped) by the panel product
         loop(
-            xw, b_ih, b_hh, bias, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse, relu,
+            xw, b_ih, b_hh, bias, w_hh_t, panels, w_hr_t, h0, c0, lengths, part, reverse, relu,
             out, h_n, c_n, hprev, cprev, taped, hraw_tape,
             hs, _workspaces.get("cs", (n, C), dtype), _workspaces.get("hh", (n, GH), dtype),
             _workspaces.get("hraw", (n, H), dtype) if proj else hs,
-            _workspaces.get("tw", (n, E), dtype),
+            _workspaces.get("tw", (n, E), dtype), tail,
         )  # fmt: skip
 
     if len(parts) == 1:
@@ -282,21 +302,25 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     direct = cell.direct_grad
     dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype) if direct else dgates
     relu = int(cell.relu)
+    step_flops = 2.0 * B * P * GH
+    parts = _batch_parts(lengths, order, T * step_flops)
+    panels = _packed(w_hh, max(len(part) for part in parts), "panels_b")
+    tail = _workspaces.get("tail", (_panels.MR, _panels.NR), dtype)
 
     def run(part):
         n = part.shape[0]
         dhs = _workspaces.get("dhs", (n, P), dtype)
+        dgw = _workspaces.get("dgw", (_panels.rows_padded(n), GH), dtype)
+        dgw[n:] = 0  # read (and dropped) by the panel product
         loop(
-            tape.gates, tape.taped, tape.hprev, tape.cprev, w_hh, w_hr, grad_output, grad_h_n,
-            grad_c_n, lengths, part, reverse, relu, dgates, dgates_h, dh0, dc0, dhtot, dhs,
-            _workspaces.get("dcs", (n, C), dtype), _workspaces.get("dgw", (n, GH), dtype),
+            tape.gates, tape.taped, tape.hprev, tape.cprev, w_hh, panels, w_hr, grad_output,
+            grad_h_n, grad_c_n, lengths, part, reverse, relu, dgates, dgates_h, dh0, dc0, dhtot,
+            dhs, _workspaces.get("dcs", (n, C), dtype), dgw,
             _workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
             np.zeros((n, H), dtype) if proj else _workspaces.get("dhd", (n, H if direct else 0),
-                                                                  dtype),
+                                                                  dtype), tail,
         )  # fmt: skip
 
-    step_flops = 2.0 * B * P * GH
-    parts = _batch_parts(lengths, order, T * step_flops)
     if len(parts) == 1:
         with blas_threads(step_flops):
             run(order)

@@ -47,6 +47,7 @@ without projection) the caller passes the same array twice.
 import numpy as np
 
 from ._jit import fast_gates, jit, specialise
+from ._panels import compile_kernels, panel_product
 
 __all__ = ["gemm", "loops", "zero_padding"]
 
@@ -128,16 +129,22 @@ def _step_rows(a, lengths, order, reverse, s, nb, gathered):
     last = order[order.shape[0] - 1]
     if lengths[last] == a.shape[0] and last - first == order.shape[0] - 1:
         return a[_time_index(lengths, first, s, reverse), first : first + nb]
+    _gather_step(a, lengths, order, reverse, s, nb, gathered)
+    return gathered[:nb]
+
+
+@jit
+def _gather_step(a, lengths, order, reverse, s, nb, gathered):
+    """gathered[k] = a[t_k, order[k]] for the nb rows of step s."""
     for k in range(nb):
         b = order[k]
         _copy(a[_time_index(lengths, b, s, reverse), b], gathered[k])
-    return gathered[:nb]
 
 
 
 def _forward(
-    xw, b_ih, b_hh, bias, w_hh_t, w_hr_t, h0, c0, lengths, order, reverse, relu,
-    out, h_n, c_n, hprev, cprev, taped, hraw_tape, hs, cs, hh, hraw, tw,
+    xw, b_ih, b_hh, bias, w_hh_t, panels, w_hr_t, h0, c0, lengths, order, reverse, relu,
+    out, h_n, c_n, hprev, cprev, taped, hraw_tape, hs, cs, hh, hraw, tw, tail,
 ):  # fmt: skip
     """One layer-direction forward: the time loop, specialised per cell.
 
@@ -154,6 +161,10 @@ def _forward(
         The biases and their sum.
     w_hh_t : (P, G*H) array
         W_hhᵀ, C-contiguous; P = H_out (proj_size, or H without projection).
+    panels : array
+        W_hhᵀ packed by :func:`numrnn.backends.cpu._panels.pack`: the per-step
+        product then runs on it (:func:`~numrnn.backends.cpu._panels.panel_product`),
+        or size 0: through BLAS.
     w_hr_t : (H, P) array, or (0, 0) without projection
         W_hrᵀ, C-contiguous.
     h0 : (B, P) array
@@ -181,9 +192,12 @@ def _forward(
         With projection and a tape: the unprojected hidden states (zero at
         padded steps), for dW_hr.
     hs, cs, hraw, tw : (n, P), (n, H or 0), (n, H), (n, E*H) arrays
-        Workspaces; without projection ``hraw`` must be ``hs``.
+        Workspaces; without projection ``hraw`` must be ``hs``.  With
+        ``panels``, ``hs`` has ``rows_padded(n)`` rows, the last ones zero.
     hh : (n, G*H) array
         Workspace.
+    tail : array
+        Workspace of :func:`~numrnn.backends.cpu._panels.panel_product`.
     """
     fast = fast_gates(xw)
     T = xw.shape[0]
@@ -199,7 +213,10 @@ def _forward(
         nb = _active_count(lengths, order, s, nb)
         if nb == 0:
             break
-        np.dot(hs[:nb], w_hh_t, hh[:nb])
+        if panels.size > 0:
+            panel_product(hs, nb, panels, hh, tail)
+        else:
+            np.dot(hs[:nb], w_hh_t, hh[:nb])
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
@@ -227,8 +244,8 @@ def _forward(
 
 
 def _backward(
-    gates, taped, hprev, cprev, w_hh, w_hr, grad_out, grad_hn, grad_cn, lengths, order,
-    reverse, relu, dgates, dgates_h, dh0, dc0, dhtot, dhs, dcs, dgw, dhraw, dhd,
+    gates, taped, hprev, cprev, w_hh, panels, w_hr, grad_out, grad_hn, grad_cn, lengths,
+    order, reverse, relu, dgates, dgates_h, dh0, dc0, dhtot, dhs, dcs, dgw, dhraw, dhd, tail,
 ):  # fmt: skip
     """One layer-direction backward through time, specialised per cell.
 
@@ -240,6 +257,8 @@ def _backward(
     gates, taped, hprev, cprev : arrays
         The forward tapes (see :func:`_forward`).
     w_hh : (G*H, P) array
+    panels : array
+        ``w_hh`` packed, or size 0 (as in :func:`_forward`).
     w_hr : (P, H) array, or (0, 0) without projection
     grad_out : (T, B, P) array
     grad_hn : (B, P) array
@@ -263,7 +282,9 @@ def _backward(
         must be (n, H) zeros (the row functions add it as the output gradient, which
         ``dhraw`` then holds already).
     dgw : (n, G*H) array
-        Workspace.
+        Workspace; ``rows_padded(n)`` rows with ``panels``.
+    tail : array
+        Workspace of :func:`~numrnn.backends.cpu._panels.panel_product`.
     """
     T = gates.shape[0]
     P = dhs.shape[1]
@@ -294,7 +315,11 @@ def _backward(
                 dhd[k] if proj else grad_out[t, b], dcs[k], dgates[t, b], dgates_h[t, b],
                 dhd[k], relu,
             )  # fmt: skip
-        np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
+        if panels.size > 0:
+            _gather_step(dgates_h, lengths, order, reverse, s, nb, dgw)
+            panel_product(dgw, nb, panels, dhs, tail)
+        else:
+            np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
         if DIRECT_GRAD:  # noqa: F821
             for k in range(nb):
                 dh = dhs[k]
@@ -321,6 +346,7 @@ def loops(cell):
     """
     made = _LOOPS.get(cell.maths)
     if made is None:
+        compile_kernels()  # before the loops that call them are compiled
         flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad}
         forward = specialise(
             _forward, cell.maths, jit, ROW_PARAMS=cell.functions("row_params"),
