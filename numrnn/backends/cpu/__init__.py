@@ -4,11 +4,15 @@ Implements the backend interface of :mod:`numrnn.backends` for float32 and
 float64.  One layer-direction runs as
 
 1. input projection ``X W_ihᵀ``: one GEMM over all T·B rows;
-2. the recurrent loop (:mod:`._kernels`): per step ``h_{t-1} W_hhᵀ`` (BLAS
-   from ``@njit``) and the fused gate maths of :mod:`numrnn.backends.gates`;
+2. the recurrent loop (:mod:`._kernels`): per step ``h_{t-1} W_hhᵀ`` and the
+   fused gate maths of :mod:`numrnn.backends.gates`.  The product runs on
+   ``W_hhᵀ`` packed once per call (:mod:`._panels`, a Numba micro-kernel)
+   when a thread's share of the batch has at least :data:`PANEL_MIN_ROWS`
+   rows, else through BLAS from ``@njit``;
 3. backward: the reverse loop gives the gradients of the pre-activations
-   ``dG`` for all steps, then ``dX = dG W_ih``, ``dW_ih = dGᵀ X``,
-   ``dW_hh = dGᵀ H_prev`` (and ``dW_hr``) are one GEMM each over all rows.
+   ``dG`` for all steps (per step ``dG_t W_hh``, on packed ``W_hh`` likewise),
+   then ``dX = dG W_ih``, ``dW_ih = dGᵀ X``, ``dW_hh = dGᵀ H_prev`` (and
+   ``dW_hr``) are one GEMM each over all rows.
 
 Sequences of a batch are independent, so a large batch is split between
 threads that each run the whole recurrence of their share (kernels release
@@ -194,6 +198,8 @@ PANEL_MIN_K = 32
 def _packed(w, rows, name):
     """``w`` (K, N) packed into panels for shares of ``rows`` rows, or size 0: use BLAS."""
     K, N = w.shape
+    # Before the loops that call the kernel are compiled (or loaded from the cache).
+    _panels.compile_kernels(w.dtype)
     if rows < PANEL_MIN_ROWS or K < PANEL_MIN_K:
         return np.empty((0, 0, 0), w.dtype)
     panels = _workspaces.get(name, (-(-N // _panels.NR), K, _panels.NR), w.dtype)

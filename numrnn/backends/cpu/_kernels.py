@@ -3,8 +3,9 @@
 Each loop runs one layer-direction over all time steps.  The input
 projection ``xw = X W_ihᵀ`` (without bias) has been computed beforehand by one
 GEMM over all T·B rows; per step the loop does the recurrent product
-``h_{t-1} W_hhᵀ`` with BLAS (``np.dot``) and then the gate maths of
-:mod:`numrnn.backends.gates`, fused in one pass over the units.
+``h_{t-1} W_hhᵀ``, on weights packed once per call (:mod:`._panels`) when
+the caller passes them, else with BLAS (``np.dot``), and then the gate maths
+of :mod:`numrnn.backends.gates`, fused in one pass over the units.
 
 Variable lengths and direction
 ------------------------------
@@ -47,7 +48,7 @@ without projection) the caller passes the same array twice.
 import numpy as np
 
 from ._jit import fast_gates, jit, specialise
-from ._panels import compile_kernels, panel_product
+from ._panels import panel_product
 
 __all__ = ["gemm", "loops", "zero_padding"]
 
@@ -346,7 +347,6 @@ def loops(cell):
     """
     made = _LOOPS.get(cell.maths)
     if made is None:
-        compile_kernels()  # before the loops that call them are compiled
         flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad}
         forward = specialise(
             _forward, cell.maths, jit, ROW_PARAMS=cell.functions("row_params"),
