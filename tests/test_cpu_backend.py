@@ -340,7 +340,8 @@ def test_packed_panel_products_match_reference(rng, monkeypatch, kind, P, with_l
     monkeypatch.setattr(cpu, "PANEL_MIN_K", 1)
     # (float32 at H = 1: the fast activations' error, amplified, is over its tolerance
     # with BLAS too)
-    shapes = [(5, 1, 2, 1, 1)] * (dtype == np.float64) + [(4, 6, 3, 9, 1), (3, 11, 4, 37, 2)]
+    shapes = [(5, 1, 2, 1, 1)] * (dtype == np.float64)
+    shapes += [(4, 6, 3, 9, 1), (3, 11, 4, 37, 2), (40, 22, 3, 19, 2)]
     for T, B, I, H, threads in shapes:
         monkeypatch.setattr(cpu, "MIN_SPLIT_FLOPS", 0 if threads > 1 else np.inf)
         monkeypatch.setattr(cpu, "max_threads", lambda threads=threads: threads)

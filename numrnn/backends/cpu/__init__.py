@@ -207,6 +207,11 @@ def _packed(w, rows, name):
     return panels
 
 
+def _tail(dtype):
+    """The edge-tile workspace of the panel product, of the calling thread."""
+    return _workspaces.get("tail", (_panels.MR, _panels.NR), dtype)
+
+
 def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     """Run one layer-direction over a batch of sequences.
 
@@ -247,7 +252,6 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     bias = b_ih + b_hh
     relu = int(cell.relu)
     panels = _packed(w_hh_t, max(len(part) for part in parts), "panels_f")
-    tail = _workspaces.get("tail", (_panels.MR, _panels.NR), dtype)
 
     def run(part):
         n = part.shape[0]
@@ -258,7 +262,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
             out, h_n, c_n, hprev, cprev, taped, hraw_tape,
             hs, _workspaces.get("cs", (n, C), dtype), _workspaces.get("hh", (n, GH), dtype),
             _workspaces.get("hraw", (n, H), dtype) if proj else hs,
-            _workspaces.get("tw", (n, E), dtype), tail,
+            _workspaces.get("tw", (n, E), dtype), _tail(dtype),
         )  # fmt: skip
 
     if len(parts) == 1:
@@ -311,7 +315,6 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     step_flops = 2.0 * B * P * GH
     parts = _batch_parts(lengths, order, T * step_flops)
     panels = _packed(w_hh, max(len(part) for part in parts), "panels_b")
-    tail = _workspaces.get("tail", (_panels.MR, _panels.NR), dtype)
 
     def run(part):
         n = part.shape[0]
@@ -324,7 +327,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
             dhs, _workspaces.get("dcs", (n, C), dtype), dgw,
             _workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
             np.zeros((n, H), dtype) if proj else _workspaces.get("dhd", (n, H if direct else 0),
-                                                                  dtype), tail,
+                                                                  dtype), _tail(dtype),
         )  # fmt: skip
 
     if len(parts) == 1:
