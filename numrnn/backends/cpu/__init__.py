@@ -196,15 +196,24 @@ PANEL_MIN_K = 32
 
 
 def _packed(w, rows, name):
-    """``w`` (K, N) packed into panels for shares of ``rows`` rows, or size 0: use BLAS."""
+    """``w`` (K, N) packed into panels for shares of ``rows`` rows, or size 0: use BLAS.
+
+    The panel kernel is compiled (or loaded from Numba's cache) by the first call that
+    uses it, before the loops that call it; until then calls run loops that cannot
+    (:func:`_loops`), so small problems never wait for its compilation.
+    """
     K, N = w.shape
-    # Before the loops that call the kernel are compiled (or loaded from the cache).
-    _panels.compile_kernels(w.dtype)
     if rows < PANEL_MIN_ROWS or K < PANEL_MIN_K:
         return np.empty((0, 0, 0), w.dtype)
+    _panels.compile_kernels(w.dtype)
     panels = _workspaces.get(name, (-(-N // _panels.NR), K, _panels.NR), w.dtype)
     _panels.pack(w, panels)
     return panels
+
+
+def _loops(cell, dtype):
+    """The cell's time loops: those with the panel product once its kernel is compiled."""
+    return _kernels.loops(cell, _panels.compiled(dtype))
 
 
 def _tail(dtype):
@@ -226,7 +235,6 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     P = h0.shape[1]
     C = H if cell.has_cell_state else 0
     E = cell.taped * H
-    loop = _kernels.loops(cell)[0]
     lengths, order = _lengths_and_order(lengths, T, B)
     reverse = bool(reverse)
 
@@ -252,6 +260,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     bias = b_ih + b_hh
     relu = int(cell.relu)
     panels = _packed(w_hh_t, max(len(part) for part in parts), "panels_f")
+    loop = _loops(cell, dtype)[0]
 
     def run(part):
         n = part.shape[0]
@@ -297,7 +306,6 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     GH = cell.n_gates * H
     P = tape.hprev.shape[2]
     C = H if cell.has_cell_state else 0
-    loop = _kernels.loops(cell)[1]
     lengths, order, reverse = tape.lengths, tape.order, tape.reverse
     # C-contiguous copies of the layers' F-contiguous weights (numrnn._recurrent.params).
     w_hh = np.ascontiguousarray(params["weight_hh"])
@@ -315,6 +323,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     step_flops = 2.0 * B * P * GH
     parts = _batch_parts(lengths, order, T * step_flops)
     panels = _packed(w_hh, max(len(part) for part in parts), "panels_b")
+    loop = _loops(cell, dtype)[1]
 
     def run(part):
         n = part.shape[0]
@@ -390,9 +399,11 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
 def warmup(dtypes=(np.float32, np.float64), kinds=None):
     """Compile the kernels ahead of use (or load them from Numba's cache).
 
-    Runs a tiny forward and backward of each cell kind in each dtype, and a
-    stepper step with and without a batch axis, so that the first real call
-    does not pay for compilation.
+    Compiles the panel kernel of the per-step products, then runs a tiny
+    forward and backward of each cell kind in each dtype (through the loops
+    that use that kernel, as every later call then does), and a stepper step
+    with and without a batch axis, so that the first real call does not pay
+    for compilation.
 
     Parameters
     ----------
@@ -419,6 +430,7 @@ def warmup(dtypes=(np.float32, np.float64), kinds=None):
     T, B, I, H = 2, 2, 2, 2
     rng = np.random.default_rng(0)
     for dtype in dtypes:
+        _panels.compile_kernels(dtype)
         for kind in kinds:
             cell = CellSpec(kind, H, 0)
             GH = cell.cell.n_gates * H

@@ -214,7 +214,7 @@ def _forward(
         nb = _active_count(lengths, order, s, nb)
         if nb == 0:
             break
-        if panels.size > 0:
+        if PACKED and panels.size > 0:  # noqa: F821 (a global of each specialisation)
             panel_product(hs, nb, panels, hh, tail)
         else:
             np.dot(hs[:nb], w_hh_t, hh[:nb])
@@ -316,7 +316,7 @@ def _backward(
                 dhd[k] if proj else grad_out[t, b], dcs[k], dgates[t, b], dgates_h[t, b],
                 dhd[k], relu,
             )  # fmt: skip
-        if panels.size > 0:
+        if PACKED and panels.size > 0:  # noqa: F821
             _gather_step(dgates_h, lengths, order, reverse, s, nb, dgw)
             panel_product(dgw, nb, panels, dhs, tail)
         else:
@@ -339,21 +339,27 @@ def _backward(
 _LOOPS = {}
 
 
-def loops(cell):
+def loops(cell, packed):
     """The (forward, backward) time loops of a :class:`numrnn._cells.Cell`.
 
     Made once per cell maths (the tanh and ReLU RNNs share theirs: the
-    activation is the ``relu`` argument).
+    activation is the ``relu`` argument) and per ``packed``: only loops made
+    with ``packed=True`` run the product on panels (``PACKED``, a global of
+    each specialisation; with False the branch is pruned before typing, so
+    those loops do not compile the panel kernel, ~7 s per dtype).
     """
-    made = _LOOPS.get(cell.maths)
+    key = cell.maths, bool(packed)
+    made = _LOOPS.get(key)
     if made is None:
-        flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad}
+        prefix = cell.maths + ("_packed" if packed else "")
+        flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad,
+                 "PACKED": bool(packed)}
         forward = specialise(
-            _forward, cell.maths, jit, ROW_PARAMS=cell.functions("row_params"),
+            _forward, prefix, jit, ROW_PARAMS=cell.functions("row_params"),
             ROW_FORWARD=cell.functions("row_forward"), **flags,
         )  # fmt: skip
         backward = specialise(
-            _backward, cell.maths, jit, ROW_BACKWARD=cell.functions("row_backward"), **flags
+            _backward, prefix, jit, ROW_BACKWARD=cell.functions("row_backward"), **flags
         )
-        made = _LOOPS[cell.maths] = (forward, backward)
+        made = _LOOPS[key] = (forward, backward)
     return made

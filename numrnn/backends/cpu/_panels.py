@@ -27,7 +27,7 @@ from numba.core.compiler_lock import global_compiler_lock
 
 from ._jit import jit
 
-__all__ = ["MR", "NR", "compile_kernels", "pack", "panel_product", "rows_padded"]
+__all__ = ["MR", "NR", "compile_kernels", "compiled", "pack", "panel_product", "rows_padded"]
 
 #: Rows and columns of a tile of ``out`` (4 × 32 accumulators: 8 zmm in
 #: float32, 16 in float64, within the 32 registers of AVX-512).
@@ -138,3 +138,8 @@ def compile_kernels(dtype):
 
 
 _compiled = set()
+
+
+def compiled(dtype):
+    """Whether :func:`compile_kernels` has run for ``dtype`` in this process."""
+    return np.dtype(dtype) in _compiled
