@@ -3,25 +3,37 @@
 Prints a markdown table: for every cell and shape (T, B, I, H), the time of
 a forward pass without gradients and of a forward plus backward pass (input,
 state and weight gradients), for numrnn and PyTorch, the speed-up
-(torch time / numrnn time), and the fraction of the measured float32 GEMM
-ceiling each reaches.  Both run with the same number of threads (default
-2), float32, in one process, their repetitions interleaved so that they see
-the same machine load.
+(torch time / numrnn time), and the fraction of the measured GEMM ceiling
+(of the same dtype) each reaches.  Both run with the same number of threads
+(default 2) and dtype (default float32), in one process, their repetitions
+interleaved so that they see the same machine load (each timed call after an
+untimed one of the same library, so that neither runs while the other's
+threads still spin).
+
+With ``--lengths`` every row is also run with variable lengths, drawn
+uniformly from [T/2, T] (fixed seed, the same for both): numrnn's
+``lengths=`` against ``pack_padded_sequence(enforce_sorted=False)`` and
+``pad_packed_sequence``.  With ``--epoch`` a second table compares one
+training epoch of an LSTM classifier (``numrnn.model.Sequential`` of an LSTM
+and a Dense last-step head, ``fit`` with Adam) with the same network and
+mini-batch loop written in PyTorch: same data, batch size and threads.
 
 Usage (from the repository root, or with numrnn installed)::
 
     python benchmarks/compare_torch.py              # the full table
     python benchmarks/compare_torch.py --quick      # tiny smoke run
     python benchmarks/compare_torch.py --cells gru rnn --rows 100,32,32,128
+    python benchmarks/compare_torch.py --dtype float64 --lengths --epoch
 
-FLOPs are counted as those of the matrix products: forward
-2·T·B·G·H·(I + H_out); forward + backward three times that.
+FLOPs are counted as those of the matrix products over the valid steps:
+forward 2·(Σ lengths)·G·H·(I + H_out); forward + backward three times that.
 """
 
 import argparse
 import os
 import sys
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -48,11 +60,16 @@ CELLS = {
 }
 
 
-def gemm_ceiling(n, repeats):
-    """Best float32 GEMM rate (GFLOP/s) of an n×n×n product with NumPy."""
+#: The training-epoch comparison: samples, (T, I, H), classes, batch size.
+EPOCH = (4096, (50, 32, 128), 10, 64)
+QUICK_EPOCH = (64, (6, 3, 8), 3, 16)
+
+
+def gemm_ceiling(n, repeats, dtype):
+    """Best GEMM rate (GFLOP/s) of an n×n×n product of ``dtype`` with NumPy."""
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
     out = np.empty_like(a)
     np.matmul(a, b, out=out)
     best = min(_timed(lambda: np.matmul(a, b, out=out)) for _ in range(repeats))
@@ -65,52 +82,37 @@ def _timed(fn):
     return time.perf_counter() - start
 
 
-def make_pair(cell, T, B, I, H):
+def make_pair(cell, T, B, I, H, dtype):
     """A numrnn layer and a torch module with the same weights, and their inputs."""
     ours_cls, torch_cls, _ = CELLS[cell]
-    ours = ours_cls(I, H, dtype=np.float32, backend="cpu", seed=0)
-    theirs = torch_cls(I, H)
+    ours = ours_cls(I, H, dtype=dtype, backend="cpu", seed=0)
+    theirs = torch_cls(I, H).to(getattr(torch, np.dtype(dtype).name))
     theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((T, B, I), dtype=np.float32)
-    grad = rng.standard_normal((T, B, H), dtype=np.float32)
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    grad = rng.standard_normal((T, B, H)).astype(dtype)
     return ours, theirs, x, grad
 
 
-def check_same(ours, theirs, x):
-    """The two agree (to float32 accuracy) before anything is timed."""
-    with torch.no_grad():
-        want = theirs(torch.from_numpy(x))[0].numpy()
-    with numrnn.no_grad():
-        got = ours(x)[0]
-    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+def draw_lengths(T, B):
+    """Lengths uniform in [T/2, T] (the same for every run: a fixed seed)."""
+    return np.random.default_rng(2).integers(max(1, T // 2), T + 1, size=B)
 
 
-def bench_row(cell, T, B, I, H, budget):
-    """Best times (s) of numrnn and torch: forward, forward + backward."""
-    ours, theirs, x, grad = make_pair(cell, T, B, I, H)
-    check_same(ours, theirs, x)
-    x_t = torch.from_numpy(x)
-    grad_t = torch.from_numpy(grad)
+def torch_runner(theirs, x, lengths):
+    """``x`` (a tensor) through the torch module; the padded output (T, B, H)."""
+    if lengths is None:
+        return lambda x: theirs(x)[0]
+    pack = torch.nn.utils.rnn.pack_padded_sequence
+    unpack = torch.nn.utils.rnn.pad_packed_sequence
+    lengths_t = torch.from_numpy(lengths)
+    T = x.shape[0]
+    return lambda x: unpack(theirs(pack(x, lengths_t, enforce_sorted=False))[0],
+                            total_length=T)[0]
 
-    def ours_forward():
-        with numrnn.no_grad():
-            ours(x)
 
-    def ours_train():
-        ours(x)
-        ours.backward(grad)
-
-    def torch_forward():
-        with torch.no_grad():
-            theirs(x_t)
-
-    def torch_train():
-        xg = x_t.clone().requires_grad_(True)
-        theirs.zero_grad(set_to_none=True)
-        theirs(xg)[0].backward(grad_t)
-
-    pairs = [(ours_forward, torch_forward), (ours_train, torch_train)]
+def interleaved_best(pairs, budget):
+    """Best time (s) of each function of each pair, the pair's runs interleaved."""
     results = []
     for fns in pairs:
         for fn in fns:
@@ -120,16 +122,112 @@ def bench_row(cell, T, B, I, H, budget):
         repeats = 0
         while repeats < 3 or (time.perf_counter() - start < budget and repeats < 200):
             for k, fn in enumerate(fns):  # interleaved: both see the same load
+                # An untimed call first: torch's OpenMP threads spin for a while after
+                # each call, on the cores the next call needs (numrnn's LSTM forward at
+                # (100, 32, 32, 128) measured 6.6 ms right after a torch call, 3.6 ms
+                # after one of its own).
+                fn()
                 best[k] = min(best[k], _timed(fn))
             repeats += 1
         results.append(best)
     return results
 
 
-def flops(cell, T, B, I, H):
-    """FLOPs of the matrix products of one forward pass."""
+def bench_row(cell, T, B, I, H, budget, dtype, lengths=None):
+    """Best times (s) of numrnn and torch: forward, forward + backward."""
+    ours, theirs, x, grad = make_pair(cell, T, B, I, H, dtype)
+    x_t = torch.from_numpy(x)
+    grad_t = torch.from_numpy(grad)
+    run_torch = torch_runner(theirs, x_t, lengths)
+    with torch.no_grad():  # the two agree before anything is timed
+        want = run_torch(x_t).numpy()
+    with numrnn.no_grad():
+        got = ours(x, lengths=lengths)[0]
+    tol = 1e-3 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol / 10)
+
+    def ours_forward():
+        with numrnn.no_grad():
+            ours(x, lengths=lengths)
+
+    def ours_train():
+        ours(x, lengths=lengths)
+        ours.backward(grad)
+
+    def torch_forward():
+        with torch.no_grad():
+            run_torch(x_t)
+
+    def torch_train():
+        xg = x_t.clone().requires_grad_(True)
+        theirs.zero_grad(set_to_none=True)
+        run_torch(xg).backward(grad_t)
+
+    return interleaved_best([(ours_forward, torch_forward), (ours_train, torch_train)], budget)
+
+
+def flops(cell, T, B, I, H, lengths=None):
+    """FLOPs of the matrix products of one forward pass (valid steps only)."""
     G = CELLS[cell][2]
-    return 2.0 * T * B * G * H * (I + H)
+    steps = T * B if lengths is None else int(np.sum(lengths))
+    return 2.0 * steps * G * H * (I + H)
+
+
+class TorchClassifier(torch.nn.Module):
+    """An LSTM (batch first) and a linear head on its last output, as the numrnn model."""
+
+    def __init__(self, I, H, classes):
+        super().__init__()
+        self.layers = torch.nn.ModuleList([torch.nn.LSTM(I, H, batch_first=True),
+                                           torch.nn.Linear(H, classes)])
+
+    def forward(self, x):
+        return self.layers[1](self.layers[0](x)[0][:, -1])
+
+
+def bench_epoch(quick, dtype, repeats):
+    """Seconds per training epoch of numrnn and torch, ``repeats`` times each, interleaved."""
+    from numrnn.heads import Dense
+    from numrnn.model import Sequential
+
+    N, (T, I, H), classes, batch = QUICK_EPOCH if quick else EPOCH
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((N, T, I)).astype(dtype)
+    y = rng.integers(0, classes, N)
+    model = Sequential(
+        [numrnn.LSTM(I, H, batch_first=True, dtype=dtype, backend="cpu", seed=0),
+         Dense(H, classes, activation="softmax", last_step=True, batch_first=True, dtype=dtype,
+               seed=0)],
+        loss="cross_entropy", optimizer=numrnn.optim.Adam(lr=1e-3))
+    net = TorchClassifier(I, H, classes).to(getattr(torch, np.dtype(dtype).name))
+    net.load_state_dict({f"layers.{k}": torch.from_numpy(v)
+                         for k, v in model.state_dict().items()})
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
+    with torch.no_grad():  # the same network before anything is timed
+        want = torch.softmax(net(X_t[:8]), dim=-1).numpy()
+    tol = 1e-4 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(model.predict(X[:8]), want, rtol=tol, atol=tol)
+
+    def ours(seed):
+        model.fit(X, y, epochs=1, batch_size=batch, seed=seed, progress=False)
+
+    def theirs(seed):
+        perm = torch.from_numpy(np.random.default_rng(seed).permutation(N))
+        for start in range(0, N, batch):
+            idx = perm[start:start + batch]
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(net(X_t[idx]), y_t[idx])
+            loss.backward()
+            optimizer.step()
+
+    ours(0)  # compile and warm up both
+    theirs(0)
+    times = {"numrnn": [], "torch": []}
+    for seed in range(1, repeats + 1):
+        for name, fn in (("numrnn", ours), ("torch", theirs)):
+            times[name].append(_timed(partial(fn, seed)))
+    return (N, T, I, H, classes, batch), times
 
 
 def main(argv=None):
@@ -143,7 +241,17 @@ def main(argv=None):
     parser.add_argument(
         "--budget", type=float, default=2.0, help="seconds of repetitions per measurement"
     )
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--lengths", action="store_true",
+                        help="also run every row with lengths uniform in [T/2, T]")
+    parser.add_argument("--epoch", action="store_true",
+                        help="also compare a training epoch of an LSTM classifier")
+    parser.add_argument("--epoch-repeats", type=int, default=5,
+                        help="interleaved epochs of each library (default 5)")
+    parser.add_argument("--no-table", action="store_true",
+                        help="skip the per-layer table (e.g. with --epoch alone)")
     args = parser.parse_args(argv)
+    dtype = np.dtype(args.dtype).type
     rows = (
         [tuple(int(v) for v in r.split(",")) for r in args.rows]
         if args.rows
@@ -154,29 +262,54 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     with threadpool_limits(limits=args.threads, user_api="blas"):
         n = 256 if args.quick else 2048
-        ceiling = gemm_ceiling(n, 3 if args.quick else 5)
+        ceiling = gemm_ceiling(n, 3 if args.quick else 5, dtype)
         print(
-            f"float32 GEMM ceiling, {args.threads} threads: {ceiling:.1f} GFLOP/s (NumPy, {n}³); "
-            f"torch {torch.__version__}, numrnn {numrnn.__version__}; "
+            f"{args.dtype} GEMM ceiling, {args.threads} threads: {ceiling:.1f} GFLOP/s "
+            f"(NumPy, {n}³); torch {torch.__version__}, numrnn {numrnn.__version__}; "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n"
         )
-        print(
-            "| cell | T, B, I, H | pass | numrnn ms | torch ms | speed-up "
-            "| numrnn % ceiling | torch % ceiling |"
-        )
-        print("|---|---|---|---:|---:|---:|---:|---:|")
-        for cell in args.cells:
-            for T, B, I, H in rows:
-                fwd, train = bench_row(cell, T, B, I, H, budget)
+        if not args.no_table:
+            print_table(args.cells, rows, budget, dtype, args.lengths, ceiling)
+        if args.epoch:
+            print_epoch(args.quick, dtype, 2 if args.quick else args.epoch_repeats)
+        print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def print_table(cells, rows, budget, dtype, with_lengths, ceiling):
+    """The per-layer table: forward and fwd+bwd of every cell and row."""
+    print(
+        "| cell | T, B, I, H | pass | numrnn ms | torch ms | speed-up "
+        "| numrnn % ceiling | torch % ceiling |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for cell in cells:
+        for T, B, I, H in rows:
+            for lengths in [None, draw_lengths(T, B)] if with_lengths else [None]:
+                fwd, train = bench_row(cell, T, B, I, H, budget, dtype, lengths)
+                suffix = "" if lengths is None else ", lengths"
                 for name, (ours_s, torch_s), mult in (("forward", fwd, 1), ("fwd+bwd", train, 3)):
-                    rate = mult * flops(cell, T, B, I, H) / 1e9 / ceiling
+                    rate = mult * flops(cell, T, B, I, H, lengths) / 1e9 / ceiling
                     print(
-                        f"| {cell} | {T}, {B}, {I}, {H} | {name} | {ours_s * 1e3:.3f} "
+                        f"| {cell} | {T}, {B}, {I}, {H} | {name}{suffix} | {ours_s * 1e3:.3f} "
                         f"| {torch_s * 1e3:.3f} | {torch_s / ours_s:.2f}x "
                         f"| {100 * rate / ours_s:.0f}% | {100 * rate / torch_s:.0f}% |",
                         flush=True,
                     )
-        print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
+
+
+def print_epoch(quick, dtype, repeats):
+    """The training-epoch table: medians and ranges of interleaved epochs."""
+    (N, T, I, H, classes, batch), times = bench_epoch(quick, dtype, repeats)
+    ours, theirs = np.array(times["numrnn"]), np.array(times["torch"])
+    ratios = theirs / ours
+    print(f"\nOne training epoch of an LSTM classifier: N={N}, T={T}, I={I}, H={H}, "
+          f"{classes} classes, batch {batch}, Adam; {repeats} epochs each, interleaved\n")
+    print("| model | numrnn s (median, range) | torch s (median, range) "
+          "| speed-up (median, range) |")
+    print("|---|---:|---:|---:|")
+    print(f"| LSTM classifier | {np.median(ours):.3f} ({ours.min():.3f}-{ours.max():.3f}) "
+          f"| {np.median(theirs):.3f} ({theirs.min():.3f}-{theirs.max():.3f}) "
+          f"| {np.median(ratios):.2f}x ({ratios.min():.2f}-{ratios.max():.2f}) |", flush=True)
 
 
 if __name__ == "__main__":

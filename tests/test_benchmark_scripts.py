@@ -35,6 +35,21 @@ def test_comparison_script_prints_a_table(script, args):
     assert "x |" in rows[-1]
 
 
+def test_compare_torch_float64_lengths_and_epoch():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_torch.py"), "--quick", "--cells",
+         "lstm", "--dtype", "float64", "--lengths", "--epoch"],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("float64 GEMM ceiling"), result.stdout
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    passes = [row.split(" | ")[2] for row in rows if row.startswith("| lstm |")]
+    assert passes == ["forward", "fwd+bwd", "forward, lengths", "fwd+bwd, lengths"], rows
+    assert rows[-1].startswith("| LSTM classifier |") and "x (" in rows[-1], rows
+
+
 def test_ucr_script_runs_without_aeon_on_synthetic_data(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(

@@ -23,7 +23,7 @@ import pytest
 
 from numrnn.backends import CellSpec, cpu, gates
 from numrnn.backends import reference as ref
-from numrnn.backends.cpu import _blas, _jit
+from numrnn.backends.cpu import _blas, _jit, _panels
 
 KINDS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 #: (kind, proj_size) of every cell variant.
@@ -322,6 +322,39 @@ def test_batch_split_between_threads(rng, monkeypatch, kind, P, with_lengths, re
     assert_close(split, run(ref, case, reverse), 1e-10, f"{kind} split vs reference")
     for name, value in run(cpu, case, reverse).items():
         np.testing.assert_array_equal(value, split[name], err_msg=name)
+
+
+@pytest.mark.parametrize(("kind", "P"), VARIANTS)
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_packed_panel_products_match_reference(rng, monkeypatch, kind, P, with_lengths, dtype):
+    """The per-step products on packed weights (forced at every size) match the reference.
+
+    Odd sizes: row blocks and panels cut short (B not a multiple of MR, G*H or
+    P not of NR), a batch split between threads, poisoned workspaces.
+    """
+    packed = []
+    pack = _panels.pack
+    monkeypatch.setattr(_panels, "pack", lambda w, out: packed.append(w.shape) or pack(w, out))
+    monkeypatch.setattr(cpu, "PANEL_MIN_ROWS", 1)
+    monkeypatch.setattr(cpu, "PANEL_MIN_K", 1)
+    # (float32 at H = 1: the fast activations' error, amplified, is over its tolerance
+    # with BLAS too)
+    shapes = [(5, 1, 2, 1, 1)] * (dtype == np.float64)
+    shapes += [(4, 6, 3, 9, 1), (3, 11, 4, 37, 2), (40, 22, 3, 19, 2)]
+    for T, B, I, H, threads in shapes:
+        monkeypatch.setattr(cpu, "MIN_SPLIT_FLOPS", 0 if threads > 1 else np.inf)
+        monkeypatch.setattr(cpu, "max_threads", lambda threads=threads: threads)
+        for reverse in (False, True):
+            case = make_case(rng, kind, min(P, H - 1), T, B, I, H, dtype, with_lengths)
+            _poison_workspaces()
+            got = run(cpu, case, reverse)
+            case64 = {k: v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype == dtype
+                      else v for k, v in case.items()}  # fmt: skip
+            case64["params"] = {k: v.astype(np.float64) for k, v in case["params"].items()}
+            assert_close(got, run(ref, case64, reverse), TOL[dtype],
+                         f"{kind} P={P} {(T, B, I, H)} reverse={reverse}")
+    assert len(packed) == 4 * len(shapes)  # forward and backward of each call ran on panels
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -4,11 +4,15 @@ Implements the backend interface of :mod:`numrnn.backends` for float32 and
 float64.  One layer-direction runs as
 
 1. input projection ``X W_ihᵀ``: one GEMM over all T·B rows;
-2. the recurrent loop (:mod:`._kernels`): per step ``h_{t-1} W_hhᵀ`` (BLAS
-   from ``@njit``) and the fused gate maths of :mod:`numrnn.backends.gates`;
+2. the recurrent loop (:mod:`._kernels`): per step ``h_{t-1} W_hhᵀ`` and the
+   fused gate maths of :mod:`numrnn.backends.gates`.  The product runs on
+   ``W_hhᵀ`` packed once per call (:mod:`._panels`, a Numba micro-kernel)
+   when a thread's share of the batch has at least :data:`PANEL_MIN_ROWS`
+   rows, else through BLAS from ``@njit``;
 3. backward: the reverse loop gives the gradients of the pre-activations
-   ``dG`` for all steps, then ``dX = dG W_ih``, ``dW_ih = dGᵀ X``,
-   ``dW_hh = dGᵀ H_prev`` (and ``dW_hr``) are one GEMM each over all rows.
+   ``dG`` for all steps (per step ``dG_t W_hh``, on packed ``W_hh`` likewise),
+   then ``dX = dG W_ih``, ``dW_ih = dGᵀ X``, ``dW_hh = dGᵀ H_prev`` (and
+   ``dW_hr``) are one GEMM each over all rows.
 
 Sequences of a batch are independent, so a large batch is split between
 threads that each run the whole recurrence of their share (kernels release
@@ -48,7 +52,7 @@ from ..reference import (
     transpose01,
     zeros,
 )
-from . import _kernels
+from . import _kernels, _panels
 from ._blas import blas_threads, max_threads, single_threaded
 from ._stepper import make_stepper
 
@@ -201,6 +205,39 @@ def _mask_arrays(masks, dtype):
                  for a, ndim in zip(masks, (2, 3, 3), strict=True))
 
 
+#: The per-step products run on packed weights (:mod:`._panels`) when the
+#: rows of a thread's share are at least this many and the product's inner
+#: size at least :data:`PANEL_MIN_K`; below, OpenBLAS was as fast or faster.
+PANEL_MIN_ROWS = 8
+PANEL_MIN_K = 32
+
+
+def _packed(w, rows, name):
+    """``w`` (K, N) packed into panels for shares of ``rows`` rows, or size 0: use BLAS.
+
+    The panel kernel is compiled (or loaded from Numba's cache) by the first call that
+    uses it, before the loops that call it; until then calls run loops that cannot
+    (:func:`_loops`), so small problems never wait for its compilation.
+    """
+    if w.ndim != 2 or rows < PANEL_MIN_ROWS or w.shape[0] < PANEL_MIN_K:  # (a diagonal W_hh: 1-D)
+        return np.empty((0, 0, 0), w.dtype)
+    K, N = w.shape
+    _panels.compile_kernels(w.dtype)
+    panels = _workspaces.get(name, (-(-N // _panels.NR), K, _panels.NR), w.dtype)
+    _panels.pack(w, panels)
+    return panels
+
+
+def _loops(cell, dtype):
+    """The cell's time loops: those with the panel product once its kernel is compiled."""
+    return _kernels.loops(cell, _panels.compiled(dtype))
+
+
+def _tail(dtype):
+    """The edge-tile workspace of the panel product, of the calling thread."""
+    return _workspaces.get("tail", (_panels.MR, _panels.NR), dtype)
+
+
 def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     """Run one layer-direction over a batch of sequences.
 
@@ -215,7 +252,6 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     P = h0.shape[1]
     C = H if cell.has_cell_state else 0
     E = cell.taped * H
-    loop = _kernels.loops(cell)[0]
     lengths, order = _lengths_and_order(lengths, T, B)
     reverse = bool(reverse)
 
@@ -240,19 +276,23 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     rec_mask, zone_h, zone_c = regularisers = _mask_arrays(masks, dtype)
     b_ih, b_hh, bias, units = _row_inputs(cell, params, dtype)
     relu = int(cell.relu)
+    panels = _packed(w_hh_t, max(len(part) for part in parts), "panels_f")
+    loop = _loops(cell, dtype)[0]
 
     def run(part):
         n = part.shape[0]
-        hs = _workspaces.get("hs", (n, P), dtype)
+        hs = _workspaces.get("hs", (_panels.rows_padded(n), P), dtype)
+        hs[n:] = 0  # read (and dropped) by the panel product
+        hm = _workspaces.get("hm", (_panels.rows_padded(n), P if rec_mask.size else 0), dtype)
+        hm[n:] = 0  # likewise, with recurrent dropout
         loop(
-            xw, b_ih, b_hh, bias, units, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse, relu,
-            rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape,
+            xw, b_ih, b_hh, bias, units, w_hh_t, panels, w_hr_t, h0, c0, lengths, part, reverse,
+            relu, rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape,
             hs, _workspaces.get("cs", (n, C), dtype), _workspaces.get("hh", (n, GH), dtype),
             _workspaces.get("hraw", (n, H), dtype) if proj else hs,
-            _workspaces.get("tw", (n, E), dtype),
-            _workspaces.get("hm", (n, P if rec_mask.size else 0), dtype),
+            _workspaces.get("tw", (n, E), dtype), hm,
             _workspaces.get("hz", (n, P if zone_h.size else 0), dtype),
-            _workspaces.get("cz", (n, C if zone_h.size else 0), dtype),
+            _workspaces.get("cz", (n, C if zone_h.size else 0), dtype), _tail(dtype),
         )  # fmt: skip
 
     if len(parts) == 1:
@@ -288,7 +328,6 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     GH = cell.n_gates * H
     P = tape.hprev.shape[2]
     C = H if cell.has_cell_state else 0
-    loop = _kernels.loops(cell)[1]
     lengths, order, reverse = tape.lengths, tape.order, tape.reverse
     # C-contiguous copies of the layers' F-contiguous weights (numrnn._recurrent.params).
     w_hh = np.ascontiguousarray(params["weight_hh"])
@@ -308,24 +347,28 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     direct = H if cell.direct_grad else 0
     rec_mask, zone_h, zone_c = tape.masks
     zoneout = zone_h.size > 0
+    step_flops = 2.0 * B * P * GH
+    parts = _batch_parts(lengths, order, T * step_flops)
+    panels = _packed(w_hh, max(len(part) for part in parts), "panels_b")
+    loop = _loops(cell, dtype)[1]
 
     def run(part):
         n = part.shape[0]
         dhs = _workspaces.get("dhs", (n, P), dtype)
+        dgw = _workspaces.get("dgw", (_panels.rows_padded(n), GH), dtype)
+        dgw[n:] = 0  # read (and dropped) by the panel product
         loop(
-            tape.gates, tape.taped, tape.hprev, tape.cprev, b_ih, b_hh, bias, units, w_hh, w_hr,
-            grad_output, grad_h_n, grad_c_n, lengths, part, reverse, relu, rec_mask, zone_h,
+            tape.gates, tape.taped, tape.hprev, tape.cprev, b_ih, b_hh, bias, units, w_hh, panels,
+            w_hr, grad_output, grad_h_n, grad_c_n, lengths, part, reverse, relu, rec_mask, zone_h,
             zone_c, dgates, dgates_h, dunits, dh0, dc0, dhtot, dhs,
-            _workspaces.get("dcs", (n, C), dtype), _workspaces.get("dgw", (n, GH), dtype),
+            _workspaces.get("dcs", (n, C), dtype), dgw,
             _workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
             np.zeros((n, H), dtype) if proj else _workspaces.get("dhd", (n, direct), dtype),
             _workspaces.get("zd", (n, P if zoneout else 0), dtype),
             _workspaces.get("zcd", (n, C if zoneout else 0), dtype),
-            np.zeros(H if zoneout else 0, dtype),
+            np.zeros(H if zoneout else 0, dtype), _tail(dtype),
         )  # fmt: skip
 
-    step_flops = 2.0 * B * P * GH
-    parts = _batch_parts(lengths, order, T * step_flops)
     if len(parts) == 1:
         with blas_threads(step_flops):
             run(order)
@@ -395,9 +438,11 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
 def warmup(dtypes=(np.float32, np.float64), kinds=None):
     """Compile the kernels ahead of use (or load them from Numba's cache).
 
-    Runs a tiny forward and backward of each cell kind in each dtype, and a
-    stepper step with and without a batch axis, so that the first real call
-    does not pay for compilation.
+    Compiles the panel kernel of the per-step products, then runs a tiny
+    forward and backward of each cell kind in each dtype (through the loops
+    that use that kernel, as every later call then does), and a stepper step
+    with and without a batch axis, so that the first real call does not pay
+    for compilation.
 
     Parameters
     ----------
@@ -424,6 +469,7 @@ def warmup(dtypes=(np.float32, np.float64), kinds=None):
     T, B, I, H = 2, 2, 2, 2
     rng = np.random.default_rng(0)
     for dtype in dtypes:
+        _panels.compile_kernels(dtype)
         for kind in kinds:
             cell = CellSpec(kind, H, 0)
             # Stored as the layers store theirs: the same compiled types.

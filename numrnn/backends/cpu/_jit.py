@@ -14,7 +14,7 @@ from numba.extending import overload
 __all__ = ["cell_compiler", "fast_gates", "jit", "specialise"]
 
 
-def jit(func=None, *, nogil=True, cache=True):
+def jit(func=None, *, nogil=True, cache=True, fastmath=False):
     """Compile ``func`` with ``numba.njit``, cached on disk when possible.
 
     Options: ``error_model="numpy"`` (no zero-division checks, which block
@@ -22,19 +22,20 @@ def jit(func=None, *, nogil=True, cache=True):
     several threads at once; ``@jit(nogil=False)`` for a function so short
     that releasing and taking back the GIL, 0.05 µs, matters) and
     ``cache=True`` (later processes load the machine code in ~0.3 s instead
-    of compiling for seconds).  When no cache directory is writable
-    (read-only install and home) Numba raises at decoration time ("no
-    locator available"); the function is then compiled uncached, so
-    importing numrnn never fails.  ``cache=False``: never cached.
+    of compiling for seconds); ``fastmath`` as in ``numba.njit``.  When no
+    cache directory is writable (read-only install and home) Numba raises at
+    decoration time ("no locator available"); the function is then compiled
+    uncached, so importing numrnn never fails.  ``cache=False``: never cached.
     """
     if func is None:
-        return lambda f: jit(f, nogil=nogil, cache=cache)
+        return lambda f: jit(f, nogil=nogil, cache=cache, fastmath=fastmath)
+    options = {"error_model": "numpy", "nogil": nogil, "fastmath": fastmath}
     if cache:
         try:
-            return numba.njit(cache=True, error_model="numpy", nogil=nogil)(func)
+            return numba.njit(cache=True, **options)(func)
         except RuntimeError:
             pass
-    return numba.njit(error_model="numpy", nogil=nogil)(func)
+    return numba.njit(**options)(func)
 
 
 def cell_compiler(cell, nogil=True):

@@ -3,8 +3,9 @@
 Each loop runs one layer-direction over all time steps.  The input
 projection ``xw = X W_ihᵀ`` (without bias) has been computed beforehand by one
 GEMM over all T·B rows; per step the loop does the recurrent product
-``h_{t-1} W_hhᵀ`` with BLAS (``np.dot``) and then the gate maths of
-:mod:`numrnn.backends.gates`, fused in one pass over the units.
+``h_{t-1} W_hhᵀ``, on weights packed once per call (:mod:`._panels`) when
+the caller passes them, else with BLAS (``np.dot``), and then the gate maths
+of :mod:`numrnn.backends.gates`, fused in one pass over the units.
 
 Variable lengths and direction
 ------------------------------
@@ -47,6 +48,7 @@ without projection) the caller passes the same array twice.
 import numpy as np
 
 from ._jit import cell_compiler, fast_gates, jit, specialise
+from ._panels import panel_product
 
 __all__ = ["diagonal_product", "gemm", "loops", "zero_padding"]
 
@@ -150,10 +152,16 @@ def _step_rows(a, lengths, order, reverse, s, nb, gathered):
     last = order[order.shape[0] - 1]
     if lengths[last] == a.shape[0] and last - first == order.shape[0] - 1:
         return a[_time_index(lengths, first, s, reverse), first : first + nb]
+    _gather_step(a, lengths, order, reverse, s, nb, gathered)
+    return gathered[:nb]
+
+
+@jit
+def _gather_step(a, lengths, order, reverse, s, nb, gathered):
+    """gathered[k] = a[t_k, order[k]] for the nb rows of step s."""
     for k in range(nb):
         b = order[k]
         _copy(a[_time_index(lengths, b, s, reverse), b], gathered[k])
-    return gathered[:nb]
 
 
 
@@ -182,9 +190,9 @@ def _diagonal_backward(dg, w, dh):
 
 
 def _forward(
-    xw, b_ih, b_hh, bias, units, w_hh_t, w_hr_t, h0, c0, lengths, order, reverse, relu,
-    rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape, hs, cs, hh, hraw,
-    tw, hm, hz, cz,
+    xw, b_ih, b_hh, bias, units, w_hh_t, panels, w_hr_t, h0, c0, lengths, order, reverse,
+    relu, rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape, hs, cs, hh,
+    hraw, tw, hm, hz, cz, tail,
 ):  # fmt: skip
     """One layer-direction forward: the time loop, specialised per cell.
 
@@ -203,6 +211,10 @@ def _forward(
         The cell's per-unit parameters (size 0 without).
     w_hh_t : (P, G*H) array, or (G*H,) for a diagonal cell
         W_hhᵀ, C-contiguous; P = H_out (proj_size, or H without projection).
+    panels : array
+        W_hhᵀ packed by :func:`numrnn.backends.cpu._panels.pack`: the per-step
+        product then runs on it (:func:`~numrnn.backends.cpu._panels.panel_product`),
+        or size 0: through BLAS.
     w_hr_t : (H, P) array, or (0, 0) without projection
         W_hrᵀ, C-contiguous.
     h0 : (B, P) array
@@ -235,11 +247,16 @@ def _forward(
         With projection and a tape: the unprojected hidden states (zero at
         padded steps), for dW_hr.
     hs, cs, hraw, tw : (n, P), (n, H or 0), (n, H), (n, E*H) arrays
-        Workspaces; without projection ``hraw`` must be ``hs``.
+        Workspaces; without projection ``hraw`` must be ``hs``.  With
+        ``panels``, ``hs`` has ``rows_padded(n)`` rows, the last ones zero.
     hh : (n, G*H) array
         Workspace.
     hm, hz, cz : (n, P), (n, P), (n, H or 0) arrays
-        Workspaces of the regularisers (size 0 where they are off).
+        Workspaces of the regularisers (size 0 where they are off); with
+        ``panels`` and recurrent dropout, ``hm`` has ``rows_padded(n)`` rows,
+        the last ones zero.
+    tail : array
+        Workspace of :func:`~numrnn.backends.cpu._panels.panel_product`.
     """
     fast = fast_gates(xw)
     recurrent_dropout = rec_mask.size > 0
@@ -265,6 +282,8 @@ def _forward(
         if DIAGONAL:  # noqa: F821
             for k in range(nb):
                 diagonal_product(product_input[k], w_hh_t, hh[k])
+        elif PACKED and panels.size > 0:  # noqa: F821 (a global of each specialisation)
+            panel_product(product_input, nb, panels, hh, tail)
         else:
             np.dot(product_input[:nb], w_hh_t, hh[:nb])
         for k in range(nb):
@@ -304,9 +323,9 @@ def _forward(
 
 
 def _backward(
-    gates, taped, hprev, cprev, b_ih, b_hh, bias, units, w_hh, w_hr, grad_out, grad_hn,
-    grad_cn, lengths, order, reverse, relu, rec_mask, zone_h, zone_c, dgates, dgates_h,
-    dunits, dh0, dc0, dhtot, dhs, dcs, dgw, dhraw, dhd, zd, zcd, zero,
+    gates, taped, hprev, cprev, b_ih, b_hh, bias, units, w_hh, panels, w_hr, grad_out,
+    grad_hn, grad_cn, lengths, order, reverse, relu, rec_mask, zone_h, zone_c, dgates, dgates_h,
+    dunits, dh0, dc0, dhtot, dhs, dcs, dgw, dhraw, dhd, zd, zcd, zero, tail,
 ):  # fmt: skip
     """One layer-direction backward through time, specialised per cell.
 
@@ -320,6 +339,8 @@ def _backward(
     b_ih, b_hh, bias, units : arrays
         As in :func:`_forward` (the rows read the per-unit parameters).
     w_hh : (G*H, P) array, or (G*H,) for a diagonal cell
+    panels : array
+        ``w_hh`` packed, or size 0 (as in :func:`_forward`).
     w_hr : (P, H) array, or (0, 0) without projection
     grad_out : (T, B, P) array
     grad_hn : (B, P) array
@@ -346,9 +367,11 @@ def _backward(
         must be (n, H) zeros (the row functions add it as the output gradient, which
         ``dhraw`` then holds already).
     dgw : (n, G*H) array
-        Workspace.
+        Workspace; ``rows_padded(n)`` rows with ``panels``.
     zd, zcd, zero : (n, P), (n, H or 0), (H,) arrays
         Workspaces of zoneout (size 0 without it); ``zero`` must be zeros.
+    tail : array
+        Workspace of :func:`~numrnn.backends.cpu._panels.panel_product`.
     """
     T = gates.shape[0]
     P = dhs.shape[1]
@@ -393,6 +416,9 @@ def _backward(
             for k in range(nb):
                 b = order[k]
                 _diagonal_backward(dgates_h[_time_index(lengths, b, s, reverse), b], w_hh, dhs[k])
+        elif PACKED and panels.size > 0:  # noqa: F821
+            _gather_step(dgates_h, lengths, order, reverse, s, nb, dgw)
+            panel_product(dgw, nb, panels, dhs, tail)
         else:
             np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
         if recurrent_dropout:
@@ -428,24 +454,28 @@ def _backward(
 _LOOPS = {}
 
 
-def loops(cell):
+def loops(cell, packed):
     """The (forward, backward) time loops of a :class:`numrnn._cells.Cell`.
 
     Made once per cell variant (the tanh and ReLU RNNs share theirs: the
-    activation is the ``relu`` argument).
+    activation is the ``relu`` argument) and per ``packed``: only loops made
+    with ``packed=True`` run the product on panels (``PACKED``, a global of
+    each specialisation; with False the branch is pruned before typing, so
+    those loops do not compile the panel kernel, ~7 s per dtype).
     """
-    made = _LOOPS.get(cell.kernel_key)
+    key = cell.kernel_key, bool(packed)
+    made = _LOOPS.get(key)
     if made is None:
         compiler = cell_compiler(cell)
+        prefix = cell.variant + ("_packed" if packed else "")
         flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad,
                  "SPLIT_GRAD": cell.split_grad, "DIAGONAL": cell.diagonal,
-                 "ROW_PARAMS": cell.functions("row_params")}
+                 "ROW_PARAMS": cell.functions("row_params"), "PACKED": bool(packed)}
         forward = specialise(
-            _forward, cell.variant, compiler, ROW_FORWARD=cell.functions("row_forward"), **flags
+            _forward, prefix, compiler, ROW_FORWARD=cell.functions("row_forward"), **flags
         )
         backward = specialise(
-            _backward, cell.variant, compiler, ROW_BACKWARD=cell.functions("row_backward"),
-            **flags,
+            _backward, prefix, compiler, ROW_BACKWARD=cell.functions("row_backward"), **flags,
         )  # fmt: skip
-        made = _LOOPS[cell.kernel_key] = (forward, backward)
+        made = _LOOPS[key] = (forward, backward)
     return made

@@ -1,0 +1,145 @@
+"""The per-step recurrent product on weights packed once per call (``@njit``).
+
+``out[:nb] = a[:nb] @ B`` for a small ``a`` (the states of one step) and a
+weight matrix ``B`` (K, N) that every step of a call reuses.  OpenBLAS packs
+``B`` again on every call and ran the per-step products of an LSTM at 53-77
+GFLOP/s on one core of the project machine (its large-GEMM peak is ~104);
+here ``B`` is packed once per call into panels of :data:`NR` columns
+(``panels[p, k, c] = B[k, p*NR + c]``, zero past column N), and a
+register-blocked micro-kernel computes an :data:`MR` × :data:`NR` tile of
+``out`` per pass over k, its :data:`MR` · :data:`NR` sums held in registers.
+
+The micro-kernel is written out as scalar code (one accumulator per element
+of the tile, generated below): LLVM's SLP vectoriser packs the accumulators
+of a tile row into AVX-512 registers (``vfmadd231ps/pd zmm``).  Numba runs
+that vectoriser only when ``numba.core.config.SLP_VECTORIZE`` is set (it is
+off by default, and the loop vectoriser instead vectorised the k loop with
+128 reductions, at 6 GFLOP/s), so :func:`compile_kernels` compiles the
+kernels with it set, under Numba's compiler lock, before any caller is
+compiled.  Without reassociation each element is the plain sequential sum
+over k (fused multiply-adds): reproducible, and as accurate as BLAS.
+"""
+
+import numba
+import numpy as np
+from numba.core import config
+from numba.core.compiler_lock import global_compiler_lock
+
+from ._jit import jit
+
+__all__ = ["MR", "NR", "compile_kernels", "compiled", "pack", "panel_product", "rows_padded"]
+
+#: Rows and columns of a tile of ``out`` (4 × 32 accumulators: 8 zmm in
+#: float32, 16 in float64, within the 32 registers of AVX-512).
+MR = 4
+NR = 32
+
+
+def _tile_source():
+    """Source of ``_tile(a, i0, panels, p, out, r0, c0)``: one MR × NR tile.
+
+    ``out[r0 + r, c0 + c] = sum_k a[i0 + r, k] * panels[p, k, c]``.
+    """
+    lines = ["def _tile(a, i0, panels, p, out, r0, c0):", "    K = a.shape[1]",
+             "    panel = panels[p]", "    x = panel[0]"]
+    for r in range(MR):
+        lines += [f"    a{r} = a[i0 + {r}]", f"    v = a{r}[0]"]
+        lines += [f"    s{r}_{c} = v * x[{c}]" for c in range(NR)]
+    lines += ["    for k in range(1, K):", "        x = panel[k]"]
+    for r in range(MR):
+        lines.append(f"        v = a{r}[k]")
+        lines += [f"        s{r}_{c} += v * x[{c}]" for c in range(NR)]
+    for r in range(MR):
+        lines.append(f"    o = out[r0 + {r}]")
+        lines += [f"    o[c0 + {c}] = s{r}_{c}" for c in range(NR)]
+    return "\n".join(lines)
+
+
+def _make_tile():
+    # Compiled with this file as its source file, so that Numba's on-disk
+    # cache can key it (it hashes the bytecode, so a change of MR or NR
+    # misses the cache, as it should).
+    namespace = {}
+    exec(compile(_tile_source(), __file__, "exec"), namespace)  # noqa: S102
+    func = namespace["_tile"]
+    func.__module__ = __name__
+    return numba.njit(error_model="numpy", fastmath={"contract"}, inline="always")(func)
+
+
+_tile = _make_tile()
+
+
+def rows_padded(n):
+    """n rounded up to a multiple of MR: the rows :func:`panel_product` reads of ``a``."""
+    return -(-n // MR) * MR
+
+
+@jit
+def pack(b, panels):
+    """panels[p, k, c] = b[k, p*NR + c] (zero past b's last column)."""
+    K, N = b.shape
+    for p in range(panels.shape[0]):
+        for k in range(K):
+            dst = panels[p, k]
+            for c in range(NR):
+                j = p * NR + c
+                dst[c] = b[k, j] if j < N else 0
+
+
+@jit(fastmath={"contract"})  # fused multiply-adds; no reassociation
+def panel_product(a, nb, panels, out, tail):
+    """out[:nb] = a[:nb] @ B, B packed by :func:`pack`; other rows of ``out`` untouched.
+
+    ``a`` needs :func:`rows_padded` (nb) rows, all finite (the rows past nb
+    are multiplied too, into ``tail``, and dropped).  ``tail`` is an
+    (MR, NR) workspace for the tiles at the edges (the last rows when nb is
+    not a multiple of MR, the last columns when N is not one of NR).
+    """
+    N = out.shape[1]
+    full_rows = nb - nb % MR
+    # Panel by panel: a panel (K·NR values) stays in L1 while every row block
+    # of ``a`` (in L2) passes it; the other way round, all the panels streamed
+    # from L3 once per row block (64 GFLOP/s instead of 108 at 64×512·512×2048).
+    for p in range(panels.shape[0]):
+        c0 = p * NR
+        cols = min(NR, N - c0)
+        for i in range(0, nb, MR):
+            if i < full_rows and cols == NR:
+                _tile(a, i, panels, p, out, i, c0)
+                continue
+            _tile(a, i, panels, p, tail, 0, 0)
+            for r in range(min(MR, nb - i)):
+                o = out[i + r]
+                t = tail[r]
+                for c in range(cols):
+                    o[c0 + c] = t[c]
+
+
+def compile_kernels(dtype):
+    """Compile :func:`panel_product` for ``dtype`` with LLVM's SLP vectoriser on.
+
+    Call before compiling any function that calls it (or loading one from
+    the cache): a caller links the callee's machine code as compiled then.
+    Compiling takes ~10 s (the tile is 128 accumulators of straight-line
+    code); the on-disk cache loads it in ~0.2 s.
+    """
+    dtype = np.dtype(dtype)
+    if dtype in _compiled:
+        return
+    m2 = numba.from_dtype(dtype)[:, ::1]
+    with global_compiler_lock:
+        saved = config.SLP_VECTORIZE
+        config.SLP_VECTORIZE = 1
+        try:
+            panel_product.compile((m2, numba.int64, numba.from_dtype(dtype)[:, :, ::1], m2, m2))
+        finally:
+            config.SLP_VECTORIZE = saved
+    _compiled.add(dtype)
+
+
+_compiled = set()
+
+
+def compiled(dtype):
+    """Whether :func:`compile_kernels` has run for ``dtype`` in this process."""
+    return np.dtype(dtype) in _compiled
