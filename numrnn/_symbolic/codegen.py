@@ -1,0 +1,271 @@
+"""Python source for a user-defined cell's maths, compiled like the built-in cells'.
+
+From a :class:`~numrnn._symbolic.maths.Derivation` this writes one module of source:
+
+* ``unit_forward`` / ``unit_backward``: one hidden unit, scalar ``@njit`` functions in the
+  conventions of :mod:`numrnn.backends.gates` (dtype-preserving, the compile-time ``fast``
+  flag), which the CUDA kernels call;
+* ``row_forward`` / ``row_backward``: one batch row, in exactly the signature of the built-in
+  ``{cell}_row_forward`` / ``{cell}_row_backward``, calling the unit functions, so the CPU time
+  loops and the stepper inline them at the built-in cells' speed;
+* ``step_forward`` / ``step_backward``: one step of a batch in NumPy, for the reference
+  backend (its backward evaluates the activations again rather than reading a tape).
+
+The source is compiled under a file name registered with :mod:`linecache`, so tracebacks,
+``inspect.getsource`` and Numba's error messages show it.
+"""
+
+import hashlib
+import linecache
+
+import numpy as np
+import sympy
+
+from numrnn._symbolic import maths
+
+__all__ = ["generate", "compile_source"]
+
+
+class _Printer:
+    """Expressions as Python source, for ``@njit`` scalar code or for NumPy.
+
+    Numbers exact in float32 are module constants ``K<n>`` of type ``numpy.float32``
+    (dtype-preserving, as in :mod:`numrnn.backends.gates`); others become ``like(ref, v)``,
+    the value in the dtype of the variable ``ref``, computed once per function.
+    """
+
+    def __init__(self, numpy):
+        self.numpy = numpy
+        self.constants = {}  # value -> name, float32-exact
+        self.inexact = {}  # value -> name, per function
+
+    @staticmethod
+    def var(name):
+        """The Python name of a maths variable: ``t_`` for generated, ``m_`` for the user's."""
+        return "t" + name if name.startswith("_") else "m_" + name
+
+    def number(self, value):
+        value = float(value)
+        if self.numpy:
+            return repr(value)
+        if float(np.float32(value)) == value:
+            return self.constants.setdefault(value, f"K{len(self.constants)}")
+        return self.inexact.setdefault(value, f"k{len(self.inexact)}")
+
+    def __call__(self, e):
+        if e.is_Symbol:
+            return self.var(e.name)
+        if e.is_Number:
+            if e < 0:
+                return f"(-{self.number(-e)})"
+            return self.number(e)
+        if e.is_Add:
+            first, *rest = e.as_ordered_terms()
+            text = self(first)
+            for term in rest:
+                negative = term.could_extract_minus_sign()
+                text += f" - {self(-term)}" if negative else f" + {self(term)}"
+            return f"({text})"
+        if e.is_Mul:
+            coeff, factors = e.as_coeff_mul()
+            num = [f for f in factors if not (f.is_Pow and f.exp.is_negative)]
+            den = [f.base ** (-f.exp) for f in factors if f.is_Pow and f.exp.is_negative]
+            text = " * ".join([self(f) for f in num] or [self.number(1)])
+            if den:
+                text = f"{text} / ({' * '.join(self(f) for f in den)})"
+            if coeff == -1:
+                return f"(-({text}))"
+            if coeff != 1:
+                text = f"{self(coeff)} * {text}"
+            return f"({text})"
+        if e.is_Pow:
+            if e.exp == sympy.S.Half:
+                return f"np.sqrt({self(e.base)})" if self.numpy else f"math.sqrt({self(e.base)})"
+            if e.exp.is_Integer and e.exp > 0:
+                base = self(e.base)
+                return "(" + " * ".join([base] * int(e.exp)) + ")"
+            return f"({self.number(1)} / {self(e.base ** (-e.exp))})"
+        arg = self(e.args[0])
+        if isinstance(e, maths.sigmoid):
+            return f"expit({arg})" if self.numpy else f"sigmoid({arg}, fast)"
+        if isinstance(e, maths.tanh):
+            return f"np.tanh({arg})" if self.numpy else f"tanh({arg}, fast)"
+        if isinstance(e, maths.relu):
+            zero = self.number(0)
+            return f"np.maximum({arg}, 0.0)" if self.numpy else \
+                f"({zero} if {arg} < {zero} else {arg})"
+        if isinstance(e, maths.positive):
+            return f"({arg} > 0).astype({arg}.dtype)" if self.numpy else \
+                f"({self.number(1)} if {arg} > {self.number(0)} else {self.number(0)})"
+        if isinstance(e, sympy.exp):
+            return f"np.exp({arg})" if self.numpy else f"math.exp({arg})"
+        if isinstance(e, sympy.log):
+            return f"np.log({arg})" if self.numpy else f"math.log({arg})"
+        raise ValueError(f"cannot write {e} as code")  # pragma: no cover (checked by maths)
+
+    def body(self, statements, indent, ref):
+        """Statements as lines; ``ref``: a variable of the functions' dtype (for constants)."""
+        self.inexact = {}
+        lines = [f"{indent}{self.var(name)} = {self(expr)}" for name, expr in statements]
+        head = [f"{indent}{name} = like({ref}, {value!r})" for value, name in self.inexact.items()]
+        return head + lines
+
+
+def _tuple(names):
+    return "(" + "".join(f"{n}, " for n in names) + ")"
+
+
+def _zero_or(printer, name):
+    return printer.var(name) if name is not None else printer.number(0)
+
+
+def generate(derivation, gates, split, states, parameters):
+    """The source of a cell's unit, row and step functions (see the module docstring).
+
+    Returns
+    -------
+    source : str
+    layout : dict
+        ``taped`` (values per unit kept besides the G gate slots) and ``direct_grad``
+        (whether dL/dh_{t-1} has a direct part or a gate is split), for the registry's Cell.
+    """
+    d = derivation
+    two = len(states) == 2
+    nb = _Printer(numpy=False)
+    var = nb.var
+    G = len(gates)
+    direct = d.uses_h_prev or bool(split)
+    state_args = ["m_h_prev"] + (["m_c_prev"] if two else [])
+    param_args = [var(p) for p in parameters]
+    dy_args = ["m_dy_h"] + (["m_dy_c"] if two else [])
+    wrt = list(d.gradients)
+    lines = []
+
+    # -- one unit -------------------------------------------------------------------------
+    ins = [var(n) for n in d.inputs]
+    lines += ["@_scalar", f"def unit_forward({', '.join(ins + state_args + param_args)}, fast):",
+              '    """One unit forward: the new states, then the tape values."""']
+    lines += nb.body(d.forward, "    ", ins[0])
+    lines += [f"    return {_tuple([var(s) for s in d.states] + [var(t) for t in d.tape])}", ""]
+    tape_args = [var(t) for t in d.tape]
+    lines += ["@_scalar",
+              f"def unit_backward({', '.join(tape_args + state_args + param_args + dy_args)}):",
+              f'    """One unit backward: the gradients of {", ".join(wrt)}."""']
+    lines += nb.body(d.backward, "    ", "m_dy_h")
+    lines += [f"    return {_tuple([_zero_or(nb, d.gradients[n]) for n in wrt])}", ""]
+
+    # -- one row (the built-in row functions' signatures) ---------------------------------
+    def blocks(array, prefix):
+        return [f"    {prefix}{k} = {array}[{k} * H : {k + 1} * H]" for k in range(G)]
+
+    n_extra = max(0, len(d.tape) - G)
+    slots = [f"xg{k}" for k in range(min(G, len(d.tape)))] + [f"tp{k}" for k in range(n_extra)]
+    lines += ["@_scalar",
+              "def row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):",
+              '    """One batch row of one step (see numrnn.backends.gates)."""',
+              "    H = h.shape[0]"]
+    lines += blocks("x", "xg") + blocks("hh", "hg") + blocks("bias", "bs")
+    lines += blocks("b_ih", "bi") + blocks("b_hh", "bh") if split else []
+    lines += [f"    tp{k} = taped[{k} * H : {k + 1} * H]" for k in range(n_extra)]
+    lines += ["    for j in range(H):"]
+    for k, g in enumerate(gates):
+        if g in split:
+            lines += [f"        m_ax_{g} = xg{k}[j] + bi{k}[j]",
+                      f"        m_ah_{g} = hg{k}[j] + bh{k}[j]"]
+        else:
+            lines += [f"        m_a_{g} = xg{k}[j] + bs{k}[j] + hg{k}[j]"]
+    lines += ["        m_h_prev = h[j]"] + (["        m_c_prev = c[j]"] if two else [])
+    outs = ["new_h"] + (["new_c"] if two else []) + [f"keep{k}" for k in range(len(d.tape))]
+    lines += [f"        {_tuple(outs)} = unit_forward({', '.join(ins + state_args)}, fast)",
+              "        if keep:"]
+    stores = [f"            {slot}[j] = keep{k}" for k, slot in enumerate(slots)]
+    lines += stores or ["            pass"]
+    lines += ["        h[j] = new_h"] + (["        c[j] = new_c"] if two else []) + [""]
+
+    lines += ["@_scalar",
+              "def row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, "
+              "relu):",
+              '    """One batch row of one step backward (see numrnn.backends.gates)."""',
+              "    H = dhraw.shape[0]"]
+    lines += blocks("gates", "xg") + [f"    tp{k} = taped[{k} * H : {k + 1} * H]"
+                                       for k in range(n_extra)]
+    lines += blocks("dx", "dx") + (blocks("dhid", "dg") if direct else [])
+    args = [f"{slot}[j]" for slot in slots] + ["hprev[j]"] + (["cprev[j]"] if two else [])
+    args += ["dhraw[j] + g[j]"] + (["dc[j]"] if two else [])
+    lines += ["    for j in range(H):",
+              f"        {_tuple('d_' + n for n in wrt)} = unit_backward({', '.join(args)})"]
+    for k, g in enumerate(gates):
+        if g in split:
+            lines += [f"        dx{k}[j] = d_ax_{g}", f"        dg{k}[j] = d_ah_{g}"]
+        else:
+            lines += [f"        dx{k}[j] = d_a_{g}"]
+            lines += [f"        dg{k}[j] = d_a_{g}"] if direct else []
+    lines += ["        ddirect[j] = d_h_prev"] if direct else []
+    lines += ["        dc[j] = d_c_prev"] if two else []
+    lines += [""]
+
+    # -- the NumPy reference's step -------------------------------------------------------
+    npp = _Printer(numpy=True)
+    parts = []
+    for k, g in enumerate(gates):
+        if g in split:
+            parts += [f"    m_ax_{g} = gx[:, {k} * H : {k + 1} * H]",
+                      f"    m_ah_{g} = gh[:, {k} * H : {k + 1} * H]"]
+        else:
+            parts += [f"    m_a_{g} = gx[:, {k} * H : {k + 1} * H] + gh[:, {k} * H : {k + 1} * H]"]
+    lines += ["def step_forward(gx, gh, h, c, params):",
+              '    """One step of a batch: gx, gh the input and hidden parts of the gates."""',
+              f"    H = gx.shape[1] // {G}", "    m_h_prev = h"]
+    lines += ["    m_c_prev = c"] if two else []
+    lines += [f"    {var(p)} = params[{p!r}]" for p in parameters] + parts
+    lines += npp.body(d.forward, "    ", "gx")
+    saved = ins + state_args
+    lines += [f"    return {var(d.states[0])}, {var(d.states[1]) if two else None}, "
+              f"{_tuple(saved)}", ""]
+    lines += ["def step_backward(dh, dc, saved, params):",
+              '    """Gradients of the step\'s inputs (recomputing the activations)."""',
+              f"    {_tuple(saved)} = saved", "    m_dy_h = dh"]
+    lines += ["    m_dy_c = dc"] if two else []
+    lines += [f"    {var(p)} = params[{p!r}]" for p in parameters]
+    lines += npp.body(d.recomputing, "    ", "m_dy_h")
+    lines += [f"    return {_tuple(_zero_or(npp, d.gradients[n]) for n in wrt)}", ""]
+
+    head = ["import math", "", "import numpy as np", "from scipy.special import expit", "",
+            "from numrnn._symbolic.codegen import like",
+            "from numrnn.backends.gates import _scalar, sigmoid, tanh", ""]
+    head += [f"{name} = np.float32({value!r})" for value, name in nb.constants.items()]
+    source = "\n".join(head + [""] + lines)
+    return source, {"taped": n_extra, "direct_grad": direct}
+
+
+def like(x, value):
+    """``value`` in the float type of ``x`` (from ``@njit`` code only)."""
+    raise NotImplementedError("like is only callable from @njit code")
+
+
+def _register_like():
+    from numba import types
+    from numba.extending import overload
+
+    @overload(like, inline="always")
+    def _like(x, value):
+        if isinstance(x, types.Float) and x.bitwidth == 32:
+            return lambda x, value: np.float32(value)
+        return lambda x, value: np.float64(value)
+
+
+def compile_source(source, name):
+    """Execute ``source`` as a module named after the cell; return its namespace.
+
+    The file name carries a digest of the source, so two definitions never share one, and it
+    is registered with :mod:`linecache` for tracebacks and ``inspect``.
+    """
+    digest = hashlib.sha1(source.encode()).hexdigest()[:12]
+    filename = f"<numrnn cell {name} {digest}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"__name__": f"numrnn.cells._generated_{name}"}
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 (our own generated code)
+    return namespace, digest
+
+
+_register_like()
