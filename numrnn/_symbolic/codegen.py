@@ -8,8 +8,9 @@ From a :class:`~numrnn._symbolic.maths.Derivation` this writes one module of sou
 * ``row_forward`` / ``row_backward``: one batch row, in exactly the signature of the built-in
   ``{cell}_row_forward`` / ``{cell}_row_backward``, calling the unit functions, so the CPU time
   loops and the stepper inline them at the built-in cells' speed;
-* ``step_forward`` / ``step_backward``: one step of a batch in NumPy, for the reference
-  backend (its backward evaluates the activations again rather than reading a tape).
+* ``step_forward`` / ``step_backward``: one step of a batch in NumPy, in the signatures of
+  the reference backend's steps (its backward evaluates the activations again rather than
+  reading a tape, so the reference does not share the tape's logic).
 
 The source is compiled under a file name registered with :mod:`linecache`, so tracebacks,
 ``inspect.getsource`` and Numba's error messages show it.
@@ -204,31 +205,35 @@ def generate(derivation, gates, split, states, parameters):
     lines += ["        dc[j] = d_c_prev"] if two else []
     lines += [""]
 
-    # -- the NumPy reference's step -------------------------------------------------------
+    # -- the NumPy reference's steps (numrnn.backends.reference's signatures) -------------
     npp = _Printer(numpy=True)
-    parts = []
-    for k, g in enumerate(gates):
-        if g in split:
-            parts += [f"    m_ax_{g} = gx[:, {k} * H : {k + 1} * H]",
-                      f"    m_ah_{g} = gh[:, {k} * H : {k + 1} * H]"]
-        else:
-            parts += [f"    m_a_{g} = gx[:, {k} * H : {k + 1} * H] + gh[:, {k} * H : {k + 1} * H]"]
-    lines += ["def step_forward(gx, gh, h, c, params):",
-              '    """One step of a batch: gx, gh the input and hidden parts of the gates."""',
-              f"    H = gx.shape[1] // {G}", "    m_h_prev = h"]
+    lines += ["def step_forward(cell, gx, h, c, params):",
+              '    """One step of a batch; gx: the input parts of the gates (b_ih included)."""',
+              f"    H = gx.shape[1] // {G}",
+              '    gh = h @ params["weight_hh"].T + params["bias_hh"]',
+              "    m_h_prev = h"]
     lines += ["    m_c_prev = c"] if two else []
-    lines += [f"    {var(p)} = params[{p!r}]" for p in parameters] + parts
+    for k, g in enumerate(gates):
+        block = f"[:, {k} * H : {k + 1} * H]"
+        if g in split:
+            lines += [f"    m_ax_{g} = gx{block}", f"    m_ah_{g} = gh{block}"]
+        else:
+            lines += [f"    m_a_{g} = gx{block} + gh{block}"]
     lines += npp.body(d.forward, "    ", "gx")
-    saved = ins + state_args
     lines += [f"    return {var(d.states[0])}, {var(d.states[1]) if two else None}, "
-              f"{_tuple(saved)}", ""]
-    lines += ["def step_backward(dh, dc, saved, params):",
-              '    """Gradients of the step\'s inputs (recomputing the activations)."""',
-              f"    {_tuple(saved)} = saved", "    m_dy_h = dh"]
-    lines += ["    m_dy_c = dc"] if two else []
-    lines += [f"    {var(p)} = params[{p!r}]" for p in parameters]
+              f"{_tuple(ins)}", ""]
+    lines += ["def step_backward(cell, dh, dc, h, c, saved, params, grads):",
+              '    """Gradients of the gate parts, h and c (activations evaluated again)."""',
+              f"    {_tuple(ins)} = saved", "    m_h_prev = h", "    m_dy_h = dh"]
+    lines += ["    m_c_prev = c", "    m_dy_c = dc"] if two else []
     lines += npp.body(d.recomputing, "    ", "m_dy_h")
-    lines += [f"    return {_tuple(_zero_or(npp, d.gradients[n]) for n in wrt)}", ""]
+    name = d.gradients.get
+    dgx = [name(f"ax_{g}") if g in split else name(f"a_{g}") for g in gates]
+    dgh = [name(f"ah_{g}") if g in split else name(f"a_{g}") for g in gates]
+    lines += [f"    dgx = np.concatenate([{', '.join(var(n) for n in dgx)}], axis=1)",
+              f"    dgh = np.concatenate([{', '.join(var(n) for n in dgh)}], axis=1)",
+              f"    return dgx, dgh, {_zero_or(npp, name('h_prev'))}, "
+              f"{var(name('c_prev')) if two else None}", ""]
 
     head = ["import math", "", "import numpy as np", "from scipy.special import expit", "",
             "from numrnn._symbolic.codegen import like",
