@@ -102,6 +102,12 @@ _STEPS = {
 }
 
 
+def _steps(cell):
+    """(step_forward, step_backward) of a cell; a defined cell (numrnn.cells) carries its own."""
+    steps = _STEPS.get(cell.maths)
+    return steps or (cell.functions("step_forward"), cell.functions("step_backward"))
+
+
 # ---------------------------------------------------------------------------
 # The driver: schedule, projections, masking.
 # ---------------------------------------------------------------------------
@@ -147,7 +153,7 @@ def prepare_params(params):
 
 def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     """One layer-direction over a sequence; see :mod:`numrnn.backends`."""
-    step_forward = _STEPS[spec.cell.maths][0]
+    step_forward = _steps(spec.cell)[0]
     T, B, _ = x.shape
     t_index, active = schedule(T, B, lengths, reverse)
     cols = np.arange(B)
@@ -172,7 +178,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
 
 def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     """Backpropagation through time for :func:`forward`; see :mod:`numrnn.backends`."""
-    step_backward = _STEPS[spec.cell.maths][1]
+    step_backward = _steps(spec.cell)[1]
     x = tape.x
     T, B, I = x.shape
     cols = np.arange(B)
