@@ -108,6 +108,17 @@ def test_check_gradient_passes_on_janet_and_reports_each_array(defined):
     assert max(errors.values()) < 1e-7
 
 
+def test_every_supported_function_and_input_differentiates_right():
+    """relu, exp, log, sqrt, powers, quotients, inexact constants, a split gate, two states."""
+    cell = define_cell("everything", gates=("f", "g", "o"), states=("h", "c"), split=("o",),
+                       equations={
+                           "u": "relu(a_f) * exp(-a_g**2 / 4) + log(1 + sigmoid(a_f))",
+                           "c": "u * (1 + c_prev**2)**0.5 / (2 + h_prev**2) + 0.3 * c_prev",
+                           "h": "tanh(c) * sigmoid(ax_o + 0.1 * ah_o) - (ah_o + h_prev)**3 / 7"})
+    errors = check_gradient(cell, steps=3, hidden_size=3, input_size=2)
+    assert {key for _, _, key in errors} >= {"x", "h0", "c0", "weight_hh"}
+
+
 def test_check_gradient_names_what_is_wrong(defined, monkeypatch):
     """A cell whose backward is wrong (here: the gradient of h_prev is dropped) fails."""
     cell = defined["janet"]
@@ -153,6 +164,7 @@ BAD = [
     ({"gates": ("f",), "equations": {"h": "foo(a_f)"}}, ValueError, "calls foo"),
     ({"gates": ("f",), "equations": {"h": "Abs(a_f)"}}, ValueError, "Abs"),
     ({"gates": ("f",), "equations": {"h": "a_f ** h_prev"}}, ValueError, "only integer powers"),
+    ({"gates": ("f",), "equations": {"h": "a_f ** 1.5"}}, ValueError, "only integer powers"),
     ({"gates": ("f", "g"), "equations": {"h": "tanh(a_f)"}}, ValueError,
      r"gate 'g' is not used by the new states"),
     ({"gates": ("f",), "equations": {"c": "tanh(a_f)"}}, ValueError,

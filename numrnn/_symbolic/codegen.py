@@ -80,7 +80,7 @@ class _Printer:
                 text = f"{self(coeff)} * {text}"
             return f"({text})"
         if e.is_Pow:
-            if e.exp == sympy.S.Half:
+            if 2 * e.exp == 1:
                 return f"np.sqrt({self(e.base)})" if self.numpy else f"math.sqrt({self(e.base)})"
             if e.exp.is_Integer and e.exp > 0:
                 base = self(e.base)

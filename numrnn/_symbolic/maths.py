@@ -161,6 +161,8 @@ def _parse(target, text, known, defined):
                         f"got {type(text).__name__}")
     if not isinstance(expr, sympy.Expr) or isinstance(expr, sympy.logic.boolalg.Boolean):
         raise ValueError(f"equation for {target!r} is not a scalar expression: {text!r}")
+    # Decimal numbers as the rationals they denote: x**0.5 is a square root, x**2.0 a square.
+    expr = sympy.nsimplify(expr, rational=True)
     allowed = set(known.values()) | {s for e in defined.values() for s in e.free_symbols}
     unknown = sorted(str(s) for s in expr.free_symbols - allowed)
     if unknown:
@@ -171,7 +173,7 @@ def _parse(target, text, known, defined):
                 isinstance(sub, _NODE_TYPES):
             raise ValueError(f"equation for {target!r} calls {sub.func.__name__}, which is "
                              f"not supported; it may call {sorted(ACTIVATIONS)}")
-        if isinstance(sub, sympy.Pow) and not sub.exp.is_Integer and sub.exp != sympy.S.Half:
+        if isinstance(sub, sympy.Pow) and not (sub.exp.is_Integer or 2 * sub.exp in (1, -1)):
             raise ValueError(f"equation for {target!r} has the power {sub}: only integer "
                              "powers and square roots are supported")
         if not (sub.is_Atom or isinstance(sub, (sympy.Add, sympy.Mul, sympy.Pow)) or
