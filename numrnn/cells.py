@@ -131,7 +131,7 @@ def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=(
     each activation's value and the pre-activations the gradients still read (for the GRU:
     r, z, n and :math:`ah_n`; for the LSTM: i, f, g, o and tanh c -- what the built-in
     cells keep).  In float32 the CPU backend evaluates sigmoid and tanh by the same rational
-    approximations as the built-in cells (see :mod:`numrnn.backends.gates`).
+    approximations as the built-in cells (see ``numrnn.backends.gates``).
 
     The JANET cell (van der Westhuizen & Lasenby, "The unreasonable effectiveness of the
     forget gate", 2018) keeps only a forget gate, shifted by :math:`\beta = 1` for the
