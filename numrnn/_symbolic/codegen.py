@@ -56,7 +56,7 @@ class _Printer:
     def __call__(self, e):
         if e.is_Symbol:
             return self.var(e.name)
-        if e.is_Number:
+        if e.is_Number or e.is_NumberSymbol:
             if e < 0:
                 return f"(-{self.number(-e)})"
             return self.number(e)

@@ -163,14 +163,13 @@ def _parse(target, text, known, defined):
         raise ValueError(f"equation for {target!r} is not a scalar expression: {text!r}")
     # Decimal numbers as the rationals they denote: x**0.5 is a square root, x**2.0 a square.
     expr = sympy.nsimplify(expr, rational=True)
-    allowed = set(known.values()) | {s for e in defined.values() for s in e.free_symbols}
-    unknown = sorted(str(s) for s in expr.free_symbols - allowed)
+    # Earlier equations' names were replaced by their expressions (the parse's namespace).
+    unknown = sorted(str(s) for s in expr.free_symbols - set(known.values()))
     if unknown:
         raise ValueError(f"equation for {target!r} uses unknown symbols {unknown}; it may use "
                          f"{sorted(known)} and the names defined before it")
     for sub in sympy.preorder_traversal(expr):
-        if isinstance(sub, (sympy.Function, sympy.core.function.AppliedUndef)) and not \
-                isinstance(sub, _NODE_TYPES):
+        if isinstance(sub, sympy.Function) and not isinstance(sub, _NODE_TYPES):
             raise ValueError(f"equation for {target!r} calls {sub.func.__name__}, which is "
                              f"not supported; it may call {sorted(ACTIVATIONS)}")
         if isinstance(sub, sympy.Pow) and not (sub.exp.is_Integer or 2 * sub.exp in (1, -1)):
@@ -181,8 +180,8 @@ def _parse(target, text, known, defined):
             raise ValueError(f"equation for {target!r} uses {type(sub).__name__} ({sub}), "
                              "which is not supported: only +, -, *, /, powers and "
                              f"{sorted(ACTIVATIONS)}")
-        if sub.is_Atom and not (sub.is_Symbol or sub.is_Number):
-            raise ValueError(f"equation for {target!r} uses {sub}, which is not a number")
+        if sub.is_Atom and not (sub.is_Symbol or (sub.is_real and sub.is_finite)):
+            raise ValueError(f"equation for {target!r} uses {sub}, which is not a real number")
     return expr
 
 
@@ -258,11 +257,8 @@ def derive(gates, split, states, parameters, equations):
     if missing:
         raise ValueError(f"the equations must define the new states {states}; missing "
                          f"{missing}")
-    # Each equation in terms of the inputs only (earlier names substituted).
-    full = {}
-    for target, expr in defined.items():
-        full[target] = expr.xreplace(full)
-    outputs = [full[s] for s in states]
+    # Each equation is in terms of the inputs only: the parse substituted earlier names.
+    outputs = [defined[s] for s in states]
     used = set().union(*(e.free_symbols for e in outputs))
     inputs = tuple(n for g in gates for n in
                    ((f"ax_{g}", f"ah_{g}") if g in split else (f"a_{g}",)))
@@ -277,7 +273,7 @@ def derive(gates, split, states, parameters, equations):
             raise ValueError(f"parameter {p!r} is not used by the new states")
 
     # The nodes in the order the equations name them (the gates first, as a rule).
-    nodes = [n for n in _nodes(full.values()) if n in _nodes(outputs)]
+    nodes = [n for n in _nodes(defined.values()) if n in _nodes(outputs)]
     node_symbols = {n: sympy.Symbol(f"_v{k}") for k, n in enumerate(nodes)}
     forward = _statements(outputs, [f"_new_{s}" for s in states], "_f", node_symbols, known)
 
