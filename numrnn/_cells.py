@@ -46,7 +46,8 @@ class Cell:
     maths : str
         Prefix of the cell's functions in :mod:`numrnn.backends.gates`:
         ``{maths}_row_forward`` and ``{maths}_row_backward``, one batch row of
-        one time step, which the CPU time loops and the stepper inline.
+        one time step, which the CPU time loops and the stepper inline, and
+        ``{maths}_row_params``, what the rows read of the biases.
     taped : int
         Values per unit that forward keeps for backward besides the gate
         values, h_{t-1} and c_{t-1} (LSTM: tanh c; GRU: W_hn h + b_hn).
@@ -83,7 +84,7 @@ class Cell:
 
         Parameters
         ----------
-        kind : {"row_forward", "row_backward"}
+        kind : {"row_params", "row_forward", "row_backward"}
 
         Returns
         -------

@@ -12,6 +12,7 @@ value, ``TypeError`` for a value that is not an array of real numbers.
 
 import numpy as np
 
+from numrnn._docs import fill_doc
 from numrnn._validation import to_numpy
 
 __all__ = ["Component", "StateDictError", "checked_state"]
@@ -85,6 +86,7 @@ class Component:
     :meth:`parameters` returned earlier stay live, and then calls :meth:`_parameters_loaded`.
     """
 
+    @fill_doc
     def train(self, mode=True):
         """Set training mode (dropout active), or evaluation mode with ``mode=False``.
 
@@ -94,21 +96,18 @@ class Component:
         ----------
         mode : bool, default True
 
-        Returns
-        -------
-        self
+        %(returns_self)s
         """
         for child in self._children():
             child.train(mode)
         self.training = bool(mode)
         return self
 
+    @fill_doc
     def eval(self):
         """Set evaluation mode (no dropout).
 
-        Returns
-        -------
-        self
+        %(returns_self)s
         """
         return self.train(False)
 
@@ -158,6 +157,12 @@ class Component:
         for name, value in checked_state(live, state_dict, type(self).__name__).items():
             live[name][...] = value
         self._parameters_loaded()
+
+    def _recorded(self, tape):
+        """``tape``, what the latest forward kept for backward; a RuntimeError if none did."""
+        if tape is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        return tape
 
     def _children(self):
         """The components this one is made of (none by default; models list theirs)."""

@@ -11,6 +11,7 @@ import inspect
 from collections import namedtuple
 
 from numrnn._compat import sklearn_class
+from numrnn._docs import fill_doc
 from numrnn.io import build_model, model_config
 from numrnn.model import Sequential
 
@@ -77,6 +78,7 @@ class ParamsMixin:
         """
         return {name: getattr(self, name) for name in self._get_param_names()}
 
+    @fill_doc
     def set_params(self, **params):
         """Set constructor arguments; returns self.
 
@@ -85,9 +87,7 @@ class ParamsMixin:
         **params
             Names from :meth:`get_params`.
 
-        Returns
-        -------
-        self
+        %(returns_self)s
 
         Raises
         ------

@@ -12,7 +12,10 @@ array([0.25, 0.75])
 
 import numpy as np
 
+from numrnn._docs import fill_doc
 
+
+@fill_doc
 def log_softmax(z):
     r"""Compute the logarithm of the softmax along the last axis.
 
@@ -21,10 +24,7 @@ def log_softmax(z):
 
     Subtracting the maximum keeps every exponent at most 0, so nothing overflows.
 
-    Parameters
-    ----------
-    z : ndarray
-        Logits; classes along the last axis.
+    %(logits)s
 
     Returns
     -------
@@ -42,13 +42,11 @@ def log_softmax(z):
     return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
+@fill_doc
 def softmax(z):
     r"""Compute the softmax along the last axis, :math:`e^{z_c} / \sum_k e^{z_k}`.
 
-    Parameters
-    ----------
-    z : ndarray
-        Logits; classes along the last axis.
+    %(logits)s
 
     Returns
     -------
@@ -65,18 +63,13 @@ def softmax(z):
     return np.exp(log_softmax(z))
 
 
+@fill_doc
 def sigmoid(z):
     r"""Compute the logistic function :math:`\sigma(z) = 1 / (1 + e^{-z})`, elementwise.
 
     Written as :math:`e^{z}/(1+e^{z})` for negative ``z`` so the exponent never overflows.
 
-    Parameters
-    ----------
-    z : ndarray
-
-    Returns
-    -------
-    ndarray
+    %(elementwise)s
         Shape and dtype of ``z``.
 
     Examples
@@ -91,16 +84,11 @@ def sigmoid(z):
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e)).astype(z.dtype, copy=False)
 
 
+@fill_doc
 def identity(z):
     """Return ``z`` unchanged (the output function of a regression head).
 
-    Parameters
-    ----------
-    z : ndarray
-
-    Returns
-    -------
-    ndarray
+    %(elementwise)s
         ``z`` itself.
 
     Examples

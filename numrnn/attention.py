@@ -26,6 +26,7 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._component import Component
+from numrnn._docs import fill_doc
 from numrnn._validation import (
     as_float_array,
     check_choice,
@@ -152,6 +153,7 @@ class _Attention(Component):
             return g[:, None]
         return g if self.batch_first else g.swapaxes(0, 1)
 
+    @fill_doc
     def backward(self, grad_context, grad_weights=None):
         """Backpropagate through the latest :meth:`forward` and fill ``grads``.
 
@@ -171,14 +173,11 @@ class _Attention(Component):
 
         Raises
         ------
-        RuntimeError
-            If called before :meth:`forward`.
+        %(raises_before_forward)s
         ValueError
             If a gradient has the wrong shape.
         """
-        if self._tape is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        query_ndim, qb, kb, weights, saved = self._tape
+        query_ndim, qb, kb, weights, saved = self._recorded(self._tape)
         gc = self._batch_major(grad_context, query_ndim, weights.shape[:2] + kb.shape[2:],
                                "grad_context")
         grad_w = gc @ kb.swapaxes(1, 2)
@@ -196,6 +195,7 @@ class _Attention(Component):
         return np.ascontiguousarray(grad_q), np.ascontiguousarray(grad_k)
 
 
+@fill_doc
 class LuongAttention(_Attention):
     r"""Multiplicative attention of Luong, Pham & Manning (2015): "dot" and "general" scores.
 
@@ -216,16 +216,7 @@ class LuongAttention(_Attention):
     score : {"general", "dot"}, default "general"
     batch_first : bool, default False
         Queries and keys (and the results) are (B, T, ...) instead of (T, B, ...).
-    dtype : {np.float32, np.float64}, default np.float32
-    seed : int or None
-        Seed of the initialisation.
-
-    Attributes
-    ----------
-    grads : dict of ndarray
-        Gradients from the latest :meth:`backward`, keys of :meth:`state_dict`.
-    training : bool
-        Kept for a uniform interface; attention behaves the same in both modes.
+    %(component_tail)s
 
     Examples
     --------
@@ -282,6 +273,7 @@ class LuongAttention(_Attention):
         return grad_projected @ W.T, grad_k
 
 
+@fill_doc
 class BahdanauAttention(_Attention):
     r"""Additive attention of Bahdanau, Cho & Bengio (2015).
 
@@ -306,15 +298,7 @@ class BahdanauAttention(_Attention):
     attention_size : int, optional
         Size A of the hidden layer of the score; query_size if None.
     batch_first : bool, default False
-    dtype : {np.float32, np.float64}, default np.float32
-    seed : int or None
-
-    Attributes
-    ----------
-    grads : dict of ndarray
-        Gradients from the latest :meth:`backward`, keys of :meth:`state_dict`.
-    training : bool
-        Kept for a uniform interface; attention behaves the same in both modes.
+    %(component_tail)s
 
     Examples
     --------

@@ -4,6 +4,7 @@ import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._component import Component
+from numrnn._docs import fill_doc
 from numrnn._validation import as_float_array, check_float_dtype, check_int, to_numpy
 
 __all__ = ["Embedding"]
@@ -131,6 +132,7 @@ class Embedding(Component):
 
     __call__ = forward
 
+    @fill_doc
     def backward(self, grad_output):
         r"""Fill ``grads`` with :math:`\partial L/\partial W` for the latest :meth:`forward`.
 
@@ -141,20 +143,18 @@ class Embedding(Component):
 
         Raises
         ------
-        RuntimeError
-            If called before :meth:`forward`.
+        %(raises_before_forward)s
         ValueError
             If ``grad_output`` is shaped differently from the output.
         """
-        if self._ids is None:
-            raise RuntimeError("Embedding.backward called before forward")
+        ids = self._recorded(self._ids)
         g = as_float_array(grad_output, "grad_output", self.dtype)
-        expected = self._ids.shape + (self.embedding_dim,)
+        expected = ids.shape + (self.embedding_dim,)
         if g.shape != expected:
             raise ValueError(f"grad_output must have shape {expected} (the output's), "
                              f"got {g.shape}")
         grad = np.zeros_like(self._params["weight"])
-        np.add.at(grad, self._ids.ravel(), g.reshape(-1, self.embedding_dim))
+        np.add.at(grad, ids.ravel(), g.reshape(-1, self.embedding_dim))
         if self.padding_idx is not None:
             grad[self.padding_idx] = 0
         self.grads = {"weight": grad}

@@ -15,6 +15,7 @@ attributes end in ``_``, and ``get_params``/``set_params`` work, so ``sklearn.ba
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn._docs import fill_doc
 from numrnn._estimator_base import SequenceEstimator, check_labels, check_targets
 from numrnn._seqnet import as_padded
 from numrnn._seqprep import column_scaling
@@ -100,11 +101,11 @@ _NOTES = """The defaults were chosen by measurement on aeon's copies of UCR/UEA 
     aeon's ``RocketClassifier`` in the same run: GunPoint 0.976 against 1.000,
     ItalyPowerDemand 0.960 against 0.969, BasicMotions 1.000 against 1.000, each fitted in
     0.6-2 s on 2 cores; on longer shape series (OSULeaf, ACSF1) it stays well below ROCKET
-    (the table and a plot are in docs/benchmarks.rst).
+    (the table and a plot are in docs/benchmarks.rst)."""
 
-    A fit that uses all ``epochs`` while the loss still improves warns with scikit-learn's
-    ``ConvergenceWarning``; an estimator used before ``fit`` raises its ``NotFittedError``
-    (this module's look-alikes without scikit-learn)."""
+_WARNINGS = """A fit that uses all ``epochs`` while the loss still improves warns with
+    scikit-learn's ``ConvergenceWarning``; an estimator used before ``fit`` raises its
+    ``NotFittedError`` (this module's look-alikes without scikit-learn)."""
 
 
 def _check_real_targets(y, n_samples):
@@ -137,11 +138,13 @@ class SequenceClassifier(SequenceEstimator):
 
     See Also
     --------
-    SequenceRegressor
+    SequenceRegressor : the same network for real-valued targets.
 
     Notes
     -----
     {_NOTES}
+
+    {_WARNINGS}
 
     Examples
     --------
@@ -159,24 +162,15 @@ class SequenceClassifier(SequenceEstimator):
 
     _estimator_type = "classifier"
 
+    @fill_doc
     def fit(self, X, y):
         """Train on sequences ``X`` and their class labels ``y``.
 
-        Parameters
-        ----------
-        X : array_like or list of array_like
-            (n_samples, T, n_features), (n_samples, T), or a list of (T_i, n_features).
+        %(estimator_X)s
         y : array_like, shape (n_samples,)
             Class labels (any type ``numpy.unique`` sorts).
 
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError, TypeError
-            Naming the argument that is wrong.
+        %(fit_returns)s
         """
         X = as_padded(X, "X")
         y = check_labels(y, len(X[0]))
@@ -191,6 +185,7 @@ class SequenceClassifier(SequenceEstimator):
         targets = self._training_targets(y, len(y))
         return self._fit_network(X, targets, len(self.classes_), "cross_entropy", targets)
 
+    @fill_doc
     def partial_fit(self, X, y, classes=None):
         """Train for one pass over ``X`` (scikit-learn's incremental learning).
 
@@ -199,16 +194,12 @@ class SequenceClassifier(SequenceEstimator):
         (in a seeded random order) over its block, and the optimizer's state carries over from
         call to call. There is no validation split, early stopping or schedule.
 
-        Parameters
-        ----------
-        X : array_like or list of array_like
+        %(estimator_X)s
         y : array_like, shape (n_samples,)
         classes : array_like, optional
             Every class label; required on the first call, optional (but equal) later.
 
-        Returns
-        -------
-        self
+        %(returns_self)s
 
         Raises
         ------
@@ -252,12 +243,11 @@ class SequenceClassifier(SequenceEstimator):
             raise ValueError(f"y holds labels not seen in fit: {np.setdiff1d(y, self.classes_)}")
         return index.astype(np.int64)
 
+    @fill_doc
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``.
 
-        Parameters
-        ----------
-        X : array_like or list of array_like
+        %(estimator_X)s
 
         Returns
         -------
@@ -270,12 +260,11 @@ class SequenceClassifier(SequenceEstimator):
             return self._lazy(self.predict_proba, X, (len(self.classes_),), np.float64)
         return self._forward(X).astype(np.float64)
 
+    @fill_doc
     def predict(self, X):
         """The most probable class of each sequence.
 
-        Parameters
-        ----------
-        X : array_like or list of array_like
+        %(estimator_X)s
 
         Returns
         -------
@@ -288,12 +277,11 @@ class SequenceClassifier(SequenceEstimator):
         proba = self._forward(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
+    @fill_doc
     def score(self, X, y):
         """Accuracy of :meth:`predict` on ``X`` against ``y``.
 
-        Parameters
-        ----------
-        X : array_like or list of array_like
+        %(estimator_X)s
         y : array_like, shape (n_samples,)
 
         Returns
@@ -322,49 +310,42 @@ class SequenceRegressor(SequenceEstimator):
 
     See Also
     --------
-    SequenceClassifier
+    SequenceClassifier : the same network for class labels.
 
     Notes
     -----
-    {_NOTES}
+    The defaults are those measured for :class:`SequenceClassifier` (see its notes).
+
+    {_WARNINGS}
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from numrnn.estimators import SequenceRegressor
+    >>> import numpy as np, numrnn
     >>> rng = np.random.default_rng(0)
     >>> X = rng.uniform(-1, 1, (64, 5))                  # 64 sequences of 5 steps
     >>> y = X.mean(axis=1)
-    >>> reg = SequenceRegressor(hidden_size=8, epochs=60, backend="numpy", seed=0)
+    >>> reg = numrnn.SequenceRegressor(hidden_size=8, epochs=60, backend="numpy", seed=0)
     >>> reg.fit(X, y).score(X, y) > 0.9
     True
     """
 
     _estimator_type = "regressor"
 
+    @fill_doc
     def fit(self, X, y):
         """Train on sequences ``X`` and targets ``y``.
 
-        Parameters
-        ----------
-        X : array_like or list of array_like
-            (n_samples, T, n_features), (n_samples, T), or a list of (T_i, n_features).
+        %(estimator_X)s
         y : array_like, shape (n_samples,) or (n_samples, n_outputs)
 
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError, TypeError
-            Naming the argument that is wrong.
+        %(fit_returns)s
         """
         X = as_padded(X, "X")
         y = _check_real_targets(y, len(X[0]))
         self._fit_target_scaling(y)
         return self._fit_network(X, self._training_targets(y, len(y)), self.n_outputs_, "mse")
 
+    @fill_doc
     def partial_fit(self, X, y):
         """Train for one pass over ``X`` (scikit-learn's incremental learning).
 
@@ -374,14 +355,10 @@ class SequenceRegressor(SequenceEstimator):
         carries over from call to call. There is no validation split, early stopping or
         schedule.
 
-        Parameters
-        ----------
-        X : array_like or list of array_like
+        %(estimator_X)s
         y : array_like, shape (n_samples,) or (n_samples, n_outputs)
 
-        Returns
-        -------
-        self
+        %(returns_self)s
 
         Examples
         --------
@@ -417,12 +394,11 @@ class SequenceRegressor(SequenceEstimator):
                              f"{y.shape[1]}")
         return ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
 
+    @fill_doc
     def predict(self, X):
         """Predicted targets.
 
-        Parameters
-        ----------
-        X : array_like or list of array_like
+        %(estimator_X)s
 
         Returns
         -------
@@ -437,12 +413,11 @@ class SequenceRegressor(SequenceEstimator):
         pred = self._forward(X) * self.y_scale_ + self.y_mean_
         return pred[:, 0] if self.y_ndim_ == 1 else pred
 
+    @fill_doc
     def score(self, X, y):
         """Coefficient of determination :math:`R^2` of :meth:`predict`, averaged over outputs.
 
-        Parameters
-        ----------
-        X : array_like or list of array_like
+        %(estimator_X)s
         y : array_like
 
         Returns

@@ -17,6 +17,7 @@ aligned with the step they inform: the input at step :math:`s` is
 
 import numpy as np
 
+from numrnn._docs import fill_doc
 from numrnn._seqprep import column_scaling
 from numrnn._sklearn_api import ParamsMixin
 from numrnn._validation import check_choice, check_int
@@ -97,6 +98,7 @@ class Forecaster(ParamsMixin):
                  lr_schedule="plateau", backend="auto", seed=None, verbose=False):
         self._store_arguments(locals())
 
+    @fill_doc
     def fit(self, y, exog=None):
         """Fit on a series ``y``, optionally with exogenous inputs ``exog``.
 
@@ -106,9 +108,7 @@ class Forecaster(ParamsMixin):
         exog : array_like, shape (n_steps, n_exog) or (n_steps,), optional
             Covariates at the same steps as ``y``.
 
-        Returns
-        -------
-        self
+        %(returns_self)s
 
         Raises
         ------

@@ -3,19 +3,14 @@
 import numpy as np
 
 from numrnn import _trainutil as tu
+from numrnn import _validation as valid
 from numrnn._component import Component
-from numrnn._validation import (
-    as_float_array,
-    check_choice,
-    check_float_dtype,
-    check_int,
-    check_lengths,
-    check_ndim,
-)
+from numrnn._docs import fill_doc
 from numrnn.activations import OUTPUT_FUNCTIONS
 from numrnn.readouts import READOUTS, readout_backward, readout_forward
 
 
+@fill_doc
 class Dense(Component):
     r"""Affine output head, applied at every time step or at each sequence's last valid step.
 
@@ -53,17 +48,7 @@ class Dense(Component):
         columns: ``weight`` is (out_features, 2 * in_features).
     batch_first : bool, default False
         Layout of 3-D input: (B, T, F) if True, else (T, B, F).
-    dtype : {np.float32, np.float64}, default np.float32
-    seed : int or None
-        Seed of the initialisation.
-
-    Attributes
-    ----------
-    grads : dict of ndarray
-        Gradients from the latest :meth:`backward`, keys of :meth:`state_dict`.
-    training : bool
-        Kept for a uniform interface with the other components; a dense head behaves the same
-        in both modes.
+    %(component_tail)s
 
     Examples
     --------
@@ -87,17 +72,17 @@ class Dense(Component):
     def __init__(self, in_features, out_features, *, bias=True, activation="identity",
                  last_step=False, readout="last", batch_first=False, dtype=np.float32,
                  seed=None):
-        self.in_features = check_int(in_features, "in_features", 1)
-        self.out_features = check_int(out_features, "out_features", 1)
+        self.in_features = valid.check_int(in_features, "in_features", 1)
+        self.out_features = valid.check_int(out_features, "out_features", 1)
         self.bias = bool(bias)
-        self.activation = check_choice(activation, "activation", OUTPUT_FUNCTIONS)
+        self.activation = valid.check_choice(activation, "activation", OUTPUT_FUNCTIONS)
         self.last_step = bool(last_step)
-        self.readout = check_choice(readout, "readout", READOUTS)
+        self.readout = valid.check_choice(readout, "readout", READOUTS)
         if self.readout != "last" and not self.last_step:
             raise ValueError(f"readout={readout!r} needs last_step=True (a per-step head maps "
                              "every step)")
         self.batch_first = bool(batch_first)
-        self.dtype = check_float_dtype(dtype)
+        self.dtype = valid.check_float_dtype(dtype)
         self.seed = seed
         rng = np.random.default_rng(seed)
         columns = READOUTS[self.readout] * self.in_features
@@ -179,20 +164,20 @@ class Dense(Component):
             If the last axis of ``h`` is not F, if ``h`` has the wrong number of dimensions or
             ``lengths`` is invalid.
         """
-        h = as_float_array(h, "h", self.dtype)
+        h = valid.as_float_array(h, "h", self.dtype)
         if h.ndim == 0 or h.shape[-1] != self.in_features:
             raise ValueError(f"h must have last axis of size {self.in_features} (in_features), "
                              f"got shape {h.shape}")
         W = self._params["weight"]
         mask = None
         if self.last_step or lengths is not None:
-            check_ndim(h, "h", (2, 3))
+            valid.check_ndim(h, "h", (2, 3))
             if h.ndim == 2 and lengths is not None:
                 raise ValueError("lengths must be None for unbatched (T, F) input")
             # Unbatched input is treated as a batch of one so both cases see (T, B, F).
             hm = tu.swap_batch_time(h, self.batch_first) if h.ndim == 3 else h[:, None, :]
             steps, batch = hm.shape[0], hm.shape[1]
-            lengths = check_lengths(lengths, steps, batch)
+            lengths = valid.check_lengths(lengths, steps, batch)
         if self.last_step:
             rows, used = readout_forward(hm, lengths, self.readout)
         else:
@@ -210,6 +195,7 @@ class Dense(Component):
 
     __call__ = forward
 
+    @fill_doc
     def backward(self, grad_output):
         r"""Backpropagate through the latest :meth:`forward` and fill ``grads``.
 
@@ -232,15 +218,12 @@ class Dense(Component):
 
         Raises
         ------
-        RuntimeError
-            If called before :meth:`forward`.
+        %(raises_before_forward)s
         ValueError
             If ``grad_output`` is not shaped like the logits.
         """
-        if self._tape is None:
-            raise RuntimeError("Dense.backward called before forward")
-        h_shape, rows, used = self._tape
-        g = as_float_array(grad_output, "grad_output", self.dtype)
+        h_shape, rows, used = self._recorded(self._tape)
+        g = valid.as_float_array(grad_output, "grad_output", self.dtype)
         out_shape = rows.shape[:-1] + (self.out_features,)
         if self.last_step and len(h_shape) == 2:
             g = g[None]

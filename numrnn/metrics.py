@@ -18,6 +18,7 @@ Examples
 
 import numpy as np
 
+from numrnn._docs import fill_doc
 from numrnn._validation import as_float_array, check_int, check_ndim
 
 AVERAGES = {"macro", "micro", "weighted", None}
@@ -51,6 +52,7 @@ def accuracy(y_true, y_pred):
     Returns
     -------
     float
+        In [0, 1].
 
     Raises
     ------
@@ -197,17 +199,11 @@ recall = _single_score(1, "recall", "recall")
 f1_score = _single_score(2, "f1_score", "F1 score")
 
 
+@fill_doc
 def mean_squared_error(y_true, y_pred):
     r"""Compute the mean of :math:`(\hat y - y)^2` over all entries.
 
-    Parameters
-    ----------
-    y_true, y_pred : array_like
-        Same shape.
-
-    Returns
-    -------
-    float
+    %(regression_metric)s
 
     Examples
     --------
@@ -219,17 +215,11 @@ def mean_squared_error(y_true, y_pred):
     return float(np.mean((y_pred - y_true) ** 2))
 
 
+@fill_doc
 def mean_absolute_error(y_true, y_pred):
     r"""Compute the mean of :math:`|\hat y - y|` over all entries.
 
-    Parameters
-    ----------
-    y_true, y_pred : array_like
-        Same shape.
-
-    Returns
-    -------
-    float
+    %(regression_metric)s
 
     Examples
     --------
@@ -290,19 +280,11 @@ def _mean_nll(y_true, proba):
         return float(-np.mean(np.log(picked)))
 
 
+@fill_doc
 def perplexity(y_true, proba):
     r"""Compute the perplexity :math:`\exp\big(-\frac1N\sum_i \log p_i(y_i)\big)`.
 
-    Parameters
-    ----------
-    y_true : array_like of int, shape (N,)
-    proba : array_like, shape (N, C)
-        Predicted class probabilities.
-
-    Returns
-    -------
-    float
-        ``inf`` if a true class has probability 0.
+    %(class_probabilities)s
 
     Examples
     --------
@@ -314,19 +296,11 @@ def perplexity(y_true, proba):
     return float(np.exp(_mean_nll(y_true, proba)))
 
 
+@fill_doc
 def bits_per_character(y_true, proba):
     r"""Compute the mean negative log-likelihood in bits, :math:`-\frac1N\sum_i \log_2 p_i(y_i)`.
 
-    Parameters
-    ----------
-    y_true : array_like of int, shape (N,)
-    proba : array_like, shape (N, C)
-        Predicted class probabilities.
-
-    Returns
-    -------
-    float
-        ``inf`` if a true class has probability 0.
+    %(class_probabilities)s
 
     Examples
     --------

@@ -30,6 +30,7 @@ True
 
 from numrnn import _trainutil as tu
 from numrnn._component import Component
+from numrnn._docs import fill_doc
 from numrnn._recurrent import RNN
 from numrnn._training import chain, inference
 from numrnn._training import fit as fit_loop
@@ -163,6 +164,7 @@ class Sequential(inference.StreamMixin, Component):
 
     # -- training, evaluation and prediction (numrnn._training) ---------------------------------
 
+    @fill_doc
     def fit(self, X, y, *, lengths=None, epochs=10, batch_size=32, shuffle=True, seed=None,
             validation_split=0.0, validation_data=None, early_stopping=None,
             restore_best=True, metrics=(), clip_norm=None, clip_value=None, schedule=None,
@@ -214,9 +216,7 @@ class Sequential(inference.StreamMixin, Component):
             The least decrease of the monitored loss that counts as an improvement (Keras's
             ``EarlyStopping(min_delta=...)``).
 
-        Returns
-        -------
-        self
+        %(returns_self)s
 
         Raises
         ------
@@ -233,6 +233,7 @@ class Sequential(inference.StreamMixin, Component):
             min_delta=min_delta,
         )
 
+    @fill_doc
     def partial_fit(self, X, y, *, lengths=None, batch_size=32, shuffle=False, seed=None,
                     clip_norm=None, clip_value=None):
         """Train for one pass over the given samples, keeping the optimizer's state.
@@ -242,10 +243,7 @@ class Sequential(inference.StreamMixin, Component):
 
         Parameters
         ----------
-        X : array_like, shape (N, T, I), or list of N arrays (T_i, I)
-        y : array_like
-            Targets shaped as for :meth:`fit`.
-        lengths : array_like of int, shape (N,), optional
+        %(samples)s
         batch_size : int, default 32
         shuffle : bool, default False
             Draw this block's batches in a random order.
@@ -254,9 +252,7 @@ class Sequential(inference.StreamMixin, Component):
         clip_norm, clip_value : float, optional
             Clip the gradients before each step.
 
-        Returns
-        -------
-        self
+        %(returns_self)s
 
         Examples
         --------
@@ -314,15 +310,13 @@ class Sequential(inference.StreamMixin, Component):
         batch_size = check_int(batch_size, "batch_size", 1)
         return inference.outputs(self, inference.logits(self, X, lengths, batch_size), lengths)
 
+    @fill_doc
     def evaluate(self, X, y, lengths=None, *, metrics=(), batch_size=256):
         """Compute the loss and metrics on data, in evaluation mode.
 
         Parameters
         ----------
-        X : array_like, shape (N, T, I), or list of N arrays (T_i, I)
-        y : array_like
-            Targets shaped as for :meth:`fit`.
-        lengths : array_like of int, shape (N,), optional
+        %(samples)s
         metrics : sequence of str
             Names from :data:`numrnn.metrics.METRICS`.
         batch_size : int, default 256

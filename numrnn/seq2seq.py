@@ -24,6 +24,7 @@ sampling). The chosen tokens are fixed inputs: no gradient flows through the cho
 """
 
 from numrnn import _trainutil as tu
+from numrnn._docs import fill_doc
 from numrnn._seq2seq import data, decoding, network, training
 from numrnn._seq2seq.decoding import Decoded  # noqa: F401  (decode's results, pickled from here)
 from numrnn._seq2seq.group import ComponentGroup
@@ -145,20 +146,14 @@ class Seq2Seq(ComponentGroup):
 
     # -- training (numrnn._seq2seq.training) ----------------------------------------------
 
+    @fill_doc
     def train_batch(self, src, tgt, *, src_lengths=None, tgt_lengths=None, teacher_forcing=1.0,
                     seed=None):
         """Forward and backward on one batch: returns the loss and fills ``grads``.
 
         Parameters
         ----------
-        src : array_like of int, (B, S), or list of B sequences
-            Source token ids, samples first.
-        tgt : array_like of int, (B, T), or list of B sequences
-            Target token ids, without the end token (the model appends it).
-        src_lengths : array_like of int, shape (B,), optional
-            Valid source steps, in [1, S]; taken from the sequences for lists.
-        tgt_lengths : array_like of int, shape (B,), optional
-            Valid target steps, in [0, T].
+        %(seq2seq_data)s
         teacher_forcing : float in [0, 1], default 1.0
             Probability of reading the true previous token (else the model's own).
         seed : int or None
@@ -172,6 +167,7 @@ class Seq2Seq(ComponentGroup):
         return training.train_batch(self, src, tgt, src_lengths, tgt_lengths, teacher_forcing,
                                     seed)
 
+    @fill_doc
     def fit(self, src, tgt, *, src_lengths=None, tgt_lengths=None, epochs=10, batch_size=32,
             teacher_forcing=1.0, shuffle=True, seed=None, clip_norm=None, clip_value=None,
             schedule=None, schedule_interval="epoch", progress=True):
@@ -179,14 +175,7 @@ class Seq2Seq(ComponentGroup):
 
         Parameters
         ----------
-        src : array_like of int, (N, S), or list of N sequences
-            Source token ids, samples first.
-        tgt : array_like of int, (N, T), or list of N sequences
-            Target token ids, without the end token (the model appends it).
-        src_lengths : array_like of int, shape (N,), optional
-            Valid source steps, in [1, S]; taken from the sequences for lists.
-        tgt_lengths : array_like of int, shape (N,), optional
-            Valid target steps, in [0, T].
+        %(seq2seq_data)s
         epochs : int, default 10
         batch_size : int, default 32
         teacher_forcing : float in [0, 1], default 1.0
@@ -203,9 +192,7 @@ class Seq2Seq(ComponentGroup):
         progress : bool, default True
             Show a tqdm progress bar over the epochs (if tqdm is installed).
 
-        Returns
-        -------
-        self
+        %(returns_self)s
 
         Raises
         ------
@@ -220,6 +207,7 @@ class Seq2Seq(ComponentGroup):
 
     # -- decoding (numrnn._seq2seq.decoding) ----------------------------------------------
 
+    @fill_doc
     def log_probability(self, src, tgt, *, src_lengths=None, tgt_lengths=None):
         r"""Log-probability of each target sequence, its end token included, under the model.
 
@@ -228,14 +216,7 @@ class Seq2Seq(ComponentGroup):
 
         Parameters
         ----------
-        src : array_like of int, (N, S), or list of N sequences
-            Source token ids, samples first.
-        tgt : array_like of int, (N, T), or list of N sequences
-            Target token ids, without the end token (the model appends it).
-        src_lengths : array_like of int, shape (N,), optional
-            Valid source steps, in [1, S]; taken from the sequences for lists.
-        tgt_lengths : array_like of int, shape (N,), optional
-            Valid target steps, in [0, T].
+        %(seq2seq_data)s
 
         Returns
         -------

@@ -10,6 +10,7 @@ optionally sharpened by a temperature :math:`\tau` (:math:`p_i \propto
 
 import numpy as np
 
+from numrnn._docs import fill_doc
 from numrnn._seqnet import build_model, fit_seeded
 from numrnn._sklearn_api import ParamsMixin
 from numrnn._validation import check_float, check_int
@@ -163,6 +164,7 @@ class CharLanguageModel(ParamsMixin):
                  clip_norm=1.0, backend="auto", seed=None, verbose=False):
         self._store_arguments(locals())
 
+    @fill_doc
     def fit(self, text):
         """Train on ``text``.
 
@@ -171,14 +173,7 @@ class CharLanguageModel(ParamsMixin):
         text : str
             At least ``seq_length + 1`` characters.
 
-        Returns
-        -------
-        self
-
-        Raises
-        ------
-        ValueError, TypeError
-            Naming the argument that is wrong.
+        %(fit_returns)s
         """
         text = _check_text("text", text)
         seq_length = check_int(self.seq_length, "seq_length", 1)
@@ -233,6 +228,7 @@ class CharLanguageModel(ParamsMixin):
         Returns
         -------
         float
+            Bits per character; lower is better, 0 a perfect prediction.
 
         Raises
         ------

@@ -37,6 +37,10 @@ def public_objects():
             for member_name, member in inspect.getmembers(obj, callable):
                 if member_name.startswith("_") or id(member) in seen:
                     continue
+                if member.__doc__ is None and inspect.getdoc(member):
+                    # An override that inherits its docstring (as Sphinx shows it): that
+                    # docstring is checked on the method that writes it.
+                    continue
                 seen.add(id(member))
                 yield f"{module.__name__}.{name}.{member_name}", member
 

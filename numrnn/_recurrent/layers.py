@@ -9,6 +9,7 @@ registry (:mod:`numrnn._cells`).
 
 import numpy as np
 
+from numrnn._docs import fill_doc
 from numrnn._recurrent.arguments import check_input, check_state, to_backend, user_layout
 from numrnn._recurrent.base import Recurrent
 from numrnn._recurrent.grad import NoTapeError, grad_enabled
@@ -27,6 +28,7 @@ class _Record:
         self.tape, self.dims, self.batched, self.device = tape, dims, batched, device
 
 
+@fill_doc
 class RNN(Recurrent):
     r"""Multi-layer Elman RNN with tanh or ReLU nonlinearity.
 
@@ -40,30 +42,11 @@ class RNN(Recurrent):
 
     Parameters
     ----------
-    input_size : int
-        Number of input features I.
-    hidden_size : int
-        Number of hidden units H.
-    num_layers : int, default 1
-        Number of stacked layers.
+    %(layer_sizes)s
     nonlinearity : {"tanh", "relu"}, default "tanh"
         The activation :math:`\phi`.
-    bias : bool, default True
-        Whether to use the biases :math:`b_{ih}, b_{hh}`.
-    batch_first : bool, default False
-        Input and output are (B, T, features) instead of (T, B, features).
-    dropout : float in [0, 1), default 0
-        Dropout probability on the outputs of each layer but the last, in
-        training mode.
-    bidirectional : bool, default False
-        Also run each layer backward in time; outputs are concatenated.
-    dtype : {numpy.float32, numpy.float64}, default float32
-        Floating-point type of parameters and computations.
-    backend : {"auto", "numpy", "cpu", "cuda"}, default "auto"
-        Where the time loops run (see :func:`resolve_backend`).
-    seed : int or None
-        Seed for the initial weights, drawn from U(-1/sqrt(H), 1/sqrt(H)),
-        and for dropout.
+    %(layer_options)s
+    %(layer_numerics)s
 
     Attributes
     ----------
@@ -72,9 +55,7 @@ class RNN(Recurrent):
     training : bool
         Training mode (dropout active). See :meth:`train` and :meth:`eval`.
 
-    See Also
-    --------
-    LSTM, GRU
+    %(layer_see_also)s
 
     Examples
     --------
@@ -277,6 +258,7 @@ class RNN(Recurrent):
         return self._streaming.step(self, x_t, hx)
 
 
+@fill_doc
 class LSTM(RNN):
     r"""Multi-layer long short-term memory (LSTM), optionally with projections.
 
@@ -295,33 +277,13 @@ class LSTM(RNN):
 
     Parameters
     ----------
-    input_size : int
-        Number of input features I.
-    hidden_size : int
-        Number of hidden (cell) units H.
-    num_layers : int, default 1
-        Number of stacked layers.
-    bias : bool, default True
-        Whether to use the biases.
-    batch_first : bool, default False
-        Input and output are (B, T, features) instead of (T, B, features).
-    dropout : float in [0, 1), default 0
-        Dropout probability between layers, in training mode.
-    bidirectional : bool, default False
-        Also run each layer backward in time.
+    %(layer_sizes)s
+    %(layer_options)s
     proj_size : int, default 0
         Size P of the projected hidden state (0: no projection); P < H.
-    dtype : {numpy.float32, numpy.float64}, default float32
-        Floating-point type of parameters and computations.
-    backend : {"auto", "numpy", "cpu", "cuda"}, default "auto"
-        Where the time loops run.
-    seed : int or None
-        Seed for the initial weights and for dropout.
+    %(layer_numerics)s
 
-    See Also
-    --------
-    RNN : the shared methods (forward, backward, step, state_dict).
-    GRU
+    %(layer_see_also)s
 
     Examples
     --------
@@ -355,6 +317,7 @@ class LSTM(RNN):
         )
 
 
+@fill_doc
 class GRU(RNN):
     r"""Multi-layer gated recurrent unit (GRU), reset gate after the hidden product.
 
@@ -369,36 +332,17 @@ class GRU(RNN):
 
     Parameters
     ----------
-    input_size : int
-        Number of input features I.
-    hidden_size : int
-        Number of hidden units H.
-    num_layers : int, default 1
-        Number of stacked layers.
-    bias : bool, default True
-        Whether to use the biases.
-    batch_first : bool, default False
-        Input and output are (B, T, features) instead of (T, B, features).
-    dropout : float in [0, 1), default 0
-        Dropout probability between layers, in training mode.
-    bidirectional : bool, default False
-        Also run each layer backward in time.
-    dtype : {numpy.float32, numpy.float64}, default float32
-        Floating-point type of parameters and computations.
-    backend : {"auto", "numpy", "cpu", "cuda"}, default "auto"
-        Where the time loops run.
-    seed : int or None
-        Seed for the initial weights and for dropout.
+    %(layer_sizes)s
+    %(layer_options)s
+    %(layer_numerics)s
 
-    See Also
-    --------
-    RNN : the shared methods (forward, backward, step, state_dict).
-    LSTM
+    %(layer_see_also)s
 
     Examples
     --------
-    >>> import numpy as np, numrnn
-    >>> gru = numrnn.GRU(3, 4, bidirectional=True, backend="numpy", seed=0)
+    >>> import numpy as np
+    >>> from numrnn import GRU
+    >>> gru = GRU(3, 4, bidirectional=True, backend="numpy", seed=0)
     >>> out, h_n = gru(np.zeros((5, 2, 3)), lengths=[5, 3])
     >>> out.shape, h_n.shape
     ((5, 2, 8), (2, 2, 4))

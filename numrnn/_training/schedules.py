@@ -47,6 +47,20 @@ class Schedule:
         self.last_step = 0
         optimizer.lr = self.rate(0)
 
+    def rate(self, step):
+        """Return the learning rate at a step.
+
+        Parameters
+        ----------
+        step : int
+            Steps taken since the schedule was made.
+
+        Returns
+        -------
+        float
+        """
+        raise NotImplementedError("a Schedule subclass defines rate(step)")
+
     def step(self, metric=None):
         """Advance one step and set the optimizer's learning rate.
 
@@ -126,17 +140,6 @@ class StepLR(Schedule):
         super().__init__(optimizer)
 
     def rate(self, step):
-        """Return the learning rate at a step.
-
-        Parameters
-        ----------
-        step : int
-            Steps taken since the schedule was made.
-
-        Returns
-        -------
-        float
-        """
         return self.base_lr * self.gamma ** (step // self.step_size)
 
 
@@ -173,17 +176,6 @@ class CosineAnnealingLR(Schedule):
         super().__init__(optimizer)
 
     def rate(self, step):
-        """Return the learning rate at a step.
-
-        Parameters
-        ----------
-        step : int
-            Steps taken since the schedule was made.
-
-        Returns
-        -------
-        float
-        """
         cosine = 0.5 * (1 + math.cos(math.pi * step / self.t_max))
         return self.eta_min + (self.base_lr - self.eta_min) * cosine
 
@@ -221,17 +213,6 @@ class LinearWarmup(Schedule):
         super().__init__(optimizer)
 
     def rate(self, step):
-        """Return the learning rate at a step.
-
-        Parameters
-        ----------
-        step : int
-            Steps taken since the schedule was made.
-
-        Returns
-        -------
-        float
-        """
         fraction = min(step, self.warmup_steps) / self.warmup_steps
         return self.base_lr * (self.start_factor + (1 - self.start_factor) * fraction)
 

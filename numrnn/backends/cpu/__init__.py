@@ -53,20 +53,8 @@ from ._blas import blas_threads, max_threads, single_threaded
 from ._stepper import make_stepper
 
 __all__ = [
-    "add",
-    "asarray",
-    "backward",
-    "concat_features",
-    "forward",
-    "is_device_array",
-    "make_stepper",
-    "multiply",
-    "prepare_params",
-    "split_features",
-    "stack",
-    "to_numpy",
-    "transpose01",
-    "warmup",
+    "add", "asarray", "backward", "concat_features", "forward", "is_device_array", "make_stepper",
+    "multiply", "prepare_params", "split_features", "stack", "to_numpy", "transpose01", "warmup",
     "zeros",
 ]
 

@@ -73,13 +73,6 @@ def _scatter_rows(src, order, dst):
 
 
 @jit
-def _scatter_states(h, c, order, h_out, c_out):
-    """h and c (in length order) into h_out and c_out (the caller's order); c may be (n, 0)."""
-    _scatter_rows(h, order, h_out)
-    _scatter_rows(c, order, c_out)
-
-
-@jit
 def zero_padding(a, lengths, order):
     """a[t, b, :] = 0 for the padded steps t >= lengths[b] of b in order."""
     for k in range(order.shape[0]):
@@ -123,29 +116,21 @@ def _active_count(lengths, order, s, nb):
 
 
 @jit
-def _gather_step(a, lengths, order, reverse, s, nb, dst):
-    """dst[k] = a[t_k, order[k]] for the nb active sequences of step s."""
-    for k in range(nb):
-        b = order[k]
-        row = a[_time_index(lengths, b, s, reverse), b]
-        for j in range(row.shape[0]):
-            dst[k, j] = row[j]
-
-
-@jit
 def _step_rows(a, lengths, order, reverse, s, nb, gathered):
     """The rows of step s of ``a`` (T, B, n) as one C-contiguous (nb, n) block.
 
     When every sequence has full length and ``order`` is a run of
     consecutive indices (it is then ascending: a stable sort of equal
     lengths), these rows are a block of ``a[t]`` itself; otherwise they are
-    gathered into ``gathered``.
+    gathered into ``gathered`` (``gathered[k] = a[t_k, order[k]]``).
     """
     first = order[0]
     last = order[order.shape[0] - 1]
     if lengths[last] == a.shape[0] and last - first == order.shape[0] - 1:
         return a[_time_index(lengths, first, s, reverse), first : first + nb]
-    _gather_step(a, lengths, order, reverse, s, nb, gathered)
+    for k in range(nb):
+        b = order[k]
+        _copy(a[_time_index(lengths, b, s, reverse), b], gathered[k])
     return gathered[:nb]
 
 
@@ -156,9 +141,10 @@ def _forward(
 ):  # fmt: skip
     """One layer-direction forward: the time loop, specialised per cell.
 
-    ``ROW_FORWARD`` (the cell's row function of :mod:`numrnn.backends.gates`)
-    and ``TWO_STATES`` are globals of each specialisation (see :func:`loops`),
-    so the cell's maths is inlined and no cell code is tested at run time.
+    ``ROW_PARAMS``, ``ROW_FORWARD`` (the cell's row functions of
+    :mod:`numrnn.backends.gates`) and ``TWO_STATES`` are globals of each
+    specialisation (see :func:`loops`), so the cell's maths is inlined and
+    no cell code is tested at run time.
 
     Parameters
     ----------
@@ -207,6 +193,7 @@ def _forward(
     _gather_rows(h0, order, hs)
     if TWO_STATES:  # noqa: F821 (a global of each specialisation)
         _gather_rows(c0, order, cs)
+    params = ROW_PARAMS(b_ih, b_hh, bias)  # noqa: F821 (a global of each specialisation)
     nb = B
     for s in range(T):
         nb = _active_count(lengths, order, s, nb)
@@ -220,7 +207,7 @@ def _forward(
                 _copy(hs[k], hprev[t, b])
                 _copy(cs[k], cprev[t, b])
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
-                xw[t, b], b_ih, b_hh, bias, hh[k], cs[k], hraw[k],
+                xw[t, b], params, hh[k], cs[k], hraw[k],
                 taped[t, b] if tape else tw[k], relu, fast, True,
             )  # fmt: skip
             if proj and tape:
@@ -235,7 +222,8 @@ def _forward(
         zero_padding(hprev, lengths, order)
         if proj:
             zero_padding(hraw_tape, lengths, order)
-    _scatter_states(hs, cs, order, h_n, c_n)
+    _scatter_rows(hs, order, h_n)
+    _scatter_rows(cs, order, c_n)  # (B, 0) for a cell without c
 
 
 def _backward(
@@ -283,7 +271,7 @@ def _backward(
     _gather_rows(grad_hn, order, dhs)
     if TWO_STATES:  # noqa: F821
         _gather_rows(grad_cn, order, dcs)
-    nb = 0
+    nb = np.int64(0)  # not the literal 0: _active_count is then compiled once, not twice
     for s in range(T - 1, -1, -1):
         nb = _active_count(lengths, order, s, nb)
         if proj:
@@ -318,7 +306,8 @@ def _backward(
         zero_padding(dgates_h, lengths, order)
     if proj:
         zero_padding(dhtot, lengths, order)
-    _scatter_states(dhs, dcs, order, dh0, dc0)
+    _scatter_rows(dhs, order, dh0)
+    _scatter_rows(dcs, order, dc0)
 
 
 _LOOPS = {}
@@ -334,8 +323,9 @@ def loops(cell):
     if made is None:
         flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad}
         forward = specialise(
-            _forward, cell.maths, jit, ROW_FORWARD=cell.functions("row_forward"), **flags
-        )
+            _forward, cell.maths, jit, ROW_PARAMS=cell.functions("row_params"),
+            ROW_FORWARD=cell.functions("row_forward"), **flags,
+        )  # fmt: skip
         backward = specialise(
             _backward, cell.maths, jit, ROW_BACKWARD=cell.functions("row_backward"), **flags
         )

@@ -130,7 +130,7 @@ def _step(x, model, prev, record):
     """Advance every layer by one step, from one call's results into another's.
 
     Specialised per cell (see :func:`numrnn.backends.cpu._jit.specialise`):
-    ``ROW_FORWARD``, ``GATES``, ``TAPED`` and ``TWO_STATES`` are globals of
+    ``ROW_PARAMS``, ``ROW_FORWARD``, ``GATES``, ``TAPED`` and ``TWO_STATES`` are globals of
     each specialisation.
 
     Parameters
@@ -178,6 +178,7 @@ def _step(x, model, prev, record):
         proj = lay[_WHR] != 0
         for j in range(GH):
             bias[j] = b_ih[j] + b_hh[j]
+        params = ROW_PARAMS(b_ih, b_hh, bias)  # noqa: F821
         for b in range(B):
             h_prev = h0[layer, b]
             h = h_n[layer, b]
@@ -195,7 +196,7 @@ def _step(x, model, prev, record):
                 for j in range(P):
                     h[j] = h_prev[j]
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
-                xg, b_ih, b_hh, bias, hg, c, h_raw, taped, relu, fast, False
+                xg, params, hg, c, h_raw, taped, relu, fast, False
             )
             if proj:
                 _product(hraw, carray(_ptr(lay[_WHR]), (H, P), dtype), h)
@@ -214,7 +215,8 @@ def _step_of(cell):
     if made is None:
         made = _STEPS[cell.maths] = specialise(
             _step, cell.maths, jit(nogil=False),  # see make_stepper's notes
-            ROW_FORWARD=cell.functions("row_forward"), GATES=cell.n_gates, TAPED=cell.taped,
+            ROW_PARAMS=cell.functions("row_params"), ROW_FORWARD=cell.functions("row_forward"),
+            GATES=cell.n_gates, TAPED=cell.taped,
             TWO_STATES=cell.has_cell_state,
         )  # fmt: skip
     return made

@@ -268,18 +268,6 @@ def is_device_array(a):
 
 
 __all__ = [
-    "add",
-    "asarray",
-    "backward",
-    "concat_features",
-    "forward",
-    "is_device_array",
-    "multiply",
-    "prepare_params",
-    "schedule",
-    "split_features",
-    "stack",
-    "to_numpy",
-    "transpose01",
-    "zeros",
+    "add", "asarray", "backward", "concat_features", "forward", "is_device_array", "multiply",
+    "prepare_params", "schedule", "split_features", "stack", "to_numpy", "transpose01", "zeros",
 ]
