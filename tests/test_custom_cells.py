@@ -46,9 +46,12 @@ def test_generated_rows_equal_the_built_in_rows(defined, name, dtype):
     c, h = (rng.standard_normal(H).astype(dtype) for _ in range(2))
     fast = dtype == np.float32
     results = []
-    for row in (cell.functions("row_forward"), getattr(gates, f"{name}_row_forward")):
+    for row, row_params in ((cell.functions("row_forward"), cell.functions("row_params")),
+                            (getattr(gates, f"{name}_row_forward"),
+                             getattr(gates, f"{name}_row_params"))):
         state = [x.copy(), c.copy(), h.copy(), np.full(cell.taped * H, np.nan, dtype)]
-        row(state[0], b_ih, b_hh, b_ih + b_hh, hh, state[1], state[2], state[3], 0, fast, True)
+        params = row_params(b_ih, b_hh, b_ih + b_hh)
+        row(state[0], params, hh, state[1], state[2], state[3], 0, fast, True)
         results.append(state)
     rtol = 1e-6 if fast else 1e-15
     for got, want in zip(*results, strict=True):

@@ -5,8 +5,8 @@ From a :class:`~numrnn._symbolic.maths.Derivation` this writes one module of sou
 * ``unit_forward`` / ``unit_backward``: one hidden unit, scalar ``@njit`` functions in the
   conventions of :mod:`numrnn.backends.gates` (dtype-preserving, the compile-time ``fast``
   flag), which the CUDA kernels call;
-* ``row_forward`` / ``row_backward``: one batch row, in exactly the signature of the built-in
-  ``{cell}_row_forward`` / ``{cell}_row_backward``, calling the unit functions, so the CPU time
+* ``row_params``, ``row_forward`` / ``row_backward``: one batch row, in exactly the signatures
+  of the built-in ``{cell}_row_*``, calling the unit functions, so the CPU time
   loops and the stepper inline them at the built-in cells' speed;
 * ``step_forward`` / ``step_backward``: one step of a batch in NumPy, in the signatures of
   the reference backend's steps (its backward evaluates the activations again rather than
@@ -161,12 +161,25 @@ def generate(derivation, gates, split, states, parameters):
 
     n_extra = max(0, len(d.tape) - G)
     slots = [f"xg{k}" for k in range(min(G, len(d.tape)))] + [f"tp{k}" for k in range(n_extra)]
+    # The biases a row reads, as per-gate views made once per call: the summed bias of a
+    # gate, or both biases of a split gate.
+    views, names = [], []
+    for k, g in enumerate(gates):
+        block = f"[{k} * H : {k + 1} * H]"
+        if g in split:
+            views += [f"b_ih{block}", f"b_hh{block}"]
+            names += [f"bi{k}", f"bh{k}"]
+        else:
+            views += [f"bias{block}"]
+            names += [f"bs{k}"]
+    lines += ["@_scalar", "def row_params(b_ih, b_hh, bias):",
+              '    """The per-gate bias views the rows read (see numrnn.backends.gates)."""',
+              f"    H = bias.shape[0] // {G}", f"    return {_tuple(views)}", ""]
     lines += ["@_scalar",
-              "def row_forward(x, b_ih, b_hh, bias, hh, c, h, taped, relu, fast, keep):",
+              "def row_forward(x, params, hh, c, h, taped, relu, fast, keep):",
               '    """One batch row of one step (see numrnn.backends.gates)."""',
-              "    H = h.shape[0]"]
-    lines += blocks("x", "xg") + blocks("hh", "hg") + blocks("bias", "bs")
-    lines += blocks("b_ih", "bi") + blocks("b_hh", "bh") if split else []
+              "    H = h.shape[0]", f"    {_tuple(names)} = params"]
+    lines += blocks("x", "xg") + blocks("hh", "hg")
     lines += [f"    tp{k} = taped[{k} * H : {k + 1} * H]" for k in range(n_extra)]
     lines += ["    for j in range(H):"]
     for k, g in enumerate(gates):
