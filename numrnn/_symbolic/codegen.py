@@ -2,9 +2,11 @@
 
 From a :class:`~numrnn._symbolic.maths.Derivation` this writes one module of source:
 
-* ``unit_forward`` / ``unit_backward``: one hidden unit, scalar ``@njit`` functions in the
+* ``maths_forward`` / ``maths_backward``: one hidden unit, scalar ``@njit`` functions in the
   conventions of :mod:`numrnn.backends.gates` (dtype-preserving, the compile-time ``fast``
-  flag), which the CUDA kernels call;
+  flag), which all the compiled functions below call;
+* ``unit_forward`` / ``unit_backward``: one unit of one batch row, in the signatures of the
+  built-in ``{cell}_unit_*``, which the CUDA kernels inline (cells of at most four gates);
 * ``row_params``, ``row_forward`` / ``row_backward``: one batch row, in exactly the signatures
   of the built-in ``{cell}_row_*``, calling the unit functions, so the CPU time
   loops and the stepper inline them at the built-in cells' speed;
@@ -144,13 +146,13 @@ def generate(derivation, gates, split, states, parameters):
 
     # -- one unit -------------------------------------------------------------------------
     ins = [var(n) for n in d.inputs]
-    lines += ["@_scalar", f"def unit_forward({', '.join(ins + state_args + param_args)}, fast):",
+    lines += ["@_scalar", f"def maths_forward({', '.join(ins + state_args + param_args)}, fast):",
               '    """One unit forward: the new states, then the tape values."""']
     lines += nb.body(d.forward, "    ", ins[0])
     lines += [f"    return {_tuple([var(s) for s in d.states] + [var(t) for t in d.tape])}", ""]
     tape_args = [var(t) for t in d.tape]
     lines += ["@_scalar",
-              f"def unit_backward({', '.join(tape_args + state_args + param_args + dy_args)}):",
+              f"def maths_backward({', '.join(tape_args + state_args + param_args + dy_args)}):",
               f'    """One unit backward: the gradients of {", ".join(wrt)}."""']
     lines += nb.body(d.backward, "    ", "m_dy_h")
     lines += [f"    return {_tuple([_zero_or(nb, d.gradients[n]) for n in wrt])}", ""]
@@ -190,7 +192,7 @@ def generate(derivation, gates, split, states, parameters):
             lines += [f"        m_a_{g} = xg{k}[j] + bs{k}[j] + hg{k}[j]"]
     lines += ["        m_h_prev = h[j]"] + (["        m_c_prev = c[j]"] if two else [])
     outs = ["new_h"] + (["new_c"] if two else []) + [f"keep{k}" for k in range(len(d.tape))]
-    lines += [f"        {_tuple(outs)} = unit_forward({', '.join(ins + state_args)}, fast)",
+    lines += [f"        {_tuple(outs)} = maths_forward({', '.join(ins + state_args)}, fast)",
               "        if keep:"]
     stores = [f"            {slot}[j] = keep{k}" for k, slot in enumerate(slots)]
     lines += stores or ["            pass"]
@@ -207,7 +209,7 @@ def generate(derivation, gates, split, states, parameters):
     args = [f"{slot}[j]" for slot in slots] + ["hprev[j]"] + (["cprev[j]"] if two else [])
     args += ["dhraw[j] + g[j]"] + (["dc[j]"] if two else [])
     lines += ["    for j in range(H):",
-              f"        {_tuple('d_' + n for n in wrt)} = unit_backward({', '.join(args)})"]
+              f"        {_tuple('d_' + n for n in wrt)} = maths_backward({', '.join(args)})"]
     for k, g in enumerate(gates):
         if g in split:
             lines += [f"        dx{k}[j] = d_ax_{g}", f"        dg{k}[j] = d_ah_{g}"]
@@ -217,6 +219,40 @@ def generate(derivation, gates, split, states, parameters):
     lines += ["        ddirect[j] = d_h_prev"] if direct else []
     lines += ["        dc[j] = d_c_prev"] if two else []
     lines += [""]
+
+    # -- one unit of one batch row (the CUDA kernels' signatures) -------------------------
+    if G <= 4:  # the kernels hand over the hidden parts of four gates at the most
+        lines += ["@_scalar",
+                  "def unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units,"
+                  " relu, fast, keep):",
+                  '    """One unit of one step (see numrnn.backends.gates)."""']
+        for k, g in enumerate(gates):
+            if g in split:
+                lines += [f"    m_ax_{g} = xp[t, b, {k} * H + j]", f"    m_ah_{g} = p{k}"]
+            else:
+                lines += [f"    m_a_{g} = xp[t, b, {k} * H + j] + p{k}"]
+        lines += ["    m_h_prev = h_prev", "    m_c_prev = c_prev"]
+        lines += [f"    {_tuple(outs)} = maths_forward({', '.join(ins + state_args)}, fast)",
+                  "    if keep:"]
+        lines += [f"        gates[t, b, {k} * H + j] = keep{k}" for k in range(len(d.tape))]
+        lines += ["        pass"] if not d.tape else []
+        lines += [f"    return new_h, {'new_c' if two else 'c_prev'}", ""]
+        lines += ["@_scalar",
+                  "def unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc,"
+                  " units, relu):",
+                  '    """One unit of one step backward (see numrnn.backends.gates)."""']
+        args = [f"gates[t, b, {k} * H + j]" for k in range(len(d.tape))] + ["h_prev"]
+        args += (["c_prev"] if two else []) + ["dh"] + (["dc"] if two else [])
+        lines += [f"    {_tuple('d_' + n for n in wrt)} = maths_backward({', '.join(args)})"]
+        for k, g in enumerate(gates):
+            if g in split:
+                lines += [f"    dgx[t, b, {k} * H + j] = d_ax_{g}",
+                          f"    dgh[t, b, {k} * H + j] = d_ah_{g}"]
+            else:
+                lines += [f"    dgx[t, b, {k} * H + j] = d_a_{g}"]
+                lines += [f"    dgh[t, b, {k} * H + j] = d_a_{g}"] if split else []
+        lines += [f"    return {'d_h_prev' if direct else 'dc'}, {'d_c_prev' if two else 'dc'}",
+                  ""]
 
     # -- the NumPy reference's steps (numrnn.backends.reference's signatures) -------------
     npp = _Printer(numpy=True)
