@@ -14,7 +14,7 @@ unchanged.
 
 import importlib
 
-from numrnn._recurrent import GRU, LSTM, RNN, NoTapeError, no_grad
+from numrnn._recurrent import GRU, LSTM, RNN, NoTapeError, Recurrent, no_grad
 from numrnn.attention import BahdanauAttention, LuongAttention
 from numrnn.backends import resolve_backend
 from numrnn.embedding import Embedding
@@ -63,6 +63,7 @@ __all__ = [
     "MSELoss",
     "NoTapeError",
     "RMSprop",
+    "Recurrent",
     "ReduceLROnPlateau",
     "SequenceClassifier",
     "Seq2Seq",

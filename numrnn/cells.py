@@ -14,7 +14,7 @@ See ``docs/custom_cells.rst`` ("Write your own cell") for a worked example.
 """
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,26 +25,49 @@ __all__ = ["check_gradient", "define_cell"]
 
 @dataclass(frozen=True)
 class _Definition:
-    """What the user wrote; a defined cell pickles as this and is derived again."""
+    """What the user wrote."""
 
     name: str
     gates: tuple
     states: tuple
     split: tuple
     parameters: tuple
-    equations: tuple  # of (name, str)
+    parameter_name: str
+    equations: tuple  # of (name, str or sympy expression)
 
 
-@dataclass(frozen=True)
-class _Maths:
-    """The generated functions of a defined cell (see :mod:`numrnn._symbolic.codegen`)."""
+class _Generated:
+    """A defined cell's namespace: its generated functions as ``{maths}_{kind}`` attributes.
 
-    definition: _Definition
-    namespace: dict = field(repr=False, compare=False)
-    source: str = field(repr=False, compare=False)
+    It pickles as the definition, derived again when loaded, and compares by it.  The
+    compiled time loops may be cached on disk (``cacheable``): ``maths`` carries a digest of
+    the generated source, so two definitions never share a name.
+    """
+
+    cacheable = True
+
+    def __init__(self, definition, namespace, maths, source):
+        self.definition, self.maths, self.source = definition, maths, source
+        for kind in _KINDS:
+            if kind in namespace:
+                setattr(self, f"{maths}_{kind}", namespace[kind])
+
+    def __reduce__(self):
+        return _namespace_of, (self.definition,)
+
+    def __eq__(self, other):
+        return isinstance(other, _Generated) and other.definition == self.definition
+
+    def __hash__(self):
+        return hash(self.definition)
+
+
+_KINDS = ("step_forward", "step_backward", "row_params", "row_forward", "row_backward",
+          "unit_forward", "unit_backward")
 
 
 def _derive(definition):
+    """The generated namespace and the Cell's layout flags of a definition."""
     try:
         importlib.import_module("sympy")
     except ImportError:  # pragma: no cover (sympy is in the test extra)
@@ -53,12 +76,18 @@ def _derive(definition):
 
     d = definition
     derivation = maths.derive(d.gates, d.split, d.states, d.parameters, dict(d.equations))
-    source, layout = codegen.generate(derivation, d.gates, d.split, d.states, d.parameters)
+    source, layout = codegen.generate(derivation, d.gates, d.split, d.states, d.parameters,
+                                      d.parameter_name)
     namespace, digest = codegen.compile_source(source, d.name)
-    return _Maths(d, namespace, source), layout, digest
+    return _Generated(d, namespace, f"{d.name}_{digest}", source), layout
 
 
-def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=()):
+def _namespace_of(definition):
+    return _derive(definition)[0]
+
+
+def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=(),
+                parameter_name="weight_unit"):
     r"""Define a recurrent cell by its per-unit forward equations.
 
     The cell fits the model of the built-in cells: with ``G = len(gates)``, the layer
@@ -86,6 +115,7 @@ def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=(
         * ``a_<gate>`` (``ax_<gate>`` and ``ah_<gate>`` for a gate in ``split``);
         * ``h_prev`` (and ``c_prev`` for the states ``("h", "c")``): the previous state
           of the unit;
+        * the per-unit ``parameters``;
         * the names defined by earlier equations, and numbers;
 
         and call ``sigmoid``, ``tanh``, ``relu``, ``exp`` and ``log``, with ``+``, ``-``,
@@ -98,7 +128,13 @@ def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=(
     split : tuple of str
         Gates whose input and hidden parts the equations read separately.
     parameters : tuple of str
-        Reserved for per-unit parameters; must be empty for now.
+        Per-unit parameters the equations read by these names (a peephole weight): each is
+        a vector of H values per layer and direction, all K of them packed in this order into
+        one parameter (K·H,) named ``{parameter_name}_l{k}`` (after the biases in the
+        ``state_dict``), drawn from U(-1/√H, 1/√H) like the weights.  Their gradients are
+        derived too.
+    parameter_name : str
+        The name of the per-unit parameters' vector.
 
     Returns
     -------
@@ -153,36 +189,14 @@ def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=(
     if not isinstance(equations, dict):
         raise TypeError(f"equations must be a dict of name -> expression, got "
                         f"{type(equations).__name__}")
-    if tuple(parameters):
-        raise ValueError(f"per-unit parameters are not supported yet, got {tuple(parameters)}")
+    if not isinstance(parameter_name, str) or not parameter_name.isidentifier():
+        raise ValueError(f"parameter_name must be an identifier, got {parameter_name!r}")
     definition = _Definition(name, tuple(gates), tuple(states), tuple(split),
-                             tuple(parameters), tuple(equations.items()))
-    return _cell_of(*_derive(definition))
-
-
-def _cell_of(maths, layout, digest):
-    d = maths.definition
-    return _DefinedCell(d.name, -1, d.gates, d.states, False, f"{d.name}_{digest}",
-                        taped=layout["taped"], direct_grad=layout["direct_grad"],
-                        defined=maths)
-
-
-@dataclass(frozen=True)
-class _DefinedCell(Cell):
-    """A cell defined by its equations: it carries its generated functions."""
-
-    defined: _Maths = None
-
-    def functions(self, kind):
-        return self.defined.namespace[kind]
-
-    def __reduce__(self):
-        # The generated code does not pickle: the definition does, and is derived again.
-        return _rebuild, (self.defined.definition,)
-
-
-def _rebuild(definition):
-    return _cell_of(*_derive(definition))
+                             tuple(parameters), parameter_name, tuple(equations.items()))
+    namespace, layout = _derive(definition)
+    return Cell(name, -1, definition.gates, definition.states, False, namespace.maths,
+                unit_role=parameter_name if parameters else None,
+                unit_width=len(definition.parameters), namespace=namespace, **layout)
 
 
 def check_gradient(cell, *, input_size=3, hidden_size=4, steps=5, batch=2,
@@ -238,6 +252,8 @@ def check_gradient(cell, *, input_size=3, hidden_size=4, steps=5, batch=2,
     G, H = spec.cell.n_gates, hidden_size
     shapes = {"weight_ih": (G * H, input_size), "weight_hh": (G * H, H),
               "bias_ih": (G * H,), "bias_hh": (G * H,)}
+    if spec.cell.unit_width:
+        shapes[spec.cell.unit_role] = (spec.cell.unit_width * H,)
     params = {k: rng.uniform(-1, 1, s) for k, s in shapes.items()}
     inputs = {"x": rng.standard_normal((steps, batch, input_size)),
               "h0": rng.standard_normal((batch, H))}

@@ -38,7 +38,7 @@ import zlib
 
 import numpy as np
 
-from numrnn._recurrent import GRU, LSTM, RNN
+from numrnn._recurrent import GRU, LSTM, RNN, Recurrent
 from numrnn._validation import to_numpy
 from numrnn.heads import Dense
 from numrnn.losses import LOSSES
@@ -50,7 +50,7 @@ FORMAT = "numrnn.Sequential"
 SEQ2SEQ_FORMAT = "numrnn.Seq2Seq"
 VERSION = 1
 _CONFIG_KEY = "__numrnn__"
-_LAYERS = {cls.__name__: cls for cls in (RNN, LSTM, GRU, Dense, Dropout)}
+_LAYERS = {cls.__name__: cls for cls in (RNN, LSTM, GRU, Recurrent, Dense, Dropout)}
 _LOSS_CLASSES = {cls.__name__: cls for cls in LOSSES.values()}
 _OPTIMIZER_CLASSES = {cls.__name__: cls for cls in OPTIMIZERS.values()}
 

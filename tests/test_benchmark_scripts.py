@@ -18,6 +18,7 @@ import_torch()
     [
         ("compare_torch.py", ["--quick", "--cells", "gru"]),
         ("compare_seq2seq_torch.py", ["--quick"]),
+        ("extended_cells.py", ["--quick", "--cells", "ligru", "--torch-loop"]),
         ("step_latency.py", ["--cells", "rnn", "--threads", "1", "--budget", "0.05",
                              "--calls", "20"]),
     ],

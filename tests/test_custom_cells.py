@@ -15,7 +15,8 @@ import pytest
 
 pytest.importorskip("sympy")
 
-from numrnn.backends import CellSpec, gates, resolve_backend  # noqa: E402
+import numrnn  # noqa: E402
+from numrnn._cells import CELLS  # noqa: E402
 from numrnn.cells import check_gradient, define_cell  # noqa: E402
 
 GRU = {"gates": ("r", "z", "n"), "split": ("n",),
@@ -24,84 +25,98 @@ GRU = {"gates": ("r", "z", "n"), "split": ("n",),
 LSTM = {"gates": ("i", "f", "g", "o"), "states": ("h", "c"),
         "equations": {"i": "sigmoid(a_i)", "f": "sigmoid(a_f)", "g": "tanh(a_g)",
                       "o": "sigmoid(a_o)", "c": "f * c_prev + i * g", "h": "o * tanh(c)"}}
+#: The built-in cells, written as equations.
+AS_BUILT_IN = {
+    "gru": GRU,
+    "lstm": LSTM,
+    "lstm_cifg": {"gates": ("f", "g", "o"), "states": ("h", "c"),
+                  "equations": {"f": "sigmoid(a_f)", "c": "f * c_prev + (1 - f) * tanh(a_g)",
+                                "h": "sigmoid(a_o) * tanh(c)"}},
+    "ligru": {"gates": ("z", "n"),
+              "equations": {"z": "sigmoid(a_z)", "h": "z * h_prev + (1 - z) * relu(a_n)"}},
+    "lstm_peephole": {"gates": ("i", "f", "g", "o"), "states": ("h", "c"),
+                      "parameters": ("p_i", "p_f", "p_o"), "parameter_name": "weight_ch",
+                      "equations": {"i": "sigmoid(a_i + p_i * c_prev)",
+                                    "f": "sigmoid(a_f + p_f * c_prev)",
+                                    "c": "f * c_prev + i * tanh(a_g)",
+                                    "h": "sigmoid(a_o + p_o * c) * tanh(c)"}},
+}
 JANET = {"gates": ("f", "g"),
          "equations": {"h": "sigmoid(a_f) * h_prev + (1 - sigmoid(a_f - 1)) * tanh(a_g)"}}
-AS_BUILT_IN = [("gru", GRU), ("lstm", LSTM)]
 
 
 @pytest.fixture(scope="module")
 def defined():
     """The cells defined once per module (each definition costs ~0.3 s of SymPy)."""
-    return {name: define_cell(f"my_{name}", **kw) for name, kw in AS_BUILT_IN + [("janet", JANET)]}
+    cells = {name: define_cell(f"my_{name}", **kw) for name, kw in AS_BUILT_IN.items()}
+    cells["janet"] = define_cell("janet", **JANET)
+    return cells
 
 
-@pytest.mark.parametrize("name", ["gru", "lstm"])
+@pytest.mark.parametrize("name", ["gru", "lstm", "ligru"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_generated_rows_equal_the_built_in_rows(defined, name, dtype):
     """Same tape layout, same values: the rows are interchangeable."""
-    cell = defined[name]
+    cell, built_in = defined[name], CELLS[name]
+    assert (cell.taped, cell.direct_grad, cell.split_grad) == \
+        (built_in.taped, built_in.direct_grad, built_in.split_grad)
     G, H = cell.n_gates, 7
     rng = np.random.default_rng()
     x, b_ih, b_hh, hh = (rng.standard_normal(G * H).astype(dtype) for _ in range(4))
     c, h = (rng.standard_normal(H).astype(dtype) for _ in range(2))
+    units = np.zeros(0, dtype)
     fast = dtype == np.float32
-    results = []
-    for row, row_params in ((cell.functions("row_forward"), cell.functions("row_params")),
-                            (getattr(gates, f"{name}_row_forward"),
-                             getattr(gates, f"{name}_row_params"))):
-        state = [x.copy(), c.copy(), h.copy(), np.full(cell.taped * H, np.nan, dtype)]
-        params = row_params(b_ih, b_hh, b_ih + b_hh)
-        row(state[0], params, hh, state[1], state[2], state[3], 0, fast, True)
-        results.append(state)
     rtol = 1e-6 if fast else 1e-15
+    results, params = [], []
+    for one in (cell, built_in):
+        state = [x.copy(), c.copy(), h.copy(), np.full(cell.taped * H, np.nan, dtype)]
+        params.append(one.functions("row_params")(b_ih, b_hh, b_ih + b_hh, units))
+        one.functions("row_forward")(state[0], params[-1], hh, state[1], state[2], state[3], 0,
+                                     fast, True)
+        results.append(state)
     for got, want in zip(*results, strict=True):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
     tape, taped = results[1][0], results[1][3]
     dhraw, g, dc = (rng.standard_normal(H).astype(dtype) for _ in range(3))
     results = []
-    for row in (cell.functions("row_backward"), getattr(gates, f"{name}_row_backward")):
+    for one, p in zip((cell, built_in), params, strict=True):
         out = [np.full(G * H, np.nan, dtype), np.full(G * H, np.nan, dtype),
                np.full(H, np.nan, dtype), dc.copy()]
-        dhid = out[1] if cell.direct_grad else out[0]
-        row(tape, taped, h, c, dhraw, g, out[3], out[0], dhid, out[2], 0)
-        results.append(out if cell.direct_grad else [out[0], out[3]])
+        dhid = out[1] if cell.split_grad else out[0]
+        one.functions("row_backward")(tape, taped, h, c, dhraw, g, out[3], out[0], dhid, out[2],
+                                      p, units, 0)
+        results.append([out[0]] + ([out[1]] if cell.split_grad else [])
+                       + ([out[2]] if cell.direct_grad else [])
+                       + ([out[3]] if cell.has_cell_state else []))
     for got, want in zip(*results, strict=True):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
 
 
-def _layer_direction(backend, cell, params, x, h0, c0, lengths, reverse, grads_in):
-    be = resolve_backend(backend)[1]
-    spec = CellSpec(cell, h0.shape[1], 0)
-    prepared = be.prepare_params(params)
-    out, h_n, c_n, tape = be.forward(spec, prepared, x, h0, c0, lengths, reverse, True)
-    gx, gh0, gc0, grads = be.backward(spec, prepared, tape, *grads_in)
-    return [out, h_n, c_n, gx, gh0, gc0] + [grads[k] for k in sorted(grads)]
-
-
 @pytest.mark.parametrize("backend", ["numpy", "cpu"])
-@pytest.mark.parametrize("name", ["gru", "lstm"])
-@pytest.mark.parametrize("reverse", [False, True])
-def test_defined_like_a_built_in_cell_computes_the_same(defined, backend, name, reverse):
-    cell = defined[name]
+@pytest.mark.parametrize("name", sorted(AS_BUILT_IN))
+def test_defined_like_a_built_in_cell_computes_the_same(defined, backend, name):
+    """Two bidirectional layers with lengths: outputs, states and every gradient."""
     rng = np.random.default_rng()
-    T, B, I, H = 5, 3, 2, 4
-    G = cell.n_gates
-    params = {"weight_ih": rng.standard_normal((G * H, I)),
-              "weight_hh": rng.standard_normal((G * H, H)),
-              "bias_ih": rng.standard_normal(G * H), "bias_hh": rng.standard_normal(G * H)}
-    x, h0 = rng.standard_normal((T, B, I)), rng.standard_normal((B, H))
-    two = cell.has_cell_state
-    c0 = rng.standard_normal((B, H)) if two else None
-    lengths = np.array([T, 1, 3], np.int64)
-    grads_in = (rng.standard_normal((T, B, H)), rng.standard_normal((B, H)),
-                rng.standard_normal((B, H)) if two else None)
-    got = _layer_direction(backend, cell, params, x, h0, c0, lengths, reverse, grads_in)
-    want = _layer_direction(backend, name, params, x, h0, c0, lengths, reverse, grads_in)
-    for a, b in zip(got, want, strict=True):
-        if b is None:
-            assert a is None
-        else:
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    T, B, I, H, L = 5, 3, 2, 4, 2
+    layers = [numrnn.Recurrent(cell, I, H, L, bidirectional=True, dtype=np.float64,
+                               backend=backend, seed=0) for cell in (defined[name], name)]
+    state = {k: rng.standard_normal(v.shape) for k, v in layers[1].state_dict().items()}
+    two = defined[name].has_cell_state
+    x = rng.standard_normal((T, B, I))
+    hx = [rng.standard_normal((2 * L, B, H)) for _ in range(1 + two)]
+    hx = tuple(hx) if two else hx[0]
+    grad_out = rng.standard_normal((T, B, 2 * H))
+    grad_hn = [rng.standard_normal((2 * L, B, H)) for _ in range(1 + two)]
+    grad_hn = tuple(grad_hn) if two else grad_hn[0]
+    results = []
+    for layer in layers:
+        layer.load_state_dict(state)
+        out, h_n = layer(x, hx, lengths=[T, 1, 3])
+        grad_x, grad_hx = layer.backward(grad_out, grad_hn)
+        results.append([out, *np.atleast_1d(h_n), grad_x, *np.atleast_1d(grad_hx)]
+                       + [layer.grads[k] for k in state])
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
 
 
 def test_check_gradient_passes_on_janet_and_reports_each_array(defined):
@@ -124,17 +139,14 @@ def test_every_supported_function_and_input_differentiates_right():
 
 def test_check_gradient_names_what_is_wrong(defined, monkeypatch):
     """A cell whose backward is wrong (here: the gradient of h_prev is dropped) fails."""
-    cell = defined["janet"]
-    be = resolve_backend("numpy")[1]
-    steps = dict(be._STEPS)
-    forward, backward = steps.get(cell.maths, (cell.functions("step_forward"),
-                                               cell.functions("step_backward")))
+    cell = define_cell("janet_wrong", **JANET)
+    backward = cell.functions("step_backward")
 
     def wrong(*args):
         dgx, dgh, _, dc = backward(*args)
         return dgx, dgh, 0, dc
 
-    monkeypatch.setitem(be._STEPS, cell.maths, (forward, wrong))
+    monkeypatch.setattr(cell.namespace, f"{cell.maths}_step_backward", wrong)
     with pytest.raises(AssertionError, match=r"\('numpy', 'forward', 'h0'\): relative error"):
         check_gradient(cell, backends=("numpy",), steps=3, hidden_size=2)
 
@@ -149,7 +161,7 @@ def test_defined_cell_pickles_as_its_definition(defined):
 def test_the_tape_keeps_activation_values_only(defined):
     """Backward evaluates no activation: the generated backward calls none."""
     for name in ("gru", "lstm", "janet"):
-        source = defined[name].defined.source
+        source = defined[name].namespace.source
         body = source.split("def maths_backward")[1].split("\n@")[0]
         assert "sigmoid(" not in body and "tanh(" not in body and "math." not in body
     assert defined["gru"].taped == defined["lstm"].taped == defined["janet"].taped == 1

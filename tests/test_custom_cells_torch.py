@@ -27,19 +27,6 @@ def janet():
     return define_cell("janet", **JANET)
 
 
-def make_layer(cell, input_size, hidden_size, num_layers, *, bidirectional, bias, dtype,
-               backend, seed):
-    """``numrnn.Recurrent(cell, ...)``; until it exists, the RNN layer's code with the cell."""
-    if hasattr(numrnn, "Recurrent"):
-        return numrnn.Recurrent(cell, input_size, hidden_size, num_layers, bias=bias,
-                                bidirectional=bidirectional, dtype=dtype, backend=backend,
-                                seed=seed)
-    layer = numrnn.RNN.__new__(numrnn.RNN)
-    layer._setup(cell, input_size, hidden_size, num_layers, bias, False, 0.0, bidirectional, 0,
-                 dtype, backend, seed)
-    return layer
-
-
 def torch_janet(params, x, h0, lengths, num_layers, directions):
     """Outputs (T, B, D*H) and final states (L*D, B, H) of a JANET stack, with autograd."""
     T, B, _ = x.shape
@@ -88,8 +75,8 @@ def test_janet_matches_pytorch_autograd(janet, num_layers, bidirectional, with_l
     rng = np.random.default_rng()
     T, B, I, H = 5, 3, 2, 3
     D = 2 if bidirectional else 1
-    layer = make_layer(janet, I, H, num_layers, bidirectional=bidirectional, bias=bias,
-                       dtype=np.float64, backend=backend, seed=int(rng.integers(2**31)))
+    layer = numrnn.Recurrent(janet, I, H, num_layers, bidirectional=bidirectional, bias=bias,
+                             dtype=np.float64, backend=backend, seed=int(rng.integers(2**31)))
     x = rng.standard_normal((T, B, I))
     h0 = rng.standard_normal((num_layers * D, B, H))
     lengths = np.array([T, 1, 4]) if with_lengths else np.full(B, T)

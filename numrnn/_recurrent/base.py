@@ -10,10 +10,10 @@ from numrnn._recurrent.streaming import Streaming, no_fast_step
 from numrnn._validation import check_float_dtype, check_int
 from numrnn.backends import CellSpec, resolve_backend
 
-__all__ = ["Recurrent"]
+__all__ = ["RecurrentBase"]
 
 
-class Recurrent(Component):
+class RecurrentBase(Component):
     """Construction, parameters, modes, pickling: what every recurrent layer shares.
 
     ``_CONFIG`` names the constructor arguments a subclass adds (``nonlinearity``,
@@ -137,6 +137,15 @@ class Recurrent(Component):
     def _dropout_active(self):
         """Whether dropout applies between layers now (training mode, dropout > 0)."""
         return self._training and self._dropout > 0
+
+    @property
+    def _step_regularised(self):
+        """Whether ``step`` must take the general path: dropout or a regulariser applies."""
+        return self._dropout_active
+
+    def _regularisers(self):
+        """The stack core's ``regularisers`` argument: a mask maker, or None (here: none)."""
+        return None
 
     def _dropout_mask(self):
         """The stack core's ``dropout_mask`` argument: a mask maker, or None."""

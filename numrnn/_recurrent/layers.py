@@ -11,7 +11,7 @@ import numpy as np
 
 from numrnn._docs import fill_doc
 from numrnn._recurrent.arguments import check_input, check_state, to_backend, user_layout
-from numrnn._recurrent.base import Recurrent
+from numrnn._recurrent.base import RecurrentBase
 from numrnn._recurrent.grad import NoTapeError, grad_enabled
 from numrnn._recurrent.stack import stack_backward, stack_forward
 from numrnn._validation import check_lengths, check_shape
@@ -29,7 +29,7 @@ class _Record:
 
 
 @fill_doc
-class RNN(Recurrent):
+class RNN(RecurrentBase):
     r"""Multi-layer Elman RNN with tanh or ReLU nonlinearity.
 
     Each layer computes, for every time step :math:`t`,
@@ -135,7 +135,7 @@ class RNN(Recurrent):
         need_tape = grad_enabled()
         output, finals, tape = stack_forward(
             be, self._spec, self._layer_params(), x, states, lengths, self._layout.directions,
-            self._dropout_mask(), need_tape,
+            self._dropout_mask(), need_tape, self._regularisers(),
         )  # fmt: skip
         self._record = _Record(tape, (T, B), batched, device) if need_tape else None
         if batched and self.batch_first:

@@ -87,17 +87,25 @@ class ParamLayout:
         return f"{role}_l{layer}{'_reverse' if direction else ''}"
 
     def shapes(self):
-        """dict of str to tuple: every parameter's shape, in PyTorch's order."""
-        GH, P = self.spec.cell.n_gates * self.spec.hidden_size, self.spec.proj_size
+        """dict of str to tuple: every parameter's shape, in PyTorch's order.
+
+        A diagonal cell's ``weight_hh`` is a vector (G·H,); the cell's per-unit
+        parameters (K·H,) come last in each layer-direction.
+        """
+        cell, H = self.spec.cell, self.spec.hidden_size
+        GH, P = cell.n_gates * H, self.spec.proj_size
         shapes = {}
         for k in range(self.num_layers):
             inputs = self.input_size if k == 0 else self.directions * self.hidden_out
             for d in range(self.directions):
-                roles = {"weight_ih": (GH, inputs), "weight_hh": (GH, self.hidden_out)}
+                roles = {"weight_ih": (GH, inputs),
+                         "weight_hh": (GH,) if cell.diagonal else (GH, self.hidden_out)}
                 if self.bias:
                     roles.update(bias_ih=(GH,), bias_hh=(GH,))
                 if P:
-                    roles["weight_hr"] = (P, self.spec.hidden_size)
+                    roles["weight_hr"] = (P, H)
+                if cell.unit_role:
+                    roles[cell.unit_role] = (cell.unit_width * H,)
                 shapes.update({self.name(role, k, d): shape for role, shape in roles.items()})
         return shapes
 
@@ -113,11 +121,12 @@ class ParamLayout:
         The arrays are the live ones; missing biases (``bias=False``) are zeros.
         """
         zeros = stored(np.zeros(self.spec.cell.n_gates * self.spec.hidden_size), dtype)
+        roles = _ROLES + ((self.spec.cell.unit_role,) if self.spec.cell.unit_role else ())
         prepared = []
         for k in range(self.num_layers):
             for d in range(self.directions):
                 p = {}
-                for role in _ROLES:
+                for role in roles:
                     name = self.name(role, k, d)
                     if name in params:
                         p[role] = params[name]

@@ -33,7 +33,8 @@ class Tape:
         self.tapes, self.masks = [], []
 
 
-def stack_forward(be, spec, params, x, states, lengths, directions, dropout_mask, need_tape):
+def stack_forward(be, spec, params, x, states, lengths, directions, dropout_mask, need_tape,
+                  regularisers=None):
     """Run every layer and direction of a stack over whole sequences.
 
     Parameters
@@ -53,6 +54,10 @@ def stack_forward(be, spec, params, x, states, lengths, directions, dropout_mask
         ``dropout_mask(shape)`` gives the mask (a backend array) to multiply the outputs of
         every layer but the last by, or None for no dropout.
     need_tape : bool
+    regularisers : callable or None
+        ``regularisers(T, B)`` gives the recurrent dropout and zoneout masks
+        (:class:`numrnn.backends.Masks`) of one layer-direction, drawn anew for each; None
+        for none.
 
     Returns
     -------
@@ -70,9 +75,11 @@ def stack_forward(be, spec, params, x, states, lengths, directions, dropout_mask
         for d in range(directions):
             idx = k * directions + d
             c0 = states[1][idx] if len(states) == 2 else None
+            masks = None if regularisers is None else regularisers(*layer_input.shape[:2])
             out, h_n, c_n, layer_tape = be.forward(
-                spec, params[idx], layer_input, states[0][idx], c0, lengths, d == 1, need_tape
-            )
+                spec, params[idx], layer_input, states[0][idx], c0, lengths, d == 1, need_tape,
+                masks,
+            )  # fmt: skip
             outs.append(out)
             finals[0].append(h_n)
             if c0 is not None:

@@ -7,8 +7,9 @@ one step, and installs the backend's step as the fast one where it can.
 
 The fast step can never go stale.  The stepper reads the layer's live parameter arrays in
 place (see :mod:`numrnn._recurrent.params`), so changes made to them in place, by an
-optimizer, ``load_state_dict`` or the caller, count at the next step.  Training mode and
-dropout (the stepper has no dropout) reset it: the layer calls :meth:`Streaming.forget`.
+optimizer, ``load_state_dict`` or the caller, count at the next step.  Training mode,
+dropout and the regularisers (the stepper has none of them) reset it: the layer calls
+:meth:`Streaming.forget`.
 A pickled layer gets a new :class:`Streaming`.
 """
 
@@ -54,11 +55,12 @@ class Streaming:
         states, _ = check_state(be, layer._layout, hx, batch, batched, dtype,
                                 type(layer).__name__)
         make_stepper = getattr(be, "make_stepper", None)
-        if make_stepper is None or layer._dropout_active:
+        if make_stepper is None or layer._step_regularised:
             x = x_t.reshape(1, batch, layer.input_size)
             output, finals, _ = stack_forward(
                 be, layer._spec, layer._layer_params(), x, states, None,
                 layer._layout.directions, layer._dropout_mask(), need_tape=False,
+                regularisers=layer._regularisers(),
             )  # fmt: skip
             output, state = user_layout(be, output, finals, batched, device)
             return output[0], state
@@ -77,6 +79,6 @@ class Streaming:
                   for s in states]  # fmt: skip
         result = start(x_t, states[0] if len(states) == 1 else tuple(states))
         with self._lock:  # unless the training mode or dropout changed meanwhile
-            if not layer._dropout_active:
+            if not layer._step_regularised:
                 layer._fast_step = step
         return result

@@ -122,31 +122,55 @@ def _zero_or(printer, name):
     return printer.var(name) if name is not None else printer.number(0)
 
 
-def generate(derivation, gates, split, states, parameters):
-    """The source of a cell's unit, row and step functions (see the module docstring).
+def generate(derivation, gates, split, states, parameters, parameter_name):
+    """The source of a cell's functions (see the module docstring), in the registry's layout.
+
+    ``parameters`` are the names of the per-unit parameters, packed in this order into one
+    vector (K·H,) named ``parameter_name``.
 
     Returns
     -------
     source : str
     layout : dict
-        ``taped`` (values per unit kept besides the G gate slots) and ``direct_grad``
-        (whether dL/dh_{t-1} has a direct part or a gate is split), for the registry's Cell.
+        ``taped`` (values per unit kept besides the G gate slots), ``direct_grad`` (dL/dh_{t-1}
+        has a part not through W_hh) and ``split_grad`` (a gate's hidden part has a gradient
+        of its own), for the registry's Cell.
     """
     d = derivation
     two = len(states) == 2
     nb = _Printer(numpy=False)
     var = nb.var
-    G = len(gates)
-    direct = d.uses_h_prev or bool(split)
+    G, K = len(gates), len(parameters)
+    split_grad = bool(split)
     state_args = ["m_h_prev"] + (["m_c_prev"] if two else [])
     param_args = [var(p) for p in parameters]
     dy_args = ["m_dy_h"] + (["m_dy_c"] if two else [])
     wrt = list(d.gradients)
+    grads = _tuple("d_" + n for n in wrt)
+    ins = [var(n) for n in d.inputs]
+    n_extra = max(0, len(d.tape) - G)
+    outs = ["new_h"] + (["new_c"] if two else []) + [f"keep{k}" for k in range(len(d.tape))]
+    forward_args = ", ".join(ins + state_args + param_args)
+    forward_call = f"{_tuple(outs)} = maths_forward({forward_args}, fast)"
     lines = []
 
-    # -- one unit -------------------------------------------------------------------------
-    ins = [var(n) for n in d.inputs]
-    lines += ["@_scalar", f"def maths_forward({', '.join(ins + state_args + param_args)}, fast):",
+    def blocks(array, prefix, n, indent="    ", row=""):
+        return [f"{indent}{prefix}{k} = {array}{row}[{k} * H : {k + 1} * H]" for k in range(n)]
+
+    def gate_inputs(indent, input_part, hidden_part):
+        """The statements reading each gate's pre-activation (or its two parts)."""
+        out = []
+        for k, g in enumerate(gates):
+            if g in split:
+                out += [f"{indent}m_ax_{g} = {input_part(k, True)}",
+                        f"{indent}m_ah_{g} = {hidden_part(k, True)}"]
+            else:
+                out += [f"{indent}m_a_{g} = {input_part(k, False)} + {hidden_part(k, False)}"]
+        return out
+
+    # -- one unit: the maths every compiled function below calls --------------------------
+    lines += ["@_scalar",
+              f"def maths_forward({', '.join(ins + state_args + param_args)}, fast):",
               '    """One unit forward: the new states, then the tape values."""']
     lines += nb.body(d.forward, "    ", ins[0])
     lines += [f"    return {_tuple([var(s) for s in d.states] + [var(t) for t in d.tape])}", ""]
@@ -157,128 +181,112 @@ def generate(derivation, gates, split, states, parameters):
     lines += nb.body(d.backward, "    ", "m_dy_h")
     lines += [f"    return {_tuple([_zero_or(nb, d.gradients[n]) for n in wrt])}", ""]
 
-    # -- one row (the built-in row functions' signatures) ---------------------------------
-    def blocks(array, prefix):
-        return [f"    {prefix}{k} = {array}[{k} * H : {k + 1} * H]" for k in range(G)]
-
-    n_extra = max(0, len(d.tape) - G)
-    slots = [f"xg{k}" for k in range(min(G, len(d.tape)))] + [f"tp{k}" for k in range(n_extra)]
-    # The biases a row reads, as per-gate views made once per call: the summed bias of a
-    # gate, or both biases of a split gate.
+    # -- one batch row, for the CPU time loops and the stepper ----------------------------
+    # What the rows read of the biases and the per-unit parameters, as views made once per
+    # call: a gate's summed bias, or both biases of a split gate; each unit parameter.
     views, names = [], []
     for k, g in enumerate(gates):
         block = f"[{k} * H : {k + 1} * H]"
-        if g in split:
-            views += [f"b_ih{block}", f"b_hh{block}"]
-            names += [f"bi{k}", f"bh{k}"]
-        else:
-            views += [f"bias{block}"]
-            names += [f"bs{k}"]
-    lines += ["@_scalar", "def row_params(b_ih, b_hh, bias):",
-              '    """The per-gate bias views the rows read (see numrnn.backends.gates)."""',
+        views += [f"b_ih{block}", f"b_hh{block}"] if g in split else [f"bias{block}"]
+        names += [f"bi{k}", f"bh{k}"] if g in split else [f"bs{k}"]
+    views += [f"units[{k} * H : {k + 1} * H]" for k in range(K)]
+    names += [f"up{k}" for k in range(K)]
+    lines += ["@_scalar", "def row_params(b_ih, b_hh, bias, units):",
+              '    """The per-gate views the rows read (see numrnn.backends.gates)."""',
               f"    H = bias.shape[0] // {G}", f"    return {_tuple(views)}", ""]
-    lines += ["@_scalar",
-              "def row_forward(x, params, hh, c, h, taped, relu, fast, keep):",
+    slots = [f"xg{k}" for k in range(min(G, len(d.tape)))] + [f"tp{k}" for k in range(n_extra)]
+    units = [f"{var(p)} = up{k}[j]" for k, p in enumerate(parameters)]
+    lines += ["@_scalar", "def row_forward(x, params, hh, c, h, taped, relu, fast, keep):",
               '    """One batch row of one step (see numrnn.backends.gates)."""',
               "    H = h.shape[0]", f"    {_tuple(names)} = params"]
-    lines += blocks("x", "xg") + blocks("hh", "hg")
-    lines += [f"    tp{k} = taped[{k} * H : {k + 1} * H]" for k in range(n_extra)]
+    lines += blocks("x", "xg", G) + blocks("hh", "hg", G) + blocks("taped", "tp", n_extra)
     lines += ["    for j in range(H):"]
-    for k, g in enumerate(gates):
-        if g in split:
-            lines += [f"        m_ax_{g} = xg{k}[j] + bi{k}[j]",
-                      f"        m_ah_{g} = hg{k}[j] + bh{k}[j]"]
-        else:
-            lines += [f"        m_a_{g} = xg{k}[j] + bs{k}[j] + hg{k}[j]"]
+    lines += gate_inputs("        ",
+                         lambda k, s: f"xg{k}[j] + {'bi' if s else 'bs'}{k}[j]",
+                         lambda k, s: f"hg{k}[j]" + (f" + bh{k}[j]" if s else ""))
     lines += ["        m_h_prev = h[j]"] + (["        m_c_prev = c[j]"] if two else [])
-    outs = ["new_h"] + (["new_c"] if two else []) + [f"keep{k}" for k in range(len(d.tape))]
-    lines += [f"        {_tuple(outs)} = maths_forward({', '.join(ins + state_args)}, fast)",
-              "        if keep:"]
-    stores = [f"            {slot}[j] = keep{k}" for k, slot in enumerate(slots)]
-    lines += stores or ["            pass"]
+    lines += [f"        {u}" for u in units] + [f"        {forward_call}", "        if keep:"]
+    lines += [f"            {slot}[j] = keep{k}" for k, slot in enumerate(slots)] or \
+        ["            pass"]
     lines += ["        h[j] = new_h"] + (["        c[j] = new_c"] if two else []) + [""]
 
     lines += ["@_scalar",
               "def row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, "
-              "relu):",
+              "params, dunits, relu):",
               '    """One batch row of one step backward (see numrnn.backends.gates)."""',
-              "    H = dhraw.shape[0]"]
-    lines += blocks("gates", "xg") + [f"    tp{k} = taped[{k} * H : {k + 1} * H]"
-                                       for k in range(n_extra)]
-    lines += blocks("dx", "dx") + (blocks("dhid", "dg") if direct else [])
+              "    H = dhraw.shape[0]", f"    {_tuple(names)} = params"]
+    lines += blocks("gates", "xg", G) + blocks("taped", "tp", n_extra)
+    lines += blocks("dx", "dx", G) + (blocks("dhid", "dg", G) if split_grad else [])
+    lines += blocks("dunits", "du", K)
     args = [f"{slot}[j]" for slot in slots] + ["hprev[j]"] + (["cprev[j]"] if two else [])
-    args += ["dhraw[j] + g[j]"] + (["dc[j]"] if two else [])
-    lines += ["    for j in range(H):",
-              f"        {_tuple('d_' + n for n in wrt)} = maths_backward({', '.join(args)})"]
+    args += [f"up{k}[j]" for k in range(K)] + ["dhraw[j] + g[j]"] + (["dc[j]"] if two else [])
+    lines += ["    for j in range(H):", f"        {grads} = maths_backward({', '.join(args)})"]
     for k, g in enumerate(gates):
         if g in split:
             lines += [f"        dx{k}[j] = d_ax_{g}", f"        dg{k}[j] = d_ah_{g}"]
         else:
             lines += [f"        dx{k}[j] = d_a_{g}"]
-            lines += [f"        dg{k}[j] = d_a_{g}"] if direct else []
-    lines += ["        ddirect[j] = d_h_prev"] if direct else []
+            lines += [f"        dg{k}[j] = d_a_{g}"] if split_grad else []
+    lines += ["        ddirect[j] = d_h_prev"] if d.uses_h_prev else []
     lines += ["        dc[j] = d_c_prev"] if two else []
-    lines += [""]
+    lines += [f"        du{k}[j] = d_{p}" for k, p in enumerate(parameters)] + [""]
 
-    # -- one unit of one batch row (the CUDA kernels' signatures) -------------------------
+    # -- one unit of one batch row, for the CUDA kernels ----------------------------------
     if G <= 4:  # the kernels hand over the hidden parts of four gates at the most
         lines += ["@_scalar",
                   "def unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units,"
                   " relu, fast, keep):",
                   '    """One unit of one step (see numrnn.backends.gates)."""']
-        for k, g in enumerate(gates):
-            if g in split:
-                lines += [f"    m_ax_{g} = xp[t, b, {k} * H + j]", f"    m_ah_{g} = p{k}"]
-            else:
-                lines += [f"    m_a_{g} = xp[t, b, {k} * H + j] + p{k}"]
+        lines += gate_inputs("    ", lambda k, s: f"xp[t, b, {k} * H + j]", lambda k, s: f"p{k}")
         lines += ["    m_h_prev = h_prev", "    m_c_prev = c_prev"]
-        lines += [f"    {_tuple(outs)} = maths_forward({', '.join(ins + state_args)}, fast)",
-                  "    if keep:"]
-        lines += [f"        gates[t, b, {k} * H + j] = keep{k}" for k in range(len(d.tape))]
-        lines += ["        pass"] if not d.tape else []
+        lines += [f"    {var(p)} = units[{k} * H + j]" for k, p in enumerate(parameters)]
+        lines += [f"    {forward_call}", "    if keep:"]
+        lines += [f"        gates[t, b, {k} * H + j] = keep{k}" for k in range(len(d.tape))] or \
+            ["        pass"]
         lines += [f"    return new_h, {'new_c' if two else 'c_prev'}", ""]
         lines += ["@_scalar",
                   "def unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc,"
                   " units, relu):",
                   '    """One unit of one step backward (see numrnn.backends.gates)."""']
         args = [f"gates[t, b, {k} * H + j]" for k in range(len(d.tape))] + ["h_prev"]
-        args += (["c_prev"] if two else []) + ["dh"] + (["dc"] if two else [])
-        lines += [f"    {_tuple('d_' + n for n in wrt)} = maths_backward({', '.join(args)})"]
+        args += ["c_prev"] if two else []
+        args += [f"units[{k} * H + j]" for k in range(K)] + ["dh"] + (["dc"] if two else [])
+        lines += [f"    {grads} = maths_backward({', '.join(args)})"]
         for k, g in enumerate(gates):
+            at = f"[t, b, {k} * H + j]"
             if g in split:
-                lines += [f"    dgx[t, b, {k} * H + j] = d_ax_{g}",
-                          f"    dgh[t, b, {k} * H + j] = d_ah_{g}"]
+                lines += [f"    dgx{at} = d_ax_{g}", f"    dgh{at} = d_ah_{g}"]
             else:
-                lines += [f"    dgx[t, b, {k} * H + j] = d_a_{g}"]
-                lines += [f"    dgh[t, b, {k} * H + j] = d_a_{g}"] if split else []
-        lines += [f"    return {'d_h_prev' if direct else 'dc'}, {'d_c_prev' if two else 'dc'}",
-                  ""]
+                lines += [f"    dgx{at} = d_a_{g}"] + ([f"    dgh{at} = d_a_{g}"] if split_grad
+                                                       else [])
+        lines += [f"    dunits[t, b, {k} * H + j] = d_{p}" for k, p in enumerate(parameters)]
+        lines += [f"    return {'d_h_prev' if d.uses_h_prev else 'dc'}, "
+                  f"{'d_c_prev' if two else 'dc'}", ""]
 
-    # -- the NumPy reference's steps (numrnn.backends.reference's signatures) -------------
+    # -- the NumPy reference's steps ------------------------------------------------------
     npp = _Printer(numpy=True)
-    lines += ["def step_forward(cell, gx, h, c, params):",
-              '    """One step of a batch; gx: the input parts of the gates (b_ih included)."""',
-              f"    H = gx.shape[1] // {G}",
-              '    gh = h @ params["weight_hh"].T + params["bias_hh"]',
-              "    m_h_prev = h"]
-    lines += ["    m_c_prev = c"] if two else []
-    for k, g in enumerate(gates):
-        block = f"[:, {k} * H : {k + 1} * H]"
-        if g in split:
-            lines += [f"    m_ax_{g} = gx{block}", f"    m_ah_{g} = gh{block}"]
-        else:
-            lines += [f"    m_a_{g} = gx{block} + gh{block}"]
+    unit_views = [f"    {var(p)} = params[{parameter_name!r}][{k} * H : {k + 1} * H]"
+                  for k, p in enumerate(parameters)]
+    lines += ["def step_forward(cell, gx, gh, h, c, params):",
+              '    """One step of a batch (see numrnn.backends.reference)."""',
+              f"    H = gx.shape[1] // {G}", "    m_h_prev = h"]
+    lines += (["    m_c_prev = c"] if two else []) + unit_views
+    lines += gate_inputs("    ", lambda k, s: f"gx[:, {k} * H : {k + 1} * H]",
+                         lambda k, s: f"gh[:, {k} * H : {k + 1} * H]")
     lines += npp.body(d.forward, "    ", "gx")
     lines += [f"    return {var(d.states[0])}, {var(d.states[1]) if two else None}, "
               f"{_tuple(ins)}", ""]
     lines += ["def step_backward(cell, dh, dc, h, c, saved, params, grads):",
-              '    """Gradients of the gate parts, h and c (activations evaluated again)."""',
-              f"    {_tuple(ins)} = saved", "    m_h_prev = h", "    m_dy_h = dh"]
-    lines += ["    m_c_prev = c", "    m_dy_c = dc"] if two else []
+              '    """One step backward, evaluating the activations again."""',
+              "    H = dh.shape[1]", f"    {_tuple(ins)} = saved", "    m_h_prev = h",
+              "    m_dy_h = dh"]
+    lines += (["    m_c_prev = c", "    m_dy_c = dc"] if two else []) + unit_views
     lines += npp.body(d.recomputing, "    ", "m_dy_h")
     name = d.gradients.get
     dgx = [name(f"ax_{g}") if g in split else name(f"a_{g}") for g in gates]
     dgh = [name(f"ah_{g}") if g in split else name(f"a_{g}") for g in gates]
+    lines += [f"    grads[{parameter_name!r}][{k} * H : {k + 1} * H] += "
+              f"{var(name(p))}.sum(axis=0)" for k, p in enumerate(parameters) if name(p)]
     lines += [f"    dgx = np.concatenate([{', '.join(var(n) for n in dgx)}], axis=1)",
               f"    dgh = np.concatenate([{', '.join(var(n) for n in dgh)}], axis=1)",
               f"    return dgx, dgh, {_zero_or(npp, name('h_prev'))}, "
@@ -289,7 +297,7 @@ def generate(derivation, gates, split, states, parameters):
             "from numrnn.backends.gates import _scalar, sigmoid, tanh", ""]
     head += [f"{name} = np.float32({value!r})" for value, name in nb.constants.items()]
     source = "\n".join(head + [""] + lines)
-    return source, {"taped": n_extra, "direct_grad": direct}
+    return source, {"taped": n_extra, "direct_grad": d.uses_h_prev, "split_grad": split_grad}
 
 
 def like(x, value):

@@ -32,7 +32,7 @@ float dtype (float32 or float64), and are never modified by a backend.
     ``params`` (host backends return it unchanged; the CUDA backend returns
     device copies).  The layer calls it again whenever the weights change.
 
-``forward(spec, params, x, h0, c0, lengths, reverse, need_tape)``
+``forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None)``
     x (T, B, I); h0 (B, H_out); c0 (B, H) for a cell with a cell state
     (LSTM) else None;
     lengths None (every sequence has T steps) or int64 (B,) in [1, T];
@@ -41,7 +41,9 @@ float dtype (float32 or float64), and are never modified by a backend.
     with zeros at t >= lengths[b]; h_n (B, H_out) and c_n (B, H) (None if
     not LSTM) are each sequence's state after its last processed step;
     tape is an opaque object for ``backward`` (None when not need_tape).
-    Returned arrays are new and owned by the caller.
+    Returned arrays are new and owned by the caller.  ``masks``: None, or
+    the regularisers of this layer-direction as a :class:`Masks` (host
+    arrays of the layer's dtype), which backward applies likewise.
 
 ``backward(spec, params, tape, grad_output, grad_h_n, grad_c_n)``
     Gradient of sum(output*grad_output) + sum(h_n*grad_h_n)
@@ -88,10 +90,23 @@ class CellSpec(namedtuple("CellSpec", ["cell", "hidden_size", "proj_size"])):
         return super().__new__(cls, get_cell(cell), hidden_size, proj_size)
 
 
+class Masks(namedtuple("Masks", ["recurrent", "zone_h", "zone_c"])):
+    """The regularisers of one layer-direction's forward call (each None when off).
+
+    ``recurrent`` (B, H_out): recurrent dropout, h_{t-1} -> recurrent ⊙ h_{t-1} before
+    the W_hh product only (the mask, scaled by 1/(1 - p); the same at every step).
+    ``zone_h`` (T, B, H_out), ``zone_c`` (T, B, H): zoneout weights z, the new state is
+    z ⊙ (the previous one) + (1 - z) ⊙ (the cell's) -- 0/1 draws in training, the
+    probability itself in evaluation (the expectation).
+    """
+
+    __slots__ = ()
+
+
 #: Every function of the backend interface (above), with its parameter names.
 INTERFACE = {
     "prepare_params": ("params",),
-    "forward": ("spec", "params", "x", "h0", "c0", "lengths", "reverse", "need_tape"),
+    "forward": ("spec", "params", "x", "h0", "c0", "lengths", "reverse", "need_tape", "masks"),
     "backward": ("spec", "params", "tape", "grad_output", "grad_h_n", "grad_c_n"),
     "asarray": ("a", "dtype"),
     "to_numpy": ("a",),

@@ -8,6 +8,7 @@ of the ``"cpu"`` backend and from ``@cuda.jit`` kernels alike (Numba compiles
 a called ``njit`` function for the calling target).  They are compiled with
 ``inline="always"`` (inlined in Numba's IR): left to LLVM, ``lstm_gates`` was
 not inlined and a loop over hidden units calling it ran 12x slower, unvectorised.
+``sigmoid``, small enough for LLVM to inline, is the exception (see there).
 
 Conventions
 -----------
@@ -68,10 +69,11 @@ Rows: one batch row of one time step, a loop over the H units of the
 functions above, for the CPU time loops and the stepper (registered per cell
 in :mod:`numrnn._cells`; they inline into a loop skeleton compiled per cell)::
 
-    {cell}_row_params(b_ih, b_hh, bias) -> params
-        # what the rows read of the biases (bias = b_ih + b_hh), split into
-        # per-gate views once per call: split on every row of every step,
-        # the GRU's forward ran 12% slower at H = 32
+    {cell}_row_params(b_ih, b_hh, bias, units) -> params
+        # what the rows read of the biases (bias = b_ih + b_hh) and of the
+        # cell's per-unit parameters ``units`` (K*H; size 0 without), split
+        # into per-gate views once per call: split on every row of every
+        # step, the GRU's forward ran 12% slower at H = 32
     {cell}_row_forward(x, params, hh, c, h, taped, relu, fast, keep)
         # x: the row of X W_ihᵀ (G*H); params: from row_params; hh: the row
         # of h_prev W_hhᵀ (G*H, no bias); c: c_prev (H), updated in place to c
@@ -86,13 +88,35 @@ in :mod:`numrnn._cells`; they inline into a loop skeleton compiled per cell)::
         # an output that may alias: with two, LLVM could not prove the loop
         # safe to vectorise (the GRU's ran 3.5x slower).
     {cell}_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid,
-                        ddirect, relu)
+                        ddirect, params, dunits, relu)
         # dhraw + g: dL/dhraw of this step (g the output's gradient, added
         # here rather than in a pass of its own); dc: dL/dc in, dL/dc_prev out
         # (LSTM);
         # dx, dhid: gradients of the input and hidden parts of the
-        # pre-activations (one array unless the cell's direct_grad);
+        # pre-activations (one array unless the cell's split_grad);
+        # params: from row_params; dunits: this step's part of the gradient
+        # of the per-unit parameters (K*H);
         # ddirect: the part of dL/dh_prev not through W_hh (direct_grad)
+
+Units: one hidden unit j of batch row b at time t, for the CUDA kernels
+(registered per cell like the rows; they inline into the phase skeletons of
+:mod:`numrnn.backends.cuda._kernels`, compiled per cell)::
+
+    {cell}_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev,
+                        units, relu, fast, keep) -> (h_raw, c)
+        # xp (T, B, G*H): W_ih x + b_ih; p0..p3: the hidden parts W_h* h + b_h*
+        # of gates 0..3 at unit j (0 beyond G); h_prev: h_{t-1}[j] (0 with a
+        # projection); c_prev: c_{t-1}[j] (0 without a cell state); units: the
+        # per-unit parameters (K*H,); where ``keep``, the cell's (G + E)*H tape
+        # values go to gates[t, b, :].  Returns the hidden state before any
+        # projection and the new c (anything without a cell state).
+    {cell}_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev,
+                         dh, dc, units, relu) -> (dh_direct, dc_prev)
+        # dh: dL/dh_raw of this step; dc: dL/dc from later steps; writes
+        # dgx[t, b, g*H + j] (and dgh: one array unless the cell's split_grad)
+        # and dunits[t, b, :] (this step's part of the per-unit parameters'
+        # gradient).  Returns the direct part of dL/dh_prev (direct_grad) and
+        # dL/dc_prev; anything where the cell has neither.
 
 GRU, ``x*`` = W_i* x + b_i* and ``h*`` = W_h* h + b_h* kept apart, because
 the reset gate multiplies the hidden part of the candidate::
@@ -137,16 +161,43 @@ __all__ = [
     "gru_row_backward",
     "gru_row_forward",
     "gru_row_params",
+    "gru_unit_backward",
+    "gru_unit_forward",
+    "ligru_gates",
+    "ligru_gates_backward",
+    "ligru_row_backward",
+    "ligru_row_forward",
+    "ligru_row_params",
+    "ligru_unit_backward",
+    "ligru_unit_forward",
+    "lstm_cifg_gates",
+    "lstm_cifg_gates_backward",
+    "lstm_cifg_row_backward",
+    "lstm_cifg_row_forward",
+    "lstm_cifg_row_params",
+    "lstm_cifg_unit_backward",
+    "lstm_cifg_unit_forward",
     "lstm_gates",
     "lstm_gates_backward",
+    "lstm_peephole_gates",
+    "lstm_peephole_gates_backward",
+    "lstm_peephole_row_backward",
+    "lstm_peephole_row_forward",
+    "lstm_peephole_row_params",
+    "lstm_peephole_unit_backward",
+    "lstm_peephole_unit_forward",
     "lstm_row_backward",
     "lstm_row_forward",
     "lstm_row_params",
+    "lstm_unit_backward",
+    "lstm_unit_forward",
     "rnn_act",
     "rnn_act_backward",
     "rnn_row_backward",
     "rnn_row_forward",
     "rnn_row_params",
+    "rnn_unit_backward",
+    "rnn_unit_forward",
     "sigmoid",
     "tanh",
 ]
@@ -214,7 +265,10 @@ def tanh(x, fast):
     return math.tanh(x)
 
 
-@_scalar
+# Not inlined in Numba's IR, unlike the other functions here: LLVM inlines it as
+# well (no loss of speed measured), and the IR copies of the tanh it holds, in
+# every caller, cost 0.5 s of compilation before an LSTM's first gradient.
+@numba.njit(error_model="numpy")
 def sigmoid(x, fast):
     """Logistic sigmoid σ(x) = 1 / (1 + exp(-x)).
 
@@ -389,7 +443,7 @@ def _split4(a, H):
 
 
 @_scalar
-def rnn_row_params(b_ih, b_hh, bias):
+def rnn_row_params(b_ih, b_hh, bias, units):
     """The vanilla RNN's row parameters: the summed bias."""
     return bias
 
@@ -406,14 +460,16 @@ def rnn_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
 
 
 @_scalar
-def rnn_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, relu):
+def rnn_row_backward(
+    gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
+):
     """One row of a vanilla RNN step backward: dx = act'(a) (dhraw + g)."""
     for j in range(dhraw.shape[0]):
         dx[j] = rnn_act_backward(gates[j], dhraw[j] + g[j], relu)
 
 
 @_scalar
-def lstm_row_params(b_ih, b_hh, bias):
+def lstm_row_params(b_ih, b_hh, bias, units):
     """The LSTM's row parameters: the summed bias of each gate."""
     return _split4(bias, bias.shape[0] // 4)
 
@@ -441,7 +497,9 @@ def lstm_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
 
 
 @_scalar
-def lstm_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, relu):
+def lstm_row_backward(
+    gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
+):
     """One row of an LSTM step backward: dx of i, f, g, o; dc becomes dL/dc_prev."""
     H = dc.shape[0]
     gi, gf, gg, go = _split4(gates, H)
@@ -453,7 +511,7 @@ def lstm_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirec
 
 
 @_scalar
-def gru_row_params(b_ih, b_hh, bias):
+def gru_row_params(b_ih, b_hh, bias, units):
     """The GRU's row parameters: both biases of each gate (r's hidden part stays apart)."""
     H = b_ih.shape[0] // 3
     return _split3(b_ih, H), _split3(b_hh, H)
@@ -483,7 +541,9 @@ def gru_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
 
 
 @_scalar
-def gru_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, relu):
+def gru_row_backward(
+    gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
+):
     """One row of a GRU step backward: dx, dhid of r, z, n; ddirect = z dh."""
     H = dhraw.shape[0]
     r, z, n = _split3(gates, H)
@@ -497,3 +557,400 @@ def gru_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect
         dxz[j] = dz
         dhr[j] = dr
         dhz[j] = dz
+
+
+# ---------------------------------------------------------------------------
+# Units: one hidden unit of one batch row at one step, for the CUDA kernels
+# (see the module docstring).  ``c_prev``/``dc`` are 0 and the returned c /
+# dc_prev, dh_direct ignored for a cell without them.
+# ---------------------------------------------------------------------------
+
+
+@_scalar
+def rnn_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
+                     keep):
+    """One unit of a vanilla RNN step: h = act(x + p0); the tape keeps h."""
+    h = rnn_act(xp[t, b, j] + p0, relu, fast)
+    if keep:
+        gates[t, b, j] = h
+    return h, c_prev
+
+
+@_scalar
+def rnn_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units, relu):
+    """One unit of a vanilla RNN step backward: da = act'(a) dh."""
+    dgx[t, b, j] = rnn_act_backward(gates[t, b, j], dh, relu)
+    return dc, dc
+
+
+@_scalar
+def lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
+                      keep):
+    """One unit of an LSTM step: the tape keeps i, f, g, o, tanh c; returns (o tanh c, c)."""
+    i, f, g, o, c, tanh_c = lstm_gates(
+        xp[t, b, j] + p0, xp[t, b, H + j] + p1, xp[t, b, 2 * H + j] + p2,
+        xp[t, b, 3 * H + j] + p3, c_prev, fast,
+    )  # fmt: skip
+    if keep:
+        gates[t, b, j] = i
+        gates[t, b, H + j] = f
+        gates[t, b, 2 * H + j] = g
+        gates[t, b, 3 * H + j] = o
+        gates[t, b, 4 * H + j] = tanh_c
+    return o * tanh_c, c
+
+
+@_scalar
+def lstm_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units, relu):
+    """One unit of an LSTM step backward: dgx of i, f, g, o; returns (0, dc_prev)."""
+    dai, daf, dag, dao, dc_prev = lstm_gates_backward(
+        gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j], gates[t, b, 3 * H + j],
+        c_prev, gates[t, b, 4 * H + j], dh, dc,
+    )  # fmt: skip
+    dgx[t, b, j] = dai
+    dgx[t, b, H + j] = daf
+    dgx[t, b, 2 * H + j] = dag
+    dgx[t, b, 3 * H + j] = dao
+    return dc_prev, dc_prev
+
+
+@_scalar
+def gru_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
+                     keep):
+    """One unit of a GRU step: the tape keeps r, z, n, W_hn h + b_hn; returns (h, c_prev)."""
+    r, z, n, h = gru_gates(
+        xp[t, b, j], xp[t, b, H + j], xp[t, b, 2 * H + j], p0, p1, p2, h_prev, fast
+    )
+    if keep:
+        gates[t, b, j] = r
+        gates[t, b, H + j] = z
+        gates[t, b, 2 * H + j] = n
+        gates[t, b, 3 * H + j] = p2
+    return h, c_prev
+
+
+@_scalar
+def gru_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units, relu):
+    """One unit of a GRU step backward: dgx, dgh of r, z, n; returns (z dh, dc)."""
+    dar, daz, dxn, dhn, dh_direct = gru_gates_backward(
+        gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j], gates[t, b, 3 * H + j],
+        h_prev, dh,
+    )  # fmt: skip
+    dgx[t, b, j] = dar
+    dgx[t, b, H + j] = daz
+    dgx[t, b, 2 * H + j] = dxn
+    dgh[t, b, j] = dar
+    dgh[t, b, H + j] = daz
+    dgh[t, b, 2 * H + j] = dhn
+    return dh_direct, dc
+
+
+# ---------------------------------------------------------------------------
+# Extended cells (DESIGN.md "Extended cells"): each one's per-unit maths, its
+# rows and its units together.  IndRNN is the vanilla RNN's maths (ReLU) with
+# a diagonal recurrence, which the time loops and kernels do.
+# ---------------------------------------------------------------------------
+
+
+@_scalar
+def _split2(a, H):
+    """The two gate blocks of a row of length 2H, as views."""
+    return a[:H], a[H : 2 * H]
+
+
+@_scalar
+def _relu(a):
+    """max(a, 0), NaN kept (``a < 0`` is False for NaN), like ``torch.relu``."""
+    return _ZERO if a < _ZERO else a
+
+
+# -- lstm_cifg: coupled input and forget gates (Greff et al. 2017) ----------
+
+
+@_scalar
+def lstm_cifg_gates(af, ag, ao, c_prev, fast):
+    """One CIFG-LSTM unit, forward: the input gate is 1 - f.
+
+    Returns
+    -------
+    f, g, o, c, tanh_c : float
+        f = σ(af), g = tanh(ag), o = σ(ao), c = f c_prev + (1 - f) g and
+        tanh(c); the hidden state is ``o * tanh_c``.
+    """
+    f = sigmoid(af, fast)
+    g = tanh(ag, fast)
+    o = sigmoid(ao, fast)
+    c = f * c_prev + (_ONE - f) * g
+    return f, g, o, c, tanh(c, fast)
+
+
+@_scalar
+def lstm_cifg_gates_backward(f, g, o, c_prev, tanh_c, dh_raw, dc):
+    """One CIFG-LSTM unit, backward: (daf, dag, dao, dc_prev).
+
+    dc_t = dc + dh o (1 - tanh_c²), dao = dh tanh_c o (1 - o),
+    daf = dc_t (c_prev - g) f (1 - f), dag = dc_t (1 - f)(1 - g²), dc_prev = dc_t f.
+    """
+    dct = dc + dh_raw * o * (_ONE - tanh_c * tanh_c)
+    dao = dh_raw * tanh_c * o * (_ONE - o)
+    daf = dct * (c_prev - g) * f * (_ONE - f)
+    dag = dct * (_ONE - f) * (_ONE - g * g)
+    return daf, dag, dao, dct * f
+
+
+@_scalar
+def lstm_cifg_row_params(b_ih, b_hh, bias, units):
+    """The CIFG-LSTM's row parameters: the summed bias of each gate."""
+    return _split3(bias, bias.shape[0] // 3)
+
+
+@_scalar
+def lstm_cifg_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
+    """One row of a CIFG-LSTM step: x keeps f, g, o; c, h = o tanh c, taped = tanh c."""
+    H = c.shape[0]
+    xf, xg, xo = _split3(x, H)
+    hf, hg, ho = _split3(hh, H)
+    bf, bg, bo = params
+    for j in range(H):
+        f, g, o, c_j, tanh_c = lstm_cifg_gates(
+            xf[j] + bf[j] + hf[j], xg[j] + bg[j] + hg[j], xo[j] + bo[j] + ho[j], c[j], fast
+        )
+        if keep:
+            xf[j], xg[j], xo[j], taped[j] = f, g, o, tanh_c
+        c[j] = c_j
+        h[j] = o * tanh_c
+
+
+@_scalar
+def lstm_cifg_row_backward(
+    gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
+):
+    """One row of a CIFG-LSTM step backward: dx of f, g, o; dc becomes dL/dc_prev."""
+    H = dc.shape[0]
+    gf, gg, go = _split3(gates, H)
+    df, dg, do = _split3(dx, H)
+    for j in range(H):
+        df[j], dg[j], do[j], dc[j] = lstm_cifg_gates_backward(
+            gf[j], gg[j], go[j], cprev[j], taped[j], dhraw[j] + g[j], dc[j]
+        )
+
+
+@_scalar
+def lstm_cifg_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu,
+                           fast, keep):
+    """One unit of a CIFG-LSTM step: the tape keeps f, g, o, tanh c; returns (o tanh c, c)."""
+    f, g, o, c, tanh_c = lstm_cifg_gates(
+        xp[t, b, j] + p0, xp[t, b, H + j] + p1, xp[t, b, 2 * H + j] + p2, c_prev, fast
+    )
+    if keep:
+        gates[t, b, j] = f
+        gates[t, b, H + j] = g
+        gates[t, b, 2 * H + j] = o
+        gates[t, b, 3 * H + j] = tanh_c
+    return o * tanh_c, c
+
+
+@_scalar
+def lstm_cifg_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units,
+                            relu):
+    """One unit of a CIFG-LSTM step backward: dgx of f, g, o; returns (0, dc_prev)."""
+    daf, dag, dao, dc_prev = lstm_cifg_gates_backward(
+        gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j], c_prev,
+        gates[t, b, 3 * H + j], dh, dc,
+    )  # fmt: skip
+    dgx[t, b, j] = daf
+    dgx[t, b, H + j] = dag
+    dgx[t, b, 2 * H + j] = dao
+    return dc_prev, dc_prev
+
+
+# -- ligru: the light GRU (Ravanelli et al. 2018), without batch norm --------
+
+
+@_scalar
+def ligru_gates(az, an, h_prev, fast):
+    """One Li-GRU unit, forward: (z, n, h) with z = σ(az), n = relu(an),
+    h = z h_prev + (1 - z) n."""
+    z = sigmoid(az, fast)
+    n = _relu(an)
+    return z, n, z * h_prev + (_ONE - z) * n
+
+
+@_scalar
+def ligru_gates_backward(z, n, h_prev, dh):
+    """One Li-GRU unit, backward: (daz, dan, dh_direct).
+
+    daz = dh (h_prev - n) z (1 - z), dan = dh (1 - z) [n > 0], dh_direct = dh z.
+    """
+    daz = dh * (h_prev - n) * z * (_ONE - z)
+    dan = dh * (_ONE - z) if n > _ZERO else _ZERO
+    return daz, dan, dh * z
+
+
+@_scalar
+def ligru_row_params(b_ih, b_hh, bias, units):
+    """The Li-GRU's row parameters: the summed bias of each gate."""
+    return _split2(bias, bias.shape[0] // 2)
+
+
+@_scalar
+def ligru_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
+    """One row of a Li-GRU step: x keeps z, n; h becomes h'."""
+    H = h.shape[0]
+    xz, xn = _split2(x, H)
+    hz, hn = _split2(hh, H)
+    bz, bn = params
+    for j in range(H):
+        z, n, h_j = ligru_gates(xz[j] + bz[j] + hz[j], xn[j] + bn[j] + hn[j], h[j], fast)
+        if keep:
+            xz[j], xn[j] = z, n
+        h[j] = h_j
+
+
+@_scalar
+def ligru_row_backward(
+    gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
+):
+    """One row of a Li-GRU step backward: dx of z, n; ddirect = z dh."""
+    H = dhraw.shape[0]
+    gz, gn = _split2(gates, H)
+    dz, dn = _split2(dx, H)
+    for j in range(H):
+        dz[j], dn[j], ddirect[j] = ligru_gates_backward(gz[j], gn[j], hprev[j], dhraw[j] + g[j])
+
+
+@_scalar
+def ligru_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
+                       keep):
+    """One unit of a Li-GRU step: the tape keeps z, n; returns (h, c_prev)."""
+    z, n, h = ligru_gates(xp[t, b, j] + p0, xp[t, b, H + j] + p1, h_prev, fast)
+    if keep:
+        gates[t, b, j] = z
+        gates[t, b, H + j] = n
+    return h, c_prev
+
+
+@_scalar
+def ligru_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units,
+                        relu):
+    """One unit of a Li-GRU step backward: dgx of z, n; returns (z dh, dc)."""
+    daz, dan, dh_direct = ligru_gates_backward(gates[t, b, j], gates[t, b, H + j], h_prev, dh)
+    dgx[t, b, j] = daz
+    dgx[t, b, H + j] = dan
+    return dh_direct, dc
+
+
+# -- lstm_peephole: peephole connections (Gers & Schmidhuber 2000) -----------
+
+
+@_scalar
+def lstm_peephole_gates(ai, af, ag, ao, c_prev, pi, pf, po, fast):
+    """One peephole-LSTM unit, forward: (i, f, g, o, c, tanh_c).
+
+    i = σ(ai + pi c_prev), f = σ(af + pf c_prev), g = tanh(ag),
+    c = f c_prev + i g, o = σ(ao + po c); the hidden state is o tanh(c).
+    """
+    i = sigmoid(ai + pi * c_prev, fast)
+    f = sigmoid(af + pf * c_prev, fast)
+    g = tanh(ag, fast)
+    c = f * c_prev + i * g
+    o = sigmoid(ao + po * c, fast)
+    return i, f, g, o, c, tanh(c, fast)
+
+
+@_scalar
+def lstm_peephole_gates_backward(i, f, g, o, c_prev, tanh_c, pi, pf, po, dh_raw, dc):
+    """One peephole-LSTM unit, backward: (dai, daf, dag, dao, dc_prev, dpi, dpf, dpo).
+
+    dao = dh tanh_c o (1 - o), dc_t = dc + dh o (1 - tanh_c²) + dao po,
+    dai = dc_t g i (1 - i), daf = dc_t c_prev f (1 - f), dag = dc_t i (1 - g²),
+    dc_prev = dc_t f + dai pi + daf pf; dpi = dai c_prev, dpf = daf c_prev, dpo = dao c
+    (c = f c_prev + i g, recomputed).
+    """
+    dao = dh_raw * tanh_c * o * (_ONE - o)
+    dct = dc + dh_raw * o * (_ONE - tanh_c * tanh_c) + dao * po
+    dai = dct * g * i * (_ONE - i)
+    daf = dct * c_prev * f * (_ONE - f)
+    dag = dct * i * (_ONE - g * g)
+    dc_prev = dct * f + dai * pi + daf * pf
+    return dai, daf, dag, dao, dc_prev, dai * c_prev, daf * c_prev, dao * (f * c_prev + i * g)
+
+
+@_scalar
+def lstm_peephole_row_params(b_ih, b_hh, bias, units):
+    """The peephole LSTM's row parameters: the summed bias of each gate, and p_i, p_f, p_o."""
+    H = bias.shape[0] // 4
+    return _split4(bias, H), _split3(units, H)
+
+
+@_scalar
+def lstm_peephole_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
+    """One row of a peephole-LSTM step: x keeps i, f, g, o; c, h = o tanh c, taped = tanh c."""
+    H = c.shape[0]
+    xi, xf, xg, xo = _split4(x, H)
+    hi, hf, hg, ho = _split4(hh, H)
+    (bi, bf, bg, bo), (pi, pf, po) = params
+    for j in range(H):
+        i, f, g, o, c_j, tanh_c = lstm_peephole_gates(
+            xi[j] + bi[j] + hi[j], xf[j] + bf[j] + hf[j], xg[j] + bg[j] + hg[j],
+            xo[j] + bo[j] + ho[j], c[j], pi[j], pf[j], po[j], fast,
+        )  # fmt: skip
+        if keep:
+            xi[j], xf[j], xg[j], xo[j], taped[j] = i, f, g, o, tanh_c
+        c[j] = c_j
+        h[j] = o * tanh_c
+
+
+@_scalar
+def lstm_peephole_row_backward(
+    gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
+):
+    """One row of a peephole-LSTM step backward: dx of i, f, g, o, dunits of p_i, p_f, p_o;
+    dc becomes dL/dc_prev."""
+    H = dc.shape[0]
+    gi, gf, gg, go = _split4(gates, H)
+    di, df, dg, do = _split4(dx, H)
+    pi, pf, po = params[1]
+    dpi, dpf, dpo = _split3(dunits, H)
+    for j in range(H):
+        di[j], df[j], dg[j], do[j], dc[j], dpi[j], dpf[j], dpo[j] = lstm_peephole_gates_backward(
+            gi[j], gf[j], gg[j], go[j], cprev[j], taped[j], pi[j], pf[j], po[j],
+            dhraw[j] + g[j], dc[j],
+        )  # fmt: skip
+
+
+@_scalar
+def lstm_peephole_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units,
+                               relu, fast, keep):
+    """One unit of a peephole-LSTM step: the tape keeps i, f, g, o, tanh c; returns
+    (o tanh c, c)."""
+    i, f, g, o, c, tanh_c = lstm_peephole_gates(
+        xp[t, b, j] + p0, xp[t, b, H + j] + p1, xp[t, b, 2 * H + j] + p2,
+        xp[t, b, 3 * H + j] + p3, c_prev, units[j], units[H + j], units[2 * H + j], fast,
+    )  # fmt: skip
+    if keep:
+        gates[t, b, j] = i
+        gates[t, b, H + j] = f
+        gates[t, b, 2 * H + j] = g
+        gates[t, b, 3 * H + j] = o
+        gates[t, b, 4 * H + j] = tanh_c
+    return o * tanh_c, c
+
+
+@_scalar
+def lstm_peephole_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc,
+                                units, relu):
+    """One unit of a peephole-LSTM step backward: dgx of i, f, g, o and dunits of p_i, p_f,
+    p_o; returns (0, dc_prev)."""
+    dai, daf, dag, dao, dc_prev, dpi, dpf, dpo = lstm_peephole_gates_backward(
+        gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j], gates[t, b, 3 * H + j],
+        c_prev, gates[t, b, 4 * H + j], units[j], units[H + j], units[2 * H + j], dh, dc,
+    )  # fmt: skip
+    dgx[t, b, j] = dai
+    dgx[t, b, H + j] = daf
+    dgx[t, b, 2 * H + j] = dag
+    dgx[t, b, 3 * H + j] = dao
+    dunits[t, b, j] = dpi
+    dunits[t, b, H + j] = dpf
+    dunits[t, b, 2 * H + j] = dpo
+    return dc_prev, dc_prev

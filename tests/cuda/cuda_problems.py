@@ -10,6 +10,9 @@ CELLS = {
     "lstm_proj": ("lstm", 2),
 }
 
+#: The extended cells (DESIGN.md "Extended cells"), tested on a smaller grid.
+EXTENDED_CELLS = {name: (name, 0) for name in ("lstm_peephole", "lstm_cifg", "ligru", "indrnn")}
+
 
 def make_problem(rng, kind, proj_size, steps, batch, inputs, hidden, variable_length):
     """Parameters, inputs and output gradients of one layer-direction (float64)."""
@@ -18,13 +21,15 @@ def make_problem(rng, kind, proj_size, steps, batch, inputs, hidden, variable_le
     h_out = proj_size or hidden
     params = {
         "weight_ih": rng.uniform(-0.7, 0.7, (rows, inputs)),
-        "weight_hh": rng.uniform(-0.7, 0.7, (rows, h_out)),
+        "weight_hh": rng.uniform(-0.7, 0.7, rows if cell.cell.diagonal else (rows, h_out)),
         "bias_ih": rng.uniform(-0.5, 0.5, rows),
         "bias_hh": rng.uniform(-0.5, 0.5, rows),
     }
     if proj_size:
         params["weight_hr"] = rng.uniform(-0.7, 0.7, (proj_size, hidden))
-    lstm = kind == "lstm"
+    if cell.cell.unit_role:
+        params[cell.cell.unit_role] = rng.uniform(-0.7, 0.7, cell.cell.unit_width * hidden)
+    lstm = cell.cell.has_cell_state
     data = {
         "x": rng.standard_normal((steps, batch, inputs)),
         "h0": rng.standard_normal((batch, h_out)),

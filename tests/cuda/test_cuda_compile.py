@@ -3,9 +3,10 @@
 The simulator runs kernels as Python, so it catches neither code that Numba
 cannot compile for CUDA nor a float32 value silently promoted to float64
 (slow on most GPUs).  This test records the argument types of every launch
-that a forward and backward of each cell make here, then compiles those
-kernels to PTX in a fresh process without the simulator (NVVM is enough; no
-GPU is needed) and looks for float64 instructions in the float32 ones.
+that a forward and backward of each cell make here (the recurrence kernels as
+specialised for each cell), then compiles those kernels to PTX in a fresh
+process without the simulator (NVVM is enough; no GPU is needed) and looks
+for float64 instructions in the float32 ones.
 Skipped where the CUDA compiler libraries (``numba-cuda[cu12]`` or
 ``[cu13]``) are not installed.
 """
@@ -18,7 +19,7 @@ import sys
 import numba
 import numpy as np
 import pytest
-from cuda_problems import CELLS, make_problem
+from cuda_problems import CELLS, EXTENDED_CELLS, make_problem
 
 from numrnn.backends import CellSpec
 
@@ -26,6 +27,7 @@ COMPILE = r"""
 import pickle, sys, types
 import numba.cuda.dispatcher
 from numba import cuda
+from numrnn._cells import get_cell
 from numrnn.backends.cuda import _array_kernels, _kernels
 
 # Compiling an njit function called from a kernel asks the current device for
@@ -40,7 +42,10 @@ except Exception as exc:
     raise SystemExit(3)
 problems = []
 for module, name, signature, is_float32 in pickle.load(open(sys.argv[1], "rb")):
-    kernel = getattr({"_kernels": _kernels, "_array_kernels": _array_kernels}[module], name)
+    if module == "recurrence":  # name: (cell name, "forward" or "backward")
+        kernel = getattr(_kernels.recurrence(get_cell(name[0])), name[1])
+    else:
+        kernel = getattr({"_kernels": _kernels, "_array_kernels": _array_kernels}[module], name)
     ptx, _ = cuda.compile_ptx(kernel.py_func, signature, cc=(8, 0))
     if is_float32 and ".f64" in ptx:
         problems.append(f"{name}{signature}: float64 instructions in a float32 kernel")
@@ -81,10 +86,18 @@ def test_kernels_compile_for_the_gpu(backend, monkeypatch, tmp_path):
             kernel = getattr(module, name)
             if hasattr(kernel, "fn") and not name.startswith("_"):
                 monkeypatch.setattr(module, name, _Recorder(short, name, kernel, seen))
+    specialised = _kernels.recurrence
+
+    def recorded_recurrence(cell):
+        made = specialised(cell)
+        return _kernels.Recurrence(*(_Recorder("recurrence", (cell.name, which), kernel, seen)
+                                     for which, kernel in zip(made._fields, made, strict=True)))
+
+    monkeypatch.setattr(_kernels, "recurrence", recorded_recurrence)
     rng = np.random.default_rng(0)
     for per_step in (False, True):
         monkeypatch.setattr(backend, "PERSISTENT_MAX_WEIGHT_BYTES", 0 if per_step else 1 << 30)
-        for kind, proj_size in CELLS.values():
+        for kind, proj_size in [*CELLS.values(), *EXTENDED_CELLS.values()]:
             for dtype in (np.float32, np.float64):
                 _, params, data = make_problem(rng, kind, proj_size, 2, 1, 1, 2, True)
                 cell = CellSpec(kind, 2, proj_size)

@@ -103,13 +103,14 @@ class _Tape:
     ``gates`` (the gate values), ``hprev``, ``cprev`` (h_{t-1}, c_{t-1}),
     ``taped`` (the cell's extra values) and ``hraw`` (unprojected states,
     with a projection) are owned by the tape and only read by backward, so
-    backward may run more than once.
+    backward may run more than once; ``masks`` are the regularisers' arrays.
     """
 
     __slots__ = ("x", "lengths", "full", "order", "reverse", "gates", "hprev", "cprev",
-                 "taped", "hraw")
+                 "taped", "hraw", "masks")
 
-    def __init__(self, x, lengths, order, reverse, gates, hprev, cprev, taped, hraw):
+    def __init__(self, x, lengths, order, reverse, gates, hprev, cprev, taped, hraw, masks):
+        self.masks = masks
         self.x = x
         self.lengths = lengths
         self.full = bool(np.all(lengths == x.shape[0]))
@@ -184,7 +185,23 @@ def _empty2(n, dtype):
     return np.empty((n, 0), dtype)
 
 
-def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
+def _row_inputs(cell, params, dtype):
+    """The biases, their sum and the cell's per-unit parameters (size 0 without), as the
+    loops take them."""
+    b_ih, b_hh = params["bias_ih"], params["bias_hh"]
+    units = params[cell.unit_role] if cell.unit_role else np.empty(0, dtype)
+    return b_ih, b_hh, b_ih + b_hh, units
+
+
+def _mask_arrays(masks, dtype):
+    """The loops' (rec_mask, zone_h, zone_c): C-contiguous arrays, size 0 where off."""
+    if masks is None:
+        masks = (None, None, None)
+    return tuple(np.empty((0,) * ndim, dtype) if a is None else np.ascontiguousarray(a, dtype)
+                 for a, ndim in zip(masks, (2, 3, 3), strict=True))
+
+
+def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     """Run one layer-direction over a batch of sequences.
 
     See :mod:`numrnn.backends` for the parameters and the returned
@@ -220,19 +237,22 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
         hraw_tape = np.empty((T, B, H), dtype) if proj else _empty3(dtype)
     else:
         hprev = cprev = taped = hraw_tape = _empty3(dtype)
-    b_ih, b_hh = params["bias_ih"], params["bias_hh"]
-    bias = b_ih + b_hh
+    rec_mask, zone_h, zone_c = regularisers = _mask_arrays(masks, dtype)
+    b_ih, b_hh, bias, units = _row_inputs(cell, params, dtype)
     relu = int(cell.relu)
 
     def run(part):
         n = part.shape[0]
         hs = _workspaces.get("hs", (n, P), dtype)
         loop(
-            xw, b_ih, b_hh, bias, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse, relu,
-            out, h_n, c_n, hprev, cprev, taped, hraw_tape,
+            xw, b_ih, b_hh, bias, units, w_hh_t, w_hr_t, h0, c0, lengths, part, reverse, relu,
+            rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape,
             hs, _workspaces.get("cs", (n, C), dtype), _workspaces.get("hh", (n, GH), dtype),
             _workspaces.get("hraw", (n, H), dtype) if proj else hs,
             _workspaces.get("tw", (n, E), dtype),
+            _workspaces.get("hm", (n, P if rec_mask.size else 0), dtype),
+            _workspaces.get("hz", (n, P if zone_h.size else 0), dtype),
+            _workspaces.get("cz", (n, C if zone_h.size else 0), dtype),
         )  # fmt: skip
 
     if len(parts) == 1:
@@ -249,7 +269,8 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
             _in_threads([partial(run, part) for part in parts])
     tape = None
     if need_tape:
-        tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev, taped, hraw_tape)
+        tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev, taped, hraw_tape,
+                     regularisers)
     return out, h_n, (c_n if cell.has_cell_state else None), tape
 
 
@@ -279,20 +300,28 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     w_hr = np.ascontiguousarray(params.get("weight_hr", np.empty((0, 0), dtype)))
     proj = w_hr.size > 0
     dhtot = _workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty3(dtype)
-    direct = cell.direct_grad
-    dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype) if direct else dgates
+    split = cell.split_grad
+    dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype) if split else dgates
+    dunits = np.empty((T, B, cell.unit_width * H), dtype)
+    b_ih, b_hh, bias, units = _row_inputs(cell, params, dtype)
     relu = int(cell.relu)
+    direct = H if cell.direct_grad else 0
+    rec_mask, zone_h, zone_c = tape.masks
+    zoneout = zone_h.size > 0
 
     def run(part):
         n = part.shape[0]
         dhs = _workspaces.get("dhs", (n, P), dtype)
         loop(
-            tape.gates, tape.taped, tape.hprev, tape.cprev, w_hh, w_hr, grad_output, grad_h_n,
-            grad_c_n, lengths, part, reverse, relu, dgates, dgates_h, dh0, dc0, dhtot, dhs,
+            tape.gates, tape.taped, tape.hprev, tape.cprev, b_ih, b_hh, bias, units, w_hh, w_hr,
+            grad_output, grad_h_n, grad_c_n, lengths, part, reverse, relu, rec_mask, zone_h,
+            zone_c, dgates, dgates_h, dunits, dh0, dc0, dhtot, dhs,
             _workspaces.get("dcs", (n, C), dtype), _workspaces.get("dgw", (n, GH), dtype),
             _workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
-            np.zeros((n, H), dtype) if proj else _workspaces.get("dhd", (n, H if direct else 0),
-                                                                  dtype),
+            np.zeros((n, H), dtype) if proj else _workspaces.get("dhd", (n, direct), dtype),
+            _workspaces.get("zd", (n, P if zoneout else 0), dtype),
+            _workspaces.get("zcd", (n, C if zoneout else 0), dtype),
+            np.zeros(H if zoneout else 0, dtype),
         )  # fmt: skip
 
     step_flops = 2.0 * B * P * GH
@@ -307,9 +336,11 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     rows = T * B
     dg = dgates.reshape(rows, GH)
     # Gradient of the hidden parts h W_hhᵀ + b_hh: the same as of the input
-    # parts except for the GRU's candidate gate.
+    # parts unless the cell's split_grad (the GRU's candidate gate).
     dg_h = dgates_h.reshape(rows, GH)
     hprev = tape.hprev.reshape(rows, P)
+    if rec_mask.size:  # recurrent dropout: the W_hh product read rec_mask * h_prev
+        hprev = (tape.hprev * rec_mask).reshape(rows, P)
     if not tape.full:
         # dG is zero at padded steps, but 0 * NaN is not: padding the
         # caller filled with NaN or inf must not reach dW_ih.
@@ -321,7 +352,9 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     x_rows = x.reshape(rows, I)
     # Weight gradients: sums over all rows, so a split call sums the partial
     # products of its row chunks (in a fixed order: still reproducible).
-    products = [("weight_ih", dg, x_rows), ("weight_hh", dg_h, hprev)]
+    products = [("weight_ih", dg, x_rows)]
+    if not cell.diagonal:
+        products.append(("weight_hh", dg_h, hprev))
     if proj:
         products.append(("weight_hr", dhtot.reshape(rows, P), tape.hraw.reshape(rows, H)))
 
@@ -350,7 +383,12 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
             for name in grads:
                 grads[name] += more[name]
     grads["bias_ih"] = dg.sum(axis=0)
-    grads["bias_hh"] = dg_h.sum(axis=0) if direct else grads["bias_ih"].copy()
+    grads["bias_hh"] = dg_h.sum(axis=0) if split else grads["bias_ih"].copy()
+    if cell.diagonal:
+        G = cell.n_gates
+        grads["weight_hh"] = np.einsum("rgj,rj->gj", dg_h.reshape(rows, G, H), hprev).reshape(GH)
+    if cell.unit_role:
+        grads[cell.unit_role] = dunits.reshape(rows, -1).sum(axis=0)
     return grad_x, dh0, (dc0 if cell.has_cell_state else None), grads
 
 
@@ -367,7 +405,7 @@ def warmup(dtypes=(np.float32, np.float64), kinds=None):
         Any of ``numpy.float32``, ``numpy.float64``.
     kinds : sequence of str, optional
         Registered cell names; by default every registered cell (cells with
-        the same maths, such as ``"rnn_tanh"`` and ``"rnn_relu"``, share
+        the same variant, such as ``"rnn_tanh"`` and ``"rnn_relu"``, share
         their kernels, compiled once).
 
     Examples
@@ -377,24 +415,20 @@ def warmup(dtypes=(np.float32, np.float64), kinds=None):
     >>> warmup(dtypes=(np.float32,), kinds=("gru",))   # the first GRU call then starts at once
     """
     from ..._cells import CELLS
-    from ..._recurrent.params import stored
+    from ..._recurrent.params import ParamLayout
     from .. import CellSpec
 
-    if kinds is None:  # one cell per maths: the others share its kernels
-        kinds = list({cell.maths: name for name, cell in reversed(CELLS.items())}.values())
+    if kinds is None:  # one cell per variant: the others share its kernels
+        kinds = list({cell.kernel_key: name for name, cell in reversed(CELLS.items())}.values())
 
     T, B, I, H = 2, 2, 2, 2
     rng = np.random.default_rng(0)
     for dtype in dtypes:
         for kind in kinds:
             cell = CellSpec(kind, H, 0)
-            GH = cell.cell.n_gates * H
-            params = {  # stored as the layers store theirs: the same compiled types
-                "weight_ih": stored(rng.standard_normal((GH, I)), dtype),
-                "weight_hh": stored(rng.standard_normal((GH, H)), dtype),
-                "bias_ih": stored(np.zeros(GH), dtype),
-                "bias_hh": stored(np.zeros(GH), dtype),
-            }
+            # Stored as the layers store theirs: the same compiled types.
+            layout = ParamLayout(cell, I, 1, True, False)
+            params = layout.per_direction(layout.initial(rng, dtype), dtype)[0]
             x = np.ones((T, B, I), dtype)
             h0 = np.zeros((B, H), dtype)
             c0 = h0 if cell.cell.has_cell_state else None

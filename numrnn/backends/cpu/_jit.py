@@ -11,10 +11,10 @@ import types
 import numba
 from numba.extending import overload
 
-__all__ = ["fast_gates", "jit", "specialise"]
+__all__ = ["cell_compiler", "fast_gates", "jit", "specialise"]
 
 
-def jit(func=None, *, nogil=True):
+def jit(func=None, *, nogil=True, cache=True):
     """Compile ``func`` with ``numba.njit``, cached on disk when possible.
 
     Options: ``error_model="numpy"`` (no zero-division checks, which block
@@ -25,14 +25,30 @@ def jit(func=None, *, nogil=True):
     of compiling for seconds).  When no cache directory is writable
     (read-only install and home) Numba raises at decoration time ("no
     locator available"); the function is then compiled uncached, so
-    importing numrnn never fails.
+    importing numrnn never fails.  ``cache=False``: never cached.
     """
     if func is None:
-        return lambda f: jit(f, nogil=nogil)
-    try:
-        return numba.njit(cache=True, error_model="numpy", nogil=nogil)(func)
-    except RuntimeError:
-        return numba.njit(error_model="numpy", nogil=nogil)(func)
+        return lambda f: jit(f, nogil=nogil, cache=cache)
+    if cache:
+        try:
+            return numba.njit(cache=True, error_model="numpy", nogil=nogil)(func)
+        except RuntimeError:
+            pass
+    return numba.njit(error_model="numpy", nogil=nogil)(func)
+
+
+def cell_compiler(cell, nogil=True):
+    """The compiler of a cell's specialisations: :func:`jit`, uncached for a cell of its own.
+
+    The on-disk cache keys a specialisation by its name and the skeleton's
+    source file, not by the cell functions frozen into it: two user-defined
+    cells of the same name would load each other's machine code.  Built-in
+    cells (``namespace`` None) are cached, and so are cells whose namespace
+    says it is ``cacheable``: those of :func:`numrnn.cells.define_cell`,
+    whose ``maths`` name carries a digest of their generated code.
+    """
+    cache = cell.namespace is None or getattr(cell.namespace, "cacheable", False)
+    return jit(nogil=nogil, cache=cache)
 
 
 def fast_gates(a):

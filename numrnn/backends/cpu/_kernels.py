@@ -46,9 +46,9 @@ without projection) the caller passes the same array twice.
 
 import numpy as np
 
-from ._jit import fast_gates, jit, specialise
+from ._jit import cell_compiler, fast_gates, jit, specialise
 
-__all__ = ["gemm", "loops", "zero_padding"]
+__all__ = ["diagonal_product", "gemm", "loops", "zero_padding"]
 
 
 @jit
@@ -56,6 +56,28 @@ def _copy(src, dst):
     """dst[:] = src (an explicit loop: slice assignment compiles slowly)."""
     for j in range(src.shape[0]):
         dst[j] = src[j]
+
+
+@jit
+def _multiply(a, b, out):
+    """out = a * b, elementwise."""
+    for j in range(a.shape[0]):
+        out[j] = a[j] * b[j]
+
+
+@jit
+def _zone(z, previous, new):
+    """Zoneout: new = z previous + (1 - z) new."""
+    for j in range(new.shape[0]):
+        new[j] += z[j] * (previous[j] - new[j])
+
+
+@jit
+def _unzone(z, d, zoned):
+    """Zoneout backward: zoned = z d (to the previous state), d = (1 - z) d (to the cell's)."""
+    for j in range(d.shape[0]):
+        zoned[j] = z[j] * d[j]
+        d[j] -= zoned[j]
 
 
 @jit
@@ -135,16 +157,41 @@ def _step_rows(a, lengths, order, reverse, s, nb, gathered):
 
 
 
+@jit
+def diagonal_product(h, w, out):
+    """out[g*H + j] = w[g*H + j] * h[j] for every gate g: a diagonal W_hh's hidden parts."""
+    H = h.shape[0]
+    for g in range(w.shape[0] // H):
+        wg = w[g * H : (g + 1) * H]
+        og = out[g * H : (g + 1) * H]
+        for j in range(H):
+            og[j] = wg[j] * h[j]
+
+
+@jit
+def _diagonal_backward(dg, w, dh):
+    """dh[j] = sum_g w[g*H + j] * dg[g*H + j]: dL/dh_prev through a diagonal W_hh."""
+    H = dh.shape[0]
+    for j in range(H):
+        dh[j] = 0
+    for g in range(w.shape[0] // H):
+        wg = w[g * H : (g + 1) * H]
+        dgg = dg[g * H : (g + 1) * H]
+        for j in range(H):
+            dh[j] += wg[j] * dgg[j]
+
+
 def _forward(
-    xw, b_ih, b_hh, bias, w_hh_t, w_hr_t, h0, c0, lengths, order, reverse, relu,
-    out, h_n, c_n, hprev, cprev, taped, hraw_tape, hs, cs, hh, hraw, tw,
+    xw, b_ih, b_hh, bias, units, w_hh_t, w_hr_t, h0, c0, lengths, order, reverse, relu,
+    rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape, hs, cs, hh, hraw,
+    tw, hm, hz, cz,
 ):  # fmt: skip
     """One layer-direction forward: the time loop, specialised per cell.
 
-    ``ROW_PARAMS``, ``ROW_FORWARD`` (the cell's row functions of
-    :mod:`numrnn.backends.gates`) and ``TWO_STATES`` are globals of each
-    specialisation (see :func:`loops`), so the cell's maths is inlined and
-    no cell code is tested at run time.
+    ``ROW_PARAMS``, ``ROW_FORWARD`` (the cell's row functions),
+    ``TWO_STATES`` and ``DIAGONAL`` are globals of each specialisation (see
+    :func:`loops`), so the cell's maths is inlined and no cell code is tested
+    at run time.
 
     Parameters
     ----------
@@ -152,7 +199,9 @@ def _forward(
         X W_ihᵀ (no bias); overwritten with the gate values (the tape).
     b_ih, b_hh, bias : (G*H,) arrays
         The biases and their sum.
-    w_hh_t : (P, G*H) array
+    units : (K*H,) array
+        The cell's per-unit parameters (size 0 without).
+    w_hh_t : (P, G*H) array, or (G*H,) for a diagonal cell
         W_hhᵀ, C-contiguous; P = H_out (proj_size, or H without projection).
     w_hr_t : (H, P) array, or (0, 0) without projection
         W_hrᵀ, C-contiguous.
@@ -169,6 +218,11 @@ def _forward(
     reverse : bool
     relu : int
         The vanilla RNN's activation (0: tanh, 1: ReLU); ignored by others.
+    rec_mask : (B, P) array, or size 0
+        Recurrent dropout: the W_hh product reads rec_mask[b] * h_{t-1}.
+    zone_h, zone_c : (T, B, P), (T, B, H) arrays, or size 0
+        Zoneout: the new h (c) is z h_{t-1} + (1 - z) h̃ with z = zone_h[t, b]
+        (zone_c[t, b]).
     out : (T, B, P) array
         Output, zero at padded steps.
     h_n : (B, P) array
@@ -184,8 +238,12 @@ def _forward(
         Workspaces; without projection ``hraw`` must be ``hs``.
     hh : (n, G*H) array
         Workspace.
+    hm, hz, cz : (n, P), (n, P), (n, H or 0) arrays
+        Workspaces of the regularisers (size 0 where they are off).
     """
     fast = fast_gates(xw)
+    recurrent_dropout = rec_mask.size > 0
+    zoneout = zone_h.size > 0
     T = xw.shape[0]
     B = order.shape[0]
     proj = w_hr_t.size > 0
@@ -193,19 +251,31 @@ def _forward(
     _gather_rows(h0, order, hs)
     if TWO_STATES:  # noqa: F821 (a global of each specialisation)
         _gather_rows(c0, order, cs)
-    params = ROW_PARAMS(b_ih, b_hh, bias)  # noqa: F821 (a global of each specialisation)
+    params = ROW_PARAMS(b_ih, b_hh, bias, units)  # noqa: F821 (a global of each specialisation)
     nb = B
     for s in range(T):
         nb = _active_count(lengths, order, s, nb)
         if nb == 0:
             break
-        np.dot(hs[:nb], w_hh_t, hh[:nb])
+        product_input = hs
+        if recurrent_dropout:
+            for k in range(nb):
+                _multiply(hs[k], rec_mask[order[k]], hm[k])
+            product_input = hm
+        if DIAGONAL:  # noqa: F821
+            for k in range(nb):
+                diagonal_product(product_input[k], w_hh_t, hh[k])
+        else:
+            np.dot(product_input[:nb], w_hh_t, hh[:nb])
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
             if tape:
                 _copy(hs[k], hprev[t, b])
                 _copy(cs[k], cprev[t, b])
+            if zoneout:
+                _copy(hs[k], hz[k])
+                _copy(cs[k], cz[k])
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
                 xw[t, b], params, hh[k], cs[k], hraw[k],
                 taped[t, b] if tape else tw[k], relu, fast, True,
@@ -214,6 +284,13 @@ def _forward(
                 _copy(hraw[k], hraw_tape[t, b])
         if proj:
             np.dot(hraw[:nb], w_hr_t, hs[:nb])
+        if zoneout:
+            for k in range(nb):
+                b = order[k]
+                t = _time_index(lengths, b, s, reverse)
+                _zone(zone_h[t, b], hz[k], hs[k])
+                if TWO_STATES:  # noqa: F821
+                    _zone(zone_c[t, b], cz[k], cs[k])
         for k in range(nb):
             b = order[k]
             _copy(hs[k], out[_time_index(lengths, b, s, reverse), b])
@@ -227,24 +304,27 @@ def _forward(
 
 
 def _backward(
-    gates, taped, hprev, cprev, w_hh, w_hr, grad_out, grad_hn, grad_cn, lengths, order,
-    reverse, relu, dgates, dgates_h, dh0, dc0, dhtot, dhs, dcs, dgw, dhraw, dhd,
+    gates, taped, hprev, cprev, b_ih, b_hh, bias, units, w_hh, w_hr, grad_out, grad_hn,
+    grad_cn, lengths, order, reverse, relu, rec_mask, zone_h, zone_c, dgates, dgates_h,
+    dunits, dh0, dc0, dhtot, dhs, dcs, dgw, dhraw, dhd, zd, zcd, zero,
 ):  # fmt: skip
     """One layer-direction backward through time, specialised per cell.
 
-    ``ROW_BACKWARD``, ``TWO_STATES`` and ``DIRECT_GRAD`` are globals of each
-    specialisation (see :func:`loops`).
+    ``ROW_PARAMS``, ``ROW_BACKWARD``, ``TWO_STATES``, ``DIRECT_GRAD`` and
+    ``DIAGONAL`` are globals of each specialisation (see :func:`loops`).
 
     Parameters
     ----------
     gates, taped, hprev, cprev : arrays
         The forward tapes (see :func:`_forward`).
-    w_hh : (G*H, P) array
+    b_ih, b_hh, bias, units : arrays
+        As in :func:`_forward` (the rows read the per-unit parameters).
+    w_hh : (G*H, P) array, or (G*H,) for a diagonal cell
     w_hr : (P, H) array, or (0, 0) without projection
     grad_out : (T, B, P) array
     grad_hn : (B, P) array
     grad_cn : (B, H) or (B, 0) array
-    lengths, order, reverse, relu
+    lengths, order, reverse, relu, rec_mask, zone_h, zone_c
         As in :func:`_forward`.
     dgates : (T, B, G*H) array
         Output: the gradients of the input parts of the pre-activations
@@ -252,7 +332,10 @@ def _backward(
     dgates_h : (T, B, G*H) array
         Output: the gradients of the hidden parts (dL/d(h W_hhᵀ + b_hh)),
         zero at padded steps; ``dgates`` itself unless the cell's
-        ``direct_grad``.
+        ``split_grad``.
+    dunits : (T, B, K*H) array
+        Output: each step's part of the gradient of the per-unit parameters,
+        zero at padded steps (K = 0 without them).
     dh0 : (B, P) array
     dc0 : (B, H) or (B, 0) array
         Outputs: dL/dh_0, dL/dc_0.
@@ -264,13 +347,18 @@ def _backward(
         ``dhraw`` then holds already).
     dgw : (n, G*H) array
         Workspace.
+    zd, zcd, zero : (n, P), (n, H or 0), (H,) arrays
+        Workspaces of zoneout (size 0 without it); ``zero`` must be zeros.
     """
     T = gates.shape[0]
     P = dhs.shape[1]
     proj = w_hr.size > 0
+    recurrent_dropout = rec_mask.size > 0
+    zoneout = zone_h.size > 0
     _gather_rows(grad_hn, order, dhs)
     if TWO_STATES:  # noqa: F821
         _gather_rows(grad_cn, order, dcs)
+    params = ROW_PARAMS(b_ih, b_hh, bias, units)  # noqa: F821
     nb = np.int64(0)  # not the literal 0: _active_count is then compiled once, not twice
     for s in range(T - 1, -1, -1):
         nb = _active_count(lengths, order, s, nb)
@@ -283,27 +371,60 @@ def _backward(
                 g = grad_out[t, b]
                 for j in range(P):
                     dh[j] += g[j]
+                if zoneout:
+                    _unzone(zone_h[t, b], dh, zd[k])
                 _copy(dh, dhtot[t, b])
             np.dot(dhs[:nb], w_hr, dhraw[:nb])
+        elif zoneout:
+            for k in range(nb):
+                b = order[k]
+                t = _time_index(lengths, b, s, reverse)
+                dh = dhs[k]
+                g = grad_out[t, b]
+                for j in range(P):
+                    dh[j] += g[j]
+                _unzone(zone_h[t, b], dh, zd[k])
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
-            # Without a projection the row adds grad_out_t itself (one pass fewer).
+            if TWO_STATES and zoneout:  # noqa: F821
+                _unzone(zone_c[t, b], dcs[k], zcd[k])
+            # Without a projection or zoneout the row adds grad_out_t itself (one pass fewer).
             ROW_BACKWARD(  # noqa: F821 (a global of each specialisation)
                 gates[t, b], taped[t, b], hprev[t, b], cprev[t, b], dhraw[k],
-                dhd[k] if proj else grad_out[t, b], dcs[k], dgates[t, b], dgates_h[t, b],
-                dhd[k], relu,
+                dhd[k] if proj else zero if zoneout else grad_out[t, b], dcs[k], dgates[t, b],
+                dgates_h[t, b], dhd[k], params, dunits[t, b], relu,
             )  # fmt: skip
-        np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
+        if DIAGONAL:  # noqa: F821
+            for k in range(nb):
+                b = order[k]
+                _diagonal_backward(dgates_h[_time_index(lengths, b, s, reverse), b], w_hh, dhs[k])
+        else:
+            np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
+        if recurrent_dropout:
+            for k in range(nb):
+                _multiply(dhs[k], rec_mask[order[k]], dhs[k])
         if DIRECT_GRAD:  # noqa: F821
             for k in range(nb):
                 dh = dhs[k]
                 dd = dhd[k]
                 for j in range(P):
                     dh[j] += dd[j]
+        if zoneout:
+            for k in range(nb):
+                dh = dhs[k]
+                dz = zd[k]
+                for j in range(P):
+                    dh[j] += dz[j]
+                if TWO_STATES:  # noqa: F821
+                    dc = dcs[k]
+                    dzc = zcd[k]
+                    for j in range(dc.shape[0]):
+                        dc[j] += dzc[j]
     zero_padding(dgates, lengths, order)
-    if DIRECT_GRAD:  # noqa: F821
+    if SPLIT_GRAD:  # noqa: F821
         zero_padding(dgates_h, lengths, order)
+    zero_padding(dunits, lengths, order)
     if proj:
         zero_padding(dhtot, lengths, order)
     _scatter_rows(dhs, order, dh0)
@@ -316,18 +437,21 @@ _LOOPS = {}
 def loops(cell):
     """The (forward, backward) time loops of a :class:`numrnn._cells.Cell`.
 
-    Made once per cell maths (the tanh and ReLU RNNs share theirs: the
+    Made once per cell variant (the tanh and ReLU RNNs share theirs: the
     activation is the ``relu`` argument).
     """
-    made = _LOOPS.get(cell.maths)
+    made = _LOOPS.get(cell.kernel_key)
     if made is None:
-        flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad}
+        compiler = cell_compiler(cell)
+        flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad,
+                 "SPLIT_GRAD": cell.split_grad, "DIAGONAL": cell.diagonal,
+                 "ROW_PARAMS": cell.functions("row_params")}
         forward = specialise(
-            _forward, cell.maths, jit, ROW_PARAMS=cell.functions("row_params"),
-            ROW_FORWARD=cell.functions("row_forward"), **flags,
-        )  # fmt: skip
-        backward = specialise(
-            _backward, cell.maths, jit, ROW_BACKWARD=cell.functions("row_backward"), **flags
+            _forward, cell.variant, compiler, ROW_FORWARD=cell.functions("row_forward"), **flags
         )
-        made = _LOOPS[cell.maths] = (forward, backward)
+        backward = specialise(
+            _backward, cell.variant, compiler, ROW_BACKWARD=cell.functions("row_backward"),
+            **flags,
+        )  # fmt: skip
+        made = _LOOPS[cell.kernel_key] = (forward, backward)
     return made

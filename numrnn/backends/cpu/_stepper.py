@@ -33,13 +33,15 @@ from numba import carray, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from ._jit import fast_gates, jit, specialise
+from ._jit import cell_compiler, fast_gates, jit, specialise
+from ._kernels import diagonal_product
 
 __all__ = ["make_stepper"]
 
-# Columns of the per-layer table of the model: the addresses of W_ihᵀ, W_hhᵀ,
-# W_hrᵀ (0: no projection), b_ih and b_hh, and the input size of the layer.
-_WIH, _WHH, _WHR, _BIH, _BHH, _INPUTS, _LAYOUT = range(7)
+# Columns of the per-layer table of the model: the addresses of W_ihᵀ, W_hhᵀ
+# (a vector for a diagonal cell), W_hrᵀ (0: no projection), b_ih, b_hh and the
+# cell's per-unit parameters (0: none), and the input size of the layer.
+_WIH, _WHH, _WHR, _BIH, _BHH, _UNITS, _INPUTS, _LAYOUT = range(8)
 # The product runs at the L2 cache's bandwidth, and rows that do not start on
 # a 64-byte boundary (a cache line) cost 15-25% more: the workspace is aligned,
 # and so are the layers' parameter buffers.
@@ -130,8 +132,8 @@ def _step(x, model, prev, record):
     """Advance every layer by one step, from one call's results into another's.
 
     Specialised per cell (see :func:`numrnn.backends.cpu._jit.specialise`):
-    ``ROW_PARAMS``, ``ROW_FORWARD``, ``GATES``, ``TAPED`` and ``TWO_STATES`` are globals of
-    each specialisation.
+    ``ROW_PARAMS``, ``ROW_FORWARD``, ``GATES``, ``TAPED``, ``TWO_STATES``, ``DIAGONAL``
+    and ``UNIT_WIDTH`` are globals of each specialisation.
 
     Parameters
     ----------
@@ -172,18 +174,21 @@ def _step(x, model, prev, record):
     for layer in range(L):
         lay = layout[layer]
         w_ih_t = carray(_ptr(lay[_WIH]), (lay[_INPUTS], GH), dtype)
-        w_hh_t = carray(_ptr(lay[_WHH]), (P, GH), dtype)
         b_ih = carray(_ptr(lay[_BIH]), GH, dtype)
         b_hh = carray(_ptr(lay[_BHH]), GH, dtype)
+        units = carray(_ptr(lay[_UNITS]), UNIT_WIDTH * H, dtype)  # noqa: F821
         proj = lay[_WHR] != 0
         for j in range(GH):
             bias[j] = b_ih[j] + b_hh[j]
-        params = ROW_PARAMS(b_ih, b_hh, bias)  # noqa: F821
+        params = ROW_PARAMS(b_ih, b_hh, bias, units)  # noqa: F821
         for b in range(B):
             h_prev = h0[layer, b]
             h = h_n[layer, b]
             _product(_row(x, b) if layer == 0 else h_n[layer - 1, b], w_ih_t, xg)
-            _product(h_prev, w_hh_t, hg)
+            if DIAGONAL:  # noqa: F821
+                diagonal_product(h_prev, carray(_ptr(lay[_WHH]), GH, dtype), hg)
+            else:
+                _product(h_prev, carray(_ptr(lay[_WHH]), (P, GH), dtype), hg)
             c = c_n[layer, b]
             if TWO_STATES:  # noqa: F821
                 c_prev = c0[layer, b]
@@ -210,14 +215,14 @@ _STEPS = {}
 
 
 def _step_of(cell):
-    """:func:`_step` specialised for a :class:`numrnn._cells.Cell` (made once per maths)."""
-    made = _STEPS.get(cell.maths)
+    """:func:`_step` specialised for a :class:`numrnn._cells.Cell` (made once per variant)."""
+    made = _STEPS.get(cell.kernel_key)
     if made is None:
-        made = _STEPS[cell.maths] = specialise(
-            _step, cell.maths, jit(nogil=False),  # see make_stepper's notes
+        made = _STEPS[cell.kernel_key] = specialise(
+            _step, cell.variant, cell_compiler(cell, nogil=False),  # see make_stepper's notes
             ROW_PARAMS=cell.functions("row_params"), ROW_FORWARD=cell.functions("row_forward"),
-            GATES=cell.n_gates, TAPED=cell.taped,
-            TWO_STATES=cell.has_cell_state,
+            GATES=cell.n_gates, TAPED=cell.taped, TWO_STATES=cell.has_cell_state,
+            DIAGONAL=cell.diagonal, UNIT_WIDTH=cell.unit_width,
         )  # fmt: skip
     return made
 
@@ -265,6 +270,8 @@ def _model(spec, params_list, dtype):
         }
         if w_hr is not None:
             entries[_WHR] = _transposed(w_hr, dtype)
+        if spec.cell.unit_role:
+            entries[_UNITS] = np.ascontiguousarray(params[spec.cell.unit_role], dtype=dtype)
         for column, a in entries.items():
             row[column] = a.ctypes.data
             keep.append(a)

@@ -38,9 +38,6 @@ from numrnn.backends.cuda._arrays import (  # noqa: F401 (the interface's array 
 #: weights use one launch per step and phase across the whole GPU.
 PERSISTENT_MAX_WEIGHT_BYTES = 256 * 1024
 
-#: Width of the tape's ``gates`` array in units of H.
-_GATE_TAPE_WIDTH = {kernels.LSTM: 5, kernels.GRU: 4}
-
 _Tape = namedtuple(
     "_Tape",
     ["x", "h0", "c0", "lengths", "nsteps", "reverse", "output", "gates", "cells", "proj_in"],
@@ -72,8 +69,8 @@ class DeviceParams:
 
     def _transposed(self, name):
         w = self.arrays.get(name)
-        if w is None:
-            return None
+        if w is None or w.ndim != 2:  # a diagonal W_hh is a vector: read as it is
+            return w
         w_t = cuda.device_array(w.shape[::-1], self.dtype)
         _copy(w.T, w_t)
         return w_t
@@ -137,7 +134,12 @@ def _lengths_on_device(lengths, steps, batch):
 
 def _sizes(spec):
     hidden = spec.hidden_size
-    return spec.cell.code, hidden, spec.proj_size or hidden, spec.cell.n_gates * hidden
+    return hidden, spec.proj_size or hidden, spec.cell.n_gates * hidden
+
+
+def _units(cell, dev, dtype):
+    """The cell's per-unit parameters (a dummy for a cell without any)."""
+    return dev[cell.unit_role] if cell.unit_role else _dummy(1, dtype)
 
 
 # --------------------------------------------------------------------------
@@ -160,7 +162,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
         Host or device array; decides whether the results are host arrays.
     h0 : array (B, H_out) or None
     c0 : array (B, H) or None
-        LSTM only.
+        A cell with a cell state only.
     lengths : int array (B,) or None
     reverse : bool
     need_tape : bool
@@ -169,10 +171,11 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     -------
     output, h_n, c_n, tape
         Host arrays if ``x`` is a host array, else device arrays; c_n is
-        None unless LSTM; tape None unless ``need_tape``.
+        None unless the cell has a cell state; tape None unless ``need_tape``.
     """
-    kind, hidden, h_out, gate_rows = _sizes(spec)
-    lstm = kind == kernels.LSTM
+    cell = spec.cell
+    hidden, h_out, gate_rows = _sizes(spec)
+    two_states = cell.has_cell_state
     projected = spec.proj_size > 0
     dev = prepare_params(params)
     dtype = dev.dtype
@@ -182,7 +185,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     x = _on_device(x, dtype, copy=need_tape)
     steps, batch, inputs = x.shape
     h0 = zeros((batch, h_out), dtype) if h0 is None else _on_device(h0, dtype, copy=need_tape)
-    if lstm:
+    if two_states:
         c0 = zeros((batch, hidden), dtype) if c0 is None else _on_device(c0, dtype, copy=need_tape)
     else:
         c0 = _dummy(2, dtype)
@@ -201,35 +204,34 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
         # x is our own copy here (need_tape): safe to clean for the W_ih gradient.
         _launch(kernels.zero_padding, x.size)(lengths, x)
     output = zeros((steps, batch, h_out), dtype)
-    keep_gates = need_tape and kind in _GATE_TAPE_WIDTH
+    keep_gates = need_tape
     if keep_gates:
-        gates = cuda.device_array((steps, batch, _GATE_TAPE_WIDTH[kind] * hidden), dtype)
+        gates = cuda.device_array((steps, batch, (cell.n_gates + cell.taped) * hidden), dtype)
     else:
         gates = _dummy(3, dtype)
-    cells = cuda.device_array((steps, batch, hidden), dtype) if lstm else _dummy(3, dtype)
+    cells = cuda.device_array((steps, batch, hidden), dtype) if two_states else _dummy(3, dtype)
     # Zeroed: padded rows of proj_in enter the W_hr gradient product.
     proj_in = zeros((steps, batch, hidden), dtype) if projected else _dummy(3, dtype)
     w_hr_t = dev.weight_hr_t if projected else _dummy(2, dtype)
 
-    common = (kind, fast, hidden, projected, reverse, keep_gates)
-    arrays = (xp, dev.weight_hh_t, dev["bias_hh"], w_hr_t, h0, c0, lengths, output, gates,
-              cells, proj_in)
-    plan = _persistent_plan(batch, max(hidden, h_out), gate_rows * h_out * dtype.itemsize)
+    common = (fast, int(cell.relu), hidden, projected, reverse, keep_gates)
+    arrays = (xp, dev.weight_hh_t, dev["bias_hh"], _units(cell, dev, dtype), w_hr_t, h0, c0,
+              lengths, output, gates, cells, proj_in)
+    kernel = kernels.recurrence(cell).forward
+    plan = _persistent_plan(batch, max(hidden, h_out), dev["weight_hh"].size * dtype.itemsize)
     if plan is not None:
         blocks, threads, rows = plan
-        kernels.forward_recurrence[blocks, threads](True, 0, 0, nsteps, rows, *common, *arrays)
+        kernel[blocks, threads](True, 0, 0, nsteps, rows, *common, *arrays)
     else:
         for s in range(nsteps):
-            _launch(kernels.forward_recurrence, batch * hidden)(False, 0, s, 1, 0, *common,
-                                                                *arrays)
+            _launch(kernel, batch * hidden)(False, 0, s, 1, 0, *common, *arrays)
             if projected:
-                _launch(kernels.forward_recurrence, batch * h_out)(False, 1, s, 1, 0, *common,
-                                                                   *arrays)
+                _launch(kernel, batch * h_out)(False, 1, s, 1, 0, *common, *arrays)
 
     h_n = cuda.device_array((batch, h_out), dtype)
     _launch(kernels.gather_last, h_n.size)(reverse, lengths, output, h_n)
     c_n = None
-    if lstm:
+    if two_states:
         c_n = cuda.device_array((batch, hidden), dtype)
         _launch(kernels.gather_last, c_n.size)(reverse, lengths, cells, c_n)
 
@@ -260,15 +262,17 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     grad_h_n : array (B, H_out) or None
         None means zeros.
     grad_c_n : array (B, H) or None
-        LSTM only; None means zeros.
+        A cell with a cell state only; None means zeros.
 
     Returns
     -------
     grad_x, grad_h0, grad_c0, grads
-        grad_c0 is None unless LSTM; ``grads`` has the keys of ``params``.
+        grad_c0 is None unless the cell has a cell state; ``grads`` has the keys of
+        ``params``.
     """
-    kind, hidden, h_out, gate_rows = _sizes(spec)
-    lstm = kind == kernels.LSTM
+    cell = spec.cell
+    hidden, h_out, gate_rows = _sizes(spec)
+    two_states = cell.has_cell_state
     projected = spec.proj_size > 0
     dev = prepare_params(params)
     dtype = dev.dtype
@@ -280,7 +284,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     dh_carry = (
         zeros((batch, h_out), dtype) if grad_h_n is None else _on_device(grad_h_n, dtype, copy=True)
     )
-    if lstm:
+    if two_states:
         dc_carry = (
             zeros((batch, hidden), dtype)
             if grad_c_n is None
@@ -290,26 +294,26 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
         dc_carry = _dummy(2, dtype)
     dy = zeros((steps, batch, h_out), dtype)
     dgx = zeros((steps, batch, gate_rows), dtype)
-    dgh = zeros((steps, batch, gate_rows), dtype) if kind == kernels.GRU else dgx
+    dgh = zeros((steps, batch, gate_rows), dtype) if cell.split_grad else dgx
+    unit_width = cell.unit_width * hidden
+    dunits = zeros((steps, batch, unit_width), dtype) if unit_width else _dummy(3, dtype)
     w_hr = dev["weight_hr"] if projected else _dummy(2, dtype)
     reverse = tape.reverse
     common = (
-        kind, hidden, projected, reverse, dev["weight_hh"], w_hr, tape.h0, tape.c0,
-        tape.lengths, tape.output, tape.gates, tape.cells, grad_output, dy, dgx, dgh,
-        dh_carry, dc_carry,
+        int(cell.relu), hidden, projected, reverse, dev["weight_hh"], w_hr,
+        _units(cell, dev, dtype), tape.h0, tape.c0, tape.lengths, tape.output, tape.gates,
+        tape.cells, grad_output, dy, dgx, dgh, dunits, dh_carry, dc_carry,
     )  # fmt: skip
 
-    plan = _persistent_plan(batch, max(hidden, h_out), gate_rows * h_out * dtype.itemsize)
+    kernel = kernels.recurrence(cell).backward
+    plan = _persistent_plan(batch, max(hidden, h_out), dev["weight_hh"].size * dtype.itemsize)
     if plan is not None:
         blocks, threads, rows_per_block = plan
-        kernels.backward_recurrence[blocks, threads](
-            True, 0, tape.nsteps - 1, tape.nsteps, rows_per_block, *common
-        )
+        kernel[blocks, threads](True, 0, tape.nsteps - 1, tape.nsteps, rows_per_block, *common)
     else:
         for s in range(tape.nsteps - 1, -1, -1):
             for phase, width in enumerate((h_out, hidden, h_out)):
-                _launch(kernels.backward_recurrence, batch * width)(False, phase, s, 1, 0,
-                                                                    *common)
+                _launch(kernel, batch * width)(False, phase, s, 1, 0, *common)
 
     dgx_rows = dgx.reshape(rows, gate_rows)
     dgh_rows = dgh.reshape(rows, gate_rows)
@@ -321,12 +325,19 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     )
     grads = {
         "weight_ih": cuda.device_array((gate_rows, inputs), dtype),
-        "weight_hh": cuda.device_array((gate_rows, h_out), dtype),
         "bias_ih": _column_sums(dgx_rows),
         "bias_hh": _column_sums(dgh_rows),
     }
     _matmul(dgx_rows, tape.x.reshape(rows, inputs), grads["weight_ih"], trans_a=True)
-    _matmul(dgh_rows, h_prev.reshape(rows, h_out), grads["weight_hh"], trans_a=True)
+    if cell.diagonal:
+        products = cuda.device_array(dgh.shape, dtype)
+        _launch(kernels.diagonal_products, products.size)(dgh, h_prev, products)
+        grads["weight_hh"] = _column_sums(products.reshape(rows, gate_rows))
+    else:
+        grads["weight_hh"] = cuda.device_array((gate_rows, h_out), dtype)
+        _matmul(dgh_rows, h_prev.reshape(rows, h_out), grads["weight_hh"], trans_a=True)
+    if unit_width:
+        grads[cell.unit_role] = _column_sums(dunits.reshape(rows, unit_width))
     if projected:
         grads["weight_hr"] = cuda.device_array((h_out, hidden), dtype)
         _matmul(
@@ -336,7 +347,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
             trans_a=True,
         )
 
-    grad_c0 = dc_carry if lstm else None
+    grad_c0 = dc_carry if two_states else None
     if host:
         grads = {name: to_numpy(g) for name, g in grads.items()}
         grad_c0 = None if grad_c0 is None else to_numpy(grad_c0)

@@ -15,27 +15,36 @@ Every kernel loops over its work with the grid's stride, so any launch size
 is correct: the host caps the grid (and Numba's simulator, one Python thread
 per CUDA thread, can run with few threads).
 
-The gate maths comes from :mod:`numrnn.backends.gates` (shared with the
-``"cpu"`` backend); nothing here re-derives it.
+The recurrence is written once, as skeletons, and compiled per cell by
+:func:`recurrence` (the pattern of the ``"cpu"`` backend's time loops): the
+cell's per-unit device functions (``unit_forward``, ``unit_backward``, found
+through :meth:`numrnn._cells.Cell.functions`; the built-in ones are in
+:mod:`numrnn.backends.gates`, shared with the ``"cpu"`` backend) and its flags
+are globals of each specialisation, so no cell code is tested at run time and
+a new cell adds no branch here.
 
 Layouts: ``xp`` (T, B, G*H) holds W_ih x + b_ih; ``output`` (T, B, H_out)
 the hidden states (zero at padded steps), which also serve as the previous
-hidden state of the next step.  Tape arrays: ``gates`` (T, B, 5H) for an LSTM
-(i, f, g, o, tanh c) and (T, B, 4H) for a GRU (r, z, n, W_hn h + b_hn);
-``cells`` (T, B, H) the LSTM cell states; ``proj_in`` (T, B, H) the LSTM's
-o * tanh(c) before the projection.  Arrays a cell does not use are passed as
+hidden state of the next step.  Tape arrays: ``gates`` (T, B, (G + E)*H), the
+values the cell's unit functions keep (E = ``Cell.taped``; an LSTM's i, f, g,
+o, tanh c); ``cells`` (T, B, H) the cell states of a cell with two states;
+``proj_in`` (T, B, H) the hidden state before a projection; ``dunits`` (T,
+B, K*H) the contributions of each step to the gradient of the cell's per-unit
+parameters (K = ``Cell.unit_width``).  Arrays a cell does not use are passed as
 one-element dummies and never touched.
 """
 
-from numba import cuda
+from collections import namedtuple
 
-from numrnn._cells import CELLS
-from numrnn.backends import gates as gate_math
+from numba import cuda
+from numba.core import config
+
+from numrnn.backends.cpu._jit import specialise
 from numrnn.backends.cuda._array_kernels import _index3
 
-# The cells' codes (numrnn._cells), as globals: compile-time constants in the kernels.
-RNN_TANH, RNN_RELU, LSTM, GRU = (CELLS[name].code for name in ("rnn_tanh", "rnn_relu", "lstm",
-                                                                 "gru"))
+#: Most gates a cell may have on this backend (the hidden parts of a unit are
+#: computed in registers, one variable per gate).
+MAX_GATES = 4
 
 
 @cuda.jit
@@ -83,6 +92,18 @@ def zero_padding(lengths, seq):
         t, b, k = _index3(i, seq.shape)
         if t >= lengths[b]:
             seq[t, b, k] = 0
+
+
+@cuda.jit
+def diagonal_products(dgh, h_prev, out):
+    """out[t, b, g*H + k] = dgh[t, b, g*H + k] * h_prev[t, b, k].
+
+    Summed over the rows, the gradient of a diagonal (vector) W_hh.
+    """
+    hidden = h_prev.shape[2]
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        t, b, r = _index3(i, out.shape)
+        out[t, b, r] = dgh[t, b, r] * h_prev[t, b, r % hidden]
 
 
 # --------------------------------------------------------------------------
@@ -136,18 +157,18 @@ def _hidden_parts(w_hh_t, b_hh, j, hidden, ngates, h, b):
     """W_h* h[b] + b_h* at unit j of the first ``ngates`` gates (the rest 0).
 
     One pass over h[b] for all gates: each h value loaded serves every gate.
-    ``ngates`` is 1 (RNN), 3 (GRU) or 4 (LSTM).
     """
     zero = b_hh.dtype.type(0)
     p0 = b_hh[j]
     p1 = b_hh[hidden + j] if ngates > 1 else zero
-    p2 = b_hh[2 * hidden + j] if ngates > 1 else zero
+    p2 = b_hh[2 * hidden + j] if ngates > 2 else zero
     p3 = b_hh[3 * hidden + j] if ngates > 3 else zero
     for k in range(w_hh_t.shape[0]):
         hk = h[b, k]
         p0 += w_hh_t[k, j] * hk
         if ngates > 1:
             p1 += w_hh_t[k, hidden + j] * hk
+        if ngates > 2:
             p2 += w_hh_t[k, 2 * hidden + j] * hk
         if ngates > 3:
             p3 += w_hh_t[k, 3 * hidden + j] * hk
@@ -155,60 +176,58 @@ def _hidden_parts(w_hh_t, b_hh, j, hidden, ngates, h, b):
 
 
 @cuda.jit(device=True)
+def _diagonal_parts(w_hh, b_hh, j, hidden, ngates, h_j):
+    """w_h* ⊙ h + b_h* at unit j of the first ``ngates`` gates, for a vector W_hh."""
+    zero = b_hh.dtype.type(0)
+    p0 = w_hh[j] * h_j + b_hh[j]
+    p1 = w_hh[hidden + j] * h_j + b_hh[hidden + j] if ngates > 1 else zero
+    p2 = w_hh[2 * hidden + j] * h_j + b_hh[2 * hidden + j] if ngates > 2 else zero
+    p3 = w_hh[3 * hidden + j] * h_j + b_hh[3 * hidden + j] if ngates > 3 else zero
+    return p0, p1, p2, p3
+
+
 def _forward_cells(
-    kind, fast, hidden, projected, reverse, keep_gates, s, row0, row1, first, stride,
-    xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+    fast, relu, hidden, projected, reverse, keep_gates, s, row0, row1, first, stride,
+    xp, w_hh_t, b_hh, units, h0, c0, lengths, output, gates, cells, proj_in,
 ):  # fmt: skip
     """Phase 1 of forward step s: gates and new state of items (b, j).
 
     Items are rows row0..row1-1 times the ``hidden`` units, taken from
     ``first`` with ``stride``.  Rows with lengths[b] <= s are done.
+    ``UNIT_FORWARD``, ``N_GATES``, ``TWO_STATES`` and ``DIAGONAL`` are
+    globals of each specialisation (see :func:`recurrence`).
     """
-    ngates = 4 if kind == LSTM else 3 if kind == GRU else 1
+    zero = xp.dtype.type(0)
     for item in range(first, (row1 - row0) * hidden, stride):
         b, j, t = _step_item(item, row0, row1, s, lengths, reverse)
         if t < 0:
             continue
         t_prev = t + 1 if reverse else t - 1
         h_prev = h0 if s == 0 else output[t_prev]
-        # W_h* h_prev + b_h* of each gate (unused ones are 0)
-        p0, p1, p2, p3 = _hidden_parts(w_hh_t, b_hh, j, hidden, ngates, h_prev, b)
-        if kind == LSTM:
-            ai = xp[t, b, j] + p0
-            af = xp[t, b, hidden + j] + p1
-            ag = xp[t, b, 2 * hidden + j] + p2
-            ao = xp[t, b, 3 * hidden + j] + p3
-            c_prev = c0[b, j] if s == 0 else cells[t_prev, b, j]
-            i, f, g, o, c, tanh_c = gate_math.lstm_gates(ai, af, ag, ao, c_prev, fast)
-            cells[t, b, j] = c
-            if keep_gates:
-                gates[t, b, j] = i
-                gates[t, b, hidden + j] = f
-                gates[t, b, 2 * hidden + j] = g
-                gates[t, b, 3 * hidden + j] = o
-                gates[t, b, 4 * hidden + j] = tanh_c
-            if projected:
-                proj_in[t, b, j] = o * tanh_c
-            else:
-                output[t, b, j] = o * tanh_c
-        elif kind == GRU:
-            r, z, n, h = gate_math.gru_gates(
-                xp[t, b, j], xp[t, b, hidden + j], xp[t, b, 2 * hidden + j],
-                p0, p1, p2, h_prev[b, j], fast,
-            )  # fmt: skip
-            output[t, b, j] = h
-            if keep_gates:
-                gates[t, b, j] = r
-                gates[t, b, hidden + j] = z
-                gates[t, b, 2 * hidden + j] = n
-                gates[t, b, 3 * hidden + j] = p2
+        # A projected state has P < H entries: cells with a projection do not read h_prev[j].
+        h_j = zero if projected else h_prev[b, j]
+        if DIAGONAL:  # noqa: F821 (a global of each specialisation)
+            p0, p1, p2, p3 = _diagonal_parts(w_hh_t, b_hh, j, hidden, N_GATES, h_j)  # noqa: F821
         else:
-            output[t, b, j] = gate_math.rnn_act(xp[t, b, j] + p0, kind == RNN_RELU, fast)
+            p0, p1, p2, p3 = _hidden_parts(w_hh_t, b_hh, j, hidden, N_GATES, h_prev, b)  # noqa: F821
+        c_prev = zero
+        if TWO_STATES:  # noqa: F821
+            c_prev = c0[b, j] if s == 0 else cells[t_prev, b, j]
+        h_raw, c = UNIT_FORWARD(  # noqa: F821
+            xp, gates, t, b, j, hidden, p0, p1, p2, p3, h_j, c_prev, units, relu, fast,
+            keep_gates,
+        )  # fmt: skip
+        if TWO_STATES:  # noqa: F821
+            cells[t, b, j] = c
+        if projected:
+            proj_in[t, b, j] = h_raw
+        else:
+            output[t, b, j] = h_raw
 
 
 @cuda.jit(device=True)
 def _forward_projection(s, reverse, row0, row1, first, stride, w_hr_t, lengths, proj_in, output):
-    """Phase 2 of an LSTM forward step with projection: h = W_hr (o tanh c)."""
+    """Phase 2 of a forward step with projection: h = W_hr h_raw."""
     width = output.shape[2]
     for item in range(first, (row1 - row0) * width, stride):
         b, p, t = _step_item(item, row0, row1, s, lengths, reverse)
@@ -234,19 +253,21 @@ def _backward_output_grads(
         dy[t, b, k] = grad_output[t, b, k] + dh_carry[b, k]
 
 
-@cuda.jit(device=True)
 def _backward_cells(
-    kind, hidden, projected, reverse, s, row0, row1, first, stride,
-    w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+    relu, hidden, projected, reverse, s, row0, row1, first, stride,
+    w_hr, units, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dunits, dh_carry,
+    dc_carry,
 ):  # fmt: skip
     """Backward phase 2: gradients of the pre-activations of items (b, j).
 
     ``dgx`` receives the gradients w.r.t. the input parts (W_ih x + b_ih),
-    ``dgh`` w.r.t. the hidden parts (W_hh h + b_hh); they differ only for the
-    GRU's candidate (and are one array otherwise).  The GRU's direct part
-    z * dh of dL/dh_prev goes into ``dh_carry`` (phase 1 has consumed it);
-    the LSTM's dL/dc_prev into ``dc_carry``.
+    ``dgh`` w.r.t. the hidden parts (W_hh h + b_hh); they are one array
+    unless the cell's ``split_grad``.  A cell's direct part of dL/dh_prev (not
+    through W_hh; ``direct_grad``) goes into ``dh_carry`` (phase 1 has
+    consumed it), dL/dc_prev into ``dc_carry``.  ``UNIT_BACKWARD``,
+    ``TWO_STATES`` and ``DIRECT_GRAD`` are globals of each specialisation.
     """
+    zero = dy.dtype.type(0)
     for item in range(first, (row1 - row0) * hidden, stride):
         b, j, t = _step_item(item, row0, row1, s, lengths, reverse)
         if t < 0:
@@ -254,52 +275,43 @@ def _backward_cells(
         t_prev = t + 1 if reverse else t - 1
         if projected:
             dh = _dot_column(w_hr, j, dy[t], b)
+            h_j = zero
         else:
             dh = dy[t, b, j]
-        if kind == LSTM:
+            h_j = h0[b, j] if s == 0 else output[t_prev, b, j]
+        c_prev = zero
+        dc = zero
+        if TWO_STATES:  # noqa: F821
             c_prev = c0[b, j] if s == 0 else cells[t_prev, b, j]
-            dai, daf, dag, dao, dc_prev = gate_math.lstm_gates_backward(
-                gates[t, b, j], gates[t, b, hidden + j], gates[t, b, 2 * hidden + j],
-                gates[t, b, 3 * hidden + j], c_prev, gates[t, b, 4 * hidden + j],
-                dh, dc_carry[b, j],
-            )  # fmt: skip
-            dgx[t, b, j] = dai
-            dgx[t, b, hidden + j] = daf
-            dgx[t, b, 2 * hidden + j] = dag
-            dgx[t, b, 3 * hidden + j] = dao
-            dc_carry[b, j] = dc_prev
-        elif kind == GRU:
-            h_prev = h0[b, j] if s == 0 else output[t_prev, b, j]
-            dar, daz, dxn, dhn, dh_direct = gate_math.gru_gates_backward(
-                gates[t, b, j], gates[t, b, hidden + j], gates[t, b, 2 * hidden + j],
-                gates[t, b, 3 * hidden + j], h_prev, dh,
-            )  # fmt: skip
-            dgx[t, b, j] = dar
-            dgx[t, b, hidden + j] = daz
-            dgx[t, b, 2 * hidden + j] = dxn
-            dgh[t, b, j] = dar
-            dgh[t, b, hidden + j] = daz
-            dgh[t, b, 2 * hidden + j] = dhn
+            dc = dc_carry[b, j]
+        dh_direct, dc_prev = UNIT_BACKWARD(  # noqa: F821
+            gates, dgx, dgh, dunits, t, b, j, hidden, h_j, c_prev, dh, dc, units, relu
+        )
+        if DIRECT_GRAD:  # noqa: F821
             dh_carry[b, j] = dh_direct
-        else:
-            dgx[t, b, j] = gate_math.rnn_act_backward(output[t, b, j], dh, kind == RNN_RELU)
+        if TWO_STATES:  # noqa: F821
+            dc_carry[b, j] = dc_prev
 
 
-@cuda.jit(device=True)
-def _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths, dgh, dh_carry):
-    """Backward phase 3: dL/dh_prev = W_hh.T dgh (+ the GRU's direct part).
+def _backward_hidden(reverse, s, row0, row1, first, stride, w_hh, lengths, dgh, dh_carry):
+    """Backward phase 3: dL/dh_prev = W_hh.T dgh (+ the cell's direct part).
 
     Threads of a warp that differ in k take consecutive ones, so reading
-    W_hh[r, k] coalesces without a transposed copy.
+    W_hh[r, k] coalesces without a transposed copy.  A diagonal (vector)
+    W_hh gives sum_g w_hh[g*H + k] dgh[g*H + k].
     """
     width = dh_carry.shape[1]
     for item in range(first, (row1 - row0) * width, stride):
         b, k, t = _step_item(item, row0, row1, s, lengths, reverse)
         if t < 0:
             continue
-        acc = dh_carry[b, k] if kind == GRU else dh_carry.dtype.type(0)
-        for r in range(w_hh.shape[0]):
-            acc += w_hh[r, k] * dgh[t, b, r]
+        acc = dh_carry[b, k] if DIRECT_GRAD else dh_carry.dtype.type(0)  # noqa: F821
+        if DIAGONAL:  # noqa: F821
+            for g in range(N_GATES):  # noqa: F821
+                acc += w_hh[g * width + k] * dgh[t, b, g * width + k]
+        else:
+            for r in range(w_hh.shape[0]):
+                acc += w_hh[r, k] * dgh[t, b, r]
         dh_carry[b, k] = acc
 
 
@@ -317,25 +329,25 @@ def _work(persistent, rows_per_block, batch):
     return 0, batch, cuda.grid(1), cuda.gridsize(1)
 
 
-@cuda.jit
-def forward_recurrence(
+def _forward_recurrence(
     persistent, phase, s_first, nsteps, rows_per_block,
-    kind, fast, hidden, projected, reverse, keep_gates,
-    xp, w_hh_t, b_hh, w_hr_t, h0, c0, lengths, output, gates, cells, proj_in,
+    fast, relu, hidden, projected, reverse, keep_gates,
+    xp, w_hh_t, b_hh, units, w_hr_t, h0, c0, lengths, output, gates, cells, proj_in,
 ):  # fmt: skip
     """Forward steps ``s_first`` .. ``s_first + nsteps - 1``.
 
     ``persistent``: every step in one launch; block k owns rows [k*rows_per_block,
     (k+1)*rows_per_block), and ``syncthreads`` separates the phases.  Otherwise one
     ``phase`` (0: the cells, 1: the projection) of one step over the whole grid: the kernel
-    boundary separates the phases.
+    boundary separates the phases.  ``_forward_cells`` is the cell's specialisation.
     """
     row0, row1, first, stride = _work(persistent, rows_per_block, lengths.size)
     for s in range(s_first, s_first + nsteps):
         if persistent or phase == 0:
             _forward_cells(
-                kind, fast, hidden, projected, reverse, keep_gates, s, row0, row1, first,
-                stride, xp, w_hh_t, b_hh, h0, c0, lengths, output, gates, cells, proj_in,
+                fast, relu, hidden, projected, reverse, keep_gates, s, row0, row1, first,
+                stride, xp, w_hh_t, b_hh, units, h0, c0, lengths, output, gates, cells,
+                proj_in,
             )  # fmt: skip
         if persistent:
             cuda.syncthreads()
@@ -347,11 +359,10 @@ def forward_recurrence(
                 cuda.syncthreads()
 
 
-@cuda.jit
-def backward_recurrence(
-    persistent, phase, s_last, nsteps, rows_per_block, kind, hidden, projected, reverse,
-    w_hh, w_hr, h0, c0, lengths, output, gates, cells, grad_output,
-    dy, dgx, dgh, dh_carry, dc_carry,
+def _backward_recurrence(
+    persistent, phase, s_last, nsteps, rows_per_block, relu, hidden, projected, reverse,
+    w_hh, w_hr, units, h0, c0, lengths, output, gates, cells, grad_output,
+    dy, dgx, dgh, dunits, dh_carry, dc_carry,
 ):  # fmt: skip
     """Backward steps ``s_last`` down to ``s_last - nsteps + 1`` (see forward_recurrence;
     the phases are 0: the output gradients, 1: the cells, 2: the hidden product)."""
@@ -364,13 +375,75 @@ def backward_recurrence(
             cuda.syncthreads()
         if persistent or phase == 1:
             _backward_cells(
-                kind, hidden, projected, reverse, s, row0, row1, first, stride,
-                w_hr, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dh_carry, dc_carry,
+                relu, hidden, projected, reverse, s, row0, row1, first, stride,
+                w_hr, units, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dunits,
+                dh_carry, dc_carry,
             )  # fmt: skip
         if persistent:
             cuda.syncthreads()
         if persistent or phase == 2:
-            _backward_hidden(kind, reverse, s, row0, row1, first, stride, w_hh, lengths, dgh,
+            _backward_hidden(reverse, s, row0, row1, first, stride, w_hh, lengths, dgh,
                              dh_carry)  # fmt: skip
         if persistent:
             cuda.syncthreads()
+
+
+#: A cell's recurrence kernels: ``forward_recurrence`` and ``backward_recurrence``.
+Recurrence = namedtuple("Recurrence", ["forward", "backward"])
+
+_RECURRENCES = {}
+
+
+def _unit_function(cell, kind):
+    """The cell's unit function ``kind``, as the kernels call it.
+
+    On a GPU the ``@njit`` function itself (Numba compiles it for the kernel).
+    The simulator runs kernels as Python and cannot pass its arrays to
+    compiled code: there the function's Python source runs too.
+    """
+    function = cell.functions(kind)
+    return function.py_func if config.ENABLE_CUDASIM else function
+
+
+def recurrence(cell):
+    """The recurrence kernels of a :class:`numrnn._cells.Cell`, compiled for it.
+
+    The phase skeletons above are specialised with the cell's unit functions
+    and flags as globals (:func:`numrnn.backends.cpu._jit.specialise`), and
+    the kernels with those phases; made once per cell variant (cells that
+    share their maths and flags, such as ``"rnn_tanh"`` and ``"rnn_relu"``,
+    share their kernels: the ReLU flag is an argument).
+
+    Returns
+    -------
+    Recurrence
+        ``forward(persistent, phase, s_first, nsteps, rows_per_block, fast, relu,
+        hidden, projected, reverse, keep_gates, xp, w_hh_t, b_hh, units, w_hr_t, h0, c0,
+        lengths, output, gates, cells, proj_in)`` and ``backward(persistent, phase,
+        s_last, nsteps, rows_per_block, relu, hidden, projected, reverse, w_hh, w_hr,
+        units, h0, c0, lengths, output, gates, cells, grad_output, dy, dgx, dgh, dunits,
+        dh_carry, dc_carry)``.
+    """
+    key = cell.kernel_key
+    made = _RECURRENCES.get(key)
+    if made is None:
+        if cell.n_gates > MAX_GATES:
+            raise ValueError(
+                f"the cuda backend runs cells of at most {MAX_GATES} gates; {cell.name!r} "
+                f"has {cell.n_gates}"
+            )
+        flags = {"N_GATES": cell.n_gates, "TWO_STATES": cell.has_cell_state,
+                 "DIAGONAL": cell.diagonal, "DIRECT_GRAD": cell.direct_grad}
+        device = cuda.jit(device=True)
+        prefix = f"{cell.variant}_"
+        units = {"UNIT_FORWARD": _unit_function(cell, "unit_forward"),
+                 "UNIT_BACKWARD": _unit_function(cell, "unit_backward")}
+        phases = {name: specialise(skeleton, prefix, device, **units, **flags)
+                  for name, skeleton in (("_forward_cells", _forward_cells),
+                                         ("_backward_cells", _backward_cells),
+                                         ("_backward_hidden", _backward_hidden))}  # fmt: skip
+        made = _RECURRENCES[key] = Recurrence(
+            specialise(_forward_recurrence, prefix, cuda.jit, **phases),
+            specialise(_backward_recurrence, prefix, cuda.jit, **phases),
+        )
+    return made
