@@ -6,7 +6,9 @@ forward pass without gradients and of a forward plus backward pass, for the cell
 against :class:`numrnn.LSTM`, ``ligru`` against :class:`numrnn.GRU`, ``indrnn`` against the
 ReLU :class:`numrnn.RNN`), the ratio cell / built-in (median of the per-repeat ratios, and
 their interquartile range), and, with ``--torch-loop``, the same cell written as a PyTorch
-Python loop over time steps (what users write today) and numrnn's speed-up over it.
+Python loop over time steps (what users write today) and numrnn's speed-up over it.  With
+``--regularisers``, a second table: each cell in training mode with ``recurrent_dropout=0.25``
+or ``zoneout=0.1`` against the same cell without them.
 ``backend="cpu"``, float32, 2 threads by default; the repetitions are interleaved, so every
 contender sees the same machine load.
 
@@ -14,6 +16,7 @@ Usage (from the repository root)::
 
     python benchmarks/extended_cells.py                 # the table
     python benchmarks/extended_cells.py --torch-loop    # and the PyTorch loops
+    python benchmarks/extended_cells.py --regularisers  # and recurrent dropout, zoneout
     python benchmarks/extended_cells.py --quick         # tiny smoke run
 """
 
@@ -122,6 +125,31 @@ def contenders(cell, T, B, I, H, with_torch):
     return result
 
 
+#: The regularised variants of the second table.
+REGULARISED = {"recurrent dropout": {"recurrent_dropout": 0.25}, "zoneout": {"zoneout": 0.1}}
+
+
+def regularised(cell, T, B, I, H):
+    """Name -> (forward, forward + backward) of the cell plain and with each regulariser."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, B, I), dtype=np.float32)
+    grad = rng.standard_normal((T, B, H), dtype=np.float32)
+    result = {}
+    for name, options in {"plain": {}, **REGULARISED}.items():
+        layer = numrnn.Recurrent(cell, I, H, backend="cpu", seed=0, **options)
+
+        def forward(layer=layer):
+            with numrnn.no_grad():
+                layer(x)
+
+        def train(layer=layer):
+            layer(x)
+            layer.backward(grad)
+
+        result[name] = (forward, train)
+    return result
+
+
 def measure(fns, repeats):
     """Times (s) of each callable over ``repeats`` interleaved rounds, after a warm-up.
 
@@ -149,6 +177,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--torch-loop", action="store_true",
                         help="also time the cell written as a PyTorch Python loop")
+    parser.add_argument("--regularisers", action="store_true",
+                        help="also time recurrent dropout and zoneout against the plain cell")
     args = parser.parse_args(argv)
     rows = QUICK_ROWS if args.quick else ROWS
     repeats = 3 if args.quick else args.repeats
@@ -178,6 +208,24 @@ def main(argv=None):
                         line += (f" {np.median(t['torch loop']) * 1e3:.3f} "
                                  f"| {np.median(speedup):.1f}x |")
                     print(line, flush=True)
+        if args.regularisers:
+            print("\n| cell | T, B, I, H | pass (training mode) | plain ms | "
+                  + " | ".join(f"{name} ms | {name} / plain (IQR)" for name in REGULARISED)
+                  + " |")
+            print("|---|---|---|---:|" + "---:|---:|" * len(REGULARISED))
+            for cell in args.cells:
+                for T, B, I, H in rows:
+                    fns = regularised(cell, T, B, I, H)
+                    for k, name in enumerate(("forward", "fwd+bwd")):
+                        t = measure({who: pair[k] for who, pair in fns.items()}, repeats)
+                        line = (f"| {cell} | {T}, {B}, {I}, {H} | {name} "
+                                f"| {np.median(t['plain']) * 1e3:.3f} |")
+                        for who in REGULARISED:
+                            ratio = t[who] / t["plain"]
+                            q1, q3 = np.percentile(ratio, [25, 75])
+                            line += (f" {np.median(t[who]) * 1e3:.3f} | {np.median(ratio):.2f}x "
+                                     f"({q1:.2f}-{q3:.2f}) |")
+                        print(line, flush=True)
         print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 

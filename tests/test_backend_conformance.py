@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from numrnn._cells import CELLS
-from numrnn.backends import BACKENDS, INTERFACE, CellSpec, resolve_backend
+from numrnn.backends import BACKENDS, INTERFACE, CellSpec, Masks, resolve_backend
 
 
 def backend_module(name):
@@ -45,12 +45,15 @@ def problem(rng, spec, T=4, B=3, I=2):
     GH, P = spec.cell.n_gates * spec.hidden_size, spec.proj_size or spec.hidden_size
     params = {
         "weight_ih": rng.uniform(-0.6, 0.6, (GH, I)),
-        "weight_hh": rng.uniform(-0.6, 0.6, (GH, P)),
+        "weight_hh": rng.uniform(-0.6, 0.6, GH if spec.cell.diagonal else (GH, P)),
         "bias_ih": rng.uniform(-0.3, 0.3, GH),
         "bias_hh": rng.uniform(-0.3, 0.3, GH),
     }
     if spec.proj_size:
         params["weight_hr"] = rng.uniform(-0.6, 0.6, (spec.proj_size, spec.hidden_size))
+    if spec.cell.unit_role:
+        params[spec.cell.unit_role] = rng.uniform(-0.6, 0.6,
+                                                  spec.cell.unit_width * spec.hidden_size)
     c = rng.standard_normal((B, spec.hidden_size)) if spec.cell.has_cell_state else None
     return {
         "params": params,
@@ -63,13 +66,13 @@ def problem(rng, spec, T=4, B=3, I=2):
     }
 
 
-def run(be, spec, case, lengths, reverse):
+def run(be, spec, case, lengths, reverse, masks=None):
     """Forward and backward through ``be``'s interface; results as host arrays."""
     params = be.prepare_params({k: be.asarray(v, np.float64) for k, v in case["params"].items()})
     device = {k: None if case[k] is None else be.asarray(case[k], np.float64)
               for k in ("x", "h0", "c0", "grad_output", "grad_h_n", "grad_c_n")}
     out, h_n, c_n, tape = be.forward(spec, params, device["x"], device["h0"], device["c0"],
-                                     lengths, reverse, True)
+                                     lengths, reverse, True, masks)
     grad_x, grad_h0, grad_c0, grads = be.backward(spec, params, tape, device["grad_output"],
                                                   device["grad_h_n"], device["grad_c_n"])
     host = [None if a is None else be.to_numpy(a) for a in (out, h_n, c_n, grad_x, grad_h0,
@@ -101,6 +104,24 @@ def test_forward_and_backward_equal_the_reference(backend, rng, cell, proj_size,
             np.testing.assert_array_equal(case[name], v)
     for name, v in params_before.items():
         np.testing.assert_array_equal(case["params"][name], v)
+
+
+@pytest.mark.parametrize(("cell", "proj_size"), CASES)
+def test_regularisers_equal_the_reference(backend, rng, cell, proj_size):
+    spec = CellSpec(cell, 3, proj_size)
+    case = problem(rng, spec)
+    T, B, _ = case["x"].shape
+    P = case["h0"].shape[1]
+    masks = Masks((rng.random((B, P)) < 0.6) / 0.6, (rng.random((T, B, P)) < 0.4) * 1.0,
+                  None if case["c0"] is None else rng.uniform(0, 1, (T, B, spec.hidden_size)))
+    lengths = np.array([4, 1, 3])
+    got, got_grads = run(backend, spec, case, lengths, True, masks)
+    want, want_grads = run(backend_module("numpy"), spec, case, lengths, True, masks)
+    for g, w in zip(got, want, strict=True):
+        if w is not None:
+            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-11)
+    for name, w in want_grads.items():
+        np.testing.assert_allclose(got_grads[name], w, rtol=1e-9, atol=1e-11, err_msg=name)
 
 
 def test_array_helpers(backend, rng):

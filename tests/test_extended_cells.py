@@ -19,7 +19,7 @@ import numrnn
 
 CELLS = ("lstm_peephole", "lstm_cifg", "ligru", "indrnn")
 BACKENDS = ("numpy", "cpu")
-TWO_STATES = {"lstm_peephole", "lstm_cifg"}
+TWO_STATES = {"lstm_peephole", "lstm_cifg", "lstm"}
 
 
 @pytest.fixture
@@ -35,9 +35,10 @@ def rng():
 # ---------------------------------------------------------------------------
 
 
-def torch_step(name, p, x, h, c):
-    """(h', c') of cell ``name`` for one input vector; ``p`` the layer-direction's tensors."""
-    recurrent = p["weight_hh"] * h if name == "indrnn" else p["weight_hh"] @ h
+def torch_step(name, p, x, h, c, h_in):
+    """(h', c') of cell ``name`` for one input vector; ``p`` the layer-direction's tensors;
+    ``h_in`` is what the recurrent product reads (h, or h under recurrent dropout)."""
+    recurrent = p["weight_hh"] * h_in if name == "indrnn" else p["weight_hh"] @ h_in
     a = p["weight_ih"] @ x + p["bias_ih"] + recurrent + p["bias_hh"]
     if name == "lstm_peephole":
         a_i, a_f, a_g, a_o = a.chunk(4)
@@ -59,8 +60,11 @@ def torch_step(name, p, x, h, c):
     return torch.relu(a), c
 
 
-def torch_layer(name, params, x, h0, c0, lengths, num_layers, directions):
-    """output (T, B, D*H), h_n, c_n: the stack run sequence by sequence, step by step."""
+def torch_layer(name, params, x, h0, c0, lengths, num_layers, directions, masks=None):
+    """output (T, B, D*H), h_n, c_n: the stack run sequence by sequence, step by step.
+
+    ``masks``: per layer-direction, the regularisers (``numrnn.backends.Masks``) or None.
+    """
     T, B, _ = x.shape
     layer_input = x
     h_n, c_n = [], []
@@ -77,12 +81,20 @@ def torch_layer(name, params, x, h0, c0, lengths, num_layers, directions):
             p.setdefault("bias_ih", zeros)
             p.setdefault("bias_hh", zeros)
             columns, finals_h, finals_c = [], [], []
+            rec, zone_h, zone_c = (torch.tensor(m) if m is not None else None
+                                   for m in (masks[idx] if masks else (None,) * 3))  # fmt: skip
             for b in range(B):
                 length = int(lengths[b])
                 h, c = h0[idx, b], c0[idx, b]
                 steps = {}
                 for t in reversed(range(length)) if d else range(length):
-                    h, c = torch_step(name, p, layer_input[t, b], h, c)
+                    h_new, c_new = torch_step(name, p, layer_input[t, b], h, c,
+                                              h if rec is None else rec[b] * h)  # fmt: skip
+                    if zone_h is not None:  # zoneout: z previous + (1 - z) new
+                        h_new = zone_h[t, b] * h + (1 - zone_h[t, b]) * h_new
+                        if name in TWO_STATES:
+                            c_new = zone_c[t, b] * c + (1 - zone_c[t, b]) * c_new
+                    h, c = h_new, c_new
                     steps[t] = h
                 columns.append(torch.stack([steps.get(t, torch.zeros(H, dtype=x.dtype))
                                             for t in range(T)]))  # fmt: skip
@@ -95,7 +107,7 @@ def torch_layer(name, params, x, h0, c0, lengths, num_layers, directions):
     return layer_input, torch.stack(h_n), torch.stack(c_n)
 
 
-def torch_results(layer, x, h0, c0, lengths, g_out, g_h, g_c):
+def torch_results(layer, x, h0, c0, lengths, g_out, g_h, g_c, masks=None):
     """What numrnn's forward and backward return, from torch's autograd."""
     name = layer.cell
     params = {k: torch.tensor(v, requires_grad=True) for k, v in layer.state_dict().items()}
@@ -103,7 +115,7 @@ def torch_results(layer, x, h0, c0, lengths, g_out, g_h, g_c):
     T, B = x.shape[:2]
     lengths = np.full(B, T) if lengths is None else lengths
     output, h_n, c_n = torch_layer(name, params, xt, h0t, c0t, lengths, layer.num_layers,
-                                   2 if layer.bidirectional else 1)  # fmt: skip
+                                   2 if layer.bidirectional else 1, masks)  # fmt: skip
     loss = (output * torch.tensor(g_out)).sum() + (h_n * torch.tensor(g_h)).sum()
     if name in TWO_STATES:
         loss = loss + (c_n * torch.tensor(g_c)).sum()
@@ -229,6 +241,124 @@ def test_gradients_match_finite_differences(rng, cell):
             numeric[i] = (up - loss()) / (2 * eps)
             a[i] = keep
         np.testing.assert_allclose(analytic[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+# ---------------------------------------------------------------------------
+# Recurrent dropout and zoneout
+# ---------------------------------------------------------------------------
+
+
+def recording(layer):
+    """Make ``layer`` record the masks it draws (per layer-direction, in order) in a list."""
+    drawn = []
+    make = layer._regularisers
+
+    def regularisers():
+        maker = make()
+        if maker is None:
+            return None
+
+        def masks(T, B):
+            drawn.append(maker(T, B))
+            return drawn[-1]
+
+        return masks
+
+    layer._regularisers = regularisers
+    return drawn
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("cell", CELLS)
+def test_regularisers_match_torch_autograd(rng, cell, training):
+    layers = [numrnn.Recurrent(cell, 2, 3, 2, bidirectional=True, dtype=np.float64,
+                               backend=backend, seed=5, recurrent_dropout=0.4, zoneout=0.3)
+              for backend in BACKENDS]  # fmt: skip
+    perturbed_params(layers[0], rng)
+    data = problem(rng, layers[0], 4, 3, True)
+    results, drawn = [], []
+    for layer in layers:
+        layer.load_state_dict(layers[0].state_dict())
+        layer.train(training)
+        drawn.append(recording(layer))
+        results.append(numrnn_results(layer, *data))
+    if training:  # seeded: both backends drew the same masks, zeros and ones among them
+        for a, b in zip(*drawn, strict=True):
+            for m, n in zip(a, b, strict=True):
+                np.testing.assert_array_equal(m, n)
+        assert {0.0, 1.0} <= set(np.unique(drawn[0][0].zone_h))
+        assert drawn[0][0].recurrent.min() == 0 and drawn[0][0].recurrent.max() == 1 / 0.6
+    else:  # evaluation: no recurrent dropout; zoneout's expectation p h_{t-1} + (1 - p) h
+        assert all(m.recurrent is None and np.all(m.zone_h == 0.3) for m in drawn[0])
+    expected = torch_results(layers[0], *data, masks=drawn[0])
+    for result in results:
+        assert_same(result, expected, 1e-9)
+
+
+@pytest.mark.parametrize("cell", ["lstm_peephole", "ligru", "gru", "lstm"])
+def test_regularised_gradients_match_finite_differences(rng, cell):
+    layer = numrnn.Recurrent(cell, 2, 2, bidirectional=True, dtype=np.float64, backend="cpu",
+                             recurrent_dropout=0.3, zoneout=0.3)
+    perturbed_params(layer, rng)
+    x, h0, c0, lengths, g_out, g_h, g_c = problem(rng, layer, 3, 2, True)
+    two = cell in TWO_STATES
+    drawn = recording(layer)
+    analytic = numrnn_results(layer, x, h0, c0, lengths, g_out, g_h, g_c)
+
+    def loss():
+        replay = iter(drawn)  # the masks of the analytic gradient, again
+        layer._regularisers = lambda: lambda T, B: next(replay)
+        with numrnn.no_grad():
+            output, state = layer(x, (h0, c0) if two else h0, lengths)
+        h_n, c_n = state if two else (state, 0)
+        return (output * g_out).sum() + (h_n * g_h).sum() + (c_n * g_c).sum()
+
+    arrays = {"grad_x": x, "grad_h0": h0, **({"grad_c0": c0} if two else {}),
+              **{f"grad_{k}": v for k, v in layer.parameters().items()}}  # fmt: skip
+    eps = 1e-6
+    for name, a in arrays.items():
+        numeric = np.zeros(a.shape)
+        for i in np.ndindex(a.shape):
+            keep = a[i]
+            a[i] = keep + eps
+            up = loss()
+            a[i] = keep - eps
+            numeric[i] = (up - loss()) / (2 * eps)
+            a[i] = keep
+        np.testing.assert_allclose(analytic[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+def test_regularisers_are_seeded_and_act_in_training_only(rng):
+    x = rng.standard_normal((6, 3, 2))
+    make = [numrnn.Recurrent("ligru", 2, 4, seed=7, recurrent_dropout=0.5, zoneout=0.5)
+            for _ in range(3)]  # fmt: skip
+    first, again = make[0](x)[0], make[1](x)[0]
+    np.testing.assert_array_equal(first, again)  # the same seed, the same masks
+    assert not np.array_equal(make[0](x)[0], first)  # every call draws new ones
+    plain = numrnn.Recurrent("ligru", 2, 4, seed=7)
+    plain.load_state_dict(make[2].state_dict())
+    make[2].eval()
+    make[2].zoneout = 0.0
+    np.testing.assert_array_equal(make[2](x)[0], plain(x)[0])  # evaluation: no dropout
+
+
+@pytest.mark.parametrize("cell", ["lstm_cifg", "gru"])
+def test_step_with_zoneout_follows_the_sequence(rng, cell):
+    layer = numrnn.Recurrent(cell, 3, 4, 2, dtype=np.float64, backend="cpu", seed=0,
+                             zoneout=0.4, recurrent_dropout=0.2).eval()
+    x = rng.standard_normal((5, 2, 3))
+    output, _ = layer(x)
+    h = None
+    for t in range(5):
+        out_t, h = layer.step(x[t], h)
+        np.testing.assert_allclose(out_t, output[t], rtol=1e-12, atol=1e-14)
+
+
+def test_bad_regulariser_probabilities_are_refused():
+    with pytest.raises(ValueError, match=r"zoneout must be a finite number in \[0, 1\), got 1.0"):
+        numrnn.Recurrent("gru", 2, 3, zoneout=1.0)
+    with pytest.raises(TypeError, match="recurrent_dropout must be a real number, got str"):
+        numrnn.Recurrent("gru", 2, 3, recurrent_dropout="0.1")
 
 
 # ---------------------------------------------------------------------------

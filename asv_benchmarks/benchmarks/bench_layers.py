@@ -1,10 +1,13 @@
-"""Forward and forward+backward time of every cell, per backend, dtype and size."""
+"""Forward and forward+backward time of every cell, per backend, dtype and size; the extended
+cells with and without their regularisers."""
 
 import numpy as np
 
 from .common import (
     CELLS,
     DTYPES,
+    EXTENDED_CELLS,
+    REGULARISERS,
     SIZES,
     Benchmark,
     assert_close,
@@ -41,5 +44,39 @@ class Layers(Benchmark):
         self.layer(self.x)
 
     def time_forward_backward(self, cell, backend, dtype, size):
+        self.layer(self.x)
+        self.layer.backward(self.grad_output)
+
+
+class ExtendedCells(Benchmark):
+    """One-layer ``numrnn.Recurrent`` of each extended cell, float32, plain or with recurrent
+    dropout or zoneout (training mode, so the masks apply)."""
+
+    params = (list(EXTENDED_CELLS), ["cpu", "cuda"], list(REGULARISERS), list(SIZES))
+    param_names = ["cell", "backend", "regulariser", "size"]
+
+    def setup(self, cell, backend, regulariser, size):
+        skip_unless_available(backend)
+        steps, batch, input_size, hidden_size = SIZES[size]
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal((steps, batch, input_size)).astype(np.float32)
+        self.layer = make_layer(cell, input_size, hidden_size, backend, np.float32,
+                                **REGULARISERS[regulariser])
+        # Checked in evaluation mode (no masks, zoneout's expectation), then timed in training.
+        reference = reference_copy(self.layer, cell, input_size, hidden_size)
+        reference.zoneout = self.layer.zoneout
+        self.layer.eval()
+        reference.eval()
+        assert_close(self.layer(self.x)[0], reference(self.x.astype(np.float64))[0], "float32",
+                     "output")
+        self.layer.train()
+        output, _ = self.layer(self.x)
+        self.grad_output = rng.standard_normal(output.shape).astype(np.float32)
+        self.layer.backward(self.grad_output)
+
+    def time_forward(self, cell, backend, regulariser, size):
+        self.layer(self.x)
+
+    def time_forward_backward(self, cell, backend, regulariser, size):
         self.layer(self.x)
         self.layer.backward(self.grad_output)

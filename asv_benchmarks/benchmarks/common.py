@@ -27,6 +27,10 @@ if PROFILE not in PROFILES:
 SIZES = PROFILES[PROFILE]
 
 CELLS = ("RNN", "LSTM", "GRU")
+#: The extended cells (``numrnn.Recurrent``), and the regularisers benchmarked on them.
+EXTENDED_CELLS = ("lstm_peephole", "lstm_cifg", "ligru", "indrnn")
+REGULARISERS = {"none": {}, "recurrent_dropout": {"recurrent_dropout": 0.25},
+                "zoneout": {"zoneout": 0.1}}
 DTYPES = ("float32", "float64")
 
 #: Largest acceptable difference from the float64 NumPy reference, per dtype.
@@ -46,10 +50,14 @@ def skip_unless_available(backend):
         raise NotImplementedError("no usable GPU")
 
 
-def make_layer(cell, input_size, hidden_size, backend, dtype):
-    """Return a one-layer ``numrnn.<cell>`` with a fixed seed."""
-    layer_class = getattr(numrnn, cell)
-    return layer_class(input_size, hidden_size, 1, backend=backend, dtype=dtype, seed=0)
+def make_layer(cell, input_size, hidden_size, backend, dtype, **options):
+    """Return a one-layer ``numrnn.<cell>`` (``numrnn.Recurrent(cell)`` for a cell name) with
+    a fixed seed."""
+    if cell in CELLS:
+        return getattr(numrnn, cell)(input_size, hidden_size, 1, backend=backend, dtype=dtype,
+                                     seed=0, **options)
+    return numrnn.Recurrent(cell, input_size, hidden_size, 1, backend=backend, dtype=dtype,
+                            seed=0, **options)
 
 
 def reference_copy(layer, cell, input_size, hidden_size):

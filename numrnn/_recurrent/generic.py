@@ -177,21 +177,23 @@ class Recurrent(RNN):
         p_zone, training = self._zoneout, self._training
         if not (p_recurrent or p_zone):
             return None
+        from numrnn.backends.cpu._random import bernoulli  # compiled: numba loads lazily
+
         rng, dtype = self._dropout_rng, self.dtype
         sizes = [self._layout.hidden_out]
         if self._spec.cell.has_cell_state:
             sizes.append(self.hidden_size)
 
         def zone(shape):
-            if training:
-                return (rng.random(shape) < p_zone).astype(dtype)
-            return np.full(shape, p_zone, dtype)
+            return bernoulli(rng, p_zone, shape, dtype) if training else np.full(shape, p_zone,
+                                                                                 dtype)
 
         def masks(T, B):
             recurrent = None
             if p_recurrent:
                 keep = 1.0 - p_recurrent
-                recurrent = ((rng.random((B, sizes[0])) < keep) / keep).astype(dtype)
+                recurrent = bernoulli(rng, keep, (B, sizes[0]), dtype)
+                recurrent *= dtype.type(1.0 / keep)
             zones = [zone((T, B, size)) if p_zone else None for size in sizes] + [None]
             return Masks(recurrent, zones[0], zones[1])
 

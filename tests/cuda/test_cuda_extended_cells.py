@@ -2,7 +2,8 @@
 
 The full grid (layers, directions, lengths, bias) runs on the ``"numpy"`` and ``"cpu"``
 backends in tests/test_extended_cells.py; here each cell runs its kernels once persistent
-and once per step, and one stacked bidirectional layer of each runs through the layer.
+and once per step, and one stacked bidirectional layer of each runs through the layer;
+recurrent dropout and zoneout run on a few cells.
 """
 
 import numpy as np
@@ -11,6 +12,8 @@ from cuda_problems import EXTENDED_CELLS, make_problem
 from test_cuda_recurrence import assert_matches, run_both
 
 import numrnn
+from numrnn.backends import Masks
+from numrnn.backends import reference as ref
 
 
 @pytest.mark.parametrize("per_step", [False, True])
@@ -48,3 +51,29 @@ def test_layer_matches_numpy_backend(rng, cell_name):
 def flat(a):
     """An array, or the pair (h, c), as one flat array."""
     return np.concatenate([np.ravel(part) for part in (a if isinstance(a, tuple) else (a,))])
+
+
+@pytest.mark.parametrize("per_step", [False, True])
+@pytest.mark.parametrize("cell_name", ["lstm_proj", "ligru", "lstm_peephole"])
+def test_regularisers_match_reference(backend, rng, monkeypatch, cell_name, per_step):
+    """Recurrent dropout and zoneout masks, forward and backward, as the reference applies them."""
+    from cuda_problems import CELLS
+
+    if per_step:
+        monkeypatch.setattr(backend, "PERSISTENT_MAX_WEIGHT_BYTES", 0)
+    kind, proj_size = {**CELLS, **EXTENDED_CELLS}[cell_name]
+    cell, params, data = make_problem(rng, kind, proj_size, 3, 3, 2, 3, True)
+    T, B, H = 3, 3, 3
+    P = proj_size or H
+    masks = Masks((rng.random((B, P)) < 0.7) / 0.7, (rng.random((T, B, P)) < 0.4) * 1.0,
+                  (rng.random((T, B, H)) < 0.4) * 1.0 if data["c0"] is not None else None)
+    results = []
+    for module in (backend, ref):
+        output, h_n, c_n, tape = module.forward(cell, params, data["x"], data["h0"], data["c0"],
+                                                data["lengths"], True, True, masks)
+        grads = module.backward(cell, params, tape, data["grad_output"], data["grad_h_n"],
+                                data["grad_c_n"])
+        results.append([output, h_n, c_n, *grads[:3], *(grads[3][k] for k in sorted(grads[3]))])
+    for got, want in zip(*results, strict=True):
+        if want is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

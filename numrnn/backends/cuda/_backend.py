@@ -40,7 +40,8 @@ PERSISTENT_MAX_WEIGHT_BYTES = 256 * 1024
 
 _Tape = namedtuple(
     "_Tape",
-    ["x", "h0", "c0", "lengths", "nsteps", "reverse", "output", "gates", "cells", "proj_in"],
+    ["x", "h0", "c0", "lengths", "nsteps", "reverse", "output", "gates", "cells", "proj_in",
+     "masks"],
 )
 
 
@@ -147,7 +148,16 @@ def _units(cell, dev, dtype):
 # --------------------------------------------------------------------------
 
 
-def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
+def _regularisers(masks, dtype):
+    """(masked, zoned, rec_mask, zone_h, zone_c): the kernels' flags and device arrays of the
+    regularisers (one-element dummies where off)."""
+    recurrent, zone_h, zone_c = (None, None, None) if masks is None else masks
+    arrays = tuple(_dummy(ndim, dtype) if a is None else _on_device(a, dtype)
+                   for a, ndim in ((recurrent, 2), (zone_h, 3), (zone_c, 3)))  # fmt: skip
+    return (recurrent is not None, zone_h is not None, *arrays)
+
+
+def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     """Run one layer-direction over a batch of sequences.
 
     See :mod:`numrnn.backends` for the full contract.
@@ -214,9 +224,10 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     proj_in = zeros((steps, batch, hidden), dtype) if projected else _dummy(3, dtype)
     w_hr_t = dev.weight_hr_t if projected else _dummy(2, dtype)
 
-    common = (fast, int(cell.relu), hidden, projected, reverse, keep_gates)
-    arrays = (xp, dev.weight_hh_t, dev["bias_hh"], _units(cell, dev, dtype), w_hr_t, h0, c0,
-              lengths, output, gates, cells, proj_in)
+    masked, zoned, *regularisers = _regularisers(masks, dtype)
+    common = (fast, int(cell.relu), hidden, projected, reverse, keep_gates, masked, zoned)
+    arrays = (xp, dev.weight_hh_t, dev["bias_hh"], _units(cell, dev, dtype), w_hr_t,
+              *regularisers, h0, c0, lengths, output, gates, cells, proj_in)
     kernel = kernels.recurrence(cell).forward
     plan = _persistent_plan(batch, max(hidden, h_out), dev["weight_hh"].size * dtype.itemsize)
     if plan is not None:
@@ -239,7 +250,8 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape):
     if need_tape:
         # The caller owns the returned output and may change it; the tape keeps its own.
         kept = output if host else _on_device(output, dtype, copy=True)
-        tape = _Tape(x, h0, c0, lengths, nsteps, reverse, kept, gates, cells, proj_in)
+        tape = _Tape(x, h0, c0, lengths, nsteps, reverse, kept, gates, cells, proj_in,
+                     (masked, zoned, *regularisers))
     if host:
         return to_numpy(output), to_numpy(h_n), None if c_n is None else to_numpy(c_n), tape
     return output, h_n, c_n, tape
@@ -299,10 +311,13 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     dunits = zeros((steps, batch, unit_width), dtype) if unit_width else _dummy(3, dtype)
     w_hr = dev["weight_hr"] if projected else _dummy(2, dtype)
     reverse = tape.reverse
+    masked, zoned, rec_mask, zone_h, zone_c = tape.masks
+    dz_carry = zeros((batch, h_out), dtype) if zoned else _dummy(2, dtype)
     common = (
-        int(cell.relu), hidden, projected, reverse, dev["weight_hh"], w_hr,
-        _units(cell, dev, dtype), tape.h0, tape.c0, tape.lengths, tape.output, tape.gates,
-        tape.cells, grad_output, dy, dgx, dgh, dunits, dh_carry, dc_carry,
+        int(cell.relu), hidden, projected, reverse, masked, zoned, dev["weight_hh"], w_hr,
+        _units(cell, dev, dtype), rec_mask, zone_h, zone_c, tape.h0, tape.c0, tape.lengths,
+        tape.output, tape.gates, tape.cells, grad_output, dy, dgx, dgh, dunits, dh_carry,
+        dc_carry, dz_carry,
     )  # fmt: skip
 
     kernel = kernels.recurrence(cell).backward
@@ -323,6 +338,8 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     _launch(kernels.gather_previous, h_prev.size)(
         reverse, tape.lengths, tape.h0, tape.output, h_prev
     )
+    if masked:  # recurrent dropout: the W_hh product read rec_mask * h_prev
+        _launch(kernels.scale_rows, h_prev.size)(rec_mask, h_prev)
     grads = {
         "weight_ih": cuda.device_array((gate_rows, inputs), dtype),
         "bias_ih": _column_sums(dgx_rows),

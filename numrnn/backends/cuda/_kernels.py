@@ -95,6 +95,14 @@ def zero_padding(lengths, seq):
 
 
 @cuda.jit
+def scale_rows(scale, seq):
+    """seq[t, b, k] *= scale[b, k] (recurrent dropout's mask on the previous states)."""
+    for i in range(cuda.grid(1), seq.size, cuda.gridsize(1)):
+        t, b, k = _index3(i, seq.shape)
+        seq[t, b, k] *= scale[b, k]
+
+
+@cuda.jit
 def diagonal_products(dgh, h_prev, out):
     """out[t, b, g*H + k] = dgh[t, b, g*H + k] * h_prev[t, b, k].
 
@@ -153,10 +161,11 @@ def _dot_column(w_t, col, h, b):
 
 
 @cuda.jit(device=True)
-def _hidden_parts(w_hh_t, b_hh, j, hidden, ngates, h, b):
+def _hidden_parts(w_hh_t, b_hh, j, hidden, ngates, h, b, rec_mask, masked):
     """W_h* h[b] + b_h* at unit j of the first ``ngates`` gates (the rest 0).
 
     One pass over h[b] for all gates: each h value loaded serves every gate.
+    ``masked`` (recurrent dropout): the product reads rec_mask[b] * h[b].
     """
     zero = b_hh.dtype.type(0)
     p0 = b_hh[j]
@@ -164,7 +173,7 @@ def _hidden_parts(w_hh_t, b_hh, j, hidden, ngates, h, b):
     p2 = b_hh[2 * hidden + j] if ngates > 2 else zero
     p3 = b_hh[3 * hidden + j] if ngates > 3 else zero
     for k in range(w_hh_t.shape[0]):
-        hk = h[b, k]
+        hk = h[b, k] * rec_mask[b, k] if masked else h[b, k]
         p0 += w_hh_t[k, j] * hk
         if ngates > 1:
             p1 += w_hh_t[k, hidden + j] * hk
@@ -187,15 +196,18 @@ def _diagonal_parts(w_hh, b_hh, j, hidden, ngates, h_j):
 
 
 def _forward_cells(
-    fast, relu, hidden, projected, reverse, keep_gates, s, row0, row1, first, stride,
-    xp, w_hh_t, b_hh, units, h0, c0, lengths, output, gates, cells, proj_in,
+    fast, relu, hidden, projected, reverse, keep_gates, masked, zoned, s, row0, row1, first,
+    stride, xp, w_hh_t, b_hh, units, rec_mask, zone_h, zone_c, h0, c0, lengths, output, gates,
+    cells, proj_in,
 ):  # fmt: skip
     """Phase 1 of forward step s: gates and new state of items (b, j).
 
     Items are rows row0..row1-1 times the ``hidden`` units, taken from
     ``first`` with ``stride``.  Rows with lengths[b] <= s are done.
     ``UNIT_FORWARD``, ``N_GATES``, ``TWO_STATES`` and ``DIAGONAL`` are
-    globals of each specialisation (see :func:`recurrence`).
+    globals of each specialisation (see :func:`recurrence`).  ``masked``:
+    recurrent dropout (``rec_mask``); ``zoned``: zoneout (``zone_h``, ``zone_c``;
+    a projected h is zoned out in phase 2).
     """
     zero = xp.dtype.type(0)
     for item in range(first, (row1 - row0) * hidden, stride):
@@ -207,9 +219,11 @@ def _forward_cells(
         # A projected state has P < H entries: cells with a projection do not read h_prev[j].
         h_j = zero if projected else h_prev[b, j]
         if DIAGONAL:  # noqa: F821 (a global of each specialisation)
-            p0, p1, p2, p3 = _diagonal_parts(w_hh_t, b_hh, j, hidden, N_GATES, h_j)  # noqa: F821
+            h_in = h_j * rec_mask[b, j] if masked else h_j
+            p0, p1, p2, p3 = _diagonal_parts(w_hh_t, b_hh, j, hidden, N_GATES, h_in)  # noqa: F821
         else:
-            p0, p1, p2, p3 = _hidden_parts(w_hh_t, b_hh, j, hidden, N_GATES, h_prev, b)  # noqa: F821
+            p0, p1, p2, p3 = _hidden_parts(w_hh_t, b_hh, j, hidden, N_GATES, h_prev, b,  # noqa: F821
+                                           rec_mask, masked)  # fmt: skip
         c_prev = zero
         if TWO_STATES:  # noqa: F821
             c_prev = c0[b, j] if s == 0 else cells[t_prev, b, j]
@@ -218,44 +232,60 @@ def _forward_cells(
             keep_gates,
         )  # fmt: skip
         if TWO_STATES:  # noqa: F821
+            if zoned:
+                c += zone_c[t, b, j] * (c_prev - c)
             cells[t, b, j] = c
         if projected:
             proj_in[t, b, j] = h_raw
         else:
+            if zoned:
+                h_raw += zone_h[t, b, j] * (h_j - h_raw)
             output[t, b, j] = h_raw
 
 
 @cuda.jit(device=True)
-def _forward_projection(s, reverse, row0, row1, first, stride, w_hr_t, lengths, proj_in, output):
-    """Phase 2 of a forward step with projection: h = W_hr h_raw."""
+def _forward_projection(s, reverse, zoned, row0, row1, first, stride, w_hr_t, zone_h, h0,
+                        lengths, proj_in, output):
+    """Phase 2 of a forward step with projection: h = W_hr h_raw (zoned out where ``zoned``)."""
     width = output.shape[2]
     for item in range(first, (row1 - row0) * width, stride):
         b, p, t = _step_item(item, row0, row1, s, lengths, reverse)
         if t < 0:
             continue
-        output[t, b, p] = _dot_column(w_hr_t, p, proj_in[t], b)
+        h = _dot_column(w_hr_t, p, proj_in[t], b)
+        if zoned:
+            h_prev = h0[b, p] if s == 0 else output[t + 1 if reverse else t - 1, b, p]
+            h += zone_h[t, b, p] * (h_prev - h)
+        output[t, b, p] = h
 
 
 @cuda.jit(device=True)
 def _backward_output_grads(
-    s, reverse, row0, row1, first, stride, lengths, grad_output, dh_carry, dy
-):
+    s, reverse, zoned, row0, row1, first, stride, lengths, zone_h, grad_output, dh_carry,
+    dz_carry, dy,
+):  # fmt: skip
     """Backward phase 1: dy[t, b] = grad_output[t, b] + the gradient from step s+1.
 
     ``dh_carry`` holds grad_h_n until a row's last step, then the gradient
-    that flowed back from the step after.
+    that flowed back from the step after.  With zoneout (``zoned``) the part
+    z dy goes to h_{t-1} directly (``dz_carry``), dy keeps (1 - z) dy.
     """
     width = dy.shape[2]
     for item in range(first, (row1 - row0) * width, stride):
         b, k, t = _step_item(item, row0, row1, s, lengths, reverse)
         if t < 0:
             continue
-        dy[t, b, k] = grad_output[t, b, k] + dh_carry[b, k]
+        d = grad_output[t, b, k] + dh_carry[b, k]
+        if zoned:
+            dz = zone_h[t, b, k] * d
+            dz_carry[b, k] = dz
+            d -= dz
+        dy[t, b, k] = d
 
 
 def _backward_cells(
-    relu, hidden, projected, reverse, s, row0, row1, first, stride,
-    w_hr, units, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dunits, dh_carry,
+    relu, hidden, projected, reverse, zoned, s, row0, row1, first, stride,
+    w_hr, units, zone_c, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dunits, dh_carry,
     dc_carry,
 ):  # fmt: skip
     """Backward phase 2: gradients of the pre-activations of items (b, j).
@@ -281,37 +311,50 @@ def _backward_cells(
             h_j = h0[b, j] if s == 0 else output[t_prev, b, j]
         c_prev = zero
         dc = zero
+        dc_zoned = zero
         if TWO_STATES:  # noqa: F821
             c_prev = c0[b, j] if s == 0 else cells[t_prev, b, j]
             dc = dc_carry[b, j]
+            if zoned:  # z dc goes to c_{t-1} directly
+                dc_zoned = zone_c[t, b, j] * dc
+                dc -= dc_zoned
         dh_direct, dc_prev = UNIT_BACKWARD(  # noqa: F821
             gates, dgx, dgh, dunits, t, b, j, hidden, h_j, c_prev, dh, dc, units, relu
         )
         if DIRECT_GRAD:  # noqa: F821
             dh_carry[b, j] = dh_direct
         if TWO_STATES:  # noqa: F821
-            dc_carry[b, j] = dc_prev
+            dc_carry[b, j] = dc_prev + dc_zoned
 
 
-def _backward_hidden(reverse, s, row0, row1, first, stride, w_hh, lengths, dgh, dh_carry):
+def _backward_hidden(reverse, masked, zoned, s, row0, row1, first, stride, w_hh, rec_mask,
+                     lengths, dgh, dh_carry, dz_carry):
     """Backward phase 3: dL/dh_prev = W_hh.T dgh (+ the cell's direct part).
 
     Threads of a warp that differ in k take consecutive ones, so reading
     W_hh[r, k] coalesces without a transposed copy.  A diagonal (vector)
-    W_hh gives sum_g w_hh[g*H + k] dgh[g*H + k].
+    W_hh gives sum_g w_hh[g*H + k] dgh[g*H + k].  Recurrent dropout
+    (``masked``) multiplies the product's part by rec_mask[b]; zoneout
+    (``zoned``) adds the part that went to h_{t-1} directly.
     """
     width = dh_carry.shape[1]
     for item in range(first, (row1 - row0) * width, stride):
         b, k, t = _step_item(item, row0, row1, s, lengths, reverse)
         if t < 0:
             continue
-        acc = dh_carry[b, k] if DIRECT_GRAD else dh_carry.dtype.type(0)  # noqa: F821
+        acc = dh_carry.dtype.type(0)
         if DIAGONAL:  # noqa: F821
             for g in range(N_GATES):  # noqa: F821
                 acc += w_hh[g * width + k] * dgh[t, b, g * width + k]
         else:
             for r in range(w_hh.shape[0]):
                 acc += w_hh[r, k] * dgh[t, b, r]
+        if masked:
+            acc *= rec_mask[b, k]
+        if DIRECT_GRAD:  # noqa: F821
+            acc += dh_carry[b, k]
+        if zoned:
+            acc += dz_carry[b, k]
         dh_carry[b, k] = acc
 
 
@@ -331,8 +374,9 @@ def _work(persistent, rows_per_block, batch):
 
 def _forward_recurrence(
     persistent, phase, s_first, nsteps, rows_per_block,
-    fast, relu, hidden, projected, reverse, keep_gates,
-    xp, w_hh_t, b_hh, units, w_hr_t, h0, c0, lengths, output, gates, cells, proj_in,
+    fast, relu, hidden, projected, reverse, keep_gates, masked, zoned,
+    xp, w_hh_t, b_hh, units, w_hr_t, rec_mask, zone_h, zone_c, h0, c0, lengths, output, gates,
+    cells, proj_in,
 ):  # fmt: skip
     """Forward steps ``s_first`` .. ``s_first + nsteps - 1``.
 
@@ -345,45 +389,44 @@ def _forward_recurrence(
     for s in range(s_first, s_first + nsteps):
         if persistent or phase == 0:
             _forward_cells(
-                fast, relu, hidden, projected, reverse, keep_gates, s, row0, row1, first,
-                stride, xp, w_hh_t, b_hh, units, h0, c0, lengths, output, gates, cells,
-                proj_in,
+                fast, relu, hidden, projected, reverse, keep_gates, masked, zoned, s, row0,
+                row1, first, stride, xp, w_hh_t, b_hh, units, rec_mask, zone_h, zone_c, h0, c0,
+                lengths, output, gates, cells, proj_in,
             )  # fmt: skip
         if persistent:
             cuda.syncthreads()
         if projected and (persistent or phase == 1):
-            _forward_projection(
-                s, reverse, row0, row1, first, stride, w_hr_t, lengths, proj_in, output
-            )
+            _forward_projection(s, reverse, zoned, row0, row1, first, stride, w_hr_t, zone_h, h0,
+                                lengths, proj_in, output)  # fmt: skip
             if persistent:
                 cuda.syncthreads()
 
 
 def _backward_recurrence(
     persistent, phase, s_last, nsteps, rows_per_block, relu, hidden, projected, reverse,
-    w_hh, w_hr, units, h0, c0, lengths, output, gates, cells, grad_output,
-    dy, dgx, dgh, dunits, dh_carry, dc_carry,
+    masked, zoned, w_hh, w_hr, units, rec_mask, zone_h, zone_c, h0, c0, lengths, output, gates,
+    cells, grad_output, dy, dgx, dgh, dunits, dh_carry, dc_carry, dz_carry,
 ):  # fmt: skip
     """Backward steps ``s_last`` down to ``s_last - nsteps + 1`` (see forward_recurrence;
     the phases are 0: the output gradients, 1: the cells, 2: the hidden product)."""
     row0, row1, first, stride = _work(persistent, rows_per_block, lengths.size)
     for s in range(s_last, s_last - nsteps, -1):
         if persistent or phase == 0:
-            _backward_output_grads(s, reverse, row0, row1, first, stride, lengths, grad_output,
-                                   dh_carry, dy)  # fmt: skip
+            _backward_output_grads(s, reverse, zoned, row0, row1, first, stride, lengths, zone_h,
+                                   grad_output, dh_carry, dz_carry, dy)  # fmt: skip
         if persistent:
             cuda.syncthreads()
         if persistent or phase == 1:
             _backward_cells(
-                relu, hidden, projected, reverse, s, row0, row1, first, stride,
-                w_hr, units, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dunits,
+                relu, hidden, projected, reverse, zoned, s, row0, row1, first, stride,
+                w_hr, units, zone_c, h0, c0, lengths, output, gates, cells, dy, dgx, dgh, dunits,
                 dh_carry, dc_carry,
             )  # fmt: skip
         if persistent:
             cuda.syncthreads()
         if persistent or phase == 2:
-            _backward_hidden(reverse, s, row0, row1, first, stride, w_hh, lengths, dgh,
-                             dh_carry)  # fmt: skip
+            _backward_hidden(reverse, masked, zoned, s, row0, row1, first, stride, w_hh,
+                             rec_mask, lengths, dgh, dh_carry, dz_carry)  # fmt: skip
         if persistent:
             cuda.syncthreads()
 
@@ -418,11 +461,12 @@ def recurrence(cell):
     -------
     Recurrence
         ``forward(persistent, phase, s_first, nsteps, rows_per_block, fast, relu,
-        hidden, projected, reverse, keep_gates, xp, w_hh_t, b_hh, units, w_hr_t, h0, c0,
-        lengths, output, gates, cells, proj_in)`` and ``backward(persistent, phase,
-        s_last, nsteps, rows_per_block, relu, hidden, projected, reverse, w_hh, w_hr,
-        units, h0, c0, lengths, output, gates, cells, grad_output, dy, dgx, dgh, dunits,
-        dh_carry, dc_carry)``.
+        hidden, projected, reverse, keep_gates, masked, zoned, xp, w_hh_t, b_hh, units,
+        w_hr_t, rec_mask, zone_h, zone_c, h0, c0, lengths, output, gates, cells, proj_in)``
+        and ``backward(persistent, phase, s_last, nsteps, rows_per_block, relu, hidden,
+        projected, reverse, masked, zoned, w_hh, w_hr, units, rec_mask, zone_h, zone_c, h0,
+        c0, lengths, output, gates, cells, grad_output, dy, dgx, dgh, dunits, dh_carry,
+        dc_carry, dz_carry)``.
     """
     key = cell.kernel_key
     made = _RECURRENCES.get(key)
