@@ -10,6 +10,7 @@ float64: nothing of numrnn's maths, loops or tape is shared.
 import numpy as np
 import pytest
 from parity import import_torch
+from test_extended_cells import recording
 
 pytest.importorskip("sympy")
 torch = import_torch()
@@ -27,8 +28,12 @@ def janet():
     return define_cell("janet", **JANET)
 
 
-def torch_janet(params, x, h0, lengths, num_layers, directions):
-    """Outputs (T, B, D*H) and final states (L*D, B, H) of a JANET stack, with autograd."""
+def torch_janet(params, x, h0, lengths, num_layers, directions, masks=None):
+    """Outputs (T, B, D*H) and final states (L*D, B, H) of a JANET stack, with autograd.
+
+    ``masks``: per layer-direction, the regularisers' masks (recurrent dropout's on the
+    W_hh product's input, zoneout's on the state) or None.
+    """
     T, B, _ = x.shape
     layer_input = x
     finals = []
@@ -40,16 +45,21 @@ def torch_janet(params, x, h0, lengths, num_layers, directions):
             b_ih = params.get("bias_ih" + suffix, 0)
             b_hh = params.get("bias_hh" + suffix, 0)
             H = w_hh.shape[1]
+            idx = k * directions + d
+            rec, zone, _ = (None if m is None else torch.tensor(m)
+                            for m in (masks[idx] if masks else (None,) * 3))
             columns = []
             for b in range(B):
                 n = int(lengths[b])
-                h = h0[k * directions + d, b]
+                h = h0[idx, b]
                 steps = range(n - 1, -1, -1) if d else range(n)
                 out = [None] * T
                 for t in steps:
-                    a = layer_input[t, b] @ w_ih.T + b_ih + h @ w_hh.T + b_hh
+                    h_in = h if rec is None else rec[b] * h
+                    a = layer_input[t, b] @ w_ih.T + b_ih + h_in @ w_hh.T + b_hh
                     a_f, a_g = a[:H], a[H:]
-                    h = torch.sigmoid(a_f) * h + (1 - torch.sigmoid(a_f - BETA)) * torch.tanh(a_g)
+                    new = torch.sigmoid(a_f) * h + (1 - torch.sigmoid(a_f - BETA)) * torch.tanh(a_g)
+                    h = new if zone is None else zone[t, b] * h + (1 - zone[t, b]) * new
                     out[t] = h
                 zero = torch.zeros(H, dtype=x.dtype)
                 columns.append(torch.stack([o if o is not None else zero for o in out]))
@@ -97,5 +107,34 @@ def test_janet_matches_pytorch_autograd(janet, num_layers, bidirectional, with_l
               "grad_hx": (grad_h0, h0t.grad)}
     checks.update({k: (layer.grads[k], p.grad) for k, p in params.items()})
     assert set(layer.grads) == set(params)
+    for name, (got, want) in checks.items():
+        assert relative_error(got, want.detach().numpy()) <= 1e-9, name
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_janet_with_recurrent_dropout_and_zoneout_matches_pytorch(janet, backend, training):
+    """The regularisers act on a defined cell as on a built-in one (masks recorded, replayed)."""
+    rng = np.random.default_rng()
+    T, B, I, H, L = 4, 3, 2, 3, 2
+    layer = numrnn.Recurrent(janet, I, H, L, bidirectional=True, dtype=np.float64,
+                             backend=backend, seed=5, recurrent_dropout=0.4, zoneout=0.3)
+    layer.train(training)
+    drawn = recording(layer)
+    x, h0 = rng.standard_normal((T, B, I)), rng.standard_normal((2 * L, B, H))
+    lengths = np.array([T, 1, 3])
+    grad_out, grad_hn = rng.standard_normal((T, B, 2 * H)), rng.standard_normal((2 * L, B, H))
+    out, h_n = layer(x, h0, lengths=lengths)
+    grad_x, grad_h0 = layer.backward(grad_out, grad_hn)
+    if not training:  # evaluation: zoneout's expectation, no recurrent dropout
+        assert all(m.recurrent is None and np.all(m.zone_h == 0.3) for m in drawn)
+
+    params = {k: torch.tensor(v, requires_grad=True) for k, v in layer.state_dict().items()}
+    xt, h0t = torch.tensor(x, requires_grad=True), torch.tensor(h0, requires_grad=True)
+    out_t, h_n_t = torch_janet(params, xt, h0t, lengths, L, 2, masks=drawn)
+    ((out_t * torch.tensor(grad_out)).sum() + (h_n_t * torch.tensor(grad_hn)).sum()).backward()
+    checks = {"output": (out, out_t), "h_n": (h_n, h_n_t), "grad_x": (grad_x, xt.grad),
+              "grad_hx": (grad_h0, h0t.grad)}
+    checks.update({k: (layer.grads[k], p.grad) for k, p in params.items()})
     for name, (got, want) in checks.items():
         assert relative_error(got, want.detach().numpy()) <= 1e-9, name
