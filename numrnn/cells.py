@@ -87,7 +87,7 @@ def _namespace_of(definition):
 
 
 def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=(),
-                parameter_name="weight_unit"):
+                parameter_name="weight_unit", diagonal=False):
     r"""Define a recurrent cell by its per-unit forward equations.
 
     The cell fits the model of the built-in cells: with ``G = len(gates)``, the layer
@@ -135,6 +135,10 @@ def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=(
         derived too.
     parameter_name : str
         The name of the per-unit parameters' vector.
+    diagonal : bool
+        An elementwise recurrence (IndRNN's): ``weight_hh`` is a vector (G·H,) and the hidden
+        part of gate k at unit j is :math:`(w_{hh})_{kj} h_{t-1,j} + (b_{hh})_{kj}` instead of
+        a row of :math:`W_{hh} h_{t-1} + b_{hh}`.
 
     Returns
     -------
@@ -191,12 +195,15 @@ def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=(
                         f"{type(equations).__name__}")
     if not isinstance(parameter_name, str) or not parameter_name.isidentifier():
         raise ValueError(f"parameter_name must be an identifier, got {parameter_name!r}")
+    if not isinstance(diagonal, bool):
+        raise TypeError(f"diagonal must be a bool, got {type(diagonal).__name__}")
     definition = _Definition(name, tuple(gates), tuple(states), tuple(split),
                              tuple(parameters), parameter_name, tuple(equations.items()))
     namespace, layout = _derive(definition)
     return Cell(name, -1, definition.gates, definition.states, False, namespace.maths,
                 unit_role=parameter_name if parameters else None,
-                unit_width=len(definition.parameters), namespace=namespace, **layout)
+                unit_width=len(definition.parameters), diagonal=diagonal, namespace=namespace,
+                **layout)
 
 
 def check_gradient(cell, *, input_size=3, hidden_size=4, steps=5, batch=2,
@@ -250,7 +257,8 @@ def check_gradient(cell, *, input_size=3, hidden_size=4, steps=5, batch=2,
     spec = CellSpec(cell, hidden_size, 0)
     rng = np.random.default_rng(seed)
     G, H = spec.cell.n_gates, hidden_size
-    shapes = {"weight_ih": (G * H, input_size), "weight_hh": (G * H, H),
+    shapes = {"weight_ih": (G * H, input_size),
+              "weight_hh": (G * H,) if spec.cell.diagonal else (G * H, H),
               "bias_ih": (G * H,), "bias_hh": (G * H,)}
     if spec.cell.unit_width:
         shapes[spec.cell.unit_role] = (spec.cell.unit_width * H,)

@@ -37,6 +37,7 @@ AS_BUILT_IN = {
                                 "h": "sigmoid(a_o) * tanh(c)"}},
     "ligru": {"gates": ("z", "n"),
               "equations": {"z": "sigmoid(a_z)", "h": "z * h_prev + (1 - z) * relu(a_n)"}},
+    "indrnn": {"gates": ("a",), "diagonal": True, "equations": {"h": "relu(a_a)"}},
     "lstm_peephole": {"gates": ("i", "f", "g", "o"), "states": ("h", "c"),
                       "parameters": ("p_i", "p_f", "p_o"), "parameter_name": "weight_ch",
                       "equations": {"i": "sigmoid(a_i + p_i * c_prev)",
@@ -138,6 +139,9 @@ def test_every_supported_function_and_input_differentiates_right():
                            "h": "tanh(c) * sigmoid(ax_o + 0.1 * ah_o) - (ah_o + h_prev)**3 / 7"})
     errors = check_gradient(cell, steps=3, hidden_size=3, input_size=2)
     assert {key for _, _, key in errors} >= {"x", "h0", "c0", "weight_hh"}
+    diagonal = define_cell("ind", gates=("a",), diagonal=True,
+                           equations={"h": "tanh(a_a) + 0.5 * h_prev"})
+    assert check_gradient(diagonal, steps=3, hidden_size=2)[("cpu", "reverse", "weight_hh")] < 1e-7
 
 
 def test_check_gradient_names_what_is_wrong(defined, monkeypatch):
