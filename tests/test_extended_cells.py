@@ -13,9 +13,11 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
+from parity import import_torch
 
 import numrnn
+
+torch = import_torch()
 
 CELLS = ("lstm_peephole", "lstm_cifg", "ligru", "indrnn")
 BACKENDS = ("numpy", "cpu")
