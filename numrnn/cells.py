@@ -197,8 +197,12 @@ def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=(
         raise ValueError(f"parameter_name must be an identifier, got {parameter_name!r}")
     if not isinstance(diagonal, bool):
         raise TypeError(f"diagonal must be a bool, got {type(diagonal).__name__}")
-    definition = _Definition(name, tuple(gates), tuple(states), tuple(split),
-                             tuple(parameters), parameter_name, tuple(equations.items()))
+    names = {"gates": gates, "states": states, "split": split, "parameters": parameters}
+    for what, value in names.items():
+        if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) for v in value):
+            raise TypeError(f"{what} must be a tuple of names (str), got {value!r}")
+    definition = _Definition(name, *(tuple(v) for v in names.values()), parameter_name,
+                             tuple(equations.items()))
     namespace, layout = _derive(definition)
     return Cell(name, -1, definition.gates, definition.states, False, namespace.maths,
                 unit_role=parameter_name if parameters else None,

@@ -208,6 +208,10 @@ BAD = [
      "redefines a reserved name"),
     ({"gates": ("f",), "equations": {"h": 3.0}}, TypeError, "must be a str or a sympy"),
     ({"gates": ("f",), "equations": [("h", "a_f")]}, TypeError, "equations must be a dict"),
+    ({"gates": "fg", "equations": {"h": "a_f"}}, TypeError,
+     r"gates must be a tuple of names \(str\), got 'fg'"),
+    ({"gates": ("f",), "states": ("h", 2), "equations": {"h": "a_f"}}, TypeError,
+     "states must be a tuple of names"),
     ({"gates": ("f",), "equations": {"h": "relu(relu(a_f))"}, "states": ("h",)}, None, None),
 ]
 
