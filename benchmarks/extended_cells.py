@@ -99,6 +99,20 @@ def torch_loop(cell, state_dict, x):
     return forward, train
 
 
+def passes(layer, x, grad):
+    """The (forward, forward + backward) callables of a numrnn layer."""
+
+    def forward():
+        with numrnn.no_grad():
+            layer(x)
+
+    def train():
+        layer(x)
+        layer.backward(grad)
+
+    return forward, train
+
+
 def contenders(cell, T, B, I, H, with_torch):
     """Name -> (forward, forward + backward) callables; the cell's output checked first."""
     rng = np.random.default_rng(1)
@@ -109,18 +123,7 @@ def contenders(cell, T, B, I, H, with_torch):
     reference = numrnn.Recurrent(cell, I, H, backend="numpy", dtype=np.float64, seed=0)
     with numrnn.no_grad():
         np.testing.assert_allclose(layers[cell](x)[0], reference(x)[0], rtol=1e-4, atol=1e-5)
-    result = {}
-    for name, layer in layers.items():
-
-        def forward(layer=layer):
-            with numrnn.no_grad():
-                layer(x)
-
-        def train(layer=layer):
-            layer(x)
-            layer.backward(grad)
-
-        result[name] = (forward, train)
+    result = {name: passes(layer, x, grad) for name, layer in layers.items()}
     if with_torch:
         result["torch loop"] = torch_loop(cell, layers[cell].state_dict(), x)
     return result
@@ -135,20 +138,8 @@ def regularised(cell, T, B, I, H):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((T, B, I), dtype=np.float32)
     grad = rng.standard_normal((T, B, H), dtype=np.float32)
-    result = {}
-    for name, options in {"plain": {}, **REGULARISED}.items():
-        layer = numrnn.Recurrent(cell, I, H, backend="cpu", seed=0, **options)
-
-        def forward(layer=layer):
-            with numrnn.no_grad():
-                layer(x)
-
-        def train(layer=layer):
-            layer(x)
-            layer.backward(grad)
-
-        result[name] = (forward, train)
-    return result
+    return {name: passes(numrnn.Recurrent(cell, I, H, backend="cpu", seed=0, **options), x, grad)
+            for name, options in {"plain": {}, **REGULARISED}.items()}
 
 
 def measure(fns, repeats):

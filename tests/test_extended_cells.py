@@ -215,6 +215,23 @@ def test_float32_matches_float64(rng, cell):
 # ---------------------------------------------------------------------------
 
 
+def check_finite_differences(loss, analytic, x, h0, c0, params, eps=1e-6):
+    """Central differences of ``loss()`` in every entry of x, h0, c0 and the parameters (changed
+    in place and restored) against the gradients in ``analytic``."""
+    arrays = {"grad_x": x, "grad_h0": h0, **({} if c0 is None else {"grad_c0": c0}),
+              **{f"grad_{k}": v for k, v in params.items()}}  # fmt: skip
+    for name, a in arrays.items():
+        numeric = np.zeros(a.shape)
+        for i in np.ndindex(a.shape):
+            keep = a[i]
+            a[i] = keep + eps
+            up = loss()
+            a[i] = keep - eps
+            numeric[i] = (up - loss()) / (2 * eps)
+            a[i] = keep
+        np.testing.assert_allclose(analytic[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_gradients_match_finite_differences(rng, cell):
     layer = numrnn.Recurrent(cell, 2, 2, bidirectional=True, dtype=np.float64, backend="cpu")
@@ -230,19 +247,7 @@ def test_gradients_match_finite_differences(rng, cell):
         h_n, c_n = state if two else (state, 0)
         return (output * g_out).sum() + (h_n * g_h).sum() + (c_n * g_c).sum()
 
-    arrays = {"grad_x": x, "grad_h0": h0, **({"grad_c0": c0} if two else {}),
-              **{f"grad_{k}": v for k, v in params.items()}}  # fmt: skip
-    eps = 1e-6
-    for name, a in arrays.items():
-        numeric = np.zeros(a.shape)
-        for i in np.ndindex(a.shape):
-            keep = a[i]
-            a[i] = keep + eps
-            up = loss()
-            a[i] = keep - eps
-            numeric[i] = (up - loss()) / (2 * eps)
-            a[i] = keep
-        np.testing.assert_allclose(analytic[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
+    check_finite_differences(loss, analytic, x, h0, c0 if two else None, params)
 
 
 # ---------------------------------------------------------------------------
@@ -315,19 +320,7 @@ def test_regularised_gradients_match_finite_differences(rng, cell):
         h_n, c_n = state if two else (state, 0)
         return (output * g_out).sum() + (h_n * g_h).sum() + (c_n * g_c).sum()
 
-    arrays = {"grad_x": x, "grad_h0": h0, **({"grad_c0": c0} if two else {}),
-              **{f"grad_{k}": v for k, v in layer.parameters().items()}}  # fmt: skip
-    eps = 1e-6
-    for name, a in arrays.items():
-        numeric = np.zeros(a.shape)
-        for i in np.ndindex(a.shape):
-            keep = a[i]
-            a[i] = keep + eps
-            up = loss()
-            a[i] = keep - eps
-            numeric[i] = (up - loss()) / (2 * eps)
-            a[i] = keep
-        np.testing.assert_allclose(analytic[name], numeric, rtol=1e-6, atol=1e-8, err_msg=name)
+    check_finite_differences(loss, analytic, x, h0, c0 if two else None, layer.parameters())
 
 
 def test_regularisers_are_seeded_and_act_in_training_only(rng):
@@ -344,18 +337,6 @@ def test_regularisers_are_seeded_and_act_in_training_only(rng):
     np.testing.assert_array_equal(make[2](x)[0], plain(x)[0])  # evaluation: no dropout
 
 
-@pytest.mark.parametrize("cell", ["lstm_cifg", "gru"])
-def test_step_with_zoneout_follows_the_sequence(rng, cell):
-    layer = numrnn.Recurrent(cell, 3, 4, 2, dtype=np.float64, backend="cpu", seed=0,
-                             zoneout=0.4, recurrent_dropout=0.2).eval()
-    x = rng.standard_normal((5, 2, 3))
-    output, _ = layer(x)
-    h = None
-    for t in range(5):
-        out_t, h = layer.step(x[t], h)
-        np.testing.assert_allclose(out_t, output[t], rtol=1e-12, atol=1e-14)
-
-
 def test_bad_regulariser_probabilities_are_refused():
     with pytest.raises(ValueError, match=r"zoneout must be a finite number in \[0, 1\), got 1.0"):
         numrnn.Recurrent("gru", 2, 3, zoneout=1.0)
@@ -368,10 +349,13 @@ def test_bad_regulariser_probabilities_are_refused():
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("regularisers", [{}, {"zoneout": 0.4, "recurrent_dropout": 0.2}])
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cell", CELLS)
-def test_step_streams_the_sequence(rng, cell, backend):
-    layer = numrnn.Recurrent(cell, 3, 4, 2, dtype=np.float64, backend=backend, seed=0)
+def test_step_streams_the_sequence(rng, cell, backend, regularisers):
+    # In evaluation mode zoneout applies its expectation, in step too (no fast path then).
+    layer = numrnn.Recurrent(cell, 3, 4, 2, dtype=np.float64, backend=backend, seed=0,
+                             **regularisers).eval()
     x = rng.standard_normal((5, 2, 3))
     output, state = layer(x)
     h = None

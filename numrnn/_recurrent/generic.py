@@ -11,6 +11,19 @@ from numrnn.backends import Masks
 __all__ = ["Recurrent"]
 
 
+def _probability(name, doc):
+    """A property holding a probability in [0, 1) (checked) that resets the fast ``step``."""
+
+    def get(self):
+        return getattr(self, f"_{name}")
+
+    def set_(self, p):
+        setattr(self, f"_{name}", check_float(p, name, 0, 1, high_open=True))
+        self._streaming.forget(self)
+
+    return property(get, set_, doc=doc)
+
+
 @fill_doc
 class Recurrent(RNN):
     r"""Multi-layer recurrent layer of any cell: built-in, extended or user-defined.
@@ -81,11 +94,11 @@ class Recurrent(RNN):
         A registered cell name (above), or a cell definition (``numrnn._cells.Cell``).
     %(layer_sizes)s
     %(layer_options)s
+    %(layer_numerics)s
     recurrent_dropout : float in [0, 1), default 0
         Recurrent dropout probability (above), in training mode.
     zoneout : float in [0, 1), default 0
         Zoneout probability (above).
-    %(layer_numerics)s
 
     Attributes
     ----------
@@ -119,23 +132,9 @@ class Recurrent(RNN):
 
     _CONFIG = ("cell", "recurrent_dropout", "zoneout")
 
-    def __init__(
-        self,
-        cell,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        *,
-        bias=True,
-        batch_first=False,
-        dropout=0.0,
-        bidirectional=False,
-        dtype=np.float32,
-        backend="auto",
-        seed=None,
-        recurrent_dropout=0.0,
-        zoneout=0.0,
-    ):
+    def __init__(self, cell, input_size, hidden_size, num_layers=1, *, bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, dtype=np.float32,
+                 backend="auto", seed=None, recurrent_dropout=0.0, zoneout=0.0):
         definition = get_cell(cell)
         registered = CELLS.get(definition.name) == definition
         self.cell = definition.name if registered else definition
@@ -146,25 +145,10 @@ class Recurrent(RNN):
         self.recurrent_dropout = recurrent_dropout
         self.zoneout = zoneout
 
-    @property
-    def recurrent_dropout(self):
-        """float in [0, 1): recurrent dropout probability, in training mode."""
-        return self._recurrent_dropout
-
-    @recurrent_dropout.setter
-    def recurrent_dropout(self, p):
-        self._recurrent_dropout = check_float(p, "recurrent_dropout", 0, 1, high_open=True)
-        self._streaming.forget(self)
-
-    @property
-    def zoneout(self):
-        """float in [0, 1): zoneout probability (its expectation in evaluation mode)."""
-        return self._zoneout
-
-    @zoneout.setter
-    def zoneout(self, p):
-        self._zoneout = check_float(p, "zoneout", 0, 1, high_open=True)
-        self._streaming.forget(self)
+    recurrent_dropout = _probability("recurrent_dropout",
+                                     "float in [0, 1): recurrent dropout, in training mode.")
+    zoneout = _probability("zoneout", "float in [0, 1): zoneout probability (its expectation "
+                           "in evaluation mode).")
 
     @property
     def _step_regularised(self):

@@ -362,8 +362,9 @@ def _backward(
     nb = np.int64(0)  # not the literal 0: _active_count is then compiled once, not twice
     for s in range(T - 1, -1, -1):
         nb = _active_count(lengths, order, s, nb)
-        if proj:
-            # dh_t = grad_out_t + the gradient from step t+1, projected back through W_hr.
+        if proj or zoneout:
+            # dh_t = grad_out_t + the gradient from step t+1, its zoned-out part kept apart,
+            # then projected back through W_hr.
             for k in range(nb):
                 b = order[k]
                 t = _time_index(lengths, b, s, reverse)
@@ -373,17 +374,10 @@ def _backward(
                     dh[j] += g[j]
                 if zoneout:
                     _unzone(zone_h[t, b], dh, zd[k])
-                _copy(dh, dhtot[t, b])
-            np.dot(dhs[:nb], w_hr, dhraw[:nb])
-        elif zoneout:
-            for k in range(nb):
-                b = order[k]
-                t = _time_index(lengths, b, s, reverse)
-                dh = dhs[k]
-                g = grad_out[t, b]
-                for j in range(P):
-                    dh[j] += g[j]
-                _unzone(zone_h[t, b], dh, zd[k])
+                if proj:
+                    _copy(dh, dhtot[t, b])
+            if proj:
+                np.dot(dhs[:nb], w_hr, dhraw[:nb])
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)

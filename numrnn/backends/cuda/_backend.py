@@ -133,9 +133,11 @@ def _lengths_on_device(lengths, steps, batch):
     return cuda.to_device(host), int(host.max())
 
 
-def _sizes(spec):
+def _sizes(spec, params):
+    """(cell, H, H_out, G·H, the parameters on the device) of a layer-direction."""
     hidden = spec.hidden_size
-    return hidden, spec.proj_size or hidden, spec.cell.n_gates * hidden
+    return (spec.cell, hidden, spec.proj_size or hidden, spec.cell.n_gates * hidden,
+            prepare_params(params))
 
 
 def _units(cell, dev, dtype):
@@ -183,12 +185,8 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
         Host arrays if ``x`` is a host array, else device arrays; c_n is
         None unless the cell has a cell state; tape None unless ``need_tape``.
     """
-    cell = spec.cell
-    hidden, h_out, gate_rows = _sizes(spec)
-    two_states = cell.has_cell_state
-    projected = spec.proj_size > 0
-    dev = prepare_params(params)
-    dtype = dev.dtype
+    cell, hidden, h_out, gate_rows, dev = _sizes(spec, params)
+    two_states, projected, dtype = cell.has_cell_state, spec.proj_size > 0, dev.dtype
     fast = dtype == np.float32
     host = not is_device_array(x)
     # Device inputs are copied when kept for backward: the caller may change them meanwhile.
@@ -282,12 +280,8 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
         grad_c0 is None unless the cell has a cell state; ``grads`` has the keys of
         ``params``.
     """
-    cell = spec.cell
-    hidden, h_out, gate_rows = _sizes(spec)
-    two_states = cell.has_cell_state
-    projected = spec.proj_size > 0
-    dev = prepare_params(params)
-    dtype = dev.dtype
+    cell, hidden, h_out, gate_rows, dev = _sizes(spec, params)
+    two_states, projected, dtype = cell.has_cell_state, spec.proj_size > 0, dev.dtype
     host = not is_device_array(grad_output)
     grad_output = _on_device(grad_output, dtype)
     steps, batch, inputs = tape.x.shape

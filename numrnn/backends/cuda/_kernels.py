@@ -297,11 +297,11 @@ def _backward_cells(
     consumed it), dL/dc_prev into ``dc_carry``.  ``UNIT_BACKWARD``,
     ``TWO_STATES`` and ``DIRECT_GRAD`` are globals of each specialisation.
     """
-    zero = dy.dtype.type(0)
     for item in range(first, (row1 - row0) * hidden, stride):
         b, j, t = _step_item(item, row0, row1, s, lengths, reverse)
         if t < 0:
             continue
+        zero = dy.dtype.type(0)
         t_prev = t + 1 if reverse else t - 1
         if projected:
             dh = _dot_column(w_hr, j, dy[t], b)
