@@ -96,8 +96,12 @@ def test_generated_rows_equal_the_built_in_rows(defined, name, dtype):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "cpu"])
-@pytest.mark.parametrize("name", sorted(AS_BUILT_IN))
+# Every cell on the reference; on the cpu backend (seconds of compilation each) a split gate,
+# a coupled cell state, a diagonal recurrence and per-unit parameters; the lstm's and ligru's
+# rows are compared with the built-in rows above.
+@pytest.mark.parametrize("name,backend", [(name, "numpy") for name in sorted(AS_BUILT_IN)]
+                         + [(name, "cpu") for name in ("gru", "lstm_cifg", "indrnn",
+                                                       "lstm_peephole")])
 def test_defined_like_a_built_in_cell_computes_the_same(defined, backend, name):
     """Two bidirectional layers with lengths: outputs, states and every gradient."""
     rng = np.random.default_rng()
@@ -141,7 +145,8 @@ def test_every_supported_function_and_input_differentiates_right():
     assert {key for _, _, key in errors} >= {"x", "h0", "c0", "weight_hh"}
     diagonal = define_cell("ind", gates=("a",), diagonal=True,
                            equations={"h": "tanh(a_a) + 0.5 * h_prev"})
-    assert check_gradient(diagonal, steps=3, hidden_size=2)[("cpu", "reverse", "weight_hh")] < 1e-7
+    errors = check_gradient(diagonal, steps=3, hidden_size=2, backends=("numpy",))
+    assert errors[("numpy", "reverse", "weight_hh")] < 1e-7
 
 
 def test_check_gradient_names_what_is_wrong(defined, monkeypatch):
