@@ -60,8 +60,8 @@ SECTIONS = [
     ("Layers", 1, "The recurrent layers, what runs them and what turns off their tape.",
      ("numrnn._recurrent.layers", "numrnn._recurrent.generic", "numrnn._recurrent.grad",
       "numrnn.Dropout", "numrnn.backends")),
-    ("Cells", 1, "The pointwise functions of the cells' and heads' equations (:doc:`cells`).",
-     ("numrnn.activations",)),
+    ("Cells", 1, "The pointwise functions of the cells' and heads' equations (:doc:`cells`), "
+     "and cells of your own (:doc:`custom_cells`).", ("numrnn.activations", "numrnn.cells")),
     ("Training", 1, "Everything :doc:`training` puts together: a head, a loss, an optimizer "
      "and a schedule, in a model.", ()),
     ("Heads", 2, "Read a prediction off the hidden states.", ("numrnn.heads", "numrnn.readouts")),

@@ -21,6 +21,7 @@ import_torch()
         ("extended_cells.py", ["--quick", "--cells", "ligru", "--torch-loop"]),
         ("step_latency.py", ["--cells", "rnn", "--threads", "1", "--budget", "0.05",
                              "--calls", "20"]),
+        ("custom_cell.py", ["--quick"]),
     ],
 )
 def test_comparison_script_prints_a_table(script, args):

@@ -1,5 +1,5 @@
 """Forward and forward+backward time of every cell, per backend, dtype and size; the extended
-cells with and without their regularisers."""
+cells, and cells defined by their equations, with and without their regularisers."""
 
 import numpy as np
 
@@ -80,3 +80,25 @@ class ExtendedCells(Benchmark):
     def time_forward_backward(self, cell, backend, regulariser, size):
         self.layer(self.x)
         self.layer.backward(self.grad_output)
+
+
+#: Cells defined by their equations (numrnn.cells.define_cell): JANET, and the LSTM written as
+#: equations, whose times are to be read next to the built-in LSTM's.
+DEFINED_CELLS = {
+    "janet": {"gates": ("f", "g"), "equations": {
+        "h": "sigmoid(a_f) * h_prev + (1 - sigmoid(a_f - 1)) * tanh(a_g)"}},
+    "lstm_by_equations": {"gates": ("i", "f", "g", "o"), "states": ("h", "c"), "equations": {
+        "c": "sigmoid(a_f) * c_prev + sigmoid(a_i) * tanh(a_g)",
+        "h": "sigmoid(a_o) * tanh(c)"}},
+}
+
+
+class DefinedCells(ExtendedCells):
+    """:class:`ExtendedCells`' benchmark for cells defined by their equations."""
+
+    params = (list(DEFINED_CELLS), ["cpu", "cuda"], list(REGULARISERS), list(SIZES))
+
+    def setup(self, cell, backend, regulariser, size):
+        from numrnn.cells import define_cell
+
+        super().setup(define_cell(cell, **DEFINED_CELLS[cell]), backend, regulariser, size)

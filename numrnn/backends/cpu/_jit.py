@@ -44,9 +44,12 @@ def cell_compiler(cell, nogil=True):
     The on-disk cache keys a specialisation by its name and the skeleton's
     source file, not by the cell functions frozen into it: two user-defined
     cells of the same name would load each other's machine code.  Built-in
-    cells (``namespace`` None) are cached.
+    cells (``namespace`` None) are cached, and so are cells whose namespace
+    says it is ``cacheable``: those of :func:`numrnn.cells.define_cell`,
+    whose ``maths`` name carries a digest of their generated code.
     """
-    return jit(nogil=nogil, cache=cell.namespace is None)
+    cache = cell.namespace is None or getattr(cell.namespace, "cacheable", False)
+    return jit(nogil=nogil, cache=cache)
 
 
 def fast_gates(a):
