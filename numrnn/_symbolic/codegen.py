@@ -294,7 +294,7 @@ def generate(derivation, gates, split, states, parameters, parameter_name):
 
     head = ["import math", "", "import numpy as np", "from scipy.special import expit", "",
             "from numrnn._symbolic.codegen import like",
-            "from numrnn.backends.gates import _scalar, sigmoid, tanh", ""]
+            "from numrnn.backends.gates._common import _scalar, sigmoid, tanh", ""]
     head += [f"{name} = np.float32({value!r})" for value, name in nb.constants.items()]
     source = "\n".join(head + [""] + lines)
     return source, {"taped": n_extra, "direct_grad": d.uses_h_prev, "split_grad": split_grad}
