@@ -228,9 +228,10 @@ def _packed(w, rows, name):
     return panels
 
 
-def _loops(cell, dtype):
-    """The cell's time loops: those with the panel product once its kernel is compiled."""
-    return _kernels.loops(cell, _panels.compiled(dtype))
+def _loops(cell, dtype, regularisers):
+    """The cell's time loops: those with the panel product once its kernel is compiled, and
+    those that apply recurrent dropout and zoneout only where a mask is given."""
+    return _kernels.loops(cell, _panels.compiled(dtype), any(m.size for m in regularisers))
 
 
 def _tail(dtype):
@@ -277,7 +278,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     b_ih, b_hh, bias, units = _row_inputs(cell, params, dtype)
     relu = int(cell.relu)
     panels = _packed(w_hh_t, max(len(part) for part in parts), "panels_f")
-    loop = _loops(cell, dtype)[0]
+    loop = _loops(cell, dtype, regularisers)[0]
 
     def run(part):
         n = part.shape[0]
@@ -350,7 +351,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     step_flops = 2.0 * B * P * GH
     parts = _batch_parts(lengths, order, T * step_flops)
     panels = _packed(w_hh, max(len(part) for part in parts), "panels_b")
-    loop = _loops(cell, dtype)[1]
+    loop = _loops(cell, dtype, tape.masks)[1]
 
     def run(part):
         n = part.shape[0]

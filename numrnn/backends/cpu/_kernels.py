@@ -259,11 +259,15 @@ def _forward(
         Workspace of :func:`~numrnn.backends.cpu._panels.panel_product`.
     """
     fast = fast_gates(xw)
-    recurrent_dropout = rec_mask.size > 0
-    zoneout = zone_h.size > 0
+    if REGULARISED:  # noqa: F821 (a global of each specialisation)
+        recurrent_dropout = rec_mask.size > 0
+        zoneout = zone_h.size > 0
+    else:  # constants: the regularisers' code is pruned before typing
+        recurrent_dropout = zoneout = False
     T = xw.shape[0]
     B = order.shape[0]
-    proj = w_hr_t.size > 0
+    # A constant for a cell that takes no projection: its code is pruned before typing.
+    proj = w_hr_t.size > 0 if PROJECTION else False  # noqa: F821
     tape = hprev.size > 0
     _gather_rows(h0, order, hs)
     if TWO_STATES:  # noqa: F821 (a global of each specialisation)
@@ -375,9 +379,13 @@ def _backward(
     """
     T = gates.shape[0]
     P = dhs.shape[1]
-    proj = w_hr.size > 0
-    recurrent_dropout = rec_mask.size > 0
-    zoneout = zone_h.size > 0
+    # A constant for a cell that takes no projection: its code is pruned before typing.
+    proj = w_hr.size > 0 if PROJECTION else False  # noqa: F821
+    if REGULARISED:  # noqa: F821 (a global of each specialisation)
+        recurrent_dropout = rec_mask.size > 0
+        zoneout = zone_h.size > 0
+    else:  # constants: the regularisers' code is pruned before typing
+        recurrent_dropout = zoneout = False
     _gather_rows(grad_hn, order, dhs)
     if TWO_STATES:  # noqa: F821
         _gather_rows(grad_cn, order, dcs)
@@ -454,23 +462,27 @@ def _backward(
 _LOOPS = {}
 
 
-def loops(cell, packed):
+def loops(cell, packed, regularised):
     """The (forward, backward) time loops of a :class:`numrnn._cells.Cell`.
 
     Made once per cell variant (the tanh and ReLU RNNs share theirs: the
-    activation is the ``relu`` argument) and per ``packed``: only loops made
-    with ``packed=True`` run the product on panels (``PACKED``, a global of
-    each specialisation; with False the branch is pruned before typing, so
-    those loops do not compile the panel kernel, ~7 s per dtype).
+    activation is the ``relu`` argument), per ``packed`` and per
+    ``regularised``: only loops made with ``packed=True`` run the product on
+    panels, only those made with ``regularised=True`` apply recurrent
+    dropout and zoneout (``PACKED``, ``REGULARISED``: globals of each
+    specialisation; with False their code is pruned before typing, so those
+    loops neither compile the panel kernel, ~7 s per dtype, nor pay the
+    regularisers' share of the compile time).
     """
-    key = cell.kernel_key, bool(packed)
+    key = cell.kernel_key, bool(packed), bool(regularised)
     made = _LOOPS.get(key)
     if made is None:
         compiler = cell_compiler(cell)
-        prefix = cell.variant + ("_packed" if packed else "")
+        prefix = cell.variant + ("_packed" if packed else "") + ("_reg" if regularised else "")
         flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad,
                  "SPLIT_GRAD": cell.split_grad, "DIAGONAL": cell.diagonal,
-                 "ROW_PARAMS": cell.functions("row_params"), "PACKED": bool(packed)}
+                 "ROW_PARAMS": cell.functions("row_params"), "PACKED": bool(packed),
+                 "REGULARISED": bool(regularised), "PROJECTION": cell.projection}
         forward = specialise(
             _forward, prefix, compiler, ROW_FORWARD=cell.functions("row_forward"), **flags
         )
