@@ -21,6 +21,7 @@ import numba
 import numpy as np
 import pytest
 
+import numrnn
 from numrnn.backends import CellSpec, cpu, gates
 from numrnn.backends import reference as ref
 from numrnn.backends.cpu import _blas, _jit, _panels
@@ -355,6 +356,43 @@ def test_packed_panel_products_match_reference(rng, monkeypatch, kind, P, with_l
             assert_close(got, run(ref, case64, reverse), TOL[dtype],
                          f"{kind} P={P} {(T, B, I, H)} reverse={reverse}")
     assert len(packed) == 4 * len(shapes)  # forward and backward of each call ran on panels
+
+
+@pytest.mark.parametrize("layer_class", [numrnn.LSTM, numrnn.GRU])
+def test_packed_path_reads_live_parameters(rng, monkeypatch, layer_class):
+    """A layer on the packed path (shares of >= 8 rows, inner size >= 32) sees its parameters
+    changed in place, replaced by load_state_dict, and after pickling, in train and eval
+    mode: it equals the reference layer with the same parameters (float64).
+    """
+    packed = []
+    pack = _panels.pack
+    monkeypatch.setattr(_panels, "pack", lambda w, out: packed.append(w.shape) or pack(w, out))
+    T, B, I, H = 3, 2 * cpu.PANEL_MIN_ROWS, 5, max(cpu.PANEL_MIN_K, 33)
+    layer = layer_class(I, H, dtype=np.float64, backend="cpu", seed=int(rng.integers(1 << 30)))
+    x = rng.standard_normal((T, B, I))
+
+    def check(model):
+        reference = layer_class(I, H, dtype=np.float64, backend="numpy")
+        reference.load_state_dict(model.state_dict())
+        for mode in ("train", "eval"):
+            getattr(model, mode)()
+            getattr(reference, mode)()
+            got, want = model(x)[0], reference(x)[0]
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+            gx, gw = model.backward(np.ones_like(got))[0], model.grads["weight_hh_l0"]
+            np.testing.assert_allclose(gx, reference.backward(np.ones_like(want))[0],
+                                       rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(gw, reference.grads["weight_hh_l0"], rtol=1e-10,
+                                       atol=1e-12)
+
+    check(layer)
+    layer.parameters()["weight_hh_l0"][...] *= -0.5  # in place
+    check(layer)
+    state = {k: rng.standard_normal(v.shape) * 0.3 for k, v in layer.state_dict().items()}
+    layer.load_state_dict(state)
+    check(layer)
+    check(pickle.loads(pickle.dumps(layer)))
+    assert len(packed) == 4 * 2 * 2  # 4 checks x 2 modes, forward and backward on panels
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
