@@ -71,7 +71,7 @@ class _Workspaces(threading.local):
 
     def get(self, name, shape, dtype):
         size = math.prod(shape)
-        key = (name, np.dtype(dtype))
+        key = (name, dtype)
         buf = self.buffers.get(key)
         if buf is None or buf.size < size:
             buf = np.empty(size, dtype)
@@ -113,11 +113,12 @@ class _Tape:
     __slots__ = ("x", "lengths", "full", "order", "reverse", "gates", "hprev", "cprev",
                  "taped", "hraw", "masks")
 
-    def __init__(self, x, lengths, order, reverse, gates, hprev, cprev, taped, hraw, masks):
+    def __init__(self, x, lengths, full, order, reverse, gates, hprev, cprev, taped, hraw,
+                 masks):
         self.masks = masks
         self.x = x
         self.lengths = lengths
-        self.full = bool(np.all(lengths == x.shape[0]))
+        self.full = full
         self.order = order
         self.reverse = reverse
         self.gates = gates
@@ -197,10 +198,16 @@ def _row_inputs(cell, params, dtype):
     return b_ih, b_hh, b_ih + b_hh, units
 
 
+_NO_MASKS = {}  # dtype: the size-0 (rec_mask, zone_h, zone_c) of a call without regularisers
+
+
 def _mask_arrays(masks, dtype):
     """The loops' (rec_mask, zone_h, zone_c): C-contiguous arrays, size 0 where off."""
     if masks is None:
-        masks = (None, None, None)
+        off = _NO_MASKS.get(dtype)
+        if off is None:  # size 0: never written, so one set serves every call
+            off = _NO_MASKS[dtype] = tuple(np.empty((0,) * ndim, dtype) for ndim in (2, 3, 3))
+        return off
     return tuple(np.empty((0,) * ndim, dtype) if a is None else np.ascontiguousarray(a, dtype)
                  for a, ndim in zip(masks, (2, 3, 3), strict=True))
 
@@ -231,7 +238,8 @@ def _packed(w, rows, name):
 def _loops(cell, dtype, regularisers):
     """The cell's time loops: those with the panel product once its kernel is compiled, and
     those that apply recurrent dropout and zoneout only where a mask is given."""
-    return _kernels.loops(cell, _panels.compiled(dtype), any(m.size for m in regularisers))
+    rec_mask, zone_h, _ = regularisers
+    return _kernels.loops(cell, _panels.compiled(dtype), rec_mask.size or zone_h.size)
 
 
 def _tail(dtype):
@@ -253,6 +261,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     P = h0.shape[1]
     C = H if cell.has_cell_state else 0
     E = cell.taped * H
+    full = lengths is None
     lengths, order = _lengths_and_order(lengths, T, B)
     reverse = bool(reverse)
 
@@ -282,18 +291,28 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
 
     def run(part):
         n = part.shape[0]
-        hs = _workspaces.get("hs", (_panels.rows_padded(n), P), dtype)
-        hs[n:] = 0  # read (and dropped) by the panel product
-        hm = _workspaces.get("hm", (_panels.rows_padded(n), P if rec_mask.size else 0), dtype)
-        hm[n:] = 0  # likewise, with recurrent dropout
+        # The panel product reads (and drops) rows_padded(n) rows of its input.
+        rows = _panels.rows_padded(n) if panels.size else n
+        hs = _workspaces.get("hs", (rows, P), dtype)
+        if rows > n:
+            hs[n:] = 0
+        if rec_mask.size:
+            hm = _workspaces.get("hm", (rows, P), dtype)
+            hm[n:] = 0
+        else:
+            hm = np.empty((0, 0), dtype)
+        if zone_h.size:
+            hz, cz = _workspaces.get("hz", (n, P), dtype), _workspaces.get("cz", (n, C), dtype)
+        else:
+            hz = cz = np.empty((0, 0), dtype)
         loop(
             xw, b_ih, b_hh, bias, units, w_hh_t, panels, w_hr_t, h0, c0, lengths, part, reverse,
             relu, rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape,
-            hs, _workspaces.get("cs", (n, C), dtype), _workspaces.get("hh", (n, GH), dtype),
+            hs, _workspaces.get("cs", (n, C), dtype) if C else np.empty((n, 0), dtype),
+            _workspaces.get("hh", (n, GH), dtype),
             _workspaces.get("hraw", (n, H), dtype) if proj else hs,
-            _workspaces.get("tw", (n, E), dtype), hm,
-            _workspaces.get("hz", (n, P if zone_h.size else 0), dtype),
-            _workspaces.get("cz", (n, C if zone_h.size else 0), dtype), _tail(dtype),
+            _workspaces.get("tw", (n, E), dtype) if E else np.empty((n, 0), dtype), hm, hz, cz,
+            _tail(dtype) if panels.size else np.empty((0, 0), dtype),
         )  # fmt: skip
 
     if len(parts) == 1:
@@ -310,7 +329,8 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
             _in_threads([partial(run, part) for part in parts])
     tape = None
     if need_tape:
-        tape = _Tape(x, lengths, order, reverse, xw, hprev, cprev, taped, hraw_tape,
+        full = full or bool(lengths.min() == T)
+        tape = _Tape(x, lengths, full, order, reverse, xw, hprev, cprev, taped, hraw_tape,
                      regularisers)
     return out, h_n, (c_n if cell.has_cell_state else None), tape
 
@@ -356,18 +376,26 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     def run(part):
         n = part.shape[0]
         dhs = _workspaces.get("dhs", (n, P), dtype)
-        dgw = _workspaces.get("dgw", (_panels.rows_padded(n), GH), dtype)
-        dgw[n:] = 0  # read (and dropped) by the panel product
+        # The panel product reads (and drops) rows_padded(n) rows of its input.
+        rows = _panels.rows_padded(n) if panels.size else n
+        dgw = _workspaces.get("dgw", (rows, GH), dtype)
+        if rows > n:
+            dgw[n:] = 0
+        if zoneout:
+            zd, zcd = _workspaces.get("zd", (n, P), dtype), _workspaces.get("zcd", (n, C), dtype)
+            zero = np.zeros(H, dtype)
+        else:
+            zd = zcd = np.empty((0, 0), dtype)
+            zero = np.empty(0, dtype)
         loop(
             tape.gates, tape.taped, tape.hprev, tape.cprev, b_ih, b_hh, bias, units, w_hh, panels,
             w_hr, grad_output, grad_h_n, grad_c_n, lengths, part, reverse, relu, rec_mask, zone_h,
             zone_c, dgates, dgates_h, dunits, dh0, dc0, dhtot, dhs,
-            _workspaces.get("dcs", (n, C), dtype), dgw,
+            _workspaces.get("dcs", (n, C), dtype) if C else np.empty((n, 0), dtype), dgw,
             _workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
-            np.zeros((n, H), dtype) if proj else _workspaces.get("dhd", (n, direct), dtype),
-            _workspaces.get("zd", (n, P if zoneout else 0), dtype),
-            _workspaces.get("zcd", (n, C if zoneout else 0), dtype),
-            np.zeros(H if zoneout else 0, dtype), _tail(dtype),
+            np.zeros((n, H), dtype) if proj else
+            _workspaces.get("dhd", (n, direct), dtype) if direct else np.empty((n, 0), dtype),
+            zd, zcd, zero, _tail(dtype) if panels.size else np.empty((0, 0), dtype),
         )  # fmt: skip
 
     if len(parts) == 1:
