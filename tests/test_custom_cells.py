@@ -66,14 +66,16 @@ def test_generated_rows_equal_the_built_in_rows(defined, name, dtype):
         (built_in.taped, built_in.direct_grad, built_in.split_grad)
     G, H = cell.n_gates, 7
     rng = np.random.default_rng()
-    x, b_ih, b_hh, hh = (rng.standard_normal(G * H).astype(dtype) for _ in range(4))
+    # The rows' layout: (G, H) blocks of the gates, (E, H) of the taped values, (K, H) of
+    # the per-unit parameters.
+    x, b_ih, b_hh, hh = (rng.standard_normal((G, H)).astype(dtype) for _ in range(4))
     c, h = (rng.standard_normal(H).astype(dtype) for _ in range(2))
-    units = np.zeros(0, dtype)
+    units = np.zeros((0, H), dtype)
     fast = dtype == np.float32
     rtol = 1e-6 if fast else 1e-15
     results, params = [], []
     for one in (cell, built_in):
-        state = [x.copy(), c.copy(), h.copy(), np.full(cell.taped * H, np.nan, dtype)]
+        state = [x.copy(), c.copy(), h.copy(), np.full((cell.taped, H), np.nan, dtype)]
         params.append(one.functions("row_params")(b_ih, b_hh, b_ih + b_hh, units))
         one.functions("row_forward")(state[0], params[-1], hh, state[1], state[2], state[3], 0,
                                      fast, True)
@@ -84,7 +86,7 @@ def test_generated_rows_equal_the_built_in_rows(defined, name, dtype):
     dhraw, g, dc = (rng.standard_normal(H).astype(dtype) for _ in range(3))
     results = []
     for one, p in zip((cell, built_in), params, strict=True):
-        out = [np.full(G * H, np.nan, dtype), np.full(G * H, np.nan, dtype),
+        out = [np.full((G, H), np.nan, dtype), np.full((G, H), np.nan, dtype),
                np.full(H, np.nan, dtype), dc.copy()]
         dhid = out[1] if cell.split_grad else out[0]
         one.functions("row_backward")(tape, taped, h, c, dhraw, g, out[3], out[0], dhid, out[2],

@@ -154,9 +154,6 @@ def generate(derivation, gates, split, states, parameters, parameter_name):
     forward_call = f"{_tuple(outs)} = maths_forward({forward_args}, fast)"
     lines = []
 
-    def blocks(array, prefix, n, indent="    ", row=""):
-        return [f"{indent}{prefix}{k} = {array}{row}[{k} * H : {k + 1} * H]" for k in range(n)]
-
     def gate_inputs(indent, input_part, hidden_part):
         """The statements reading each gate's pre-activation (or its two parts)."""
         out = []
@@ -182,31 +179,23 @@ def generate(derivation, gates, split, states, parameters, parameter_name):
     lines += [f"    return {_tuple([_zero_or(nb, d.gradients[n]) for n in wrt])}", ""]
 
     # -- one batch row, for the CPU time loops and the stepper ----------------------------
-    # What the rows read of the biases and the per-unit parameters, as views made once per
-    # call: a gate's summed bias, or both biases of a split gate; each unit parameter.
-    views, names = [], []
-    for k, g in enumerate(gates):
-        block = f"[{k} * H : {k + 1} * H]"
-        views += [f"b_ih{block}", f"b_hh{block}"] if g in split else [f"bias{block}"]
-        names += [f"bi{k}", f"bh{k}"] if g in split else [f"bs{k}"]
-    views += [f"units[{k} * H : {k + 1} * H]" for k in range(K)]
-    names += [f"up{k}" for k in range(K)]
+    # The rows read (G, H) blocks: of the biases (a gate's summed bias, or both biases of a
+    # split gate), the pre-activations and the tape; and the (K, H) per-unit parameters.
     lines += ["@_scalar", "def row_params(b_ih, b_hh, bias, units):",
-              '    """The per-gate views the rows read (see numrnn.backends.gates)."""',
-              f"    H = bias.shape[0] // {G}", f"    return {_tuple(views)}", ""]
-    slots = [f"xg{k}" for k in range(min(G, len(d.tape)))] + [f"tp{k}" for k in range(n_extra)]
-    units = [f"{var(p)} = up{k}[j]" for k, p in enumerate(parameters)]
+              '    """What the rows read (see numrnn.backends.gates)."""',
+              "    return b_ih, b_hh, bias, units", ""]
+    slots = [f"x[{k}, j]" for k in range(min(G, len(d.tape)))]
+    slots += [f"taped[{k}, j]" for k in range(n_extra)]
+    units = [f"{var(p)} = up[{k}, j]" for k, p in enumerate(parameters)]
     lines += ["@_scalar", "def row_forward(x, params, hh, c, h, taped, relu, fast, keep):",
               '    """One batch row of one step (see numrnn.backends.gates)."""',
-              "    H = h.shape[0]", f"    {_tuple(names)} = params"]
-    lines += blocks("x", "xg", G) + blocks("hh", "hg", G) + blocks("taped", "tp", n_extra)
-    lines += ["    for j in range(H):"]
+              "    bi, bh, bs, up = params", "    for j in range(h.shape[0]):"]
     lines += gate_inputs("        ",
-                         lambda k, s: f"xg{k}[j] + {'bi' if s else 'bs'}{k}[j]",
-                         lambda k, s: f"hg{k}[j]" + (f" + bh{k}[j]" if s else ""))
+                         lambda k, s: f"x[{k}, j] + {'bi' if s else 'bs'}[{k}, j]",
+                         lambda k, s: f"hh[{k}, j]" + (f" + bh[{k}, j]" if s else ""))
     lines += ["        m_h_prev = h[j]"] + (["        m_c_prev = c[j]"] if two else [])
     lines += [f"        {u}" for u in units] + [f"        {forward_call}", "        if keep:"]
-    lines += [f"            {slot}[j] = keep{k}" for k, slot in enumerate(slots)] or \
+    lines += [f"            {slot} = keep{k}" for k, slot in enumerate(slots)] or \
         ["            pass"]
     lines += ["        h[j] = new_h"] + (["        c[j] = new_c"] if two else []) + [""]
 
@@ -214,22 +203,20 @@ def generate(derivation, gates, split, states, parameters, parameter_name):
               "def row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, "
               "params, dunits, relu):",
               '    """One batch row of one step backward (see numrnn.backends.gates)."""',
-              "    H = dhraw.shape[0]", f"    {_tuple(names)} = params"]
-    lines += blocks("gates", "xg", G) + blocks("taped", "tp", n_extra)
-    lines += blocks("dx", "dx", G) + (blocks("dhid", "dg", G) if split_grad else [])
-    lines += blocks("dunits", "du", K)
-    args = [f"{slot}[j]" for slot in slots] + ["hprev[j]"] + (["cprev[j]"] if two else [])
-    args += [f"up{k}[j]" for k in range(K)] + ["dhraw[j] + g[j]"] + (["dc[j]"] if two else [])
-    lines += ["    for j in range(H):", f"        {grads} = maths_backward({', '.join(args)})"]
+              "    up = params[3]", "    for j in range(dhraw.shape[0]):"]
+    args = [slot.replace("x[", "gates[") for slot in slots] + ["hprev[j]"]
+    args += (["cprev[j]"] if two else []) + [f"up[{k}, j]" for k in range(K)]
+    args += ["dhraw[j] + g[j]"] + (["dc[j]"] if two else [])
+    lines += [f"        {grads} = maths_backward({', '.join(args)})"]
     for k, g in enumerate(gates):
         if g in split:
-            lines += [f"        dx{k}[j] = d_ax_{g}", f"        dg{k}[j] = d_ah_{g}"]
+            lines += [f"        dx[{k}, j] = d_ax_{g}", f"        dhid[{k}, j] = d_ah_{g}"]
         else:
-            lines += [f"        dx{k}[j] = d_a_{g}"]
-            lines += [f"        dg{k}[j] = d_a_{g}"] if split_grad else []
+            lines += [f"        dx[{k}, j] = d_a_{g}"]
+            lines += [f"        dhid[{k}, j] = d_a_{g}"] if split_grad else []
     lines += ["        ddirect[j] = d_h_prev"] if d.uses_h_prev else []
     lines += ["        dc[j] = d_c_prev"] if two else []
-    lines += [f"        du{k}[j] = d_{p}" for k, p in enumerate(parameters)] + [""]
+    lines += [f"        dunits[{k}, j] = d_{p}" for k, p in enumerate(parameters)] + [""]
 
     # -- one unit of one batch row, for the CUDA kernels ----------------------------------
     if G <= 4:  # the kernels hand over the hidden parts of four gates at the most

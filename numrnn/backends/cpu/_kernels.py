@@ -272,7 +272,17 @@ def _forward(
     _gather_rows(h0, order, hs)
     if TWO_STATES:  # noqa: F821 (a global of each specialisation)
         _gather_rows(c0, order, cs)
-    params = ROW_PARAMS(b_ih, b_hh, bias, units)  # noqa: F821 (a global of each specialisation)
+    H = xw.shape[2] // GATES  # noqa: F821 (a global of each specialisation)
+    # The rows read (G, H) blocks of the gates, (E, H) of the taped values and (K, H) of
+    # the per-unit parameters.
+    G, E, K = GATES, TAPED, UNIT_WIDTH  # noqa: F821 (globals of each specialisation)
+    params = ROW_PARAMS(  # noqa: F821
+        b_ih.reshape((G, H)), b_hh.reshape((G, H)), bias.reshape((G, H)), units.reshape((K, H))
+    )
+    xw_blocks = xw.reshape((T, xw.shape[1], G, H))
+    hh_blocks = hh.reshape((hh.shape[0], G, H))
+    taped_blocks = taped.reshape((taped.shape[0], taped.shape[1], E, H))
+    tw_blocks = tw.reshape((tw.shape[0], E, H))
     nb = B
     for s in range(T):
         nb = _active_count(lengths, order, s, nb)
@@ -300,8 +310,8 @@ def _forward(
                 _copy(hs[k], hz[k])
                 _copy(cs[k], cz[k])
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
-                xw[t, b], params, hh[k], cs[k], hraw[k],
-                taped[t, b] if tape else tw[k], relu, fast, True,
+                xw_blocks[t, b], params, hh_blocks[k], cs[k], hraw[k],
+                taped_blocks[t, b] if tape else tw_blocks[k], relu, fast, True,
             )  # fmt: skip
             if proj and tape:
                 _copy(hraw[k], hraw_tape[t, b])
@@ -389,7 +399,17 @@ def _backward(
     _gather_rows(grad_hn, order, dhs)
     if TWO_STATES:  # noqa: F821
         _gather_rows(grad_cn, order, dcs)
-    params = ROW_PARAMS(b_ih, b_hh, bias, units)  # noqa: F821
+    H = gates.shape[2] // GATES  # noqa: F821
+    # The rows read (G, H) blocks of the gates, (E, H) of the taped values and (K, H) of
+    # the per-unit parameters.
+    G, E, K = GATES, TAPED, UNIT_WIDTH  # noqa: F821 (globals of each specialisation)
+    params = ROW_PARAMS(  # noqa: F821
+        b_ih.reshape((G, H)), b_hh.reshape((G, H)), bias.reshape((G, H)), units.reshape((K, H))
+    )
+    B = gates.shape[1]
+    gate_blocks, taped_blocks = gates.reshape((T, B, G, H)), taped.reshape((T, B, E, H))
+    dx_blocks, dhid_blocks = dgates.reshape((T, B, G, H)), dgates_h.reshape((T, B, G, H))
+    dunit_blocks = dunits.reshape((T, B, K, H))
     nb = np.int64(0)  # not the literal 0: _active_count is then compiled once, not twice
     for s in range(T - 1, -1, -1):
         nb = _active_count(lengths, order, s, nb)
@@ -416,9 +436,9 @@ def _backward(
                 _unzone(zone_c[t, b], dcs[k], zcd[k])
             # Without a projection or zoneout the row adds grad_out_t itself (one pass fewer).
             ROW_BACKWARD(  # noqa: F821 (a global of each specialisation)
-                gates[t, b], taped[t, b], hprev[t, b], cprev[t, b], dhraw[k],
-                dhd[k] if proj else zero if zoneout else grad_out[t, b], dcs[k], dgates[t, b],
-                dgates_h[t, b], dhd[k], params, dunits[t, b], relu,
+                gate_blocks[t, b], taped_blocks[t, b], hprev[t, b], cprev[t, b], dhraw[k],
+                dhd[k] if proj else zero if zoneout else grad_out[t, b], dcs[k],
+                dx_blocks[t, b], dhid_blocks[t, b], dhd[k], params, dunit_blocks[t, b], relu,
             )  # fmt: skip
         if DIAGONAL:  # noqa: F821
             for k in range(nb):
@@ -479,7 +499,8 @@ def loops(cell, packed, regularised):
     if made is None:
         compiler = cell_compiler(cell)
         prefix = cell.variant + ("_packed" if packed else "") + ("_reg" if regularised else "")
-        flags = {"TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad,
+        flags = {"GATES": cell.n_gates, "TAPED": cell.taped, "UNIT_WIDTH": cell.unit_width,
+                 "TWO_STATES": cell.has_cell_state, "DIRECT_GRAD": cell.direct_grad,
                  "SPLIT_GRAD": cell.split_grad, "DIAGONAL": cell.diagonal,
                  "ROW_PARAMS": cell.functions("row_params"), "PACKED": bool(packed),
                  "REGULARISED": bool(regularised), "PROJECTION": cell.projection}

@@ -154,7 +154,10 @@ def _step(x, model, prev, record):
     L, H, P, relu = head[_LAYERS], head[_HIDDEN], head[_OUTPUT], head[_RELU]
     layout = carray(_ptr(model + 8 * _HEADER), (L, _LAYOUT), np.int64)
     B = x.shape[0] if x.ndim == 2 else 1
-    GH = GATES * H  # noqa: F821 (a global of each specialisation)
+    # The rows read (G, H) blocks of the gates, (E, H) of the taped values and (K, H) of
+    # the per-unit parameters.
+    G, E, K = GATES, TAPED, UNIT_WIDTH  # noqa: F821 (globals of each specialisation)
+    GH = G * H
     src = carray(_ptr(prev), _RECORD, np.int64)
     dst = carray(_ptr(record), _RECORD, np.int64)
     h0 = carray(_ptr(src[_H_AT]), (L, B, P), dtype)
@@ -164,23 +167,27 @@ def _step(x, model, prev, record):
     c_n = carray(_ptr(dst[_C_AT]), (L, B, H), dtype)
     # The input and hidden parts of the pre-activations, the summed biases, the
     # unprojected state and the cell's taped values (unused: no backward).
-    size = 3 * GH + H + TAPED * H  # noqa: F821
+    size = 3 * GH + H + E * H
     work = carray(_ptr(_round_up(record + 8 * _RECORD, _ALIGN)), size, dtype)
     xg = work[:GH]
     hg = work[GH : 2 * GH]
     bias = work[2 * GH : 3 * GH]
     hraw = work[3 * GH : 3 * GH + H]
-    taped = work[3 * GH + H :]
+    taped = work[3 * GH + H :].reshape((E, H))
+    xg_blocks, hg_blocks = xg.reshape((G, H)), hg.reshape((G, H))
     for layer in range(L):
         lay = layout[layer]
         w_ih_t = carray(_ptr(lay[_WIH]), (lay[_INPUTS], GH), dtype)
         b_ih = carray(_ptr(lay[_BIH]), GH, dtype)
         b_hh = carray(_ptr(lay[_BHH]), GH, dtype)
-        units = carray(_ptr(lay[_UNITS]), UNIT_WIDTH * H, dtype)  # noqa: F821
+        units = carray(_ptr(lay[_UNITS]), K * H, dtype)
         proj = lay[_WHR] != 0
         for j in range(GH):
             bias[j] = b_ih[j] + b_hh[j]
-        params = ROW_PARAMS(b_ih, b_hh, bias, units)  # noqa: F821
+        params = ROW_PARAMS(  # noqa: F821
+            b_ih.reshape((G, H)), b_hh.reshape((G, H)), bias.reshape((G, H)),
+            units.reshape((K, H)),
+        )
         for b in range(B):
             h_prev = h0[layer, b]
             h = h_n[layer, b]
@@ -201,8 +208,8 @@ def _step(x, model, prev, record):
                 for j in range(P):
                     h[j] = h_prev[j]
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
-                xg, params, hg, c, h_raw, taped, relu, fast, False
-            )
+                xg_blocks, params, hg_blocks, c, h_raw, taped, relu, fast, False
+            )  # fmt: skip
             if proj:
                 _product(hraw, carray(_ptr(lay[_WHR]), (H, P), dtype), h)
             if layer == L - 1:

@@ -70,18 +70,24 @@ functions above, for the CPU time loops and the stepper (registered per cell
 in :mod:`numrnn._cells`; they inline into a loop skeleton compiled per cell)::
 
     {cell}_row_params(b_ih, b_hh, bias, units) -> params
-        # what the rows read of the biases (bias = b_ih + b_hh) and of the
-        # cell's per-unit parameters ``units`` (K*H; size 0 without), split
-        # into per-gate views once per call: split on every row of every
-        # step, the GRU's forward ran 12% slower at H = 32
+        # what the rows read of the biases (bias = b_ih + b_hh), as (G, H)
+        # blocks, and of the cell's per-unit parameters ``units``, a (K, H)
+        # block (K = 0 without); called once per call, not per row
     {cell}_row_forward(x, params, hh, c, h, taped, relu, fast, keep)
-        # x: the row of X W_ihᵀ (G*H); params: from row_params; hh: the row
-        # of h_prev W_hhᵀ (G*H, no bias); c: c_prev (H), updated in place to c
-        # (LSTM); h: h_prev (H) on entry for a cell without projection (GRU
-        # reads it), updated in place to the new hidden state before any
-        # projection.  Where ``keep``, x is overwritten with the gate values
-        # and taped with the cell's extra tape values (the time loops'
-        # tape); the stepper keeps none.
+        # x: the row of X W_ihᵀ, (G, H): gate k at unit j is x[k, j];
+        # params: from row_params; hh: the row of h_prev W_hhᵀ (G, H, no
+        # bias); c: c_prev (H), updated in place to c (LSTM); h: h_prev (H) on
+        # entry for a cell without projection (GRU reads it), updated in place
+        # to the new hidden state before any projection; taped: (E, H).  Where
+        # ``keep``, x is overwritten with the gate values and taped with the
+        # cell's extra tape values (the time loops' tape); the stepper keeps
+        # none.
+        # The callers hand over (G, H) blocks, made once per call, rather
+        # than flat rows: a row function that took flat rows and split them
+        # into per-gate views would repeat that split in every cell, and
+        # reading x[k*H + j] instead (no views) kept the loop from vectorising
+        # (a wrap-around test on every index: the LSTM's forward ran 2x
+        # slower).
         # ``keep`` is a compile-time constant, like ``fast``: with the five
         # stores per unit the stepper does not need, its LSTM loop did not
         # vectorise.  And h is one array updated in place, not an input and
@@ -89,13 +95,14 @@ in :mod:`numrnn._cells`; they inline into a loop skeleton compiled per cell)::
         # safe to vectorise (the GRU's ran 3.5x slower).
     {cell}_row_backward(gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid,
                         ddirect, params, dunits, relu)
+        # gates (G, H), taped (E, H): the forward's tape of this row;
         # dhraw + g: dL/dhraw of this step (g the output's gradient, added
         # here rather than in a pass of its own); dc: dL/dc in, dL/dc_prev out
         # (LSTM);
-        # dx, dhid: gradients of the input and hidden parts of the
+        # dx, dhid (G, H): gradients of the input and hidden parts of the
         # pre-activations (one array unless the cell's split_grad);
-        # params: from row_params; dunits: this step's part of the gradient
-        # of the per-unit parameters (K*H);
+        # params: from row_params; dunits (K, H): this step's part of the
+        # gradient of the per-unit parameters;
         # ddirect: the part of dL/dh_prev not through W_hh (direct_grad)
 
 Units: one hidden unit j of batch row b at time t, for the CUDA kernels

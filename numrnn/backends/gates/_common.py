@@ -86,21 +86,9 @@ def sigmoid(x, fast):
 
 
 @_scalar
-def _split3(a, H):
-    """The three gate blocks of a row of length 3H, as views."""
-    return a[:H], a[H : 2 * H], a[2 * H : 3 * H]
-
-
-@_scalar
-def _split4(a, H):
-    """The four gate blocks of a row of length 4H, as views."""
-    return a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H : 4 * H]
-
-
-@_scalar
-def _split2(a, H):
-    """The two gate blocks of a row of length 2H, as views."""
-    return a[:H], a[H : 2 * H]
+def summed_bias(b_ih, b_hh, bias, units):
+    """The row parameters of a cell whose rows read the summed bias alone."""
+    return bias
 
 
 @_scalar

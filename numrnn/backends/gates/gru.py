@@ -4,7 +4,7 @@
 See :mod:`numrnn.backends.gates` for the conventions and signatures.
 """
 
-from ._common import _ONE, _ZERO, _relu, _scalar, _split2, _split3, sigmoid, tanh
+from ._common import _ONE, _ZERO, _relu, _scalar, sigmoid, summed_bias, tanh
 
 
 @_scalar
@@ -65,32 +65,22 @@ def gru_gates_backward(r, z, n, hn, h_prev, dh):
 
 @_scalar
 def gru_row_params(b_ih, b_hh, bias, units):
-    """The GRU's row parameters: both biases of each gate (r's hidden part stays apart)."""
-    H = b_ih.shape[0] // 3
-    return _split3(b_ih, H), _split3(b_hh, H)
+    """The GRU's row parameters: both biases (r's hidden part stays apart)."""
+    return b_ih, b_hh
 
 
 @_scalar
 def gru_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
     """One row of a GRU step: x keeps r, z, n; taped = W_hn h + b_hn; h becomes h'."""
-    H = h.shape[0]
-    xr, xz, xn = _split3(x, H)
-    hr, hz, hn = _split3(hh, H)
-    (bir, biz, bin_), (bhr, bhz, bhn) = params
-    for j in range(H):
-        hn_j = hn[j] + bhn[j]
+    bi, bh = params
+    for j in range(h.shape[0]):
+        hn_j = hh[2, j] + bh[2, j]
         r, z, n, h[j] = gru_gates(
-            xr[j] + bir[j],
-            xz[j] + biz[j],
-            xn[j] + bin_[j],
-            hr[j] + bhr[j],
-            hz[j] + bhz[j],
-            hn_j,
-            h[j],
-            fast,
-        )
+            x[0, j] + bi[0, j], x[1, j] + bi[1, j], x[2, j] + bi[2, j],
+            hh[0, j] + bh[0, j], hh[1, j] + bh[1, j], hn_j, h[j], fast,
+        )  # fmt: skip
         if keep:
-            xr[j], xz[j], xn[j], taped[j] = r, z, n, hn_j
+            x[0, j], x[1, j], x[2, j], taped[0, j] = r, z, n, hn_j
 
 
 @_scalar
@@ -98,48 +88,36 @@ def gru_row_backward(
     gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
 ):
     """One row of a GRU step backward: dx, dhid of r, z, n; ddirect = z dh."""
-    H = dhraw.shape[0]
-    r, z, n = _split3(gates, H)
-    dxr, dxz, dxn = _split3(dx, H)
-    dhr, dhz, dhn = _split3(dhid, H)
-    for j in range(H):
-        dr, dz, dxn[j], dhn[j], ddirect[j] = gru_gates_backward(
-            r[j], z[j], n[j], taped[j], hprev[j], dhraw[j] + g[j]
+    for j in range(dhraw.shape[0]):
+        dr, dz, dx[2, j], dhid[2, j], ddirect[j] = gru_gates_backward(
+            gates[0, j], gates[1, j], gates[2, j], taped[0, j], hprev[j], dhraw[j] + g[j]
         )
-        dxr[j] = dr
-        dxz[j] = dz
-        dhr[j] = dr
-        dhz[j] = dz
+        dx[0, j], dx[1, j], dhid[0, j], dhid[1, j] = dr, dz, dr, dz
 
 
 @_scalar
 def gru_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
                      keep):
     """One unit of a GRU step: the tape keeps r, z, n, W_hn h + b_hn; returns (h, c_prev)."""
-    r, z, n, h = gru_gates(
-        xp[t, b, j], xp[t, b, H + j], xp[t, b, 2 * H + j], p0, p1, p2, h_prev, fast
-    )
+    x = xp[t, b]
+    r, z, n, h = gru_gates(x[j], x[H + j], x[2 * H + j], p0, p1, p2, h_prev, fast)
     if keep:
-        gates[t, b, j] = r
-        gates[t, b, H + j] = z
-        gates[t, b, 2 * H + j] = n
-        gates[t, b, 3 * H + j] = p2
+        row = gates[t, b]
+        row[j], row[H + j], row[2 * H + j], row[3 * H + j] = r, z, n, p2
     return h, c_prev
 
 
 @_scalar
 def gru_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units, relu):
     """One unit of a GRU step backward: dgx, dgh of r, z, n; returns (z dh, dc)."""
+    kept = gates[t, b]
     dar, daz, dxn, dhn, dh_direct = gru_gates_backward(
-        gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j], gates[t, b, 3 * H + j],
-        h_prev, dh,
-    )  # fmt: skip
-    dgx[t, b, j] = dar
-    dgx[t, b, H + j] = daz
-    dgx[t, b, 2 * H + j] = dxn
-    dgh[t, b, j] = dar
-    dgh[t, b, H + j] = daz
-    dgh[t, b, 2 * H + j] = dhn
+        kept[j], kept[H + j], kept[2 * H + j], kept[3 * H + j], h_prev, dh
+    )
+    row = dgx[t, b]
+    row[j], row[H + j], row[2 * H + j] = dar, daz, dxn
+    row = dgh[t, b]
+    row[j], row[H + j], row[2 * H + j] = dar, daz, dhn
     return dh_direct, dc
 
 
@@ -163,23 +141,20 @@ def ligru_gates_backward(z, n, h_prev, dh):
     return daz, dan, dh * z
 
 
-@_scalar
-def ligru_row_params(b_ih, b_hh, bias, units):
-    """The Li-GRU's row parameters: the summed bias of each gate."""
-    return _split2(bias, bias.shape[0] // 2)
+#: The Li-GRU's rows read the summed bias alone.
+ligru_row_params = summed_bias
 
 
 @_scalar
 def ligru_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
     """One row of a Li-GRU step: x keeps z, n; h becomes h'."""
-    H = h.shape[0]
-    xz, xn = _split2(x, H)
-    hz, hn = _split2(hh, H)
-    bz, bn = params
-    for j in range(H):
-        z, n, h_j = ligru_gates(xz[j] + bz[j] + hz[j], xn[j] + bn[j] + hn[j], h[j], fast)
+    b = params
+    for j in range(h.shape[0]):
+        z, n, h_j = ligru_gates(
+            x[0, j] + b[0, j] + hh[0, j], x[1, j] + b[1, j] + hh[1, j], h[j], fast
+        )
         if keep:
-            xz[j], xn[j] = z, n
+            x[0, j], x[1, j] = z, n
         h[j] = h_j
 
 
@@ -188,21 +163,21 @@ def ligru_row_backward(
     gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
 ):
     """One row of a Li-GRU step backward: dx of z, n; ddirect = z dh."""
-    H = dhraw.shape[0]
-    gz, gn = _split2(gates, H)
-    dz, dn = _split2(dx, H)
-    for j in range(H):
-        dz[j], dn[j], ddirect[j] = ligru_gates_backward(gz[j], gn[j], hprev[j], dhraw[j] + g[j])
+    for j in range(dhraw.shape[0]):
+        dx[0, j], dx[1, j], ddirect[j] = ligru_gates_backward(
+            gates[0, j], gates[1, j], hprev[j], dhraw[j] + g[j]
+        )
 
 
 @_scalar
 def ligru_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
                        keep):
     """One unit of a Li-GRU step: the tape keeps z, n; returns (h, c_prev)."""
-    z, n, h = ligru_gates(xp[t, b, j] + p0, xp[t, b, H + j] + p1, h_prev, fast)
+    x = xp[t, b]
+    z, n, h = ligru_gates(x[j] + p0, x[H + j] + p1, h_prev, fast)
     if keep:
-        gates[t, b, j] = z
-        gates[t, b, H + j] = n
+        row = gates[t, b]
+        row[j], row[H + j] = z, n
     return h, c_prev
 
 
@@ -210,7 +185,8 @@ def ligru_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, un
 def ligru_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units,
                         relu):
     """One unit of a Li-GRU step backward: dgx of z, n; returns (z dh, dc)."""
-    daz, dan, dh_direct = ligru_gates_backward(gates[t, b, j], gates[t, b, H + j], h_prev, dh)
-    dgx[t, b, j] = daz
-    dgx[t, b, H + j] = dan
+    kept = gates[t, b]
+    daz, dan, dh_direct = ligru_gates_backward(kept[j], kept[H + j], h_prev, dh)
+    row = dgx[t, b]
+    row[j], row[H + j] = daz, dan
     return dh_direct, dc

@@ -5,7 +5,7 @@ per unit of a kernel (CUDA).
 See :mod:`numrnn.backends.gates` for the conventions and signatures.
 """
 
-from ._common import _ONE, _scalar, _split3, _split4, sigmoid, tanh
+from ._common import _ONE, _scalar, sigmoid, summed_bias, tanh
 
 
 @_scalar
@@ -72,79 +72,6 @@ def lstm_gates_backward(i, f, g, o, c_prev, tanh_c, dh_raw, dc):
 
 
 @_scalar
-def lstm_row_params(b_ih, b_hh, bias, units):
-    """The LSTM's row parameters: the summed bias of each gate."""
-    return _split4(bias, bias.shape[0] // 4)
-
-
-@_scalar
-def lstm_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
-    """One row of an LSTM step: x keeps i, f, g, o; c, h = o tanh c, taped = tanh c."""
-    H = c.shape[0]
-    xi, xf, xg, xo = _split4(x, H)
-    hi, hf, hg, ho = _split4(hh, H)
-    bi, bf, bg, bo = params
-    for j in range(H):
-        i, f, g, o, c_j, tanh_c = lstm_gates(
-            xi[j] + bi[j] + hi[j],
-            xf[j] + bf[j] + hf[j],
-            xg[j] + bg[j] + hg[j],
-            xo[j] + bo[j] + ho[j],
-            c[j],
-            fast,
-        )
-        if keep:
-            xi[j], xf[j], xg[j], xo[j], taped[j] = i, f, g, o, tanh_c
-        c[j] = c_j
-        h[j] = o * tanh_c
-
-
-@_scalar
-def lstm_row_backward(
-    gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
-):
-    """One row of an LSTM step backward: dx of i, f, g, o; dc becomes dL/dc_prev."""
-    H = dc.shape[0]
-    gi, gf, gg, go = _split4(gates, H)
-    di, df, dg, do = _split4(dx, H)
-    for j in range(H):
-        di[j], df[j], dg[j], do[j], dc[j] = lstm_gates_backward(
-            gi[j], gf[j], gg[j], go[j], cprev[j], taped[j], dhraw[j] + g[j], dc[j]
-        )
-
-
-@_scalar
-def lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
-                      keep):
-    """One unit of an LSTM step: the tape keeps i, f, g, o, tanh c; returns (o tanh c, c)."""
-    i, f, g, o, c, tanh_c = lstm_gates(
-        xp[t, b, j] + p0, xp[t, b, H + j] + p1, xp[t, b, 2 * H + j] + p2,
-        xp[t, b, 3 * H + j] + p3, c_prev, fast,
-    )  # fmt: skip
-    if keep:
-        gates[t, b, j] = i
-        gates[t, b, H + j] = f
-        gates[t, b, 2 * H + j] = g
-        gates[t, b, 3 * H + j] = o
-        gates[t, b, 4 * H + j] = tanh_c
-    return o * tanh_c, c
-
-
-@_scalar
-def lstm_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units, relu):
-    """One unit of an LSTM step backward: dgx of i, f, g, o; returns (0, dc_prev)."""
-    dai, daf, dag, dao, dc_prev = lstm_gates_backward(
-        gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j], gates[t, b, 3 * H + j],
-        c_prev, gates[t, b, 4 * H + j], dh, dc,
-    )  # fmt: skip
-    dgx[t, b, j] = dai
-    dgx[t, b, H + j] = daf
-    dgx[t, b, 2 * H + j] = dag
-    dgx[t, b, 3 * H + j] = dao
-    return dc_prev, dc_prev
-
-
-@_scalar
 def lstm_cifg_gates(af, ag, ao, c_prev, fast):
     """One CIFG-LSTM unit, forward: the input gate is 1 - f.
 
@@ -175,25 +102,21 @@ def lstm_cifg_gates_backward(f, g, o, c_prev, tanh_c, dh_raw, dc):
     return daf, dag, dao, dct * f
 
 
-@_scalar
-def lstm_cifg_row_params(b_ih, b_hh, bias, units):
-    """The CIFG-LSTM's row parameters: the summed bias of each gate."""
-    return _split3(bias, bias.shape[0] // 3)
+#: The CIFG-LSTM's rows read the summed bias alone.
+lstm_cifg_row_params = summed_bias
 
 
 @_scalar
 def lstm_cifg_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
     """One row of a CIFG-LSTM step: x keeps f, g, o; c, h = o tanh c, taped = tanh c."""
-    H = c.shape[0]
-    xf, xg, xo = _split3(x, H)
-    hf, hg, ho = _split3(hh, H)
-    bf, bg, bo = params
-    for j in range(H):
+    b = params
+    for j in range(c.shape[0]):
         f, g, o, c_j, tanh_c = lstm_cifg_gates(
-            xf[j] + bf[j] + hf[j], xg[j] + bg[j] + hg[j], xo[j] + bo[j] + ho[j], c[j], fast
-        )
+            x[0, j] + b[0, j] + hh[0, j], x[1, j] + b[1, j] + hh[1, j],
+            x[2, j] + b[2, j] + hh[2, j], c[j], fast,
+        )  # fmt: skip
         if keep:
-            xf[j], xg[j], xo[j], taped[j] = f, g, o, tanh_c
+            x[0, j], x[1, j], x[2, j], taped[0, j] = f, g, o, tanh_c
         c[j] = c_j
         h[j] = o * tanh_c
 
@@ -203,12 +126,9 @@ def lstm_cifg_row_backward(
     gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
 ):
     """One row of a CIFG-LSTM step backward: dx of f, g, o; dc becomes dL/dc_prev."""
-    H = dc.shape[0]
-    gf, gg, go = _split3(gates, H)
-    df, dg, do = _split3(dx, H)
-    for j in range(H):
-        df[j], dg[j], do[j], dc[j] = lstm_cifg_gates_backward(
-            gf[j], gg[j], go[j], cprev[j], taped[j], dhraw[j] + g[j], dc[j]
+    for j in range(dc.shape[0]):
+        dx[0, j], dx[1, j], dx[2, j], dc[j] = lstm_cifg_gates_backward(
+            gates[0, j], gates[1, j], gates[2, j], cprev[j], taped[0, j], dhraw[j] + g[j], dc[j]
         )
 
 
@@ -216,14 +136,11 @@ def lstm_cifg_row_backward(
 def lstm_cifg_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu,
                            fast, keep):
     """One unit of a CIFG-LSTM step: the tape keeps f, g, o, tanh c; returns (o tanh c, c)."""
-    f, g, o, c, tanh_c = lstm_cifg_gates(
-        xp[t, b, j] + p0, xp[t, b, H + j] + p1, xp[t, b, 2 * H + j] + p2, c_prev, fast
-    )
+    x = xp[t, b]
+    f, g, o, c, tanh_c = lstm_cifg_gates(x[j] + p0, x[H + j] + p1, x[2 * H + j] + p2, c_prev, fast)
     if keep:
-        gates[t, b, j] = f
-        gates[t, b, H + j] = g
-        gates[t, b, 2 * H + j] = o
-        gates[t, b, 3 * H + j] = tanh_c
+        row = gates[t, b]
+        row[j], row[H + j], row[2 * H + j], row[3 * H + j] = f, g, o, tanh_c
     return o * tanh_c, c
 
 
@@ -231,13 +148,12 @@ def lstm_cifg_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev
 def lstm_cifg_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units,
                             relu):
     """One unit of a CIFG-LSTM step backward: dgx of f, g, o; returns (0, dc_prev)."""
+    kept = gates[t, b]
     daf, dag, dao, dc_prev = lstm_cifg_gates_backward(
-        gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j], c_prev,
-        gates[t, b, 3 * H + j], dh, dc,
-    )  # fmt: skip
-    dgx[t, b, j] = daf
-    dgx[t, b, H + j] = dag
-    dgx[t, b, 2 * H + j] = dao
+        kept[j], kept[H + j], kept[2 * H + j], c_prev, kept[3 * H + j], dh, dc
+    )
+    row = dgx[t, b]
+    row[j], row[H + j], row[2 * H + j] = daf, dag, dao
     return dc_prev, dc_prev
 
 
@@ -274,29 +190,114 @@ def lstm_peephole_gates_backward(i, f, g, o, c_prev, tanh_c, pi, pf, po, dh_raw,
     return dai, daf, dag, dao, dc_prev, dai * c_prev, daf * c_prev, dao * (f * c_prev + i * g)
 
 
+#: The LSTM's rows read the summed bias alone.
+lstm_row_params = summed_bias
+
+
 @_scalar
 def lstm_peephole_row_params(b_ih, b_hh, bias, units):
-    """The peephole LSTM's row parameters: the summed bias of each gate, and p_i, p_f, p_o."""
-    H = bias.shape[0] // 4
-    return _split4(bias, H), _split3(units, H)
+    """The peephole LSTM's row parameters: the summed bias, and p_i, p_f, p_o."""
+    return bias, units
+
+
+# The LSTM and the peephole LSTM share their rows and units: ``peephole`` is a constant of
+# each caller (the function inlines into it, and the branch not taken is dropped).
+
+
+@_scalar
+def _lstm_row_forward(x, b, hh, c, h, taped, p, fast, keep, peephole):
+    """One row of an LSTM step, with the peepholes p (3, H) where ``peephole``."""
+    for j in range(c.shape[0]):
+        ai = x[0, j] + b[0, j] + hh[0, j]
+        af = x[1, j] + b[1, j] + hh[1, j]
+        ag = x[2, j] + b[2, j] + hh[2, j]
+        ao = x[3, j] + b[3, j] + hh[3, j]
+        if peephole:
+            i, f, g, o, c_j, tanh_c = lstm_peephole_gates(
+                ai, af, ag, ao, c[j], p[0, j], p[1, j], p[2, j], fast
+            )
+        else:
+            i, f, g, o, c_j, tanh_c = lstm_gates(ai, af, ag, ao, c[j], fast)
+        if keep:
+            x[0, j], x[1, j], x[2, j], x[3, j], taped[0, j] = i, f, g, o, tanh_c
+        c[j] = c_j
+        h[j] = o * tanh_c
+
+
+@_scalar
+def _lstm_row_backward(gates, taped, cprev, dhraw, g, dc, dx, p, dp, peephole):
+    """One row of an LSTM step backward; the peepholes' gradients go to dp where
+    ``peephole``."""
+    for j in range(dc.shape[0]):
+        i, f, gg, o, tanh_c = gates[0, j], gates[1, j], gates[2, j], gates[3, j], taped[0, j]
+        if peephole:
+            dx[0, j], dx[1, j], dx[2, j], dx[3, j], dc[j], dp[0, j], dp[1, j], dp[2, j] = \
+                lstm_peephole_gates_backward(
+                    i, f, gg, o, cprev[j], tanh_c, p[0, j], p[1, j], p[2, j], dhraw[j] + g[j],
+                    dc[j],
+                )  # fmt: skip
+        else:
+            dx[0, j], dx[1, j], dx[2, j], dx[3, j], dc[j] = lstm_gates_backward(
+                i, f, gg, o, cprev[j], tanh_c, dhraw[j] + g[j], dc[j]
+            )
+
+
+@_scalar
+def _lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, c_prev, units, fast, keep,
+                       peephole):
+    """One unit of an LSTM step, with the peepholes of ``units`` where ``peephole``."""
+    x = xp[t, b]
+    ai, af, ag, ao = x[j] + p0, x[H + j] + p1, x[2 * H + j] + p2, x[3 * H + j] + p3
+    if peephole:
+        i, f, g, o, c, tanh_c = lstm_peephole_gates(
+            ai, af, ag, ao, c_prev, units[j], units[H + j], units[2 * H + j], fast
+        )
+    else:
+        i, f, g, o, c, tanh_c = lstm_gates(ai, af, ag, ao, c_prev, fast)
+    if keep:
+        row = gates[t, b]
+        row[j], row[H + j], row[2 * H + j], row[3 * H + j], row[4 * H + j] = i, f, g, o, tanh_c
+    return o * tanh_c, c
+
+
+@_scalar
+def _lstm_unit_backward(gates, dgx, dunits, t, b, j, H, c_prev, dh, dc, units, peephole):
+    """One unit of an LSTM step backward; the peepholes' gradients go to dunits where
+    ``peephole``."""
+    kept = gates[t, b]
+    i, f, g, o, tanh_c = kept[j], kept[H + j], kept[2 * H + j], kept[3 * H + j], kept[4 * H + j]
+    dx = dgx[t, b]
+    if peephole:
+        dp = dunits[t, b]
+        dx[j], dx[H + j], dx[2 * H + j], dx[3 * H + j], dc_prev, dp[j], dp[H + j], dp[2 * H + j] = \
+            lstm_peephole_gates_backward(
+                i, f, g, o, c_prev, tanh_c, units[j], units[H + j], units[2 * H + j], dh, dc
+            )  # fmt: skip
+    else:
+        dx[j], dx[H + j], dx[2 * H + j], dx[3 * H + j], dc_prev = lstm_gates_backward(
+            i, f, g, o, c_prev, tanh_c, dh, dc
+        )
+    return dc_prev, dc_prev
+
+
+@_scalar
+def lstm_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
+    """One row of an LSTM step: x keeps i, f, g, o; c, h = o tanh c, taped = tanh c."""
+    _lstm_row_forward(x, params, hh, c, h, taped, params, fast, keep, False)
 
 
 @_scalar
 def lstm_peephole_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
     """One row of a peephole-LSTM step: x keeps i, f, g, o; c, h = o tanh c, taped = tanh c."""
-    H = c.shape[0]
-    xi, xf, xg, xo = _split4(x, H)
-    hi, hf, hg, ho = _split4(hh, H)
-    (bi, bf, bg, bo), (pi, pf, po) = params
-    for j in range(H):
-        i, f, g, o, c_j, tanh_c = lstm_peephole_gates(
-            xi[j] + bi[j] + hi[j], xf[j] + bf[j] + hf[j], xg[j] + bg[j] + hg[j],
-            xo[j] + bo[j] + ho[j], c[j], pi[j], pf[j], po[j], fast,
-        )  # fmt: skip
-        if keep:
-            xi[j], xf[j], xg[j], xo[j], taped[j] = i, f, g, o, tanh_c
-        c[j] = c_j
-        h[j] = o * tanh_c
+    _lstm_row_forward(x, params[0], hh, c, h, taped, params[1], fast, keep, True)
+
+
+@_scalar
+def lstm_row_backward(
+    gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
+):
+    """One row of an LSTM step backward: dx of i, f, g, o; dc becomes dL/dc_prev."""
+    _lstm_row_backward(gates, taped, cprev, dhraw, g, dc, dx, params, dunits, False)
 
 
 @_scalar
@@ -305,16 +306,15 @@ def lstm_peephole_row_backward(
 ):
     """One row of a peephole-LSTM step backward: dx of i, f, g, o, dunits of p_i, p_f, p_o;
     dc becomes dL/dc_prev."""
-    H = dc.shape[0]
-    gi, gf, gg, go = _split4(gates, H)
-    di, df, dg, do = _split4(dx, H)
-    pi, pf, po = params[1]
-    dpi, dpf, dpo = _split3(dunits, H)
-    for j in range(H):
-        di[j], df[j], dg[j], do[j], dc[j], dpi[j], dpf[j], dpo[j] = lstm_peephole_gates_backward(
-            gi[j], gf[j], gg[j], go[j], cprev[j], taped[j], pi[j], pf[j], po[j],
-            dhraw[j] + g[j], dc[j],
-        )  # fmt: skip
+    _lstm_row_backward(gates, taped, cprev, dhraw, g, dc, dx, params[1], dunits, True)
+
+
+@_scalar
+def lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
+                      keep):
+    """One unit of an LSTM step: the tape keeps i, f, g, o, tanh c; returns (o tanh c, c)."""
+    return _lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, c_prev, units, fast, keep,
+                              False)
 
 
 @_scalar
@@ -322,17 +322,14 @@ def lstm_peephole_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_
                                relu, fast, keep):
     """One unit of a peephole-LSTM step: the tape keeps i, f, g, o, tanh c; returns
     (o tanh c, c)."""
-    i, f, g, o, c, tanh_c = lstm_peephole_gates(
-        xp[t, b, j] + p0, xp[t, b, H + j] + p1, xp[t, b, 2 * H + j] + p2,
-        xp[t, b, 3 * H + j] + p3, c_prev, units[j], units[H + j], units[2 * H + j], fast,
-    )  # fmt: skip
-    if keep:
-        gates[t, b, j] = i
-        gates[t, b, H + j] = f
-        gates[t, b, 2 * H + j] = g
-        gates[t, b, 3 * H + j] = o
-        gates[t, b, 4 * H + j] = tanh_c
-    return o * tanh_c, c
+    return _lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, c_prev, units, fast, keep,
+                              True)
+
+
+@_scalar
+def lstm_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units, relu):
+    """One unit of an LSTM step backward: dgx of i, f, g, o; returns (0, dc_prev)."""
+    return _lstm_unit_backward(gates, dgx, dunits, t, b, j, H, c_prev, dh, dc, units, False)
 
 
 @_scalar
@@ -340,15 +337,4 @@ def lstm_peephole_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_p
                                 units, relu):
     """One unit of a peephole-LSTM step backward: dgx of i, f, g, o and dunits of p_i, p_f,
     p_o; returns (0, dc_prev)."""
-    dai, daf, dag, dao, dc_prev, dpi, dpf, dpo = lstm_peephole_gates_backward(
-        gates[t, b, j], gates[t, b, H + j], gates[t, b, 2 * H + j], gates[t, b, 3 * H + j],
-        c_prev, gates[t, b, 4 * H + j], units[j], units[H + j], units[2 * H + j], dh, dc,
-    )  # fmt: skip
-    dgx[t, b, j] = dai
-    dgx[t, b, H + j] = daf
-    dgx[t, b, 2 * H + j] = dag
-    dgx[t, b, 3 * H + j] = dao
-    dunits[t, b, j] = dpi
-    dunits[t, b, H + j] = dpf
-    dunits[t, b, 2 * H + j] = dpo
-    return dc_prev, dc_prev
+    return _lstm_unit_backward(gates, dgx, dunits, t, b, j, H, c_prev, dh, dc, units, True)

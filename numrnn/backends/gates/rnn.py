@@ -4,7 +4,7 @@ time loops and kernels do): per unit, per row (CPU) and per unit of a kernel (CU
 See :mod:`numrnn.backends.gates` for the conventions and signatures.
 """
 
-from ._common import _ONE, _ZERO, _scalar, tanh
+from ._common import _ONE, _ZERO, _scalar, summed_bias, tanh
 
 
 @_scalar
@@ -29,20 +29,18 @@ def rnn_act_backward(h, dh, relu):
     return dh * (_ONE - h * h)
 
 
-@_scalar
-def rnn_row_params(b_ih, b_hh, bias, units):
-    """The vanilla RNN's row parameters: the summed bias."""
-    return bias
+#: The vanilla RNN's rows read the summed bias alone.
+rnn_row_params = summed_bias
 
 
 @_scalar
 def rnn_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
     """One row of a vanilla RNN step: h = act(x + hh + b); x keeps h."""
-    bias = params
+    b = params
     for j in range(h.shape[0]):
-        h_j = rnn_act(x[j] + bias[j] + hh[j], relu, fast)
+        h_j = rnn_act(x[0, j] + b[0, j] + hh[0, j], relu, fast)
         if keep:
-            x[j] = h_j
+            x[0, j] = h_j
         h[j] = h_j
 
 
@@ -52,7 +50,7 @@ def rnn_row_backward(
 ):
     """One row of a vanilla RNN step backward: dx = act'(a) (dhraw + g)."""
     for j in range(dhraw.shape[0]):
-        dx[j] = rnn_act_backward(gates[j], dhraw[j] + g[j], relu)
+        dx[0, j] = rnn_act_backward(gates[0, j], dhraw[j] + g[j], relu)
 
 
 @_scalar
