@@ -648,3 +648,22 @@ def test_jit_falls_back_when_caching_is_impossible(monkeypatch):
     compiled = _jit.jit(double)
     assert compiled(21) == 42
     assert compiled._cache.__class__.__name__ == "NullCache"
+
+
+@pytest.mark.parametrize("edited", ["gates/lstm.py", "gates/_common.py", "cpu/_panels.py"])
+def test_cache_names_change_with_the_code_specialisations_inline(monkeypatch, edited):
+    """Numba's disk cache checks only the skeleton's file: a specialisation's name carries a
+    digest of the files whose code it inlines or links, so editing one compiles anew."""
+    from pathlib import Path
+
+    before = _jit.sources_digest.__wrapped__()
+    read_bytes = Path.read_bytes
+
+    def edit(path):
+        data = read_bytes(path)
+        return data + b"\n# edited\n" if path.as_posix().endswith(edited) else data
+
+    monkeypatch.setattr(Path, "read_bytes", edit)
+    assert _jit.sources_digest.__wrapped__() != before
+    name = _jit.specialise(lambda: None, "cell_", lambda f: f).__qualname__
+    assert name.endswith(_jit.sources_digest())

@@ -6,6 +6,9 @@ into per-cell variants; ``fast_gates`` turns the array dtype into the
 compile-time ``fast`` flag of :mod:`numrnn.backends.gates`.
 """
 
+import functools
+import hashlib
+import pathlib
 import types
 
 import numba
@@ -67,6 +70,22 @@ def _fast_gates_impl(a):
     return lambda a: fast
 
 
+@functools.cache
+def sources_digest():
+    """A digest of the code that specialisations inline or link from other files than their
+    skeleton's: the cell maths (:mod:`numrnn.backends.gates`) and this backend's modules.
+
+    Numba's on-disk cache checks only the skeleton's own file for changes: after an edit of
+    a cell's maths alone (or an update of an editable install that changes only those
+    files), it would load the machine code compiled from the old maths.
+    """
+    backends = pathlib.Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted((*backends.glob("gates/*.py"), *backends.glob("cpu/*.py"))):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def specialise(skeleton, prefix, compiler, **constants):
     """``skeleton`` compiled by ``compiler`` with ``constants`` as globals, under its own name.
 
@@ -75,11 +94,12 @@ def specialise(skeleton, prefix, compiler, **constants):
     cell code is tested at run time.  Globals rather than a closure: the
     on-disk cache keys a closure by its pickled contents, which for a
     dispatcher differ from process to process (no cache hit, ever); a
-    distinct ``__qualname__`` (``prefix`` + the skeleton's name) gives each
-    specialisation its own cache file.
+    distinct ``__qualname__`` (``prefix`` + the skeleton's name + the
+    :func:`sources_digest` of what it inlines) gives each specialisation its
+    own cache file, and a new one when the code it inlines changes.
     """
     namespace = dict(skeleton.__globals__, **constants)
-    name = f"{prefix}{skeleton.__name__}"
+    name = f"{prefix}{skeleton.__name__}_{sources_digest()}"
     func = types.FunctionType(skeleton.__code__, namespace, name, skeleton.__defaults__)
     func.__qualname__ = name
     func.__doc__ = skeleton.__doc__
