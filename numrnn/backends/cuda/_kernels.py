@@ -34,12 +34,10 @@ parameters (K = ``Cell.unit_width``).  Arrays a cell does not use are passed as
 one-element dummies and never touched.
 """
 
-import types
 from collections import namedtuple
 
 from numba import cuda
 from numba.core import config
-from numba.core.registry import CPUDispatcher as Dispatcher
 
 from numrnn.backends.cpu._jit import specialise
 from numrnn.backends.cuda._array_kernels import _index3
@@ -444,35 +442,10 @@ def _unit_function(cell, kind):
 
     On a GPU the ``@njit`` function itself (Numba compiles it for the kernel).
     The simulator runs kernels as Python and cannot pass its arrays to
-    compiled code: there the function's Python source runs too, and so does
-    that of the private ``@njit`` helpers it calls, which may take its arrays
-    (:func:`_as_python`).
+    compiled code: there the function's Python source runs too.
     """
     function = cell.functions(kind)
-    return _as_python(function) if config.ENABLE_CUDASIM else function
-
-
-_PYTHON = {}  # @njit function: its Python version (see _as_python)
-
-
-def _as_python(function):
-    """The Python source of the ``@njit`` ``function``, calling the Python versions of the
-    private (``_``-named) ``@njit`` functions among its globals in turn (for the simulator).
-
-    The public ones, the cells' scalar maths, stay compiled: run as Python, a float64 value
-    that meets a float32 constant would become float32 (NumPy's promotion of scalars).
-    """
-    python = _PYTHON.get(function)
-    if python is None:
-        py_func = function.py_func
-        namespace = dict(py_func.__globals__)
-        python = _PYTHON[function] = types.FunctionType(
-            py_func.__code__, namespace, py_func.__name__, py_func.__defaults__
-        )
-        for name in py_func.__code__.co_names:
-            if name.startswith("_") and isinstance(namespace.get(name), Dispatcher):
-                namespace[name] = _as_python(namespace[name])
-    return python
+    return function.py_func if config.ENABLE_CUDASIM else function
 
 
 def recurrence(cell):

@@ -5,6 +5,8 @@ per unit of a kernel (CUDA).
 See :mod:`numrnn.backends.gates` for the conventions and signatures.
 """
 
+import types
+
 from ._common import _ONE, _scalar, sigmoid, summed_bias, tanh
 
 
@@ -200,19 +202,23 @@ def lstm_peephole_row_params(b_ih, b_hh, bias, units):
     return bias, units
 
 
-# The LSTM and the peephole LSTM share their rows and units: ``peephole`` is a constant of
-# each caller (the function inlines into it, and the branch not taken is dropped).
+# The LSTM and the peephole LSTM share their rows and units: one source each, compiled for
+# each cell with its own PEEPHOLE global (see _with_peepholes).
 
 
-@_scalar
-def _lstm_row_forward(x, b, hh, c, h, taped, p, fast, keep, peephole):
-    """One row of an LSTM step, with the peepholes p (3, H) where ``peephole``."""
+def _lstm_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
+    """One row of an LSTM step: x keeps i, f, g, o; c, h = o tanh c, taped = tanh c (with the
+    peepholes p_i, p_f, p_o of params where ``PEEPHOLE``)."""
+    if PEEPHOLE:  # noqa: F821 (a global of each cell's copy)
+        b, p = params
+    else:
+        b = p = params
     for j in range(c.shape[0]):
         ai = x[0, j] + b[0, j] + hh[0, j]
         af = x[1, j] + b[1, j] + hh[1, j]
         ag = x[2, j] + b[2, j] + hh[2, j]
         ao = x[3, j] + b[3, j] + hh[3, j]
-        if peephole:
+        if PEEPHOLE:  # noqa: F821
             i, f, g, o, c_j, tanh_c = lstm_peephole_gates(
                 ai, af, ag, ao, c[j], p[0, j], p[1, j], p[2, j], fast
             )
@@ -224,15 +230,17 @@ def _lstm_row_forward(x, b, hh, c, h, taped, p, fast, keep, peephole):
         h[j] = o * tanh_c
 
 
-@_scalar
-def _lstm_row_backward(gates, taped, cprev, dhraw, g, dc, dx, p, dp, peephole):
-    """One row of an LSTM step backward; the peepholes' gradients go to dp where
-    ``peephole``."""
+def _lstm_row_backward(
+    gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
+):
+    """One row of an LSTM step backward: dx of i, f, g, o (and dunits of p_i, p_f, p_o where
+    ``PEEPHOLE``); dc becomes dL/dc_prev."""
     for j in range(dc.shape[0]):
         i, f, gg, o, tanh_c = gates[0, j], gates[1, j], gates[2, j], gates[3, j], taped[0, j]
-        if peephole:
-            dx[0, j], dx[1, j], dx[2, j], dx[3, j], dc[j], dp[0, j], dp[1, j], dp[2, j] = \
-                lstm_peephole_gates_backward(
+        if PEEPHOLE:  # noqa: F821
+            p = params[1]
+            dx[0, j], dx[1, j], dx[2, j], dx[3, j], dc[j], dunits[0, j], dunits[1, j], \
+                dunits[2, j] = lstm_peephole_gates_backward(
                     i, f, gg, o, cprev[j], tanh_c, p[0, j], p[1, j], p[2, j], dhraw[j] + g[j],
                     dc[j],
                 )  # fmt: skip
@@ -242,13 +250,13 @@ def _lstm_row_backward(gates, taped, cprev, dhraw, g, dc, dx, p, dp, peephole):
             )
 
 
-@_scalar
-def _lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, c_prev, units, fast, keep,
-                       peephole):
-    """One unit of an LSTM step, with the peepholes of ``units`` where ``peephole``."""
+def _lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
+                       keep):
+    """One unit of an LSTM step: the tape keeps i, f, g, o, tanh c; returns (o tanh c, c)
+    (with the peepholes of ``units`` where ``PEEPHOLE``)."""
     x = xp[t, b]
     ai, af, ag, ao = x[j] + p0, x[H + j] + p1, x[2 * H + j] + p2, x[3 * H + j] + p3
-    if peephole:
+    if PEEPHOLE:  # noqa: F821
         i, f, g, o, c, tanh_c = lstm_peephole_gates(
             ai, af, ag, ao, c_prev, units[j], units[H + j], units[2 * H + j], fast
         )
@@ -260,17 +268,17 @@ def _lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, c_prev, units, fas
     return o * tanh_c, c
 
 
-@_scalar
-def _lstm_unit_backward(gates, dgx, dunits, t, b, j, H, c_prev, dh, dc, units, peephole):
-    """One unit of an LSTM step backward; the peepholes' gradients go to dunits where
-    ``peephole``."""
+def _lstm_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units,
+                        relu):
+    """One unit of an LSTM step backward: dgx of i, f, g, o (and dunits of p_i, p_f, p_o
+    where ``PEEPHOLE``); returns (0, dc_prev)."""
     kept = gates[t, b]
     i, f, g, o, tanh_c = kept[j], kept[H + j], kept[2 * H + j], kept[3 * H + j], kept[4 * H + j]
     dx = dgx[t, b]
-    if peephole:
+    if PEEPHOLE:  # noqa: F821
         dp = dunits[t, b]
-        dx[j], dx[H + j], dx[2 * H + j], dx[3 * H + j], dc_prev, dp[j], dp[H + j], dp[2 * H + j] = \
-            lstm_peephole_gates_backward(
+        dx[j], dx[H + j], dx[2 * H + j], dx[3 * H + j], dc_prev, dp[j], dp[H + j], \
+            dp[2 * H + j] = lstm_peephole_gates_backward(
                 i, f, g, o, c_prev, tanh_c, units[j], units[H + j], units[2 * H + j], dh, dc
             )  # fmt: skip
     else:
@@ -280,61 +288,22 @@ def _lstm_unit_backward(gates, dgx, dunits, t, b, j, H, c_prev, dh, dc, units, p
     return dc_prev, dc_prev
 
 
-@_scalar
-def lstm_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
-    """One row of an LSTM step: x keeps i, f, g, o; c, h = o tanh c, taped = tanh c."""
-    _lstm_row_forward(x, params, hh, c, h, taped, params, fast, keep, False)
+def _with_peepholes(function, cell, peephole):
+    """``{cell}_{kind}``: a copy of the shared ``function`` whose global ``PEEPHOLE`` is
+    ``peephole``, compiled like the other cell functions.  The branch on a constant global
+    is dropped before typing, so the LSTM's functions do not compile the peephole maths."""
+    name = cell + function.__name__[len("_lstm") :]
+    namespace = dict(function.__globals__, PEEPHOLE=peephole)
+    copy = types.FunctionType(function.__code__, namespace, name, function.__defaults__)
+    copy.__qualname__ = name
+    copy.__doc__ = function.__doc__
+    return _scalar(copy)
 
 
-@_scalar
-def lstm_peephole_row_forward(x, params, hh, c, h, taped, relu, fast, keep):
-    """One row of a peephole-LSTM step: x keeps i, f, g, o; c, h = o tanh c, taped = tanh c."""
-    _lstm_row_forward(x, params[0], hh, c, h, taped, params[1], fast, keep, True)
-
-
-@_scalar
-def lstm_row_backward(
-    gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
-):
-    """One row of an LSTM step backward: dx of i, f, g, o; dc becomes dL/dc_prev."""
-    _lstm_row_backward(gates, taped, cprev, dhraw, g, dc, dx, params, dunits, False)
-
-
-@_scalar
-def lstm_peephole_row_backward(
-    gates, taped, hprev, cprev, dhraw, g, dc, dx, dhid, ddirect, params, dunits, relu
-):
-    """One row of a peephole-LSTM step backward: dx of i, f, g, o, dunits of p_i, p_f, p_o;
-    dc becomes dL/dc_prev."""
-    _lstm_row_backward(gates, taped, cprev, dhraw, g, dc, dx, params[1], dunits, True)
-
-
-@_scalar
-def lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units, relu, fast,
-                      keep):
-    """One unit of an LSTM step: the tape keeps i, f, g, o, tanh c; returns (o tanh c, c)."""
-    return _lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, c_prev, units, fast, keep,
-                              False)
-
-
-@_scalar
-def lstm_peephole_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, h_prev, c_prev, units,
-                               relu, fast, keep):
-    """One unit of a peephole-LSTM step: the tape keeps i, f, g, o, tanh c; returns
-    (o tanh c, c)."""
-    return _lstm_unit_forward(xp, gates, t, b, j, H, p0, p1, p2, p3, c_prev, units, fast, keep,
-                              True)
-
-
-@_scalar
-def lstm_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc, units, relu):
-    """One unit of an LSTM step backward: dgx of i, f, g, o; returns (0, dc_prev)."""
-    return _lstm_unit_backward(gates, dgx, dunits, t, b, j, H, c_prev, dh, dc, units, False)
-
-
-@_scalar
-def lstm_peephole_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh, dc,
-                                units, relu):
-    """One unit of a peephole-LSTM step backward: dgx of i, f, g, o and dunits of p_i, p_f,
-    p_o; returns (0, dc_prev)."""
-    return _lstm_unit_backward(gates, dgx, dunits, t, b, j, H, c_prev, dh, dc, units, True)
+_SHARED = (_lstm_row_forward, _lstm_row_backward, _lstm_unit_forward, _lstm_unit_backward)
+lstm_row_forward, lstm_row_backward, lstm_unit_forward, lstm_unit_backward = (
+    _with_peepholes(function, "lstm", False) for function in _SHARED
+)
+(lstm_peephole_row_forward, lstm_peephole_row_backward, lstm_peephole_unit_forward,
+ lstm_peephole_unit_backward) = (_with_peepholes(function, "lstm_peephole", True)
+                                 for function in _SHARED)  # fmt: skip
