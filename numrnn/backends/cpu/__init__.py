@@ -128,6 +128,13 @@ class _Tape:
         self.hraw = hraw
 
 
+def _contiguous(a):
+    """``a`` if C- or F-contiguous (the layers' weights are F-contiguous: no copy on every
+    call), else a C-contiguous copy: the loops' products need one or the other."""
+    flags = a.flags
+    return a if flags.c_contiguous or flags.f_contiguous else np.ascontiguousarray(a)
+
+
 def _lengths_and_order(lengths, T, B):
     """int64 lengths (all T when None) and the sequences by decreasing length."""
     if lengths is None:
@@ -350,9 +357,8 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     P = tape.hprev.shape[2]
     C = H if cell.has_cell_state else 0
     lengths, order, reverse = tape.lengths, tape.order, tape.reverse
-    # C-contiguous copies of the layers' F-contiguous weights (numrnn._recurrent.params).
-    w_hh = np.ascontiguousarray(params["weight_hh"])
-    w_ih = np.ascontiguousarray(params["weight_ih"])
+    w_hh = _contiguous(params["weight_hh"])
+    w_ih = _contiguous(params["weight_ih"])
     dgates = _workspaces.get("dgates", (T, B, GH), dtype)
     dh0 = np.empty((B, P), dtype)
     dc0 = np.empty((B, C), dtype)
