@@ -24,7 +24,7 @@ import pytest
 import numrnn
 from numrnn.backends import CellSpec, cpu, gates
 from numrnn.backends import reference as ref
-from numrnn.backends.cpu import _blas, _jit, _panels
+from numrnn.backends.cpu import _blas, _jit, _panels, _threads
 
 KINDS = ["rnn_tanh", "rnn_relu", "lstm", "gru"]
 #: (kind, proj_size) of every cell variant.
@@ -432,7 +432,7 @@ def test_lengths_all_shorter_than_T(rng):
 
 
 def _poison_workspaces():
-    for buf in cpu._workspaces.buffers.values():
+    for buf in _threads.workspaces.buffers.values():
         buf.fill(np.nan)
 
 

@@ -31,10 +31,6 @@ time step for unidirectional stacks, for ``step``).  The host-array helpers
 of the interface are those of the NumPy reference backend.
 """
 
-import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 import numpy as np
@@ -55,6 +51,7 @@ from ..reference import (
 from . import _kernels, _panels
 from ._blas import blas_threads, max_threads, single_threaded
 from ._stepper import make_stepper
+from ._threads import in_threads, row_chunks, workspaces
 
 __all__ = [
     "add", "asarray", "backward", "concat_features", "forward", "is_device_array", "make_stepper",
@@ -63,41 +60,10 @@ __all__ = [
 ]
 
 
-class _Workspaces(threading.local):
-    """Scratch buffers by name and dtype, one set per thread, grown on demand."""
-
-    def __init__(self):
-        self.buffers = {}
-
-    def get(self, name, shape, dtype):
-        size = math.prod(shape)
-        key = (name, dtype)
-        buf = self.buffers.get(key)
-        if buf is None or buf.size < size:
-            buf = np.empty(size, dtype)
-            self.buffers[key] = buf
-        return buf[:size].reshape(shape)
-
-
-_workspaces = _Workspaces()
-
 #: Recurrent work (FLOPs of all per-step products of a call) from which the
 #: batch is split between threads (as many as BLAS may use): below it, the
 #: hand-off costs more than it saves.
 MIN_SPLIT_FLOPS = 2e7
-
-_executor = None  # ThreadPoolExecutor, started on first use
-
-
-def _forget_executor():
-    # A forked child has none of the parent's threads: an inherited executor
-    # could count a worker as idle that does not exist, and hang.
-    global _executor
-    _executor = None
-
-
-os.register_at_fork(after_in_child=_forget_executor)
-
 
 class _Tape:
     """What backward needs of one forward call (see :func:`forward`).
@@ -169,29 +135,6 @@ def _batch_parts(lengths, order, flops):
     return [order[i::n] for i in range(n)]
 
 
-def _in_threads(tasks):
-    """Run the callables at once, one per thread (this one included).
-
-    The caller holds BLAS single-threaded (:func:`single_threaded`): all
-    the parallelism of a split call is ours.  Leaving the big products to a
-    multi-threaded BLAS instead left its workers spinning on the cores the
-    recurrence threads needed next (the split forward ran 1.8x slower).
-    """
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="numrnn-cpu")
-    futures = [_executor.submit(task) for task in tasks[1:]]
-    tasks[0]()
-    for future in futures:
-        future.result()
-
-
-def _row_chunks(rows, n):
-    """n contiguous (start, stop) ranges covering range(rows)."""
-    bounds = np.linspace(0, rows, n + 1).astype(np.int64)
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
-
-
 def _empty2(n, dtype):
     """An (n, 0) stand-in for the cell state of a cell that has none."""
     return np.empty((n, 0), dtype)
@@ -237,7 +180,7 @@ def _packed(w, rows, name):
         return np.empty((0, 0, 0), w.dtype)
     K, N = w.shape
     _panels.compile_kernels(w.dtype)
-    panels = _workspaces.get(name, (-(-N // _panels.NR), K, _panels.NR), w.dtype)
+    panels = workspaces.get(name, (-(-N // _panels.NR), K, _panels.NR), w.dtype)
     _panels.pack(w, panels)
     return panels
 
@@ -251,7 +194,7 @@ def _loops(cell, dtype, regularisers):
 
 def _tail(dtype):
     """The edge-tile workspace of the panel product, of the calling thread."""
-    return _workspaces.get("tail", (_panels.MR, _panels.NR), dtype)
+    return workspaces.get("tail", (_panels.MR, _panels.NR), dtype)
 
 
 def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
@@ -272,7 +215,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     lengths, order = _lengths_and_order(lengths, T, B)
     reverse = bool(reverse)
 
-    xw = np.empty((T, B, GH), dtype) if need_tape else _workspaces.get("xw", (T, B, GH), dtype)
+    xw = np.empty((T, B, GH), dtype) if need_tape else workspaces.get("xw", (T, B, GH), dtype)
     x_rows, xw_rows, w_ih_t = x.reshape(T * B, I), xw.reshape(T * B, GH), params["weight_ih"].T
     step_flops = 2.0 * B * P * GH
     parts = _batch_parts(lengths, order, T * step_flops)
@@ -300,25 +243,25 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
         n = part.shape[0]
         # The panel product reads (and drops) rows_padded(n) rows of its input.
         rows = _panels.rows_padded(n) if panels.size else n
-        hs = _workspaces.get("hs", (rows, P), dtype)
+        hs = workspaces.get("hs", (rows, P), dtype)
         if rows > n:
             hs[n:] = 0
         if rec_mask.size:
-            hm = _workspaces.get("hm", (rows, P), dtype)
+            hm = workspaces.get("hm", (rows, P), dtype)
             hm[n:] = 0
         else:
             hm = np.empty((0, 0), dtype)
         if zone_h.size:
-            hz, cz = _workspaces.get("hz", (n, P), dtype), _workspaces.get("cz", (n, C), dtype)
+            hz, cz = workspaces.get("hz", (n, P), dtype), workspaces.get("cz", (n, C), dtype)
         else:
             hz = cz = np.empty((0, 0), dtype)
         loop(
             xw, b_ih, b_hh, bias, units, w_hh_t, panels, w_hr_t, h0, c0, lengths, part, reverse,
             relu, rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape,
-            hs, _workspaces.get("cs", (n, C), dtype) if C else np.empty((n, 0), dtype),
-            _workspaces.get("hh", (n, GH), dtype),
-            _workspaces.get("hraw", (n, H), dtype) if proj else hs,
-            _workspaces.get("tw", (n, E), dtype) if E else np.empty((n, 0), dtype), hm, hz, cz,
+            hs, workspaces.get("cs", (n, C), dtype) if C else np.empty((n, 0), dtype),
+            workspaces.get("hh", (n, GH), dtype),
+            workspaces.get("hraw", (n, H), dtype) if proj else hs,
+            workspaces.get("tw", (n, E), dtype) if E else np.empty((n, 0), dtype), hm, hz, cz,
             _tail(dtype) if panels.size else np.empty((0, 0), dtype),
         )  # fmt: skip
 
@@ -329,11 +272,11 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
             run(order)
     else:
         with single_threaded():
-            _in_threads(
+            in_threads(
                 [partial(_kernels.gemm, x_rows[a:b], w_ih_t, xw_rows[a:b])
-                 for a, b in _row_chunks(T * B, len(parts))]
+                 for a, b in row_chunks(T * B, len(parts))]
             )  # fmt: skip
-            _in_threads([partial(run, part) for part in parts])
+            in_threads([partial(run, part) for part in parts])
     tape = None
     if need_tape:
         full = full or bool(lengths.min() == T)
@@ -359,15 +302,15 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     lengths, order, reverse = tape.lengths, tape.order, tape.reverse
     w_hh = _contiguous(params["weight_hh"])
     w_ih = _contiguous(params["weight_ih"])
-    dgates = _workspaces.get("dgates", (T, B, GH), dtype)
+    dgates = workspaces.get("dgates", (T, B, GH), dtype)
     dh0 = np.empty((B, P), dtype)
     dc0 = np.empty((B, C), dtype)
     grad_c_n = _empty2(B, dtype) if grad_c_n is None else grad_c_n
     w_hr = np.ascontiguousarray(params.get("weight_hr", np.empty((0, 0), dtype)))
     proj = w_hr.size > 0
-    dhtot = _workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty3(dtype)
+    dhtot = workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty3(dtype)
     split = cell.split_grad
-    dgates_h = _workspaces.get("dgates_h", (T, B, GH), dtype) if split else dgates
+    dgates_h = workspaces.get("dgates_h", (T, B, GH), dtype) if split else dgates
     dunits = np.empty((T, B, cell.unit_width * H), dtype)
     b_ih, b_hh, bias, units = _row_inputs(cell, params, dtype)
     relu = int(cell.relu)
@@ -381,14 +324,14 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
 
     def run(part):
         n = part.shape[0]
-        dhs = _workspaces.get("dhs", (n, P), dtype)
+        dhs = workspaces.get("dhs", (n, P), dtype)
         # The panel product reads (and drops) rows_padded(n) rows of its input.
         rows = _panels.rows_padded(n) if panels.size else n
-        dgw = _workspaces.get("dgw", (rows, GH), dtype)
+        dgw = workspaces.get("dgw", (rows, GH), dtype)
         if rows > n:
             dgw[n:] = 0
         if zoneout:
-            zd, zcd = _workspaces.get("zd", (n, P), dtype), _workspaces.get("zcd", (n, C), dtype)
+            zd, zcd = workspaces.get("zd", (n, P), dtype), workspaces.get("zcd", (n, C), dtype)
             zero = np.zeros(H, dtype)
         else:
             zd = zcd = np.empty((0, 0), dtype)
@@ -397,10 +340,10 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
             tape.gates, tape.taped, tape.hprev, tape.cprev, b_ih, b_hh, bias, units, w_hh, panels,
             w_hr, grad_output, grad_h_n, grad_c_n, lengths, part, reverse, relu, rec_mask, zone_h,
             zone_c, dgates, dgates_h, dunits, dh0, dc0, dhtot, dhs,
-            _workspaces.get("dcs", (n, C), dtype) if C else np.empty((n, 0), dtype), dgw,
-            _workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
+            workspaces.get("dcs", (n, C), dtype) if C else np.empty((n, 0), dtype), dgw,
+            workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
             np.zeros((n, H), dtype) if proj else
-            _workspaces.get("dhd", (n, direct), dtype) if direct else np.empty((n, 0), dtype),
+            workspaces.get("dhd", (n, direct), dtype) if direct else np.empty((n, 0), dtype),
             zd, zcd, zero, _tail(dtype) if panels.size else np.empty((0, 0), dtype),
         )  # fmt: skip
 
@@ -409,7 +352,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
             run(order)
     else:
         with single_threaded():
-            _in_threads([partial(run, part) for part in parts])
+            in_threads([partial(run, part) for part in parts])
 
     rows = T * B
     dg = dgates.reshape(rows, GH)
@@ -422,7 +365,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     if not tape.full:
         # dG is zero at padded steps, but 0 * NaN is not: padding the
         # caller filled with NaN or inf must not reach dW_ih.
-        x = _workspaces.get("x_valid", x.shape, dtype)
+        x = workspaces.get("x_valid", x.shape, dtype)
         np.copyto(x, tape.x)
         _kernels.zero_padding(x, lengths, order)
     grad_x = np.empty((T, B, I), dtype)
@@ -448,14 +391,14 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
         with blas_threads(2.0 * rows * min(I, P) * GH):
             grads = gradients(0, rows)
     else:
-        chunks = _row_chunks(rows, len(parts))
+        chunks = row_chunks(rows, len(parts))
         sums = [None] * len(chunks)
 
         def task(i):
             sums[i] = gradients(*chunks[i])
 
         with single_threaded():
-            _in_threads([partial(task, i) for i in range(len(chunks))])
+            in_threads([partial(task, i) for i in range(len(chunks))])
         grads = sums[0]
         for more in sums[1:]:
             for name in grads:

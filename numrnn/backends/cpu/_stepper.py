@@ -34,7 +34,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from ._jit import cell_compiler, fast_gates, jit, specialise
-from ._kernels import diagonal_product
+from ._rows import diagonal_product
 
 __all__ = ["make_stepper"]
 
