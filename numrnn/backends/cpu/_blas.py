@@ -65,9 +65,11 @@ def single_threaded():
             lib.set_num_threads(n)
 
 
-@contextlib.contextmanager
+_UNCHANGED = contextlib.nullcontext()
+
+
 def blas_threads(flops):
-    """Run the block with one BLAS thread if ``flops`` is small.
+    """A context that runs its block with one BLAS thread if ``flops`` is small.
 
     Parameters
     ----------
@@ -75,10 +77,9 @@ def blas_threads(flops):
         Floating-point operations of one product in the block (the largest
         one, when the block does several of similar size).  Outside
         [OPENBLAS_SINGLE_THREAD_FLOPS, MIN_THREADED_FLOPS) the thread counts
-        are left alone (and cost nothing to leave).
+        are left alone, by a context that does nothing (four times cheaper to
+        enter than a generator's: it runs around every call).
     """
     if OPENBLAS_SINGLE_THREAD_FLOPS <= flops < MIN_THREADED_FLOPS:
-        with single_threaded():
-            yield
-    else:
-        yield
+        return single_threaded()
+    return _UNCHANGED
