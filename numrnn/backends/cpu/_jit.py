@@ -9,10 +9,11 @@ compile-time ``fast`` flag of :mod:`numrnn.backends.gates`.
 import functools
 import hashlib
 import pathlib
-import types
 
 import numba
 from numba.extending import overload
+
+from ..gates._common import with_globals
 
 __all__ = ["cell_compiler", "fast_gates", "jit", "specialise"]
 
@@ -98,9 +99,5 @@ def specialise(skeleton, prefix, compiler, **constants):
     :func:`sources_digest` of what it inlines) gives each specialisation its
     own cache file, and a new one when the code it inlines changes.
     """
-    namespace = dict(skeleton.__globals__, **constants)
     name = f"{prefix}{skeleton.__name__}_{sources_digest()}"
-    func = types.FunctionType(skeleton.__code__, namespace, name, skeleton.__defaults__)
-    func.__qualname__ = name
-    func.__doc__ = skeleton.__doc__
-    return compiler(func)
+    return compiler(with_globals(skeleton, name, **constants))

@@ -2,6 +2,7 @@
 per-gate views (see :mod:`numrnn.backends.gates`)."""
 
 import math
+import types
 
 import numba
 import numpy as np
@@ -95,3 +96,17 @@ def summed_bias(b_ih, b_hh, bias, units):
 def _relu(a):
     """max(a, 0), NaN kept (``a < 0`` is False for NaN), like ``torch.relu``."""
     return _ZERO if a < _ZERO else a
+
+
+def with_globals(function, name, **constants):
+    """A copy of the Python ``function`` named ``name``, with ``constants`` among its globals.
+
+    Numba freezes globals into the machine code and prunes a branch on a constant global
+    before typing: one source compiles into variants that each hold only their own code
+    (the CPU loops per cell, the LSTM's and the peephole LSTM's rows and units).
+    """
+    namespace = dict(function.__globals__, **constants)
+    copy = types.FunctionType(function.__code__, namespace, name, function.__defaults__)
+    copy.__qualname__ = name
+    copy.__doc__ = function.__doc__
+    return copy

@@ -5,9 +5,7 @@ per unit of a kernel (CUDA).
 See :mod:`numrnn.backends.gates` for the conventions and signatures.
 """
 
-import types
-
-from ._common import _ONE, _scalar, sigmoid, summed_bias, tanh
+from ._common import _ONE, _scalar, sigmoid, summed_bias, tanh, with_globals
 
 
 @_scalar
@@ -289,15 +287,11 @@ def _lstm_unit_backward(gates, dgx, dgh, dunits, t, b, j, H, h_prev, c_prev, dh,
 
 
 def _with_peepholes(function, cell, peephole):
-    """``{cell}_{kind}``: a copy of the shared ``function`` whose global ``PEEPHOLE`` is
-    ``peephole``, compiled like the other cell functions.  The branch on a constant global
-    is dropped before typing, so the LSTM's functions do not compile the peephole maths."""
-    name = cell + function.__name__[len("_lstm") :]
-    namespace = dict(function.__globals__, PEEPHOLE=peephole)
-    copy = types.FunctionType(function.__code__, namespace, name, function.__defaults__)
-    copy.__qualname__ = name
-    copy.__doc__ = function.__doc__
-    return _scalar(copy)
+    """``{cell}_{kind}``: the shared ``function`` compiled with its global ``PEEPHOLE`` set
+    to ``peephole`` (:func:`with_globals`), so the LSTM's functions do not compile the
+    peephole maths."""
+    return _scalar(with_globals(function, cell + function.__name__[len("_lstm") :],
+                                PEEPHOLE=peephole))
 
 
 _SHARED = (_lstm_row_forward, _lstm_row_backward, _lstm_unit_forward, _lstm_unit_backward)
