@@ -47,7 +47,7 @@ without projection) the caller passes the same array twice.
 
 import numpy as np
 
-from ._jit import cell_compiler, fast_gates, jit, specialise
+from ._jit import blocks, cell_compiler, fast_gates, jit, specialise
 from ._panels import panel_product
 from ._rows import (
     _copy,
@@ -210,12 +210,12 @@ def _forward(
     # the per-unit parameters.
     G, E, K = GATES, TAPED, UNIT_WIDTH  # noqa: F821 (globals of each specialisation)
     params = ROW_PARAMS(  # noqa: F821
-        b_ih.reshape((G, H)), b_hh.reshape((G, H)), bias.reshape((G, H)), units.reshape((K, H))
+        blocks(b_ih, (G, H)), blocks(b_hh, (G, H)), blocks(bias, (G, H)), blocks(units, (K, H))
     )
-    xw_blocks = xw.reshape((T, xw.shape[1], G, H))
-    hh_blocks = hh.reshape((hh.shape[0], G, H))
-    taped_blocks = taped.reshape((taped.shape[0], taped.shape[1], E, H))
-    tw_blocks = tw.reshape((tw.shape[0], E, H))
+    xw_blocks = blocks(xw, (T, xw.shape[1], G, H))
+    hh_blocks = blocks(hh, (hh.shape[0], G, H))
+    taped_blocks = blocks(taped, (taped.shape[0], taped.shape[1], E, H))
+    tw_blocks = blocks(tw, (tw.shape[0], E, H))
     nb = B
     for s in range(T):
         nb = _active_count(lengths, order, s, nb)
@@ -337,12 +337,12 @@ def _backward(
     # the per-unit parameters.
     G, E, K = GATES, TAPED, UNIT_WIDTH  # noqa: F821 (globals of each specialisation)
     params = ROW_PARAMS(  # noqa: F821
-        b_ih.reshape((G, H)), b_hh.reshape((G, H)), bias.reshape((G, H)), units.reshape((K, H))
+        blocks(b_ih, (G, H)), blocks(b_hh, (G, H)), blocks(bias, (G, H)), blocks(units, (K, H))
     )
     B = gates.shape[1]
-    gate_blocks, taped_blocks = gates.reshape((T, B, G, H)), taped.reshape((T, B, E, H))
-    dx_blocks, dhid_blocks = dgates.reshape((T, B, G, H)), dgates_h.reshape((T, B, G, H))
-    dunit_blocks = dunits.reshape((T, B, K, H))
+    gate_blocks, taped_blocks = blocks(gates, (T, B, G, H)), blocks(taped, (T, B, E, H))
+    dx_blocks, dhid_blocks = blocks(dgates, (T, B, G, H)), blocks(dgates_h, (T, B, G, H))
+    dunit_blocks = blocks(dunits, (T, B, K, H))
     nb = np.int64(0)  # not the literal 0: _active_count is then compiled once, not twice
     for s in range(T - 1, -1, -1):
         nb = _active_count(lengths, order, s, nb)

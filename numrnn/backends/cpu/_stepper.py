@@ -30,10 +30,9 @@ from collections import deque
 import numba
 import numpy as np
 from numba import carray, types
-from numba.core import cgutils
-from numba.extending import intrinsic, overload
+from numba.extending import overload
 
-from ._jit import cell_compiler, fast_gates, jit, specialise
+from ._jit import cell_compiler, fast_gates, jit, ptr, specialise
 from ._rows import diagonal_product
 
 __all__ = ["make_stepper"]
@@ -62,17 +61,6 @@ _REUSE = (
     and getattr(sys, "_is_gil_enabled", lambda: True)()
 )
 
-
-@intrinsic
-def _ptr(typingctx, address):
-    """The integer ``address`` as a ``void *``, for ``numba.carray``."""
-    if not isinstance(address, types.Integer):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], cgutils.voidptr_t)
-
-    return types.voidptr(address), codegen
 
 
 @jit
@@ -150,55 +138,55 @@ def _step(x, model, prev, record):
     """
     fast = fast_gates(x)
     dtype = x.dtype
-    head = carray(_ptr(model), _HEADER, np.int64)
+    head = carray(ptr(model), _HEADER, np.int64)
     L, H, P, relu = head[_LAYERS], head[_HIDDEN], head[_OUTPUT], head[_RELU]
-    layout = carray(_ptr(model + 8 * _HEADER), (L, _LAYOUT), np.int64)
+    layout = carray(ptr(model + 8 * _HEADER), (L, _LAYOUT), np.int64)
     B = x.shape[0] if x.ndim == 2 else 1
     # The rows read (G, H) blocks of the gates, (E, H) of the taped values and (K, H) of
     # the per-unit parameters.
     G, E, K = GATES, TAPED, UNIT_WIDTH  # noqa: F821 (globals of each specialisation)
     GH = G * H
-    src = carray(_ptr(prev), _RECORD, np.int64)
-    dst = carray(_ptr(record), _RECORD, np.int64)
-    h0 = carray(_ptr(src[_H_AT]), (L, B, P), dtype)
-    c0 = carray(_ptr(src[_C_AT]), (L, B, H), dtype)
-    out = carray(_ptr(dst[_OUT_AT]), (B, P), dtype)
-    h_n = carray(_ptr(dst[_H_AT]), (L, B, P), dtype)
-    c_n = carray(_ptr(dst[_C_AT]), (L, B, H), dtype)
+    src = carray(ptr(prev), _RECORD, np.int64)
+    dst = carray(ptr(record), _RECORD, np.int64)
+    h0 = carray(ptr(src[_H_AT]), (L, B, P), dtype)
+    c0 = carray(ptr(src[_C_AT]), (L, B, H), dtype)
+    out = carray(ptr(dst[_OUT_AT]), (B, P), dtype)
+    h_n = carray(ptr(dst[_H_AT]), (L, B, P), dtype)
+    c_n = carray(ptr(dst[_C_AT]), (L, B, H), dtype)
     # The input and hidden parts of the pre-activations, the summed biases, the
     # unprojected state and the cell's taped values (unused: no backward).
     # (2-D views made by carray, not reshape: its checks cost 10% of a small step.)
     at = _round_up(record + 8 * _RECORD, _ALIGN)
     size = 3 * GH + H + E * H
-    work = carray(_ptr(at), size, dtype)
+    work = carray(ptr(at), size, dtype)
     xg = work[:GH]
     hg = work[GH : 2 * GH]
     hraw = work[3 * GH : 3 * GH + H]
     value = work.itemsize
-    xg_blocks = carray(_ptr(at), (G, H), dtype)
-    hg_blocks = carray(_ptr(at + GH * value), (G, H), dtype)
-    bias = carray(_ptr(at + 2 * GH * value), (G, H), dtype)
-    taped = carray(_ptr(at + (3 * GH + H) * value), (E, H), dtype)
+    xg_blocks = carray(ptr(at), (G, H), dtype)
+    hg_blocks = carray(ptr(at + GH * value), (G, H), dtype)
+    bias = carray(ptr(at + 2 * GH * value), (G, H), dtype)
+    taped = carray(ptr(at + (3 * GH + H) * value), (E, H), dtype)
     for layer in range(L):
         lay = layout[layer]
-        w_ih_t = carray(_ptr(lay[_WIH]), (lay[_INPUTS], GH), dtype)
-        b_ih = carray(_ptr(lay[_BIH]), (G, H), dtype)
-        b_hh = carray(_ptr(lay[_BHH]), (G, H), dtype)
+        w_ih_t = carray(ptr(lay[_WIH]), (lay[_INPUTS], GH), dtype)
+        b_ih = carray(ptr(lay[_BIH]), (G, H), dtype)
+        b_hh = carray(ptr(lay[_BHH]), (G, H), dtype)
         proj = lay[_WHR] != 0
         for g in range(G):
             for j in range(H):
                 bias[g, j] = b_ih[g, j] + b_hh[g, j]
         params = ROW_PARAMS(  # noqa: F821
-            b_ih, b_hh, bias, carray(_ptr(lay[_UNITS]), (K, H), dtype)
+            b_ih, b_hh, bias, carray(ptr(lay[_UNITS]), (K, H), dtype)
         )
         for b in range(B):
             h_prev = h0[layer, b]
             h = h_n[layer, b]
             _product(_row(x, b) if layer == 0 else h_n[layer - 1, b], w_ih_t, xg)
             if DIAGONAL:  # noqa: F821
-                diagonal_product(h_prev, carray(_ptr(lay[_WHH]), GH, dtype), hg)
+                diagonal_product(h_prev, carray(ptr(lay[_WHH]), GH, dtype), hg)
             else:
-                _product(h_prev, carray(_ptr(lay[_WHH]), (P, GH), dtype), hg)
+                _product(h_prev, carray(ptr(lay[_WHH]), (P, GH), dtype), hg)
             c = c_n[layer, b]
             if TWO_STATES:  # noqa: F821
                 c_prev = c0[layer, b]
@@ -214,7 +202,7 @@ def _step(x, model, prev, record):
                 xg_blocks, params, hg_blocks, c, h_raw, taped, relu, fast, False
             )  # fmt: skip
             if proj:
-                _product(hraw, carray(_ptr(lay[_WHR]), (H, P), dtype), h)
+                _product(hraw, carray(ptr(lay[_WHR]), (H, P), dtype), h)
             if layer == L - 1:
                 o_b = out[b]
                 for j in range(P):
@@ -241,7 +229,7 @@ def _step_of(cell):
 def _fill_record(record, out, h, c):
     """Write the addresses of out, h and c into ``record``; return its address."""
     at = record.ctypes.data
-    addresses = carray(_ptr(at), _RECORD, np.int64)
+    addresses = carray(ptr(at), _RECORD, np.int64)
     addresses[_OUT_AT] = out.ctypes.data
     addresses[_H_AT] = h.ctypes.data
     addresses[_C_AT] = c.ctypes.data

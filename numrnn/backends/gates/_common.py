@@ -72,8 +72,9 @@ def tanh(x, fast):
 
 # Not inlined in Numba's IR, unlike the other functions here: LLVM inlines it as
 # well (no loss of speed measured), and the IR copies of the tanh it holds, in
-# every caller, cost 0.5 s of compilation before an LSTM's first gradient.
-@numba.njit(error_model="numpy")
+# every caller, cost 0.5 s of compilation before an LSTM's first gradient.  (No C
+# callback wrapper: it is never passed as a first-class function.)
+@numba.njit(error_model="numpy", no_cfunc_wrapper=True)
 def sigmoid(x, fast):
     """Logistic sigmoid σ(x) = 1 / (1 + exp(-x)).
 
