@@ -160,6 +160,30 @@ def _apply(func, args, extra=()):
 PRECISIONS = [(np.float64, False, 1e-12), (np.float32, True, 2e-6)]
 
 
+@numba.njit(cache=False)
+def _through_blocks(a, G, H):
+    view = _jit.blocks(a, (a.shape[0], G, H))
+    total = 0.0
+    for i in range(view.shape[0]):
+        for g in range(G):
+            for j in range(H):
+                total += view[i, g, j] * (g + 1)
+    view[a.shape[0] - 1, G - 1, H - 1] = -1.0
+    return total, view
+
+
+@pytest.mark.parametrize("G, H", [(1, 1), (3, 5), (4, 2)])
+def test_blocks_views_the_array_with_the_new_shape(rng, G, H):
+    a = rng.standard_normal((3, G * H))
+    expected = (a.reshape(3, G, H) * np.arange(1, G + 1)[:, None]).sum()
+    total, view = _through_blocks(a, G, H)
+    np.testing.assert_allclose(total, expected, rtol=1e-12)
+    assert view.shape == (3, G, H) and view.strides == a.reshape(3, G, H).strides
+    assert a[-1, -1] == -1.0  # a view: the write reached the array itself
+    with pytest.raises(numba.TypingError, match="C-contiguous"):
+        _through_blocks(rng.standard_normal((3, 2 * G * H))[:, ::2], G, H)
+
+
 @pytest.mark.parametrize(("dtype", "fast", "atol"), PRECISIONS)
 def test_lstm_gates_against_numpy(rng, dtype, fast, atol):
     args = [rng.normal(0, 3, 64).astype(dtype) for _ in range(5)]
