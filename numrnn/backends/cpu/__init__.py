@@ -31,6 +31,7 @@ time step for unidirectional stacks, for ``step``).  The host-array helpers
 of the interface are those of the NumPy reference backend.
 """
 
+import functools
 from functools import partial
 
 import numpy as np
@@ -110,9 +111,13 @@ def _lengths_and_order(lengths, T, B):
     return lengths, np.argsort(-lengths, kind="stable").astype(np.int64)
 
 
-def _empty3(dtype):
-    """A size-0 (T, B, n)-shaped stand-in for a tape that is not recorded."""
-    return np.empty((0, 0, 0), dtype)
+@functools.lru_cache(maxsize=256)
+def _empty(shape, dtype):
+    """A size-0 array of ``shape``: the stand-in for an array that a call leaves off (a tape
+    not recorded, the state of a cell without one, a regulariser's workspace).  Never
+    written, so one serves every call (0.1 us, against 0.15-0.2 to make one, several times
+    per call)."""
+    return np.empty(shape, dtype)
 
 
 def _batch_parts(lengths, order, flops):
@@ -135,16 +140,11 @@ def _batch_parts(lengths, order, flops):
     return [order[i::n] for i in range(n)]
 
 
-def _empty2(n, dtype):
-    """An (n, 0) stand-in for the cell state of a cell that has none."""
-    return np.empty((n, 0), dtype)
-
-
 def _row_inputs(cell, params, dtype):
     """The biases, their sum and the cell's per-unit parameters (size 0 without), as the
     loops take them."""
     b_ih, b_hh = params["bias_ih"], params["bias_hh"]
-    units = params[cell.unit_role] if cell.unit_role else np.empty(0, dtype)
+    units = params[cell.unit_role] if cell.unit_role else _empty((0,), dtype)
     return b_ih, b_hh, b_ih + b_hh, units
 
 
@@ -168,6 +168,10 @@ def _mask_arrays(masks, dtype):
 PANEL_MIN_ROWS = 8
 PANEL_MIN_K = 32
 
+#: Backward copies an F-contiguous W_hh to C order for its per-step BLAS products when
+#: the sequences have at least this many steps.
+BLAS_COPY_MIN_STEPS = 8
+
 
 def _packed(w, rows, name):
     """``w`` (K, N) packed into panels for shares of ``rows`` rows, or size 0: use BLAS.
@@ -177,7 +181,7 @@ def _packed(w, rows, name):
     (:func:`_loops`), so small problems never wait for its compilation.
     """
     if w.ndim != 2 or rows < PANEL_MIN_ROWS or w.shape[0] < PANEL_MIN_K:  # (a diagonal W_hh: 1-D)
-        return np.empty((0, 0, 0), w.dtype)
+        return _empty((0, 0, 0), w.dtype)
     K, N = w.shape
     _panels.compile_kernels(w.dtype)
     panels = workspaces.get(name, (-(-N // _panels.NR), K, _panels.NR), w.dtype)
@@ -223,16 +227,16 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     out = np.empty((T, B, P), dtype)
     h_n = np.empty((B, P), dtype)
     c_n = np.empty((B, C), dtype)
-    c0 = _empty2(B, dtype) if c0 is None else c0
+    c0 = _empty((B, 0), dtype) if c0 is None else c0
     w_hh_t = np.ascontiguousarray(params["weight_hh"].T)
-    w_hr_t = np.ascontiguousarray(params.get("weight_hr", np.empty((0, 0), dtype)).T)
+    w_hr_t = np.ascontiguousarray(params.get("weight_hr", _empty((0, 0), dtype)).T)
     proj = w_hr_t.size > 0
     if need_tape:
         hprev, cprev = np.empty((T, B, P), dtype), np.empty((T, B, C), dtype)
         taped = np.empty((T, B, E), dtype)
-        hraw_tape = np.empty((T, B, H), dtype) if proj else _empty3(dtype)
+        hraw_tape = np.empty((T, B, H), dtype) if proj else _empty((0, 0, 0), dtype)
     else:
-        hprev = cprev = taped = hraw_tape = _empty3(dtype)
+        hprev = cprev = taped = hraw_tape = _empty((0, 0, 0), dtype)
     rec_mask, zone_h, zone_c = regularisers = _mask_arrays(masks, dtype)
     b_ih, b_hh, bias, units = _row_inputs(cell, params, dtype)
     relu = int(cell.relu)
@@ -250,19 +254,19 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
             hm = workspaces.get("hm", (rows, P), dtype)
             hm[n:] = 0
         else:
-            hm = np.empty((0, 0), dtype)
+            hm = _empty((0, 0), dtype)
         if zone_h.size:
             hz, cz = workspaces.get("hz", (n, P), dtype), workspaces.get("cz", (n, C), dtype)
         else:
-            hz = cz = np.empty((0, 0), dtype)
+            hz = cz = _empty((0, 0), dtype)
         loop(
             xw, b_ih, b_hh, bias, units, w_hh_t, panels, w_hr_t, h0, c0, lengths, part, reverse,
             relu, rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape,
-            hs, workspaces.get("cs", (n, C), dtype) if C else np.empty((n, 0), dtype),
+            hs, workspaces.get("cs", (n, C), dtype) if C else _empty((n, 0), dtype),
             workspaces.get("hh", (n, GH), dtype),
             workspaces.get("hraw", (n, H), dtype) if proj else hs,
-            workspaces.get("tw", (n, E), dtype) if E else np.empty((n, 0), dtype), hm, hz, cz,
-            _tail(dtype) if panels.size else np.empty((0, 0), dtype),
+            workspaces.get("tw", (n, E), dtype) if E else _empty((n, 0), dtype), hm, hz, cz,
+            _tail(dtype) if panels.size else _empty((0, 0), dtype),
         )  # fmt: skip
 
     if len(parts) == 1:
@@ -304,14 +308,15 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     w_ih = _contiguous(params["weight_ih"])
     dgates = workspaces.get("dgates", (T, B, GH), dtype)
     dh0 = np.empty((B, P), dtype)
-    dc0 = np.empty((B, C), dtype)
-    grad_c_n = _empty2(B, dtype) if grad_c_n is None else grad_c_n
-    w_hr = np.ascontiguousarray(params.get("weight_hr", np.empty((0, 0), dtype)))
+    dc0 = np.empty((B, C), dtype) if C else _empty((B, 0), dtype)
+    grad_c_n = _empty((B, 0), dtype) if grad_c_n is None else grad_c_n
+    w_hr = np.ascontiguousarray(params.get("weight_hr", _empty((0, 0), dtype)))
     proj = w_hr.size > 0
-    dhtot = workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty3(dtype)
+    dhtot = workspaces.get("dhtot", (T, B, P), dtype) if proj else _empty((0, 0, 0), dtype)
     split = cell.split_grad
     dgates_h = workspaces.get("dgates_h", (T, B, GH), dtype) if split else dgates
-    dunits = np.empty((T, B, cell.unit_width * H), dtype)
+    K = cell.unit_width
+    dunits = np.empty((T, B, K * H), dtype) if K else _empty((T, B, 0), dtype)
     b_ih, b_hh, bias, units = _row_inputs(cell, params, dtype)
     relu = int(cell.relu)
     direct = H if cell.direct_grad else 0
@@ -320,6 +325,11 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     step_flops = 2.0 * B * P * GH
     parts = _batch_parts(lengths, order, T * step_flops)
     panels = _packed(w_hh, max(len(part) for part in parts), "panels_b")
+    if not panels.size and T >= BLAS_COPY_MIN_STEPS:
+        # The per-step products through BLAS read W_hh C-contiguous: on the layers'
+        # F-contiguous weights (the transposed product) each step took 0.1 us longer
+        # (H = 64), more over T steps than the copy costs once.
+        w_hh = np.ascontiguousarray(w_hh)
     loop = _loops(cell, dtype, tape.masks)[1]
 
     def run(part):
@@ -334,17 +344,17 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
             zd, zcd = workspaces.get("zd", (n, P), dtype), workspaces.get("zcd", (n, C), dtype)
             zero = np.zeros(H, dtype)
         else:
-            zd = zcd = np.empty((0, 0), dtype)
-            zero = np.empty(0, dtype)
+            zd = zcd = _empty((0, 0), dtype)
+            zero = _empty((0,), dtype)
         loop(
             tape.gates, tape.taped, tape.hprev, tape.cprev, b_ih, b_hh, bias, units, w_hh, panels,
             w_hr, grad_output, grad_h_n, grad_c_n, lengths, part, reverse, relu, rec_mask, zone_h,
             zone_c, dgates, dgates_h, dunits, dh0, dc0, dhtot, dhs,
-            workspaces.get("dcs", (n, C), dtype) if C else np.empty((n, 0), dtype), dgw,
+            workspaces.get("dcs", (n, C), dtype) if C else _empty((n, 0), dtype), dgw,
             workspaces.get("dhraw", (n, H), dtype) if proj else dhs,
             np.zeros((n, H), dtype) if proj else
-            workspaces.get("dhd", (n, direct), dtype) if direct else np.empty((n, 0), dtype),
-            zd, zcd, zero, _tail(dtype) if panels.size else np.empty((0, 0), dtype),
+            workspaces.get("dhd", (n, direct), dtype) if direct else _empty((n, 0), dtype),
+            zd, zcd, zero, _tail(dtype) if panels.size else _empty((0, 0), dtype),
         )  # fmt: skip
 
     if len(parts) == 1:
