@@ -132,7 +132,10 @@ def _forward(
     ``ROW_PARAMS``, ``ROW_FORWARD`` (the cell's row functions),
     ``TWO_STATES`` and ``DIAGONAL`` are globals of each specialisation (see
     :func:`loops`), so the cell's maths is inlined and no cell code is tested
-    at run time.
+    at run time.  A loop made without the panels, the regularisers or the
+    projection (``PACKED``, ``REGULARISED``, ``PROJECTION`` False) takes None
+    for their arrays (``panels`` and ``tail``; ``rec_mask`` to ``zone_c`` and
+    ``hm`` to ``cz``; ``w_hr_t`` and ``hraw_tape``): their code is pruned.
 
     Parameters
     ----------
@@ -277,7 +280,10 @@ def _backward(
     """One layer-direction backward through time, specialised per cell.
 
     ``ROW_PARAMS``, ``ROW_BACKWARD``, ``TWO_STATES``, ``DIRECT_GRAD`` and
-    ``DIAGONAL`` are globals of each specialisation (see :func:`loops`).
+    ``DIAGONAL`` are globals of each specialisation (see :func:`loops`).  As
+    in :func:`_forward`, a loop made without a feature takes None for its
+    arrays (``panels`` and ``tail``; ``rec_mask`` to ``zone_c`` and ``zd`` to
+    ``zero``; ``w_hr`` and ``dhtot``).
 
     Parameters
     ----------
