@@ -50,6 +50,7 @@ import numpy as np
 from ._jit import blocks, cell_compiler, fast_gates, jit, specialise
 from ._panels import panel_product
 from ._rows import (
+    _add,
     _copy,
     _diagonal_backward,
     _gather_rows,
@@ -219,19 +220,25 @@ def _forward(
     hh_blocks = blocks(hh, (hh.shape[0], G, H))
     taped_blocks = blocks(taped, (taped.shape[0], taped.shape[1], E, H))
     tw_blocks = blocks(tw, (tw.shape[0], E, H))
+    if zoneout:  # hz, cz: each row's previous state, kept current by the zone pass
+        for k in range(B):
+            _copy(hs[k], hz[k])
+            _copy(cs[k], cz[k])
     nb = B
     for s in range(T):
         nb = _active_count(lengths, order, s, nb)
         if nb == 0:
             break
         product_input = hs
-        if recurrent_dropout:
+        if recurrent_dropout and not DIAGONAL:  # noqa: F821
             for k in range(nb):
                 _multiply(hs[k], rec_mask[order[k]], hm[k])
             product_input = hm
         if DIAGONAL:  # noqa: F821
             for k in range(nb):
-                diagonal_product(product_input[k], w_hh_t, hh[k])
+                diagonal_product(
+                    hs[k], w_hh_t, rec_mask[order[k]] if recurrent_dropout else hs[k][:0], hh[k]
+                )
         elif PACKED and panels.size > 0:  # noqa: F821 (a global of each specialisation)
             panel_product(product_input, nb, panels, hh, tail)
         else:
@@ -242,9 +249,6 @@ def _forward(
             if tape:
                 _copy(hs[k], hprev[t, b])
                 _copy(cs[k], cprev[t, b])
-            if zoneout:
-                _copy(hs[k], hz[k])
-                _copy(cs[k], cz[k])
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
                 xw_blocks[t, b], params, hh_blocks[k], cs[k], hraw[k],
                 taped_blocks[t, b] if tape else tw_blocks[k], relu, fast, True,
@@ -253,16 +257,15 @@ def _forward(
                 _copy(hraw[k], hraw_tape[t, b])
         if proj:
             np.dot(hraw[:nb], w_hr_t, hs[:nb])
-        if zoneout:
-            for k in range(nb):
-                b = order[k]
-                t = _time_index(lengths, b, s, reverse)
-                _zone(zone_h[t, b], hz[k], hs[k])
-                if TWO_STATES:  # noqa: F821
-                    _zone(zone_c[t, b], cz[k], cs[k])
         for k in range(nb):
             b = order[k]
-            _copy(hs[k], out[_time_index(lengths, b, s, reverse), b])
+            t = _time_index(lengths, b, s, reverse)
+            if zoneout:  # the zoned state, kept in hz (cz) for the next step and output
+                _zone(zone_h[t, b], hz[k], hs[k], out[t, b])
+                if TWO_STATES:  # noqa: F821
+                    _zone(zone_c[t, b], cz[k], cs[k], cz[k])
+            else:
+                _copy(hs[k], out[t, b])
     zero_padding(out, lengths, order)
     if tape:
         zero_padding(hprev, lengths, order)
@@ -360,10 +363,11 @@ def _backward(
                 t = _time_index(lengths, b, s, reverse)
                 dh = dhs[k]
                 g = grad_out[t, b]
-                for j in range(P):
-                    dh[j] += g[j]
                 if zoneout:
-                    _unzone(zone_h[t, b], dh, zd[k])
+                    _unzone(zone_h[t, b], dh, g, zd[k])
+                else:
+                    for j in range(P):
+                        dh[j] += g[j]
                 if proj:
                     _copy(dh, dhtot[t, b])
             if proj:
@@ -372,42 +376,45 @@ def _backward(
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
             if TWO_STATES and zoneout:  # noqa: F821
-                _unzone(zone_c[t, b], dcs[k], zcd[k])
+                _unzone(zone_c[t, b], dcs[k], zero, zcd[k])
             # Without a projection or zoneout the row adds grad_out_t itself (one pass fewer).
             ROW_BACKWARD(  # noqa: F821 (a global of each specialisation)
                 gate_blocks[t, b], taped_blocks[t, b], hprev[t, b], cprev[t, b], dhraw[k],
                 dhd[k] if proj else zero if zoneout else grad_out[t, b], dcs[k],
                 dx_blocks[t, b], dhid_blocks[t, b], dhd[k], params, dunit_blocks[t, b], relu,
             )  # fmt: skip
-        if DIAGONAL:  # noqa: F821
+        if DIAGONAL:  # noqa: F821 (recurrent dropout's mask applied in the same call)
             for k in range(nb):
                 b = order[k]
-                _diagonal_backward(dgates_h[_time_index(lengths, b, s, reverse), b], w_hh, dhs[k])
+                _diagonal_backward(
+                    dgates_h[_time_index(lengths, b, s, reverse), b], w_hh,
+                    rec_mask[b] if recurrent_dropout else dhs[k][:0], dhs[k],
+                )  # fmt: skip
         elif PACKED and panels.size > 0:  # noqa: F821
             _gather_step(dgates_h, lengths, order, reverse, s, nb, dgw)
             panel_product(dgw, nb, panels, dhs, tail)
         else:
             np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
-        if recurrent_dropout:
+        if recurrent_dropout and not DIAGONAL:  # noqa: F821
             for k in range(nb):
                 _multiply(dhs[k], rec_mask[order[k]], dhs[k])
+        # dh_{t-1} also takes the cell's direct part and the zoned-out part of dh_t.
         if DIRECT_GRAD:  # noqa: F821
+            if zoneout:
+                for k in range(nb):
+                    _add(dhs[k], dhd[k], zd[k])
+            else:
+                for k in range(nb):
+                    dh = dhs[k]
+                    dd = dhd[k]
+                    for j in range(P):
+                        dh[j] += dd[j]
+        elif zoneout:
             for k in range(nb):
-                dh = dhs[k]
-                dd = dhd[k]
-                for j in range(P):
-                    dh[j] += dd[j]
-        if zoneout:
+                _add(dhs[k], zd[k], zd[k][:0])
+        if TWO_STATES and zoneout:  # noqa: F821
             for k in range(nb):
-                dh = dhs[k]
-                dz = zd[k]
-                for j in range(P):
-                    dh[j] += dz[j]
-                if TWO_STATES:  # noqa: F821
-                    dc = dcs[k]
-                    dzc = zcd[k]
-                    for j in range(dc.shape[0]):
-                        dc[j] += dzc[j]
+                _add(dcs[k], zcd[k], zcd[k][:0])
     zero_padding(dgates, lengths, order)
     if SPLIT_GRAD:  # noqa: F821
         zero_padding(dgates_h, lengths, order)

@@ -18,6 +18,17 @@ def _copy(src, dst):
 
 
 @jit
+def _add(d, a, b):
+    """d += a (+ b, unless b has size 0), in one pass."""
+    if b.size > 0:
+        for j in range(d.shape[0]):
+            d[j] += a[j] + b[j]
+    else:
+        for j in range(d.shape[0]):
+            d[j] += a[j]
+
+
+@jit
 def _multiply(a, b, out):
     """out = a * b, elementwise."""
     for j in range(a.shape[0]):
@@ -25,18 +36,27 @@ def _multiply(a, b, out):
 
 
 @jit
-def _zone(z, previous, new):
-    """Zoneout: new = z previous + (1 - z) new."""
+def _zone(z, previous, new, out):
+    """Zoneout: new = previous = out = z previous + (1 - z) new.
+
+    One pass that also keeps ``previous`` (the state the next step zones against) and
+    writes the output row: no copies of the state before the step.
+    """
     for j in range(new.shape[0]):
-        new[j] += z[j] * (previous[j] - new[j])
+        v = new[j] + z[j] * (previous[j] - new[j])
+        new[j] = v
+        previous[j] = v
+        out[j] = v
 
 
 @jit
-def _unzone(z, d, zoned):
-    """Zoneout backward: zoned = z d (to the previous state), d = (1 - z) d (to the cell's)."""
+def _unzone(z, d, g, zoned):
+    """Zoneout backward on d + g: zoned = z (d + g) (to the previous state), d = (1 - z)(d + g)
+    (to the cell's)."""
     for j in range(d.shape[0]):
-        zoned[j] = z[j] * d[j]
-        d[j] -= zoned[j]
+        v = d[j] + g[j]
+        zoned[j] = z[j] * v
+        d[j] = v - zoned[j]
 
 
 @jit
@@ -65,24 +85,33 @@ def zero_padding(a, lengths, order):
 
 
 @jit
-def diagonal_product(h, w, out):
-    """out[g*H + j] = w[g*H + j] * h[j] for every gate g: a diagonal W_hh's hidden parts."""
+def diagonal_product(h, w, m, out):
+    """out[g*H + j] = w[g*H + j] * m[j] h[j] for every gate g: a diagonal W_hh's hidden
+    parts, of the state under recurrent dropout's mask m (size 0: none) in the same pass."""
     H = h.shape[0]
     for g in range(w.shape[0] // H):
         wg = w[g * H : (g + 1) * H]
         og = out[g * H : (g + 1) * H]
-        for j in range(H):
-            og[j] = wg[j] * h[j]
+        if m.size > 0:
+            for j in range(H):
+                og[j] = wg[j] * (m[j] * h[j])
+        else:
+            for j in range(H):
+                og[j] = wg[j] * h[j]
 
 
 @jit
-def _diagonal_backward(dg, w, dh):
-    """dh[j] = sum_g w[g*H + j] * dg[g*H + j]: dL/dh_prev through a diagonal W_hh."""
+def _diagonal_backward(dg, w, m, dh):
+    """dh[j] = m[j] sum_g w[g*H + j] dg[g*H + j]: dL/dh_prev through a diagonal W_hh, and
+    through the recurrent dropout mask m (size 0: none)."""
     H = dh.shape[0]
     for j in range(H):
-        dh[j] = 0
-    for g in range(w.shape[0] // H):
+        dh[j] = w[j] * dg[j]
+    for g in range(1, w.shape[0] // H):
         wg = w[g * H : (g + 1) * H]
         dgg = dg[g * H : (g + 1) * H]
         for j in range(H):
             dh[j] += wg[j] * dgg[j]
+    if m.size > 0:
+        for j in range(H):
+            dh[j] *= m[j]

@@ -184,7 +184,7 @@ def _step(x, model, prev, record):
             h = h_n[layer, b]
             _product(_row(x, b) if layer == 0 else h_n[layer - 1, b], w_ih_t, xg)
             if DIAGONAL:  # noqa: F821
-                diagonal_product(h_prev, carray(ptr(lay[_WHH]), GH, dtype), hg)
+                diagonal_product(h_prev, carray(ptr(lay[_WHH]), GH, dtype), h_prev[:0], hg)
             else:
                 _product(h_prev, carray(ptr(lay[_WHH]), (P, GH), dtype), hg)
             c = c_n[layer, b]
