@@ -203,6 +203,16 @@ def _loops(cell, dtype, regularisers):
     return (*_kernels.loops(cell, packed, regularised), packed, regularised)
 
 
+def _product_input(workspaces, name, n, width, dtype, panels):
+    """Workspace (rows, width) for the n rows of a per-step product's input: the panel
+    product reads (and drops) rows_padded(n) rows, the rows past n zero."""
+    rows = _panels.rows_padded(n) if panels.size else n
+    a = workspaces.get(name, (rows, width), dtype)
+    if rows > n:
+        a[n:] = 0
+    return a
+
+
 def _tail(dtype):
     """The edge-tile workspace of the panel product, of the calling thread."""
     return workspaces.get("tail", (_panels.MR, _panels.NR), dtype)
@@ -252,17 +262,12 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
 
     def run(part):
         n = part.shape[0]
-        # The panel product reads (and drops) rows_padded(n) rows of its input.
-        rows = _panels.rows_padded(n) if panels.size else n
-        hs = workspaces.get("hs", (rows, P), dtype)
-        if rows > n:
-            hs[n:] = 0
+        hs = _product_input(workspaces, "hs", n, P, dtype, panels)
         masks = spaces = (None, None, None)
         if regularised:
             hm = hz = cz = _empty((0, 0), dtype)
             if rec_mask.size:
-                hm = workspaces.get("hm", (rows, P), dtype)
-                hm[n:] = 0
+                hm = _product_input(workspaces, "hm", n, P, dtype, panels)
             if zone_h.size:
                 hz, cz = workspaces.get("hz", (n, P), dtype), workspaces.get("cz", (n, C), dtype)
             masks, spaces = regularisers, (hm, hz, cz)
@@ -343,11 +348,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     def run(part):
         n = part.shape[0]
         dhs = workspaces.get("dhs", (n, P), dtype)
-        # The panel product reads (and drops) rows_padded(n) rows of its input.
-        rows = _panels.rows_padded(n) if panels.size else n
-        dgw = workspaces.get("dgw", (rows, GH), dtype)
-        if rows > n:
-            dgw[n:] = 0
+        dgw = _product_input(workspaces, "dgw", n, GH, dtype, panels)
         masks = spaces = (None, None, None)
         if regularised:
             spaces = (_empty((0, 0), dtype),) * 2 + (_empty((0,), dtype),)
