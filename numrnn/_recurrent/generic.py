@@ -176,8 +176,7 @@ class Recurrent(RNN):
             recurrent = None
             if p_recurrent:
                 keep = 1.0 - p_recurrent
-                recurrent = bernoulli(rng, keep, (B, sizes[0]), dtype)
-                recurrent *= dtype.type(1.0 / keep)
+                recurrent = bernoulli(rng, keep, (B, sizes[0]), dtype, 1.0 / keep)
             zones = [zone((T, B, size)) if p_zone else None for size in sizes] + [None]
             return Masks(recurrent, zones[0], zones[1])
 

@@ -148,18 +148,20 @@ def _row_inputs(cell, params, dtype):
     return b_ih, b_hh, b_ih + b_hh, units
 
 
-_NO_MASKS = {}  # dtype: the size-0 (rec_mask, zone_h, zone_c) of a call without regularisers
+@functools.lru_cache(maxsize=8)
+def _no_masks(dtype):
+    """The (rec_mask, zone_h, zone_c) of a call without regularisers: size 0."""
+    return _empty((0, 0), dtype), _empty((0, 0, 0), dtype), _empty((0, 0, 0), dtype)
 
 
 def _mask_arrays(masks, dtype):
     """The loops' (rec_mask, zone_h, zone_c): C-contiguous arrays, size 0 where off."""
     if masks is None:
-        off = _NO_MASKS.get(dtype)
-        if off is None:  # size 0: never written, so one set serves every call
-            off = _NO_MASKS[dtype] = tuple(np.empty((0,) * ndim, dtype) for ndim in (2, 3, 3))
-        return off
-    return tuple(np.empty((0,) * ndim, dtype) if a is None else np.ascontiguousarray(a, dtype)
-                 for a, ndim in zip(masks, (2, 3, 3), strict=True))
+        return _no_masks(dtype)
+    rec_mask, zone_h, zone_c = masks
+    return (_empty((0, 0), dtype) if rec_mask is None else np.ascontiguousarray(rec_mask, dtype),
+            _empty((0, 0, 0), dtype) if zone_h is None else np.ascontiguousarray(zone_h, dtype),
+            _empty((0, 0, 0), dtype) if zone_c is None else np.ascontiguousarray(zone_c, dtype))
 
 
 #: The per-step products run on packed weights (:mod:`._panels`) when the
