@@ -122,13 +122,16 @@ def interleaved_best(pairs, budget):
         repeats = 0
         while repeats < 3 or (time.perf_counter() - start < budget and repeats < 200):
             for k, fn in enumerate(fns):  # interleaved: both see the same load
-                # A pause and an untimed call first: torch's OpenMP threads spin for a
-                # while after each call, on the cores the next call needs (numrnn's LSTM
+                # Untimed calls first, for at least 20 ms: torch's OpenMP threads spin for
+                # a while after each call, on the cores the next call needs (numrnn's LSTM
                 # forward at (100, 32, 32, 128) measured 6.6 ms right after a torch call,
-                # 3.6 ms after one of its own; without the pause a GRU's fwd+bwd at
+                # 3.6 ms after one of its own; after one untimed call a GRU's fwd+bwd at
                 # (1000, 8, 16, 32) came out 4.3 or 7.7 ms from one process to the next).
-                time.sleep(0.02)
+                # Calls, not a sleep: an idle core is slower to the next short call.
+                warm = time.perf_counter() + 0.02
                 fn()
+                while time.perf_counter() < warm:
+                    fn()
                 best[k] = min(best[k], _timed(fn))
             repeats += 1
         results.append(best)
