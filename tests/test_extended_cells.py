@@ -337,6 +337,30 @@ def test_regularisers_are_seeded_and_act_in_training_only(rng):
     np.testing.assert_array_equal(make[2](x)[0], plain(x)[0])  # evaluation: no dropout
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.75, 1.0])
+def test_masks_keep_each_entry_with_probability_p(p, dtype):
+    from numrnn.backends.cpu._random import bernoulli
+
+    shape = (101, 3, 331)  # an odd size: the last entry takes a hash of its own
+    mask = bernoulli(np.random.default_rng(), p, shape, np.dtype(dtype), 2.5)
+    assert mask.shape == shape and mask.dtype == dtype
+    kept = mask == 2.5
+    assert np.all(kept | (mask == 0))  # every entry written: 0 or the value
+    n = mask.size
+    assert abs(kept.mean() - p) <= 5 * np.sqrt(p * (1 - p) / n)
+    # The two entries of one hash (its high and low bits) are independent draws.
+    pairs = kept.reshape(-1)[:-1].reshape(-1, 2)
+    both = np.mean(pairs[:, 0] & pairs[:, 1])
+    assert abs(both - p * p) <= 5 * np.sqrt(p * p * (1 - p * p) / len(pairs))
+    # Reproducible from the generator's state; the next draw is another mask.
+    rng, again = np.random.default_rng(11), np.random.default_rng(11)
+    first = bernoulli(rng, p, shape, np.dtype(dtype))
+    np.testing.assert_array_equal(first, bernoulli(again, p, shape, np.dtype(dtype)))
+    if 0 < p < 1:
+        assert not np.array_equal(first, bernoulli(rng, p, shape, np.dtype(dtype)))
+
+
 def test_bad_regulariser_probabilities_are_refused():
     with pytest.raises(ValueError, match=r"zoneout must be a finite number in \[0, 1\), got 1.0"):
         numrnn.Recurrent("gru", 2, 3, zoneout=1.0)
