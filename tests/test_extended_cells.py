@@ -337,6 +337,24 @@ def test_regularisers_are_seeded_and_act_in_training_only(rng):
     np.testing.assert_array_equal(make[2](x)[0], plain(x)[0])  # evaluation: no dropout
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "lstm_peephole"])
+def test_regularisers_on_the_packed_split_path_equal_the_reference(rng, cell):
+    # A batch large enough for the CPU backend to split it over two threads, each running
+    # the packed per-step product (20 rows per thread), with lengths in both directions.
+    layers = [numrnn.Recurrent(cell, 5, 64, bidirectional=True, dtype=np.float64,
+                               backend=backend, seed=3, recurrent_dropout=0.3, zoneout=0.2)
+              for backend in BACKENDS]  # fmt: skip
+    perturbed_params(layers[0], rng)
+    layers[1].load_state_dict(layers[0].state_dict())
+    data = problem(rng, layers[0], 26, 40, True)
+    drawn = [recording(layer) for layer in layers]
+    want, got = (numrnn_results(layer, *data) for layer in layers)
+    for a, b in zip(*drawn, strict=True):  # the same seed drew the same masks
+        for m, n in zip(a, b, strict=True):
+            np.testing.assert_array_equal(m, n)
+    assert_same(got, want, 1e-10)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.75, 1.0])
 def test_masks_keep_each_entry_with_probability_p(p, dtype):
