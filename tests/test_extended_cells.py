@@ -428,6 +428,34 @@ def test_state_dict_pickling_and_config(rng, cell):
     np.testing.assert_allclose(unbatched, layer(x[1:])[0][0], rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("cell", ["lstm_cifg", "indrnn"])
+def test_regularised_layer_after_pickling_and_in_place_updates(rng, cell):
+    """A pickled copy draws the same masks as the original (the generator's state travels);
+    both see in-place parameter changes and load_state_dict, in training and evaluation."""
+    layer = numrnn.Recurrent(cell, 3, 5, bidirectional=True, dtype=np.float64, backend="cpu",
+                             seed=4, recurrent_dropout=0.3, zoneout=0.2)
+    x, lengths = rng.standard_normal((6, 4, 3)), np.array([6, 2, 5, 1])
+    layer(x, lengths=lengths)  # the copy is made mid-way through the mask stream
+    copy = pickle.loads(pickle.dumps(layer))
+    for name, p in layer.parameters().items():  # in place, through the held dicts
+        delta = rng.uniform(-0.1, 0.1, p.shape)
+        p += delta
+        copy.parameters()[name][...] += delta
+    np.testing.assert_array_equal(copy(x, lengths=lengths)[0], layer(x, lengths=lengths)[0])
+    state = {k: rng.uniform(-0.5, 0.5, v.shape) for k, v in layer.state_dict().items()}
+    reference = numrnn.Recurrent(cell, 3, 5, bidirectional=True, dtype=np.float64,
+                                 backend="numpy", zoneout=0.2).eval()
+    for model in (layer, copy, reference):
+        model.load_state_dict(state)
+    for training in (True, False):
+        layer.train(training)
+        copy.train(training)
+        out, _ = layer(x, lengths=lengths)
+        np.testing.assert_array_equal(copy(x, lengths=lengths)[0], out)
+    # Evaluation: zoneout's expectation, equal to the reference backend's.
+    np.testing.assert_allclose(reference(x, lengths=lengths)[0], out, rtol=1e-12, atol=1e-14)
+
+
 def test_parameter_names_and_shapes():
     shapes = {name: p.shape for name, p in
               numrnn.Recurrent("lstm_peephole", 3, 4, 2, bidirectional=True).state_dict().items()}
