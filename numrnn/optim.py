@@ -109,6 +109,8 @@ class Optimizer:
             if not isinstance(param, np.ndarray) or param.dtype not in FLOAT_DTYPES:
                 raise ValueError(f"params[{name!r}] must be a float32/float64 ndarray, got "
                                  f"{type(param).__name__}")
+            if not param.flags.writeable:
+                raise ValueError(f"params[{name!r}] must be writeable: the update is in place")
             grad = as_float_array(grads[name], f"grads[{name!r}]", param.dtype)
             if grad.shape != param.shape:
                 raise ValueError(f"grads[{name!r}] must have shape {param.shape}, got "
@@ -259,31 +261,31 @@ class Adam(Optimizer):
                          eps=check_float(eps, "eps", low=0.0), amsgrad=bool(amsgrad))
 
     def _update(self, param, grad, state):
+        from numrnn.backends.cpu._optim import adam_step  # numba, on first use
+
         beta1, beta2 = self.hyper["betas"]
         state["step"] += 1
         step = state["step"]
-        if self.decoupled:
-            param *= 1 - self.lr * self.weight_decay
-        elif self.weight_decay:
-            grad = grad + self.weight_decay * param
-        if "exp_avg" not in state:
-            state["exp_avg"] = np.zeros_like(param)
-            state["exp_avg_sq"] = np.zeros_like(param)
-            if self.hyper["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(param)
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg += (1 - beta1) * (grad - exp_avg)  # torch's lerp form, same rounding
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
-        if self.hyper["amsgrad"]:
-            np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-            second = state["max_exp_avg_sq"]
-        else:
-            second = exp_avg_sq
-        bias_correction1 = 1 - beta1**step
-        bias_correction2_sqrt = math.sqrt(1 - beta2**step)
-        denom = np.sqrt(second) / bias_correction2_sqrt + self.hyper["eps"]
-        param -= (self.lr / bias_correction1) * exp_avg / denom
+        # The compiled step runs over 1-D arrays: the parameter's entries in its memory
+        # order, and everything else in the same order.
+        order = "F" if param.flags.f_contiguous and not param.flags.c_contiguous else "C"
+        names = self._state_keys if self.hyper["amsgrad"] else self._state_keys[:2]
+        for key in names:
+            state[key] = (np.zeros(param.shape, param.dtype, order) if key not in state
+                          else np.require(state[key], param.dtype, order))
+        moments = [state[key].ravel(order) for key in names]
+        flat = param.ravel(order)  # a view, unless param is not contiguous
+        scalar = param.dtype.type
+        decay = 1 - self.lr * self.weight_decay if self.decoupled else 1.0
+        adam_step(
+            flat, grad.ravel(order), moments[0], moments[1], moments[-1], scalar(decay),
+            scalar(0.0 if self.decoupled else self.weight_decay), scalar(1 - beta1),
+            scalar(beta2), scalar(1 - beta2), scalar(math.sqrt(1 - beta2**step)),
+            scalar(self.hyper["eps"]), scalar(self.lr / (1 - beta1**step)),
+            self.hyper["amsgrad"],
+        )  # fmt: skip
+        if not (param.flags.c_contiguous or param.flags.f_contiguous):  # flat is a copy
+            param[...] = flat.reshape(param.shape, order=order)
 
 
 class AdamW(Adam):

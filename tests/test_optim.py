@@ -1,6 +1,7 @@
 """Optimizers, clipping and schedules against the published rules and against torch.optim."""
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -161,6 +162,71 @@ def test_adam_matches_kingma_ba_algorithm_1():
         np.testing.assert_allclose(ours[k], expected[k], rtol=1e-12)
 
 
+def numpy_adam(param, grads, lr, wd, amsgrad, decoupled, betas=(0.9, 0.999), eps=1e-8):
+    """torch.optim.Adam(W)'s operations, one NumPy operation each, in the param's dtype."""
+    param, m, v, v_max = param.copy(), *(np.zeros_like(param) for _ in range(3))
+    for step, grad in enumerate(grads, start=1):
+        if decoupled:
+            param *= 1 - lr * wd
+        elif wd:
+            grad = grad + wd * param
+        m += (1 - betas[0]) * (grad - m)
+        v *= betas[1]
+        v += (1 - betas[1]) * grad * grad
+        np.maximum(v_max, v, out=v_max)
+        denom = np.sqrt(v_max if amsgrad else v) / math.sqrt(1 - betas[1] ** step) + eps
+        param -= (lr / (1 - betas[0] ** step)) * m / denom
+    return param
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "scalar"])
+@pytest.mark.parametrize(("cls", "kwargs"), [c for c in CONFIGS if issubclass(c[0], Adam)],
+                         ids=[i for c, i in zip(CONFIGS, IDS, strict=True)
+                              if issubclass(c[0], Adam)])
+def test_adam_equals_numpy_operations_bitwise(cls, kwargs, layout, dtype):
+    """The compiled step does NumPy's arithmetic exactly, on parameters in any memory
+    layout (the layers' weights are F-ordered; a strided view is updated in place), with
+    gradients in another layout."""
+    rng = np.random.default_rng(7)
+    shape = () if layout == "scalar" else (5, 3)
+    start = np.array(rng.normal(size=shape), dtype)
+    grads = [np.array(rng.normal(size=shape), dtype, order="F") for _ in range(STEPS)]
+    if layout == "F":
+        param = np.asfortranarray(start)
+    elif layout == "strided":
+        holder = np.full(shape[:1] + (2 * shape[1],), np.nan, dtype)
+        param = holder[:, ::2]
+        param[...] = start
+    else:
+        param = start.copy()
+    opt = cls(**kwargs)
+    for g in grads:
+        opt.step({"w": param}, {"w": g})
+    lr, wd = opt.lr, opt.weight_decay
+    want = numpy_adam(start, grads, lr, wd, opt.hyper["amsgrad"], cls.decoupled,
+                      tuple(opt.hyper["betas"]), opt.hyper["eps"])
+    np.testing.assert_array_equal(param, want)
+    if layout == "strided":  # the entries between the view's are untouched
+        assert np.isnan(holder[:, 1::2]).all()
+
+
+def test_adam_state_survives_a_layout_change():
+    """A state restored from state_dict (C-ordered copies) serves an F-ordered parameter."""
+    params, grads = problem()
+    params = {k: np.asfortranarray(v) for k, v in params.items()}
+    straight = run(Adam(lr=0.01, amsgrad=True), params, grads)
+    first = Adam(lr=0.01, amsgrad=True)
+    halfway = run(first, params, grads[:3])
+    resumed = Adam()
+    resumed.load_state_dict({"config": first.get_config(), "state": {
+        k: {n: (np.ascontiguousarray(a) if n != "step" else a) for n, a in e.items()}
+        for k, e in first.state_dict()["state"].items()}})
+    final = run(resumed, {k: np.asfortranarray(v) for k, v in halfway.items()}, grads[3:])
+    for k in SHAPES:
+        np.testing.assert_array_equal(final[k], straight[k])
+
+
 def test_sgd_nesterov_matches_sutskever_form():
     params, grads = problem()
     lr, mu = 0.1, 0.9
@@ -245,6 +311,8 @@ def test_clip_grad_value():
          r"grads\['w'\] must have shape \(2,\), got \(3,\)"),
         (lambda: SGD().step({"w": [0.0]}, {"w": [0.0]}), ValueError,
          r"params\['w'\] must be a float32/float64 ndarray, got list"),
+        (lambda: Adam().step({"w": np.broadcast_to(np.zeros(1), (2,))}, {"w": np.zeros(2)}),
+         ValueError, r"params\['w'\] must be writeable"),
         (lambda: clip_grad_norm({"w": np.zeros(2)}, 0), ValueError, "max_norm"),
         (lambda: clip_grad_value({"w": [1.0]}, 1.0), ValueError, r"grads\['w'\] must be"),
         (lambda: StepLR("opt", 1), TypeError, "optimizer must be a numrnn Optimizer, got str"),
