@@ -66,7 +66,7 @@ def problem(rng, spec, T=4, B=3, I=2):
     }
 
 
-def run(be, spec, case, lengths, reverse, masks=None):
+def run(be, spec, case, lengths, reverse, masks=None, input_grad=True):
     """Forward and backward through ``be``'s interface; results as host arrays."""
     params = be.prepare_params({k: be.asarray(v, np.float64) for k, v in case["params"].items()})
     device = {k: None if case[k] is None else be.asarray(case[k], np.float64)
@@ -74,7 +74,8 @@ def run(be, spec, case, lengths, reverse, masks=None):
     out, h_n, c_n, tape = be.forward(spec, params, device["x"], device["h0"], device["c0"],
                                      lengths, reverse, True, masks)
     grad_x, grad_h0, grad_c0, grads = be.backward(spec, params, tape, device["grad_output"],
-                                                  device["grad_h_n"], device["grad_c_n"])
+                                                  device["grad_h_n"], device["grad_c_n"],
+                                                  input_grad)
     host = [None if a is None else be.to_numpy(a) for a in (out, h_n, c_n, grad_x, grad_h0,
                                                              grad_c0)]
     return host, {k: be.to_numpy(v) for k, v in grads.items()}
@@ -104,6 +105,14 @@ def test_forward_and_backward_equal_the_reference(backend, rng, cell, proj_size,
             np.testing.assert_array_equal(case[name], v)
     for name, v in params_before.items():
         np.testing.assert_array_equal(case["params"][name], v)
+    if variable:  # without the input's gradient: None, and the rest the same
+        skipped, skipped_grads = run(backend, spec, case, lengths, reverse, input_grad=False)
+        assert skipped[3] is None
+        for i in (0, 1, 2, 4, 5):
+            if got[i] is not None:
+                np.testing.assert_array_equal(skipped[i], got[i])
+        for name, g in got_grads.items():
+            np.testing.assert_array_equal(skipped_grads[name], g, err_msg=name)
 
 
 @pytest.mark.parametrize(("cell", "proj_size"), CASES)

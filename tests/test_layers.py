@@ -224,6 +224,34 @@ def test_gradients_with_dropout(backend, rng):
     assert np.isclose(np.sum(grad_x * d), numeric, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("cell", ["lstm_proj", "gru", "rnn_relu"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_backward_without_input_gradient(backend, rng, cell, batch_first):
+    """input_grad=False returns None for grad_x and everything else unchanged: the state
+    gradients and every parameter gradient, with lengths, 2 bidirectional layers."""
+    T, B, I, H = 5, 3, 4, 3
+    layer = make_layer(cell, I, H, 2, backend, bidirectional=True, batch_first=batch_first)
+    x = rng.standard_normal((B, T, I) if batch_first else (T, B, I))
+    lengths = np.array([5, 2, 4])
+    out, hn = layer(x, lengths=lengths)
+    grad_out = rng.standard_normal(out.shape)
+    grad_hn = tuple(rng.standard_normal(h.shape) for h in hn) if isinstance(hn, tuple) \
+        else rng.standard_normal(hn.shape)
+    grad_x, grad_hx = layer.backward(grad_out, grad_hn)
+    full = dict(layer.grads)
+    assert grad_x.shape == x.shape
+    layer.grads = None
+    layer(x, lengths=lengths)
+    skipped, grad_hx2 = layer.backward(grad_out, grad_hn, input_grad=False)
+    assert skipped is None
+    for a, b in zip(grad_hx if isinstance(grad_hx, tuple) else (grad_hx,),
+                    grad_hx2 if isinstance(grad_hx2, tuple) else (grad_hx2,), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert layer.grads.keys() == full.keys()
+    for name, value in full.items():
+        np.testing.assert_array_equal(layer.grads[name], value, err_msg=name)
+
+
 # ---------------------------------------------------------------------------
 # float32, step, dropout, modes
 # ---------------------------------------------------------------------------

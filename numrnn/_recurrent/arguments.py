@@ -82,11 +82,13 @@ def check_state(be, layout, hx, batch, batched, dtype, owner):
 
 def user_layout(be, output, finals, batched, device):
     """``(output, state)`` in the user's layout: unbatched without the B axis, host arrays
-    unless the input was a device array; the state a tuple for a cell with a cell state."""
+    unless the input was a device array; the state a tuple for a cell with a cell state.
+    ``output`` may be None (kept)."""
     if not batched:
-        output = output.reshape(output.shape[0], output.shape[2])
         finals = [f.reshape(f.shape[0], f.shape[2]) for f in finals]
+        if output is not None:  # None: a gradient that was not asked for
+            output = output.reshape(output.shape[0], output.shape[2])
     if not device:
-        output = be.to_numpy(output)
         finals = [be.to_numpy(f) for f in finals]
+        output = None if output is None else be.to_numpy(output)
     return output, (tuple(finals) if len(finals) == 2 else finals[0])

@@ -144,7 +144,7 @@ class RNN(RecurrentBase):
 
     __call__ = forward
 
-    def backward(self, grad_output, grad_hn=None):
+    def backward(self, grad_output, grad_hn=None, *, input_grad=True):
         """Backpropagation through time for the latest forward call.
 
         Computes the gradient of
@@ -159,10 +159,14 @@ class RNN(RecurrentBase):
         grad_hn : array_like or tuple of two, optional
             Same structure and shapes as the forward call's final state;
             None means zeros.
+        input_grad : bool, default True
+            False: ``grad_x`` is not computed and None is returned in its
+            place (the first layer of a network, whose input is data: its
+            product with ``W_ih`` is skipped).
 
         Returns
         -------
-        grad_x : ndarray
+        grad_x : ndarray or None
             Shaped like the forward call's ``x``.
         grad_hx : ndarray or tuple of ndarray
             Shaped like the initial state (also when ``hx`` was None).
@@ -198,7 +202,8 @@ class RNN(RecurrentBase):
         g = g.reshape(T, B, features)
         grad_states, _ = check_state(be, layout, grad_hn, B, record.batched, self.dtype,
                                      type(self).__name__)
-        g, grad_states0, grads = stack_backward(be, self._spec, record.tape, g, grad_states)
+        g, grad_states0, grads = stack_backward(be, self._spec, record.tape, g, grad_states,
+                                                bool(input_grad))
         named = {}
         for idx, by_role in enumerate(grads):
             for role, value in by_role.items():
@@ -206,7 +211,7 @@ class RNN(RecurrentBase):
                 if name in self._params:
                     named[name] = be.to_numpy(value)
         self.grads = {name: named[name] for name in self._params}
-        if record.batched and self.batch_first:
+        if g is not None and record.batched and self.batch_first:
             g = be.transpose01(g)
         return user_layout(be, g, grad_states0, record.batched, record.device)
 

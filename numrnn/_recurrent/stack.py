@@ -96,7 +96,7 @@ def stack_forward(be, spec, params, x, states, lengths, directions, dropout_mask
     return layer_input, [be.stack(f) for f in finals], tape
 
 
-def stack_backward(be, spec, tape, grad_output, grad_states):
+def stack_backward(be, spec, tape, grad_output, grad_states, input_grad=True):
     """Backpropagation through time for the :func:`stack_forward` call of ``tape``.
 
     Parameters
@@ -108,10 +108,12 @@ def stack_backward(be, spec, tape, grad_output, grad_states):
         Gradient of the output (entries at padded steps are ignored).
     grad_states : list of backend arrays
         Gradients of the final states, shaped like them.
+    input_grad : bool, default True
+        False: the first layer skips the gradient of its input, and grad_x is None.
 
     Returns
     -------
-    grad_x : backend array, shape (T, B, I)
+    grad_x : backend array, shape (T, B, I), or None
     grad_states0 : list of backend arrays
         Gradients of the initial states, shaped like them.
     grads : list of dict
@@ -132,9 +134,10 @@ def stack_backward(be, spec, tape, grad_output, grad_states):
             idx = k * D + d
             gc_n = grad_states[1][idx] if len(grad_states) == 2 else None
             gx, grad_h0[idx], grad_c0[idx], grads[idx] = be.backward(
-                spec, tape.params[idx], tape.tapes[idx], parts[d], grad_states[0][idx], gc_n
-            )
-            g = gx if g is None else be.add(g, gx)
+                spec, tape.params[idx], tape.tapes[idx], parts[d], grad_states[0][idx], gc_n,
+                input_grad or k > 0,
+            )  # fmt: skip
+            g = gx if g is None else None if gx is None else be.add(g, gx)
     grad_states0 = [be.stack(grad_h0)]
     if len(grad_states) == 2:
         grad_states0.append(be.stack(grad_c0))

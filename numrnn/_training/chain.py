@@ -76,9 +76,11 @@ def backward(model, grad_logits):
     for layer in reversed(model.layers[:-1]):
         if isinstance(layer, RNN):
             # grad_hx is dropped on purpose: with truncated BPTT the initial state is the
-            # previous window's (detached) final state.
-            grad_x, _ = layer.backward(tu.swap_batch_time(g, layer.batch_first))
-            g = tu.swap_batch_time(grad_x, layer.batch_first)
+            # previous window's (detached) final state. The first layer's input is data: no
+            # gradient is made for it.
+            grad_x, _ = layer.backward(tu.swap_batch_time(g, layer.batch_first),
+                                       input_grad=layer is not model.layers[0])
+            g = None if grad_x is None else tu.swap_batch_time(grad_x, layer.batch_first)
         else:
             g = layer.backward(g)
 

@@ -45,13 +45,14 @@ float dtype (float32 or float64), and are never modified by a backend.
     the regularisers of this layer-direction as a :class:`Masks` (host
     arrays of the layer's dtype), which backward applies likewise.
 
-``backward(spec, params, tape, grad_output, grad_h_n, grad_c_n)``
+``backward(spec, params, tape, grad_output, grad_h_n, grad_c_n, input_grad=True)``
     Gradient of sum(output*grad_output) + sum(h_n*grad_h_n)
     (+ sum(c_n*grad_c_n)) for the forward call that produced ``tape``.
     grad_output (T, B, H_out) (entries at padded steps are ignored);
     grad_h_n (B, H_out); grad_c_n (B, H) for LSTM else None.  Returns
     ``(grad_x, grad_h0, grad_c0, grads)`` with grads a dict with the
-    same keys and shapes as ``params``.
+    same keys and shapes as ``params``; grad_x is None when not
+    ``input_grad`` (the product that makes it is skipped).
 
 Array helpers (so the layer code never touches a device array directly):
 
@@ -107,7 +108,7 @@ class Masks(namedtuple("Masks", ["recurrent", "zone_h", "zone_c"])):
 INTERFACE = {
     "prepare_params": ("params",),
     "forward": ("spec", "params", "x", "h0", "c0", "lengths", "reverse", "need_tape", "masks"),
-    "backward": ("spec", "params", "tape", "grad_output", "grad_h_n", "grad_c_n"),
+    "backward": ("spec", "params", "tape", "grad_output", "grad_h_n", "grad_c_n", "input_grad"),
     "asarray": ("a", "dtype"),
     "to_numpy": ("a",),
     "zeros": ("shape", "dtype"),

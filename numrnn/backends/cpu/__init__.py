@@ -304,7 +304,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     return out, h_n, (c_n if cell.has_cell_state else None), tape
 
 
-def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
+def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n, input_grad=True):
     """Backpropagation through time for the forward call of ``tape``.
 
     See :mod:`numrnn.backends` for the parameters and the returned
@@ -392,8 +392,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
         x = workspaces.get("x_valid", x.shape, dtype)
         np.copyto(x, tape.x)
         _kernels.zero_padding(x, lengths, order)
-    grad_x = np.empty((T, B, I), dtype)
-    gx_rows = grad_x.reshape(rows, I)
+    grad_x = np.empty((T, B, I), dtype) if input_grad else None
     x_rows = x.reshape(rows, I)
     # Weight gradients: sums over all rows, so a split call sums the partial
     # products of its row chunks (in a fixed order: still reproducible).
@@ -404,7 +403,8 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
         products.append(("weight_hr", dhtot.reshape(rows, P), tape.hraw.reshape(rows, H)))
 
     def gradients(a, b):
-        _kernels.gemm(dg[a:b], w_ih, gx_rows[a:b])
+        if input_grad:
+            _kernels.gemm(dg[a:b], w_ih, grad_x.reshape(rows, I)[a:b])
         partial_sums = {}
         for name, left, right in products:
             partial_sums[name] = np.empty((left.shape[1], right.shape[1]), dtype)

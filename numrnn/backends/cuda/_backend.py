@@ -255,7 +255,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     return output, h_n, c_n, tape
 
 
-def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
+def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n, input_grad=True):
     """Backpropagation through time for the forward call that made ``tape``.
 
     See :mod:`numrnn.backends` for the full contract.
@@ -273,6 +273,8 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
         None means zeros.
     grad_c_n : array (B, H) or None
         A cell with a cell state only; None means zeros.
+    input_grad : bool, default True
+        False: grad_x is not computed (None).
 
     Returns
     -------
@@ -326,8 +328,10 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
 
     dgx_rows = dgx.reshape(rows, gate_rows)
     dgh_rows = dgh.reshape(rows, gate_rows)
-    grad_x = cuda.device_array((steps, batch, inputs), dtype)
-    _matmul(dgx_rows, dev["weight_ih"], grad_x.reshape(rows, inputs))
+    grad_x = None
+    if input_grad:
+        grad_x = cuda.device_array((steps, batch, inputs), dtype)
+        _matmul(dgx_rows, dev["weight_ih"], grad_x.reshape(rows, inputs))
     h_prev = cuda.device_array((steps, batch, h_out), dtype)
     _launch(kernels.gather_previous, h_prev.size)(
         reverse, tape.lengths, tape.h0, tape.output, h_prev
@@ -362,5 +366,6 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     if host:
         grads = {name: to_numpy(g) for name, g in grads.items()}
         grad_c0 = None if grad_c0 is None else to_numpy(grad_c0)
-        return to_numpy(grad_x), to_numpy(dh_carry), grad_c0, grads
+        grad_x = None if grad_x is None else to_numpy(grad_x)
+        return grad_x, to_numpy(dh_carry), grad_c0, grads
     return grad_x, dh_carry, grad_c0, grads

@@ -270,7 +270,7 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
     return output, h, c, tape
 
 
-def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
+def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n, input_grad=True):
     """Backpropagation through time for :func:`forward`; see :mod:`numrnn.backends`."""
     cell = spec.cell
     step_backward = cell.functions("step_backward")
@@ -310,7 +310,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n):
     x_valid = np.where(tape.active[:, :, None], x, 0)
     grads["weight_ih"] += rows.T @ x_valid.reshape(T * B, I)
     grads["bias_ih"] += rows.sum(axis=0)
-    grad_x = d_gx_all @ params["weight_ih"]
+    grad_x = d_gx_all @ params["weight_ih"] if input_grad else None
     return grad_x, dh, dc, grads
 
 
