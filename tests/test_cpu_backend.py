@@ -77,6 +77,25 @@ def test_activations_special_values(fast):
     np.testing.assert_array_equal(s[1:], [1, 0])
 
 
+def test_float64_tanh_within_2_ulp_of_libm(rng):
+    """The float64 tanh is plain arithmetic (it vectorises): within 2 ulp of np.tanh
+    everywhere, signed zeros and subnormals kept, NaN and infinities as libm."""
+    tiny = np.logspace(-310, 0, 5001)
+    x = np.concatenate([np.linspace(-25, 25, 200_001), tiny, -tiny, [0.625, -0.625, 20.0],
+                        rng.standard_normal(100_000) * rng.uniform(0, 10, 100_000)])
+    t, s = np.empty_like(x), np.empty_like(x)
+    _activations(x, False, t, s)
+    want = np.tanh(x)
+    ulps = np.abs(t - want) / np.spacing(np.abs(want))
+    assert ulps.max() <= 2, x[np.argmax(ulps)]
+    special = np.array([0.0, -0.0, 5e-324, -5e-324, np.inf, -np.inf, np.nan])
+    t = np.empty_like(special)
+    _activations(special, False, t, np.empty_like(special))
+    np.testing.assert_array_equal(t[:-1], np.tanh(special[:-1]))
+    assert np.signbit(t[1]) and np.signbit(t[3]) and not np.signbit(t[0])
+    assert np.isnan(t[-1])
+
+
 def test_rnn_act_relu_keeps_nan_and_zeroes_negatives():
     a = np.array([np.nan, -3.0, -0.0, 0.0, 2.5])
     h = np.array([gates.rnn_act(v, 1, False) for v in a])
@@ -304,13 +323,17 @@ def run_cpu(case, reverse):
     return run(cpu, case, reverse)
 
 
+def _relative_error(got, want):
+    """Largest error relative to the largest |value| of ``want``."""
+    return np.abs(got.astype(np.float64) - want).max() / (np.abs(want).max() + 1e-30)
+
+
 def assert_close(got, want, rtol, what):
     assert got.keys() == want.keys(), what
     for name in want:
         g, w = got[name], want[name]
         assert g.shape == w.shape, (what, name)
-        scale = np.abs(w).max() + 1e-30
-        err = np.abs(g.astype(np.float64) - w).max() / scale
+        err = _relative_error(g, w)
         assert err <= rtol, f"{what} {name}: max error {err:.3g} relative to max |value|"
 
 
@@ -377,8 +400,16 @@ def test_packed_panel_products_match_reference(rng, monkeypatch, kind, P, with_l
             case64 = {k: v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype == dtype
                       else v for k, v in case.items()}  # fmt: skip
             case64["params"] = {k: v.astype(np.float64) for k, v in case["params"].items()}
-            assert_close(got, run(ref, case64, reverse), TOL[dtype],
-                         f"{kind} P={P} {(T, B, I, H)} reverse={reverse}")
+            want = run(ref, case64, reverse)
+            rtol = TOL[dtype]
+            if dtype == np.float32:
+                # With W_hh ~ U(-0.6, 0.6) the recurrence expands: over 40 steps the float32
+                # rounding (and the fast tanh's 3e-7) grows past 1e-5 in 3% of the draws.
+                # Allowed: 20 times the reference's own float32 error (at most 11.4 times in
+                # 300 draws of the RNN's).
+                own = run(ref, case, reverse)
+                rtol = max(rtol, 20 * max(_relative_error(own[n], want[n]) for n in want))
+            assert_close(got, want, rtol, f"{kind} P={P} {(T, B, I, H)} reverse={reverse}")
     assert len(packed) == 4 * len(shapes)  # forward and backward of each call ran on panels
 
 
