@@ -21,9 +21,14 @@ Conventions
 * **fast** (last argument of the functions that evaluate an activation)
   selects how tanh and the logistic sigmoid are evaluated:
 
-  - ``fast=False``: ``math.tanh`` and ``1 / (1 + math.exp(-x))``, exact to
-    the rounding of the dtype.  Use it for float64 (the ``"cpu"`` backend is
-    tested against the NumPy reference to rtol 1e-10 there).
+  - ``fast=False``: ``1 / (1 + math.exp(-x))`` and, for float64, a tanh in
+    plain arithmetic within 2 ulp of ``math.tanh`` (Cephes' rational fit
+    below |x| = 0.625, 1 - 2 / (exp(2|x|) + 1) above it with the exp
+    reduced to 2^n exp(r)): a loop of it vectorises, where the libm call
+    does not (1.5 against 14 ns an element; it made the float64 RNN's
+    forward pass 1.4-2.3x faster).  Other dtypes keep ``math.tanh``.  Use
+    it for float64 (the ``"cpu"`` backend is tested against the NumPy
+    reference to rtol 1e-10 there).
   - ``fast=True``: rational approximation of tanh (the degree 13/6 minimax
     fit used by Eigen for float32) on |x| <= 7.905, exactly ±1 beyond;
     sigmoid(x) = 1/2 + tanh(x/2)/2.

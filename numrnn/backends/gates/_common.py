@@ -6,6 +6,7 @@ import types
 
 import numba
 import numpy as np
+from numba.extending import overload
 
 # float32 constants: exact in float32, so they neither promote float32 nor
 # lose anything for float64 (see the module docstring).
@@ -28,6 +29,18 @@ _Q4 = np.float32(1.18534705686654e-04)
 _Q2 = np.float32(2.26843463243900e-03)
 _Q0 = np.float32(4.89352518554385e-03)
 
+# float64 tanh (Cephes' tanh and exp, S. Moshier): |x| < 0.625:
+# x + x z P(z)/Q(z), z = x²; beyond, 1 - 2 / (exp(2|x|) + 1), the exp reduced to
+# 2^n exp(r), |r| <= ln(2)/2, exp(r) = 1 + 2r p(r²) / (q(r²) - r p(r²)).
+_TP = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
+_TQ = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
+_EP = (1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1)
+_EQ = (3.00198505138664455042e-6, 2.52448340349684104192e-3, 2.27265548208155028766e-1,
+       2.00000000000000000009e0)
+_LOG2E = 1.4426950408889634073599
+_LN2_HI = 6.93145751953125e-1  # few bits: n * _LN2_HI is exact
+_LN2_LO = 1.42860682030941723212e-6
+
 # error_model="numpy": no zero-division checks, so loops over units vectorise;
 # inline="always": see the module docstring.
 _scalar = numba.njit(error_model="numpy", inline="always")
@@ -42,7 +55,7 @@ def tanh(x, fast):
     x : float32 or float64
     fast : bool
         True: x P(x²)/Q(x²) for |x| <= 7.905, ±1 beyond (max abs error
-        ~3e-7); False: ``math.tanh``.
+        ~3e-7); False: ``math.tanh`` (for float64 :func:`_tanh64`, within 2 ulp of it).
 
     Returns
     -------
@@ -67,7 +80,44 @@ def tanh(x, fast):
         q = x2 * q + _Q2
         q = x2 * q + _Q0
         return x * p / q
+    return _exact_tanh(x)
+
+
+def _exact_tanh(x):
+    """``math.tanh``; in compiled code, :func:`_tanh64` for a float64 (other types keep
+    ``math.tanh``, which returns their type)."""
     return math.tanh(x)
+
+
+@overload(_exact_tanh)
+def _exact_tanh_impl(x):
+    if x == numba.types.float64:
+        return lambda x: _tanh64(x)
+    return lambda x: math.tanh(x)
+
+
+@_scalar
+def _tanh64(x):
+    """float64 tanh within 2 ulp of ``math.tanh``, in plain arithmetic (so that a loop of
+    it vectorises, which the libm call does not: 1.4 against 14 ns an element on the
+    project machine). NaN passes through; ±0 keep their sign."""
+    a = abs(x)
+    if a < 0.625:  # False for NaN
+        z = x * x
+        small = x + x * (z * (((_TP[0] * z + _TP[1]) * z + _TP[2])
+                              / (((z + _TQ[0]) * z + _TQ[1]) * z + _TQ[2])))
+        return small if z != 0 else x
+    # tanh(20) rounds to 1: 2|x| is cut at 40 (and NaN becomes 40, handled at the end),
+    # so 2^n fits a shift of int64.
+    y = a + a if a < 20.0 else 40.0
+    n = np.int64(y * _LOG2E + 0.5)
+    r = (y - n * _LN2_HI) - n * _LN2_LO
+    r2 = r * r
+    p = r * ((_EP[0] * r2 + _EP[1]) * r2 + _EP[2])
+    q = ((_EQ[0] * r2 + _EQ[1]) * r2 + _EQ[2]) * r2 + _EQ[3]
+    e = (1.0 + 2.0 * p / (q - p)) * np.float64(np.int64(1) << n)
+    t = 1.0 - 2.0 / (e + 1.0)
+    return t if x > 0 else -t if x < 0 else x
 
 
 # Not inlined in Numba's IR, unlike the other functions here: LLVM inlines it as
