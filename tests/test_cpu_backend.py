@@ -381,9 +381,15 @@ def test_packed_panel_products_match_reference(rng, monkeypatch, kind, P, with_l
     Odd sizes: row blocks and panels cut short (B not a multiple of MR, G*H or
     P not of NR), a batch split between threads, poisoned workspaces.
     """
-    packed = []
-    pack = _panels.pack
-    monkeypatch.setattr(_panels, "pack", lambda w, out: packed.append(w.shape) or pack(w, out))
+    packed = []  # the names of the products that ran on panels
+    real = cpu._packed
+
+    def recording(w, rows, name):
+        panels = real(w, rows, name)
+        packed.extend([name] * bool(panels.size))
+        return panels
+
+    monkeypatch.setattr(cpu, "_packed", recording)
     monkeypatch.setattr(cpu, "PANEL_MIN_ROWS", 1)
     monkeypatch.setattr(cpu, "PANEL_MIN_K", 1)
     # (float32 at H = 1: the fast activations' error, amplified, is over its tolerance
@@ -410,7 +416,11 @@ def test_packed_panel_products_match_reference(rng, monkeypatch, kind, P, with_l
                 own = run(ref, case, reverse)
                 rtol = max(rtol, 20 * max(_relative_error(own[n], want[n]) for n in want))
             assert_close(got, want, rtol, f"{kind} P={P} {(T, B, I, H)} reverse={reverse}")
-    assert len(packed) == 4 * len(shapes)  # forward and backward of each call ran on panels
+    # Forward and backward of each call ran their recurrent products on panels; with
+    # lengths, the input projection's products of the steps that some sequences no longer
+    # run did too.
+    assert packed.count("panels_f") == packed.count("panels_b") == 2 * len(shapes)
+    assert ("panels_ih" in packed) == with_lengths
 
 
 @pytest.mark.parametrize("layer_class", [numrnn.LSTM, numrnn.GRU])
@@ -505,6 +515,28 @@ def test_poisoned_workspaces_and_padding_do_not_leak(rng, kind, P, dtype):
     poisoned = run(cpu, case, reverse)
     for name in clean:
         np.testing.assert_array_equal(poisoned[name], clean[name], err_msg=name)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_input_projection_skips_padded_steps(rng, monkeypatch, threads, reverse):
+    """With lengths, the input projection multiplies the rows of running sequences only:
+    the padded rows of its workspace keep their NaN poison, and nothing reads them (the
+    results equal the reference's)."""
+    monkeypatch.setattr(cpu, "MIN_SPLIT_FLOPS", 0 if threads > 1 else np.inf)
+    monkeypatch.setattr(cpu, "max_threads", lambda: threads)
+    T, B, I, H = 9, 7, 5, 6
+    case = make_case(rng, "lstm", 0, T, B, I, H, np.float64, True)
+    case["lengths"] = rng.permutation([9, 2, 5, 9, 1, 7, 4])
+    xw = _threads.workspaces.get("xw", (T, B, 4 * H), np.dtype(np.float64))
+    xw.fill(np.nan)
+    args = (case["cell"], case["params"], case["x"], case["h0"], case["c0"], case["lengths"],
+            reverse, False)
+    got, want = cpu.forward(*args)[:3], ref.forward(*args)[:3]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+    running = np.arange(T)[:, None] < case["lengths"][None, :]
+    assert np.isnan(xw[~running]).all() and not np.isnan(xw[running]).any()
 
 
 @pytest.mark.parametrize(("kind", "P"), VARIANTS)

@@ -3,7 +3,9 @@
 Implements the backend interface of :mod:`numrnn.backends` for float32 and
 float64.  One layer-direction runs as
 
-1. input projection ``X W_ihᵀ``: one GEMM over all T·B rows;
+1. input projection ``X W_ihᵀ``: one GEMM over all T·B rows (with padding of at
+   least an eighth of them, over the steps every sequence runs, then per step
+   over the sequences still running);
 2. the recurrent loop (:mod:`._kernels`): per step ``h_{t-1} W_hhᵀ`` and the
    fused gate maths of :mod:`numrnn.backends.gates`.  The product runs on
    ``W_hhᵀ`` packed once per call (:mod:`._panels`, a Numba micro-kernel)
@@ -138,6 +140,26 @@ def _batch_parts(lengths, order, flops):
     if lengths[order[0]] == lengths[order[-1]]:
         return np.array_split(order, n)
     return [order[i::n] for i in range(n)]
+
+
+def _all_running(lengths, order, T):
+    """The steps whose input projection is one GEMM over all B rows: those every sequence
+    runs (the shortest length), or all T when padding is under an eighth of the rows."""
+    if (T * lengths.shape[0] - lengths.sum()) * 8 < T * lengths.shape[0]:
+        return T
+    return int(lengths[order[-1]])
+
+
+def _running_steps(lengths, first, T, shares):
+    """Steps [first, T) in ``shares`` consecutive (t0, t1) ranges of about equal numbers of
+    running sequences (the rows :func:`._kernels.running_products` multiplies); [] if none."""
+    if first >= T:
+        return []
+    running = np.count_nonzero(lengths[None, :] > np.arange(first, T)[:, None], axis=1)
+    total = np.cumsum(running)
+    bounds = np.searchsorted(total, total[-1] * np.arange(1, shares) / shares) + first
+    edges = [first, *(int(b) for b in bounds), T]
+    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def _row_inputs(cell, params, dtype):
@@ -284,17 +306,30 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
             workspaces.get("tw", (n, E), dtype) if E else _empty((n, 0), dtype), *spaces, tail,
         )  # fmt: skip
 
+    # The input projection: one GEMM over the steps that every sequence runs; after
+    # them, with enough padding, only the rows of the sequences still running.
+    steps = T if full else _all_running(lengths, order, T)
+    running = _running_steps(lengths, steps, T, len(parts))
+    panels_ih = _packed(w_ih_t, B, "panels_ih") if running else _empty((0, 0, 0), dtype)
+
+    def project(share):
+        a, b = row_chunks(steps * B, len(parts))[share]
+        _kernels.gemm(x_rows[a:b], w_ih_t, xw_rows[a:b])
+        if running:
+            _kernels.running_products(
+                x, w_ih_t, panels_ih if panels_ih.size else None, lengths, order,
+                *running[share], xw, _product_input(workspaces, "xa", B, I, dtype, panels_ih),
+                workspaces.get("xy", (B, GH), dtype), _tail(dtype),
+            )  # fmt: skip
+
     if len(parts) == 1:
         with blas_threads(2.0 * T * B * I * GH):
-            _kernels.gemm(x_rows, w_ih_t, xw_rows)
+            project(0)
         with blas_threads(step_flops):
             run(order)
     else:
         with single_threaded():
-            in_threads(
-                [partial(_kernels.gemm, x_rows[a:b], w_ih_t, xw_rows[a:b])
-                 for a, b in row_chunks(T * B, len(parts))]
-            )  # fmt: skip
+            in_threads([partial(project, i) for i in range(len(parts))])
             in_threads([partial(run, part) for part in parts])
     tape = None
     if need_tape:
