@@ -87,7 +87,7 @@ def running_products(x, w, panels, lengths, order, t0, t1, xw, a, y, tail):
     (B, N) at once (on ``w`` packed into ``panels``, with ``tail`` the edge tiles'
     workspace; by BLAS when ``panels`` is None), and scattered.  With lengths spread over
     [T/2, T] a quarter of the input projection's rows are padding; their products are
-    not made (a forward pass with such lengths took 4-9% less time).
+    not made (a forward pass with such lengths took 4-8% less time).
     """
     nb = order.shape[0]
     for t in range(t0, t1):
