@@ -77,9 +77,11 @@ def test_activations_special_values(fast):
     np.testing.assert_array_equal(s[1:], [1, 0])
 
 
-def test_float64_tanh_within_2_ulp_of_libm(rng):
-    """The float64 tanh is plain arithmetic (it vectorises): within 2 ulp of np.tanh
-    everywhere, signed zeros and subnormals kept, NaN and infinities as libm."""
+def test_float64_activations_within_2_ulp_of_libm(rng):
+    """The float64 tanh and sigmoid are plain arithmetic (they vectorise): within 2 ulp of
+    libm's everywhere (the sigmoid against an extended-precision one), signed zeros and
+    subnormals kept, NaN and infinities as libm; the sigmoid is 0 below -85 (where the
+    true value is under 1.2e-37) and 1 above 85."""
     tiny = np.logspace(-310, 0, 5001)
     x = np.concatenate([np.linspace(-25, 25, 200_001), tiny, -tiny, [0.625, -0.625, 20.0],
                         rng.standard_normal(100_000) * rng.uniform(0, 10, 100_000)])
@@ -88,12 +90,20 @@ def test_float64_tanh_within_2_ulp_of_libm(rng):
     want = np.tanh(x)
     ulps = np.abs(t - want) / np.spacing(np.abs(want))
     assert ulps.max() <= 2, x[np.argmax(ulps)]
-    special = np.array([0.0, -0.0, 5e-324, -5e-324, np.inf, -np.inf, np.nan])
-    t = np.empty_like(special)
-    _activations(special, False, t, np.empty_like(special))
-    np.testing.assert_array_equal(t[:-1], np.tanh(special[:-1]))
+    x = np.concatenate([x, np.linspace(-85, 85, 100_001)])
+    s = np.empty_like(x)
+    _activations(x, False, np.empty_like(x), s)
+    want = (1 / (1 + np.exp(-x.astype(np.longdouble)))).astype(np.float64)
+    ulps = np.abs(s - want) / np.spacing(want)
+    assert ulps.max() <= 2, x[np.argmax(ulps)]
+    special = np.array([0.0, -0.0, 5e-324, -5e-324, np.inf, -np.inf, 86.0, -86.0, -700.0,
+                        -1e300, 1e300, np.nan])
+    t, s = np.empty_like(special), np.empty_like(special)
+    _activations(special, False, t, s)
+    np.testing.assert_array_equal(t[:6], np.tanh(special[:6]))
     assert np.signbit(t[1]) and np.signbit(t[3]) and not np.signbit(t[0])
-    assert np.isnan(t[-1])
+    np.testing.assert_array_equal(s[:-1], [0.5, 0.5, 0.5, 0.5, 1, 0, 1, 0, 0, 0, 1])
+    assert np.isnan(t[-1]) and np.isnan(s[-1])
 
 
 def test_rnn_act_relu_keeps_nan_and_zeroes_negatives():
