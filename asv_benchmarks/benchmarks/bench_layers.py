@@ -23,62 +23,42 @@ class Layers(Benchmark):
 
     params = (list(CELLS), ["numpy", "cpu", "cuda"], list(DTYPES), list(SIZES))
     param_names = ["cell", "backend", "dtype", "size"]
+    #: Lengths drawn uniformly from [T/2, T] (:class:`VariableLengths`), or None.
+    variable = False
 
     def setup(self, cell, backend, dtype, size):
         skip_unless_available(backend)
         steps, batch, input_size, hidden_size = SIZES[size]
         rng = np.random.default_rng(0)
         self.x = rng.standard_normal((steps, batch, input_size)).astype(dtype)
+        self.lengths = (rng.integers(max(1, steps // 2), steps + 1, size=batch)
+                        if self.variable else None)
         self.layer = make_layer(cell, input_size, hidden_size, backend, dtype)
         # The first forward and backward compile; their results are checked before timing.
-        output, _ = self.layer(self.x)
-        self.grad_output = rng.standard_normal(output.shape).astype(dtype)
-        grad_x, _ = self.layer.backward(self.grad_output)
-
-        reference = reference_copy(self.layer, cell, input_size, hidden_size)
-        expected_output, _ = reference(self.x.astype(np.float64))
-        expected_grad_x, _ = reference.backward(self.grad_output.astype(np.float64))
-        assert_close(output, expected_output, dtype, "output")
-        assert_close(grad_x, expected_grad_x, dtype, "grad_x")
-
-    def time_forward(self, cell, backend, dtype, size):
-        self.layer(self.x)
-
-    def time_forward_backward(self, cell, backend, dtype, size):
-        self.layer(self.x)
-        self.layer.backward(self.grad_output)
-
-
-class VariableLengths(Benchmark):
-    """:class:`Layers` on a batch whose lengths are drawn uniformly from [T/2, T], float32
-    (the ``"cpu"`` backend's input projection then skips the padded steps)."""
-
-    params = (list(CELLS), ["numpy", "cpu", "cuda"], list(SIZES))
-    param_names = ["cell", "backend", "size"]
-
-    def setup(self, cell, backend, size):
-        skip_unless_available(backend)
-        steps, batch, input_size, hidden_size = SIZES[size]
-        rng = np.random.default_rng(0)
-        self.x = rng.standard_normal((steps, batch, input_size)).astype(np.float32)
-        self.lengths = rng.integers(max(1, steps // 2), steps + 1, size=batch)
-        self.layer = make_layer(cell, input_size, hidden_size, backend, np.float32)
         output, _ = self.layer(self.x, lengths=self.lengths)
-        self.grad_output = rng.standard_normal(output.shape).astype(np.float32)
+        self.grad_output = rng.standard_normal(output.shape).astype(dtype)
         grad_x, _ = self.layer.backward(self.grad_output)
 
         reference = reference_copy(self.layer, cell, input_size, hidden_size)
         expected_output, _ = reference(self.x.astype(np.float64), lengths=self.lengths)
         expected_grad_x, _ = reference.backward(self.grad_output.astype(np.float64))
-        assert_close(output, expected_output, "float32", "output")
-        assert_close(grad_x, expected_grad_x, "float32", "grad_x")
+        assert_close(output, expected_output, dtype, "output")
+        assert_close(grad_x, expected_grad_x, dtype, "grad_x")
 
-    def time_forward(self, cell, backend, size):
+    def time_forward(self, cell, backend, dtype, size):
         self.layer(self.x, lengths=self.lengths)
 
-    def time_forward_backward(self, cell, backend, size):
+    def time_forward_backward(self, cell, backend, dtype, size):
         self.layer(self.x, lengths=self.lengths)
         self.layer.backward(self.grad_output)
+
+
+class VariableLengths(Layers):
+    """:class:`Layers` on batches whose lengths are drawn uniformly from [T/2, T], float32
+    (the ``"cpu"`` backend's input projection then skips the padded steps)."""
+
+    params = (list(CELLS), ["numpy", "cpu", "cuda"], ["float32"], list(SIZES))
+    variable = True
 
 
 class ExtendedCells(Benchmark):

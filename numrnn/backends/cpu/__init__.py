@@ -54,7 +54,7 @@ from ..reference import (
 from . import _kernels, _panels
 from ._blas import blas_threads, max_threads, single_threaded
 from ._stepper import make_stepper
-from ._threads import in_threads, row_chunks, workspaces
+from ._threads import in_threads, row_chunks, step_shares, workspaces
 
 __all__ = [
     "add", "asarray", "backward", "concat_features", "forward", "is_device_array", "make_stepper",
@@ -140,26 +140,6 @@ def _batch_parts(lengths, order, flops):
     if lengths[order[0]] == lengths[order[-1]]:
         return np.array_split(order, n)
     return [order[i::n] for i in range(n)]
-
-
-def _all_running(lengths, order, T):
-    """The steps whose input projection is one GEMM over all B rows: those every sequence
-    runs (the shortest length), or all T when padding is under an eighth of the rows."""
-    if (T * lengths.shape[0] - lengths.sum()) * 8 < T * lengths.shape[0]:
-        return T
-    return int(lengths[order[-1]])
-
-
-def _running_steps(lengths, first, T, shares):
-    """Steps [first, T) in ``shares`` consecutive (t0, t1) ranges of about equal numbers of
-    running sequences (the rows :func:`._kernels.running_products` multiplies); [] if none."""
-    if first >= T:
-        return []
-    running = np.count_nonzero(lengths[None, :] > np.arange(first, T)[:, None], axis=1)
-    total = np.cumsum(running)
-    bounds = np.searchsorted(total, total[-1] * np.arange(1, shares) / shares) + first
-    edges = [first, *(int(b) for b in bounds), T]
-    return list(zip(edges[:-1], edges[1:], strict=True))
 
 
 def _row_inputs(cell, params, dtype):
@@ -307,9 +287,9 @@ def forward(spec, params, x, h0, c0, lengths, reverse, need_tape, masks=None):
         )  # fmt: skip
 
     # The input projection: one GEMM over the steps that every sequence runs; after
-    # them, with enough padding, only the rows of the sequences still running.
-    steps = T if full else _all_running(lengths, order, T)
-    running = _running_steps(lengths, steps, T, len(parts))
+    # them, when padding is an eighth of the rows or more, only the running sequences' rows.
+    steps = T if (T * B - int(lengths.sum())) * 8 < T * B else int(lengths[order[-1]])
+    running = step_shares(lengths, steps, T, len(parts))
     panels_ih = _packed(w_ih_t, B, "panels_ih") if running else _empty((0, 0, 0), dtype)
 
     def project(share):

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["in_threads", "row_chunks", "workspaces"]
+__all__ = ["in_threads", "row_chunks", "step_shares", "workspaces"]
 
 
 class _Workspaces(threading.local):
@@ -81,3 +81,16 @@ def row_chunks(rows, n):
     """n contiguous (start, stop) ranges covering range(rows)."""
     bounds = np.linspace(0, rows, n + 1).astype(np.int64)
     return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def step_shares(lengths, first, T, n):
+    """Steps [first, T) in n consecutive (t0, t1) ranges of about equal numbers of running
+    sequences (t < lengths[b]): the shares of the input projection's per-step products;
+    [] if first >= T."""
+    if first >= T:
+        return []
+    running = np.count_nonzero(lengths[None, :] > np.arange(first, T)[:, None], axis=1)
+    total = np.cumsum(running)
+    bounds = np.searchsorted(total, total[-1] * np.arange(1, n) / n) + first
+    edges = [first, *(int(b) for b in bounds), T]
+    return list(zip(edges[:-1], edges[1:], strict=True))
