@@ -549,6 +549,34 @@ def test_input_projection_skips_padded_steps(rng, monkeypatch, threads, reverse)
     assert np.isnan(xw[~running]).all() and not np.isnan(xw[running]).any()
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_skipped_padding_follows_parameter_changes(rng, training):
+    """The input projection of running sequences (on W_ih packed for the panels, B = 16,
+    I = 40) reads the live weights: it equals the NumPy reference after an in-place update,
+    after load_state_dict and after pickling, in training and evaluation mode."""
+    T, B, I, H = 12, 16, 40, 24
+    layer = numrnn.LSTM(I, H, backend="cpu", dtype=np.float64, seed=int(rng.integers(2**31)))
+    layer.train(training)
+    x = rng.standard_normal((T, B, I))
+    lengths = rng.integers(1, T + 1, B)
+    lengths[0] = T
+
+    def check(layer):
+        ref = numrnn.LSTM(I, H, backend="numpy", dtype=np.float64)
+        ref.load_state_dict(layer.state_dict())
+        for got, want in zip(layer(x, lengths=lengths), ref(x, lengths=lengths), strict=True):
+            for g, w in zip(*(v if isinstance(v, tuple) else (v,) for v in (got, want)),
+                            strict=True):
+                np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+    check(layer)
+    layer.parameters()["weight_ih_l0"][:] *= -0.5
+    check(layer)
+    layer.load_state_dict(numrnn.LSTM(I, H, dtype=np.float64, seed=1).state_dict())
+    check(layer)
+    check(pickle.loads(pickle.dumps(layer)))
+
+
 @pytest.mark.parametrize(("kind", "P"), VARIANTS)
 def test_bitwise_deterministic(rng, kind, P):
     case = make_case(rng, kind, P, 12, 5, 6, 8, np.float32, True)
