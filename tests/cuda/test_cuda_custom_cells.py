@@ -46,8 +46,8 @@ def test_kernels_of_a_defined_cell_match_reference(backend, rng, monkeypatch, ce
         monkeypatch.setattr(backend, "PERSISTENT_MAX_WEIGHT_BYTES", 0)
     dtype = np.float32 if per_step else np.float64
     cell, params, data = make_problem(rng, cells[name], 0, 4, 3, 2, 3, True)
-    actual, expected = run_both(backend, cell, params, data, per_step, dtype)
-    assert_matches(actual, expected, dtype)
+    actual, expected, own = run_both(backend, cell, params, data, per_step, dtype)
+    assert_matches(actual, expected, dtype, own)
 
 
 def test_layer_of_a_defined_cell_matches_numpy_backend(rng, cells):

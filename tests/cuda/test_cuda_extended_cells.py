@@ -23,8 +23,8 @@ def test_per_step_kernels_match_reference(backend, rng, monkeypatch, cell_name):
     monkeypatch.setattr(backend, "PERSISTENT_MAX_WEIGHT_BYTES", 0)
     # B*H = 9 items over blocks of 8 threads: the grid-stride loops wrap.
     cell, params, data = make_problem(rng, *EXTENDED_CELLS[cell_name], 4, 3, 2, 3, True)
-    actual, expected = run_both(backend, cell, params, data, True, np.float32)
-    assert_matches(actual, expected, np.float32)
+    actual, expected, own = run_both(backend, cell, params, data, True, np.float32)
+    assert_matches(actual, expected, np.float32, own)
 
 
 @pytest.mark.parametrize("cell_name", ["lstm_peephole", "indrnn"])
