@@ -78,9 +78,9 @@ def in_threads(tasks):
 
 
 def row_chunks(rows, n):
-    """n contiguous (start, stop) ranges covering range(rows)."""
-    bounds = np.linspace(0, rows, n + 1).astype(np.int64)
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    """n contiguous (start, stop) ranges covering range(rows), of sizes differing by at most
+    one (plain integers: np.linspace took 7 us, a sixth of a small forward call)."""
+    return [(rows * i // n, rows * (i + 1) // n) for i in range(n)]
 
 
 def step_shares(lengths, first, T, n):
