@@ -12,9 +12,12 @@
 """
 
 import gc
+import json
 import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
 import weakref
 
 import numba
@@ -624,6 +627,44 @@ def test_blas_thread_counts_restored():
     with _blas.blas_threads(_blas.OPENBLAS_SINGLE_THREAD_FLOPS):
         assert all(lib.get_num_threads() == 1 for lib in libs)
     assert [lib.get_num_threads() for lib in libs] == before
+
+
+_OVERLAPPING_BLOCKS = """
+import json, threading, time
+from numrnn.backends.cpu import _blas
+libs = _blas._blas_controllers()
+before, inside = [lib.get_num_threads() for lib in libs], []
+
+def work(pause):
+    for _ in range(50):
+        with _blas.single_threaded():
+            time.sleep(pause)
+            inside.append(max(lib.get_num_threads() for lib in libs))
+
+threads = [threading.Thread(target=work, args=(p,)) for p in (1e-4, 1.7e-4, 2.3e-4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps([before, [lib.get_num_threads() for lib in libs], inside]))
+"""
+
+
+def test_blas_thread_counts_restored_after_overlapping_threads():
+    """Single-threaded blocks of several threads that overlap (each entering while another
+    is inside) run on one thread and leave the thread counts as they found them.
+
+    In a fresh interpreter: OpenBLAS ignores the counts that other threads set once the
+    main thread has set one, as earlier tests of this process do.
+    """
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root, "OPENBLAS_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", _OVERLAPPING_BLOCKS], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=120, check=True)
+    before, after, inside = json.loads(done.stdout)
+    assert set(before) == {2}
+    assert after == before
+    assert inside == [1] * 150
 
 
 # ---------------------------------------------------------------------------

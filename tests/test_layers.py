@@ -346,6 +346,40 @@ def test_step_from_several_threads(backend, rng):
         np.testing.assert_allclose(np.stack(got[k]), want[k], rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_forward_and_backward_from_several_threads(rng, cell):
+    """Threads running whole sequences at once, each its own layer, get what each gets alone:
+    on shapes that split the batch between the backend's threads, run the per-step products
+    on packed panels and the input projection by running sequences (lengths)."""
+    T, B, I, H, n_threads = 40, 32, 32, 64, 3
+    layers = [make_layer(cell, I, H, 1, "cpu") for _ in range(n_threads)]
+    xs = rng.standard_normal((n_threads, T, B, I))
+    grads = rng.standard_normal((n_threads, T, B, H))
+    lengths = rng.integers(1, T + 1, (n_threads, B))
+
+    def run(k):
+        out, _ = layers[k](xs[k], lengths=lengths[k])
+        return out, layers[k].backward(grads[k])[0]
+
+    want = [run(k) for k in range(n_threads)]
+    got = [[] for _ in range(n_threads)]
+
+    def repeat(k):
+        for _ in range(5):
+            got[k].append(run(k))
+
+    threads = [threading.Thread(target=repeat, args=(k,)) for k in range(n_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for k in range(n_threads):
+        assert len(got[k]) == 5
+        for out, grad_x in got[k]:
+            np.testing.assert_array_equal(out, want[k][0])
+            np.testing.assert_array_equal(grad_x, want[k][1])
+
+
 def test_step_never_keeps_a_stepper_of_old_parameters(rng):
     """Parameters changed while a step is being made (as by another thread) are not lost."""
     layer = make_layer("gru", 3, 4, 1, "cpu")

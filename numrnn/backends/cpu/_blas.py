@@ -14,6 +14,7 @@ them (:func:`single_threaded`), so threads never oversubscribe the cores.
 """
 
 import contextlib
+import threading
 
 __all__ = [
     "MIN_THREADED_FLOPS",
@@ -33,16 +34,23 @@ OPENBLAS_SINGLE_THREAD_FLOPS = 2 * 4 * 65536
 MIN_THREADED_FLOPS = 2e6
 
 _controllers = []
+#: The blocks inside :func:`single_threaded` now (of every thread), and the thread counts
+#: the first of them found: the last one out restores them.
+_single = {"depth": 0, "saved": None}
+_single_lock = threading.Lock()
 
 
 def _blas_controllers():
     """The threadpoolctl controllers of every loaded BLAS, found once."""
     if not _controllers:
-        # Load SciPy's BLAS (the one np.dot in @njit uses) before looking.
-        import scipy.linalg.cython_blas  # noqa: F401
-        from threadpoolctl import ThreadpoolController
+        with _single_lock:  # two threads' first calls: found once, not twice
+            if not _controllers:
+                # Load SciPy's BLAS (the one np.dot in @njit uses) before looking.
+                import scipy.linalg.cython_blas  # noqa: F401
+                from threadpoolctl import ThreadpoolController
 
-        _controllers.extend(ThreadpoolController().select(user_api="blas").lib_controllers)
+                found = ThreadpoolController().select(user_api="blas").lib_controllers
+                _controllers.extend(found)
     return _controllers
 
 
@@ -53,16 +61,28 @@ def max_threads():
 
 @contextlib.contextmanager
 def single_threaded():
-    """Run the block with every BLAS on one thread, then restore."""
+    """Run the block with every BLAS on one thread, then restore.
+
+    The thread counts are process-wide: blocks of several threads overlap, and each saving
+    and restoring its own view left BLAS on one thread for good (a block entered inside
+    another thread's saved 1).  So the first block in saves them and the last one out
+    restores them.
+    """
     libs = _blas_controllers()
-    saved = [lib.get_num_threads() for lib in libs]
-    for lib in libs:
-        lib.set_num_threads(1)
+    with _single_lock:
+        if _single["depth"] == 0:
+            _single["saved"] = [lib.get_num_threads() for lib in libs]
+            for lib in libs:
+                lib.set_num_threads(1)
+        _single["depth"] += 1
     try:
         yield
     finally:
-        for lib, n in zip(libs, saved, strict=True):
-            lib.set_num_threads(n)
+        with _single_lock:
+            _single["depth"] -= 1
+            if _single["depth"] == 0:
+                for lib, n in zip(libs, _single["saved"], strict=True):
+                    lib.set_num_threads(n)
 
 
 _UNCHANGED = contextlib.nullcontext()
