@@ -55,6 +55,7 @@ from ._rows import (
     _diagonal_backward,
     _gather_rows,
     _multiply,
+    _scale,
     _scatter_rows,
     _unzone,
     _zone,
@@ -287,12 +288,11 @@ def _forward(
         for k in range(nb):
             b = order[k]
             t = _time_index(lengths, b, s, reverse)
-            if zoneout:  # the zoned state, kept in hz (cz) for the next step and output
-                _zone(zone_h[t, b], hz[k], hs[k], out[t, b])
+            if zoneout:  # the zoned state, kept in hz (cz) for the next step too
+                _zone(zone_h[t, b], hz[k], hs[k])
                 if TWO_STATES:  # noqa: F821
-                    _zone(zone_c[t, b], cz[k], cs[k], cz[k])
-            else:
-                _copy(hs[k], out[t, b])
+                    _zone(zone_c[t, b], cz[k], cs[k])
+            _copy(hs[k], out[t, b])
     zero_padding(out, lengths, order)
     if tape:
         zero_padding(hprev, lengths, order)
@@ -424,7 +424,7 @@ def _backward(
             np.dot(_step_rows(dgates_h, lengths, order, reverse, s, nb, dgw), w_hh, dhs[:nb])
         if recurrent_dropout and not DIAGONAL:  # noqa: F821
             for k in range(nb):
-                _multiply(dhs[k], rec_mask[order[k]], dhs[k])
+                _scale(dhs[k], rec_mask[order[k]])
         # dh_{t-1} also takes the cell's direct part and the zoned-out part of dh_t.
         if DIRECT_GRAD:  # noqa: F821
             if zoneout:

@@ -30,23 +30,34 @@ def _add(d, a, b):
 
 @jit
 def _multiply(a, b, out):
-    """out = a * b, elementwise."""
+    """out = a * b, elementwise (``out`` another array than ``a``: see :func:`_scale`)."""
     for j in range(a.shape[0]):
         out[j] = a[j] * b[j]
 
 
 @jit
-def _zone(z, previous, new, out):
-    """Zoneout: new = previous = out = z previous + (1 - z) new.
+def _scale(a, b):
+    """a *= b, elementwise.
 
-    One pass that also keeps ``previous`` (the state the next step zones against) and
-    writes the output row: no copies of the state before the step.
+    In place, not ``_multiply(a, b, a)``: the compiled loops check that the arrays they
+    write do not overlap the others, and with one array passed twice that check fails and
+    the loop runs scalar (4 times slower).  The same holds for every helper here.
+    """
+    for j in range(a.shape[0]):
+        a[j] *= b[j]
+
+
+@jit
+def _zone(z, previous, new):
+    """Zoneout: new = previous = z previous + (1 - z) new.
+
+    One pass that also keeps ``previous`` (the state the next step zones against): no copy
+    of the state before the step.
     """
     for j in range(new.shape[0]):
         v = new[j] + z[j] * (previous[j] - new[j])
         new[j] = v
         previous[j] = v
-        out[j] = v
 
 
 @jit
