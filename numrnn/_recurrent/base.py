@@ -151,10 +151,14 @@ class RecurrentBase(Component):
         """The stack core's ``dropout_mask`` argument: a mask maker, or None."""
         if not self._dropout_active:
             return None
+        from numrnn.backends.cpu._random import bernoulli  # compiled: numba loads lazily
+
         keep = 1.0 - self._dropout
 
         def mask(shape):
-            return self._be.asarray((self._dropout_rng.random(shape) < keep) / keep, self.dtype)
+            return self._be.asarray(
+                bernoulli(self._dropout_rng, keep, shape, self.dtype, 1.0 / keep), self.dtype
+            )
 
         return mask
 

@@ -74,7 +74,13 @@ class Dropout(Component):
         if not self.training or self.p == 0:
             self._mask = None
             return x
-        self._mask = ((self._rng.random(x.shape) >= self.p) / (1 - self.p)).astype(x.dtype)
+        from numrnn.backends.cpu._random import bernoulli  # compiled: numba loads lazily
+
+        keep = 1.0 - self.p
+        # Drawn in float32 or float64; kept in x's dtype where that is another float.
+        dtype = x.dtype if x.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        mask = bernoulli(self._rng, keep, x.shape, dtype, 1.0 / keep)
+        self._mask = mask.astype(x.dtype, copy=False) if x.dtype.kind == "f" else mask
         return x * self._mask
 
     __call__ = forward
