@@ -340,3 +340,18 @@ def test_pickle_roundtrip_predicts_identically():
     model = regressor().fit(X, y, lengths=lengths, epochs=1, progress=False)
     copy_ = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(copy_.predict(X, lengths), model.predict(X, lengths))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16, np.int64])
+def test_dropout_keeps_the_scaling_in_every_dtype(rng, dtype):
+    """Kept entries are x / (1 - p), the rest 0, the mask fresh per call; float inputs keep
+    their dtype, integer ones come out in float64 (not truncated back to integers)."""
+    x = rng.integers(1, 5, (300, 7)).astype(dtype)
+    drop = Dropout(0.2, seed=int(rng.integers(2**31)))
+    y = drop(x)
+    assert y.dtype == (dtype if np.dtype(dtype).kind == "f" else np.float64)
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], x[kept] / 0.8, rtol=1e-3 if dtype == np.float16 else 1e-6)
+    assert abs(kept.mean() - 0.8) < 5 * np.sqrt(0.8 * 0.2 / x.size)
+    np.testing.assert_array_equal(drop.backward(np.ones_like(y)) != 0, kept)
+    assert not np.array_equal(drop(x) != 0, kept)
