@@ -97,8 +97,9 @@ class Optimizer:
         Raises
         ------
         ValueError
-            If the keys or shapes of ``grads`` differ from those of ``params``, or a parameter
-            is not a writeable float array.
+            If the keys or shapes of ``grads`` differ from those of ``params``, a parameter
+            is not a writeable float array, or the optimizer's state for a parameter has
+            another shape (nothing is updated then).
         """
         if set(grads) != set(params):
             raise ValueError(f"grads must have the keys of params: missing "
@@ -115,6 +116,13 @@ class Optimizer:
             if grad.shape != param.shape:
                 raise ValueError(f"grads[{name!r}] must have shape {param.shape}, got "
                                  f"{grad.shape}")
+            for key, value in self.state.get(name, {}).items():
+                if isinstance(value, np.ndarray) and value.shape != param.shape:
+                    raise ValueError(
+                        f"the optimizer's {key!r} for {name!r} has shape {value.shape}, but "
+                        f"params[{name!r}] has shape {param.shape}: its state was made for "
+                        "other parameters (load a state_dict of these, or use a new optimizer)"
+                    )
             checked[name] = grad
         for name, param in params.items():
             self._update(param, checked[name], self.state.setdefault(name, {"step": 0}))

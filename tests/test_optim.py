@@ -275,6 +275,36 @@ def test_load_state_dict_rejects_foreign_state():
         SGD().load_state_dict(adam.state_dict())
 
 
+WITH_STATE = [(c, i) for c, i in zip(CONFIGS, IDS, strict=True)
+              if c[0] is not SGD or c[1].get("momentum")]  # plain SGD keeps no arrays
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), [c for c, _ in WITH_STATE],
+                         ids=[i for _, i in WITH_STATE])
+def test_state_of_other_shapes_is_refused_before_any_update(cls, kwargs):
+    """State made for parameters of other shapes (a loaded state_dict, or the same optimizer
+    on a model whose layer grew) is refused with a ValueError naming it, and no parameter
+    changes; the compiled Adam step would otherwise read and write past its moments."""
+    params, grads = problem()
+    opt = cls(**kwargs)
+    run(opt, params, grads[:2])
+    saved = opt.state_dict()
+    for key in saved["state"]["weight"]:
+        if key != "step":
+            saved["state"]["weight"][key] = saved["state"]["weight"][key][:1]
+    resumed = cls()
+    resumed.load_state_dict(saved)
+    before = copy.deepcopy(params)
+    with pytest.raises(ValueError, match=r"for 'weight' has shape \(1, 4\), but "
+                                         r"params\['weight'\] has shape \(3, 4\)"):
+        resumed.step(params, grads[2])
+    for k in SHAPES:
+        np.testing.assert_array_equal(params[k], before[k])
+    grown = {"weight": np.zeros((5, 4)), "bias": np.zeros(3)}
+    with pytest.raises(ValueError, match=r"params\['weight'\] has shape \(5, 4\)"):
+        opt.step(grown, {k: np.ones_like(v) for k, v in grown.items()})
+
+
 def test_schedule_state_dict_resumes():
     opt = SGD(lr=1.0)
     sched = CosineAnnealingLR(opt, t_max=10)
