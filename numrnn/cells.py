@@ -119,9 +119,10 @@ def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=(
         * the names defined by earlier equations, and numbers;
 
         and call ``sigmoid``, ``tanh``, ``relu``, ``exp`` and ``log``, with ``+``, ``-``,
-        ``*``, ``/``, integer powers and ``sqrt`` (``x**0.5``).  The equations must define
-        the new states: ``h`` (and ``c``).  A SymPy expression may be given instead of a
-        string.
+        ``*``, ``/``, integer and half-integer powers (``sqrt``, ``x**0.5``).  The
+        equations must define the new states: ``h`` (and ``c``).  A SymPy expression may be
+        given instead of a string (its symbols and SymPy's ``tanh`` stand for the names
+        they spell).
     states : ("h",) or ("h", "c")
         The recurrent state: h alone, or h and a cell state c (the layer's ``hx`` is then
         the pair ``(h_0, c_0)``, as for the LSTM).
@@ -153,7 +154,8 @@ def define_cell(name, *, gates, equations, states=("h",), split=(), parameters=(
     ValueError
         For a cell that does not fit the model, naming what is wrong: an unknown symbol or
         function, a new state not defined, a gate or parameter the new states do not use, a
-        non-integer power, a name defined twice or reserved.
+        power other than an integer or half-integer, a name defined twice or reserved, a
+        number beyond float64's range.
     TypeError
         For an equation that is neither a string nor a SymPy expression.
     ImportError
@@ -245,6 +247,9 @@ def check_gradient(cell, *, input_size=3, hidden_size=4, steps=5, batch=2,
     ------
     AssertionError
         If an error exceeds ``rtol``, listing every such array and its error.
+    ValueError, TypeError
+        For sizes that are not positive integers, ``eps`` outside (0, 1], ``rtol`` not
+        positive, or an unknown backend.
 
     Examples
     --------
@@ -256,8 +261,19 @@ def check_gradient(cell, *, input_size=3, hidden_size=4, steps=5, batch=2,
     >>> max(errors.values()) < 1e-6
     True
     """
-    from numrnn.backends import CellSpec, resolve_backend
+    from numrnn._validation import check_float, check_int
+    from numrnn.backends import BACKENDS, CellSpec, resolve_backend
 
+    input_size, hidden_size, steps, batch = (
+        check_int(value, name, 1) for value, name in
+        ((input_size, "input_size"), (hidden_size, "hidden_size"), (steps, "steps"),
+         (batch, "batch"))
+    )  # fmt: skip
+    if isinstance(backends, str) or not all(b in BACKENDS for b in backends) or not backends:
+        raise ValueError(f"backends must be a non-empty tuple of {sorted(BACKENDS)}, got "
+                         f"{backends!r}")
+    eps = check_float(eps, "eps", 0.0, 1.0, low_open=True)
+    rtol = check_float(rtol, "rtol", 0.0, low_open=True)
     spec = CellSpec(cell, hidden_size, 0)
     rng = np.random.default_rng(seed)
     G, H = spec.cell.n_gates, hidden_size

@@ -55,6 +55,17 @@ _LOSS_CLASSES = {cls.__name__: cls for cls in LOSSES.values()}
 _OPTIMIZER_CLASSES = {cls.__name__: cls for cls in OPTIMIZERS.values()}
 
 
+def _layer_entry(layer, where):
+    """A layer's class and constructor arguments; a user-defined cell has no name to store."""
+    config = layer.get_config()
+    cell = config.get("cell")
+    if cell is not None and not isinstance(cell, str):
+        raise TypeError(f"{where} runs the user-defined cell {cell.name!r}, which numrnn.io "
+                        "cannot store (it stores cells by name): pickle the model instead, "
+                        "which keeps the cell's definition")
+    return {"class": type(layer).__name__, "config": config}
+
+
 def model_config(model):
     """The architecture, loss and optimizer settings of ``model`` as a JSON-compatible dict.
 
@@ -76,7 +87,7 @@ def model_config(model):
     """
     if isinstance(model, Seq2Seq):
         return {"format": SEQ2SEQ_FORMAT, "version": VERSION,
-                **{name: {"class": type(layer).__name__, "config": layer.get_config()}
+                **{name: _layer_entry(layer, f"the {name}")
                    for name, layer in (("encoder", model.encoder), ("decoder", model.decoder))},
                 "model": model.get_config(),
                 "optimizer": {"class": type(model.optimizer).__name__,
@@ -87,8 +98,7 @@ def model_config(model):
     return {
         "format": FORMAT,
         "version": VERSION,
-        "layers": [{"class": type(layer).__name__, "config": layer.get_config()}
-                   for layer in model.layers],
+        "layers": [_layer_entry(layer, f"layers[{i}]") for i, layer in enumerate(model.layers)],
         "loss": {"class": type(model.loss).__name__, "config": model.loss.get_config()},
         "optimizer": {"class": type(model.optimizer).__name__,
                       "config": model.optimizer.get_config()},
@@ -183,7 +193,8 @@ def save(path, model):
     ------
     TypeError
         If ``model`` is not a :class:`~numrnn.model.Sequential` or
-        :class:`~numrnn.seq2seq.Seq2Seq`.
+        :class:`~numrnn.seq2seq.Seq2Seq`, or a layer runs a user-defined cell (stored by
+        name, it would not load: pickle such a model).
 
     Examples
     --------

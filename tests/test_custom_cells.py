@@ -151,6 +151,77 @@ def test_every_supported_function_and_input_differentiates_right():
     assert errors[("numpy", "reverse", "weight_hh")] < 1e-7
 
 
+def test_constants_are_exact_in_float64(backend):
+    """Activations of numbers (log(3), sigmoid(1)) are constants of the equation, in the
+    layer's dtype: a float64 layer computes them in float64 on every backend."""
+    cell = define_cell("constants", gates=("g",),
+                       equations={"h": "log(3) * sigmoid(1) * tanh(a_g) + exp(-2) * h_prev"})
+    layer = numrnn.Recurrent(cell, 1, 1, backend=backend, dtype=np.float64, seed=0)
+    layer.load_state_dict({k: np.ones_like(v) for k, v in layer.state_dict().items()})
+    out, _ = layer(np.zeros((2, 1, 1)))
+    first = np.log(3) / (1 + np.exp(-1)) * np.tanh(2.0)
+    want = [first, np.log(3) / (1 + np.exp(-1)) * np.tanh(2.0 + first) + np.exp(-2) * first]
+    np.testing.assert_allclose(out[:, 0, 0], want, rtol=1e-15)
+
+
+@pytest.mark.parametrize("equations", [
+    {"z": "a_f", "h": "sigmoid(z) * h_prev + tanh(a_g)"},  # a name for an input
+    {"h": "a_g + 0.5 * sigmoid(a_f) * h_prev"},  # linear in a gate
+    {"h": "sigmoid(a_f) * h_prev + tanh(a_g) / sqrt(1 + h_prev**2)"},  # power -1/2
+    {"h": "sigmoid(a_f) * h_prev + 0.1 * sqrt(1 + a_g**2) * (1 + a_g**2)"},  # power 3/2
+])
+def test_names_and_half_integer_powers_differentiate_right(equations):
+    """Equations SymPy folds into a bare name or into powers n/2 are cells like any other."""
+    cell = define_cell("folded", gates=("f", "g"), equations=equations)
+    errors = check_gradient(cell, steps=3, hidden_size=2, input_size=2)
+    assert max(errors.values()) < 1e-6
+
+
+def test_a_two_state_cell_need_not_read_its_previous_c():
+    cell = define_cell("fresh_c", gates=("f", "g"), states=("h", "c"),
+                       equations={"c": "tanh(a_g)", "h": "sigmoid(a_f) * h_prev + c"})
+    errors = check_gradient(cell, steps=3, hidden_size=2, input_size=2)
+    assert errors[("cpu", "reverse", "c0")] == 0 and max(errors.values()) < 1e-6
+
+
+def test_equations_written_in_sympy_are_the_same_cell():
+    """SymPy's own tanh, and symbols with assumptions, stand for the names they spell."""
+    sympy = pytest.importorskip("sympy")
+    a_f, a_g, h_prev = sympy.symbols("a_f a_g h_prev", real=True)
+    written = define_cell("sym", gates=("f", "g"), equations={
+        "h": sympy.Function("sigmoid")(a_f) * h_prev + sympy.tanh(a_g)})
+    parsed = define_cell("txt", gates=("f", "g"),
+                         equations={"h": "sigmoid(a_f) * h_prev + tanh(a_g)"})
+    x = np.random.default_rng(0).standard_normal((4, 2, 3))
+    outs = [numrnn.Recurrent(c, 3, 2, backend="numpy", dtype=np.float64, seed=1)(x)[0]
+            for c in (written, parsed)]
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"batch": 0}, ValueError, "batch must be >= 1, got 0"),
+    ({"steps": 2.0}, TypeError, "steps must be an integer, got float"),
+    ({"backends": "cpu"}, ValueError, "backends must be a non-empty tuple"),
+    ({"backends": ("gpu",)}, ValueError, "backends must be a non-empty tuple"),
+    ({"eps": 0.0}, ValueError, r"eps must be a finite number in \(0.0, 1.0\], got 0.0"),
+    ({"rtol": -1.0}, ValueError, "rtol must be a finite number"),
+])
+def test_check_gradient_refuses_bad_arguments(defined, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        check_gradient(defined["janet"], **kwargs)
+
+
+def test_saving_a_model_with_a_defined_cell_says_to_pickle_it(defined, tmp_path):
+    model = numrnn.Sequential([numrnn.Recurrent(defined["janet"], 2, 3, seed=0),
+                               numrnn.Dense(3, 1, seed=0)], loss="mse")
+    with pytest.raises(TypeError, match=r"layers\[0\] runs the user-defined cell 'janet'.*"
+                                        "pickle the model"):
+        numrnn.save(tmp_path / "m.npz", model)
+    again = pickle.loads(pickle.dumps(model))
+    x = np.ones((2, 4, 2), np.float32)
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+
+
 def test_check_gradient_names_what_is_wrong(defined, monkeypatch):
     """A cell whose backward is wrong (here: the gradient of h_prev is dropped) fails."""
     cell = define_cell("janet_wrong", **JANET)
@@ -192,8 +263,16 @@ BAD = [
     ({"gates": ("f",), "equations": {"h": "sin(a_f)"}}, ValueError, "calls sin, which is not"),
     ({"gates": ("f",), "equations": {"h": "foo(a_f)"}}, ValueError, "calls foo"),
     ({"gates": ("f",), "equations": {"h": "Abs(a_f)"}}, ValueError, "Abs"),
-    ({"gates": ("f",), "equations": {"h": "a_f ** h_prev"}}, ValueError, "only integer powers"),
-    ({"gates": ("f",), "equations": {"h": "a_f ** 1.5"}}, ValueError, "only integer powers"),
+    ({"gates": ("f",), "equations": {"h": "a_f ** h_prev"}}, ValueError,
+     "only integer and half-integer powers"),
+    ({"gates": ("f",), "equations": {"h": "a_f ** 1.25"}}, ValueError,
+     "only integer and half-integer powers"),
+    ({"gates": ("f",), "equations": {"h": "1e400 * tanh(a_f)"}}, ValueError,
+     r"uses 1\.00000E\+400, which is not a real number within float64's range"),
+    ({"gates": ("f",), "equations": {"h": "log(-1) * tanh(a_f)"}}, ValueError,
+     r"uses 1\.0\*I, which is not a real number"),
+    ({"gates": ("f",), "equations": {"h": "sigmoid(log(-1)) * tanh(a_f)"}}, ValueError,
+     r"has sigmoid\(I\*pi\) = .*, which is not a finite real number"),
     ({"gates": ("f", "g"), "equations": {"h": "tanh(a_f)"}}, ValueError,
      r"gate 'g' is not used by the new states"),
     ({"gates": ("f",), "equations": {"c": "tanh(a_f)"}}, ValueError,

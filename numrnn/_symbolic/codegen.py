@@ -81,13 +81,14 @@ class _Printer:
             if coeff != 1:
                 text = f"{self(coeff)} * {text}"
             return f"({text})"
-        if e.is_Pow:
-            if 2 * e.exp == 1:
-                return f"np.sqrt({self(e.base)})" if self.numpy else f"math.sqrt({self(e.base)})"
-            if e.exp.is_Integer and e.exp > 0:
-                base = self(e.base)
-                return "(" + " * ".join([base] * int(e.exp)) + ")"
-            return f"({self.number(1)} / {self(e.base ** (-e.exp))})"
+        if e.is_Pow:  # an integer or half-integer power (checked by maths)
+            if e.exp.is_negative:
+                return f"({self.number(1)} / {self(sympy.Pow(e.base, -e.exp, evaluate=False))})"
+            base = self(e.base)
+            factors = [base] * int(e.exp)
+            if not e.exp.is_Integer:  # b**(n + 1/2) = b**n sqrt(b)
+                factors.append(f"np.sqrt({base})" if self.numpy else f"math.sqrt({base})")
+            return "(" + " * ".join(factors) + ")"
         arg = self(e.args[0])
         if isinstance(e, maths.sigmoid):
             return f"expit({arg})" if self.numpy else f"sigmoid({arg}, fast)"
@@ -277,7 +278,7 @@ def generate(derivation, gates, split, states, parameters, parameter_name):
     lines += [f"    dgx = np.concatenate([{', '.join(var(n) for n in dgx)}], axis=1)",
               f"    dgh = np.concatenate([{', '.join(var(n) for n in dgh)}], axis=1)",
               f"    return dgx, dgh, {_zero_or(npp, name('h_prev'))}, "
-              f"{var(name('c_prev')) if two else None}", ""]
+              f"{_zero_or(npp, name('c_prev')) if two else None}", ""]
 
     head = ["import math", "", "import numpy as np", "from scipy.special import expit", "",
             "from numrnn._symbolic.codegen import like",

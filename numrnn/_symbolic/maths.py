@@ -16,6 +16,7 @@ the LSTM: i, f, g, o and tanh c, exactly what the built-in cells keep).
 """
 
 import keyword
+import math
 import re
 from dataclasses import dataclass
 
@@ -145,10 +146,40 @@ def symbols_of(gates, split, states, parameters):
     return known
 
 
+#: An activation applied to a number, as SymPy evaluates it (to a constant of the equation).
+_VALUES = {sigmoid: lambda a: 1 / (1 + sympy.exp(-a)), tanh: sympy.tanh,
+           relu: lambda a: sympy.Max(a, 0), sympy.exp: sympy.exp, sympy.log: sympy.log}
+
+
+def _from_sympy(expr, names):
+    """A SymPy expression a user wrote, in this module's terms: symbols by name (whatever
+    their assumptions), SymPy's tanh and functions named like an activation as that."""
+    expr = expr.xreplace({s: names[s.name] for s in expr.free_symbols if s.name in names})
+    return expr.replace(
+        lambda e: isinstance(e, sympy.Function) and type(e).__name__ in ACTIVATIONS
+        and not isinstance(e, _NODE_TYPES),
+        lambda e: ACTIVATIONS[type(e).__name__](*e.args),
+    )
+
+
+def _fold_constants(target, expr):
+    """Activations of numbers replaced by their values (30 digits): the loops would evaluate
+    log(3) in the dtype of the number, float32, off by 1e-7 in a float64 cell."""
+
+    def value(node):
+        v = _VALUES[node.func](node.args[0]).evalf(30)
+        if not (v.is_real and v.is_finite):
+            raise ValueError(f"equation for {target!r} has {node} = {v}, which is not a "
+                             "finite real number")
+        return v
+
+    return expr.replace(lambda e: isinstance(e, _NODE_TYPES) and not e.free_symbols, value)
+
+
 def _parse(target, text, known, defined):
     """``text`` as a SymPy expression over ``known`` and the statements ``defined`` so far."""
     if isinstance(text, sympy.Expr):
-        expr = text
+        expr = _from_sympy(text, {**known, **defined})
     elif isinstance(text, str):
         namespace = {**ACTIVATIONS, **known, **defined}
         try:
@@ -159,10 +190,12 @@ def _parse(target, text, known, defined):
     else:
         raise TypeError(f"equation for {target!r} must be a str or a sympy expression, "
                         f"got {type(text).__name__}")
-    if not isinstance(expr, sympy.Expr) or isinstance(expr, sympy.logic.boolalg.Boolean):
+    # (A Symbol is a Boolean too, for SymPy's logic: a bare name is an expression here.)
+    if not isinstance(expr, sympy.Expr) or (isinstance(expr, sympy.logic.boolalg.Boolean)
+                                            and not expr.is_Symbol):
         raise ValueError(f"equation for {target!r} is not a scalar expression: {text!r}")
     # Decimal numbers as the rationals they denote: x**0.5 is a square root, x**2.0 a square.
-    expr = sympy.nsimplify(expr, rational=True)
+    expr = _fold_constants(target, sympy.nsimplify(expr, rational=True))
     # Earlier equations' names were replaced by their expressions (the parse's namespace).
     unknown = sorted(str(s) for s in expr.free_symbols - set(known.values()))
     if unknown:
@@ -172,16 +205,18 @@ def _parse(target, text, known, defined):
         if isinstance(sub, sympy.Function) and not isinstance(sub, _NODE_TYPES):
             raise ValueError(f"equation for {target!r} calls {sub.func.__name__}, which is "
                              f"not supported; it may call {sorted(ACTIVATIONS)}")
-        if isinstance(sub, sympy.Pow) and not (sub.exp.is_Integer or 2 * sub.exp in (1, -1)):
+        if isinstance(sub, sympy.Pow) and not (2 * sub.exp).is_Integer:
             raise ValueError(f"equation for {target!r} has the power {sub}: only integer "
-                             "powers and square roots are supported")
+                             "and half-integer powers (square roots) are supported")
         if not (sub.is_Atom or isinstance(sub, (sympy.Add, sympy.Mul, sympy.Pow)) or
                 isinstance(sub, _NODE_TYPES)):
             raise ValueError(f"equation for {target!r} uses {type(sub).__name__} ({sub}), "
                              "which is not supported: only +, -, *, /, powers and "
                              f"{sorted(ACTIVATIONS)}")
-        if sub.is_Atom and not (sub.is_Symbol or (sub.is_real and sub.is_finite)):
-            raise ValueError(f"equation for {target!r} uses {sub}, which is not a real number")
+        if sub.is_Atom and not (sub.is_Symbol or (sub.is_real and sub.is_finite and
+                                                  math.isfinite(float(sub)))):
+            raise ValueError(f"equation for {target!r} uses {sympy.N(sub, 6)}, which is not "
+                             "a real number within float64's range")
     return expr
 
 
