@@ -33,7 +33,7 @@ from numrnn._training.schedules import (  # noqa: F401 (public here, with the op
     Schedule,
     StepLR,
 )
-from numrnn._validation import FLOAT_DTYPES, as_float_array, check_float
+from numrnn._validation import FLOAT_DTYPES, as_float_array, check_float, check_int
 
 
 class Optimizer:
@@ -101,6 +101,9 @@ class Optimizer:
             is not a writeable float array, or the optimizer's state for a parameter has
             another shape (nothing is updated then).
         """
+        if not isinstance(params, dict) or not isinstance(grads, dict):
+            raise TypeError(f"params and grads must be dicts of arrays, got "
+                            f"{type(params).__name__} and {type(grads).__name__}")
         if set(grads) != set(params):
             raise ValueError(f"grads must have the keys of params: missing "
                              f"{sorted(set(params) - set(grads))}, unexpected "
@@ -149,22 +152,37 @@ class Optimizer:
 
         Raises
         ------
-        ValueError
-            If the hyperparameters are not this optimizer's or a state entry has unknown keys.
+        ValueError, TypeError
+            If the hyperparameters are not this optimizer's, a state entry has unknown keys,
+            a step count is not an integer >= 0 or a state value is not an array of numbers
+            (nothing is changed then).
         """
+        if not isinstance(state_dict, dict) or set(state_dict) != {"config", "state"}:
+            got = sorted(state_dict) if isinstance(state_dict, dict) else repr(state_dict)
+            raise ValueError("state_dict must be a dict with the keys 'config' and 'state' "
+                             f"(Optimizer.state_dict's), got {got}")
         config, state = state_dict["config"], state_dict["state"]
+        if not isinstance(config, dict) or not isinstance(state, dict):
+            raise TypeError("state_dict['config'] and state_dict['state'] must be dicts, got "
+                            f"{type(config).__name__} and {type(state).__name__}")
         if set(config) != set(self.get_config()):
             raise ValueError(f"optimizer state_dict has hyperparameters {sorted(config)}, "
                              f"{type(self).__name__} expects {sorted(self.get_config())}")
         fresh = type(self)(**config)
         expected = set(self._state_keys) | {"step"}
+        loaded = {}
         for name, entry in state.items():
-            if not set(entry) <= expected:
-                raise ValueError(f"optimizer state for {name!r} has keys {sorted(entry)}, "
+            if not isinstance(entry, dict) or not set(entry) <= expected:
+                keys = sorted(entry) if isinstance(entry, dict) else entry
+                raise ValueError(f"optimizer state for {name!r} has keys {keys}, "
                                  f"{type(self).__name__} expects a subset of {sorted(expected)}")
+            loaded[name] = {k: (check_int(v, f"the optimizer state's step of {name!r}", 0)
+                                if k == "step" else
+                                as_float_array(v, f"the optimizer state's {k!r} of {name!r}",
+                                               copy=True))
+                            for k, v in entry.items()}  # fmt: skip
         self.lr, self.weight_decay, self.hyper = fresh.lr, fresh.weight_decay, fresh.hyper
-        self.state = {name: {k: (np.array(v) if k != "step" else int(v))
-                             for k, v in entry.items()} for name, entry in state.items()}
+        self.state = loaded
 
 
 class SGD(Optimizer):
@@ -399,7 +417,7 @@ class RMSprop(Optimizer):
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
 
 
-def clip_grad_norm(grads, max_norm, norm_type=2.0):
+def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False):
     r"""Scale all gradients together so their global norm is at most ``max_norm`` (in place).
 
     As ``torch.nn.utils.clip_grad_norm_``:
@@ -415,11 +433,21 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
         Largest allowed norm, > 0.
     norm_type : float, default 2.0
         :math:`p`; ``np.inf`` for the largest absolute entry.
+    error_if_nonfinite : bool, default False
+        Raise instead of clipping when the norm is NaN or infinite (a gradient holds NaN or
+        infinity: scaling cannot make it finite).
 
     Returns
     -------
     float
-        The global norm :math:`n` before clipping.
+        The global norm :math:`n` before clipping, computed in float64 where a gradient's
+        own dtype overflows (float32 entries of 1e20).
+
+    Raises
+    ------
+    ValueError
+        With ``error_if_nonfinite``, if the norm is NaN or infinite, naming the gradients
+        that are not finite.
 
     Examples
     --------
@@ -435,8 +463,16 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0):
     arrays = [_writeable_grad(grads, name) for name in grads]
     if not arrays:
         return 0.0
-    norms = np.array([np.linalg.norm(g.ravel(), ord=norm_type) for g in arrays])
+    with np.errstate(over="ignore"):
+        norms = [float(np.linalg.norm(g.ravel(), ord=norm_type)) for g in arrays]
+    # The sum of squares of float32 entries overflows from ~1e19: again in float64.
+    norms = [n if math.isfinite(n) else float(np.linalg.norm(g.ravel().astype(np.float64),
+                                                             ord=norm_type))
+             for n, g in zip(norms, arrays, strict=True)]  # fmt: skip
     total = float(np.linalg.norm(norms, ord=norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        bad = [name for name, g in zip(grads, arrays, strict=True) if not np.isfinite(g).all()]
+        raise ValueError(f"the gradients' norm is {total}: {bad} hold NaN or infinity")
     coef = min(1.0, max_norm / (total + 1e-6))
     if coef < 1.0:
         for g in arrays:

@@ -305,6 +305,40 @@ def test_state_of_other_shapes_is_refused_before_any_update(cls, kwargs):
         opt.step(grown, {k: np.ones_like(v) for k, v in grown.items()})
 
 
+@pytest.mark.parametrize(("state_dict", "error", "match"), [
+    (None, ValueError, "state_dict must be a dict with the keys 'config' and 'state'"),
+    ({"state": {}}, ValueError, r"with the keys 'config' and 'state' .*got \['state'\]"),
+    ({"config": "CONFIG", "state": []}, TypeError, "must be dicts, got dict and list"),
+    ({"config": "CONFIG", "state": {"w": None}}, ValueError,
+     "optimizer state for 'w' has keys None"),
+    ({"config": "CONFIG", "state": {"w": {"step": -1}}}, ValueError,
+     "the optimizer state's step of 'w' must be >= 0, got -1"),
+    ({"config": "CONFIG", "state": {"w": {"step": "abc"}}}, TypeError,
+     "step of 'w' must be an integer, got str"),
+    ({"config": "CONFIG", "state": {"w": {"step": 1, "exp_avg": "x"}}}, TypeError,
+     "the optimizer state's 'exp_avg' of 'w' must hold real numbers"),
+])
+def test_load_state_dict_refuses_malformed_state_and_keeps_its_own(state_dict, error, match):
+    adam = Adam(lr=0.01)
+    run(adam, *problem())
+    before = adam.state_dict()
+    if isinstance(state_dict, dict) and state_dict.get("config") == "CONFIG":
+        state_dict = {**state_dict, "config": adam.get_config()}
+    with pytest.raises(error, match=match):
+        adam.load_state_dict(state_dict)
+    after = adam.state_dict()
+    assert after["config"] == before["config"] and after["state"].keys() == before["state"].keys()
+    for name, entry in before["state"].items():
+        for key, value in entry.items():
+            np.testing.assert_array_equal(after["state"][name][key], value)
+
+
+def test_step_refuses_params_or_grads_that_are_not_dicts():
+    with pytest.raises(TypeError, match="params and grads must be dicts of arrays, got dict "
+                                        "and list"):
+        Adam().step({"w": np.ones(2)}, [np.ones(2)])
+
+
 def test_schedule_state_dict_resumes():
     opt = SGD(lr=1.0)
     sched = CosineAnnealingLR(opt, t_max=10)
@@ -319,6 +353,26 @@ def test_clip_grad_norm_returns_norm_and_scales():
     grads = {"a": np.array([3.0, 0.0]), "b": np.array([[4.0]])}
     assert clip_grad_norm(grads, 1.0) == pytest.approx(5.0)
     assert np.sqrt(sum(np.sum(g**2) for g in grads.values())) == pytest.approx(1.0, rel=1e-5)
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, np.inf])
+def test_clip_grad_norm_of_float32_gradients_that_overflow_float32(norm_type):
+    """Exploding float32 gradients (entries 1e20: their sum of squares overflows float32)
+    are scaled to max_norm, not zeroed, and the true norm is returned."""
+    g = {"a": np.full(4, 1e20, np.float32), "b": np.ones(3, np.float32)}
+    want = float(np.linalg.norm([np.linalg.norm(v.astype(np.float64), ord=norm_type)
+                                 for v in g.values()], ord=norm_type))
+    total = clip_grad_norm(g, 1.0, norm_type)
+    np.testing.assert_allclose(total, want, rtol=1e-6)
+    np.testing.assert_allclose(g["a"], 1e20 / want, rtol=1e-5)
+    assert g["a"].dtype == np.float32
+
+
+def test_clip_grad_norm_can_refuse_nonfinite_gradients():
+    g = {"a": np.array([1.0, np.nan]), "b": np.array([np.inf]), "c": np.ones(2)}
+    with pytest.raises(ValueError, match=r"norm is nan: \['a', 'b'\] hold NaN or infinity"):
+        clip_grad_norm(g, 1.0, error_if_nonfinite=True)
+    assert g["c"].tolist() == [1.0, 1.0]
 
 
 def test_clip_grad_value():
