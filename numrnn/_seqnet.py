@@ -66,7 +66,9 @@ def as_padded(X, name="X", n_features=None):
         given = real_array(X, name)
         if given.ndim in (2, 3) and 0 in given.shape:
             # scikit-learn's words: for a (n_samples, T) array the steps are its "features".
-            what = "0 sample(s)" if given.shape[0] == 0 else "0 feature(s)"
+            empty = given.shape.index(0)
+            what = ("0 sample(s)", "0 feature(s)" if given.ndim == 2 else "0 steps",
+                    "0 feature(s)")[empty]
             raise ValueError(f"{name} has {what} (shape={given.shape}) while a minimum of 1 "
                              "is required (samples, steps and features may not be empty)")
         if given.ndim not in (2, 3):

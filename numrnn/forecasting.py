@@ -36,7 +36,8 @@ class Forecaster(ParamsMixin):
     window : int, default 24
         Number of past steps the network reads.
     horizon : int, default 1
-        Steps predicted jointly by the ``"direct"`` strategy (ignored by ``"recursive"``).
+        Steps predicted jointly by the ``"direct"`` strategy; for ``"recursive"``, whose
+        model predicts one step, the steps :meth:`predict` forecasts by default.
     strategy : {"recursive", "direct"}, default "recursive"
     cell : {"lstm", "gru", "rnn", "rnn_relu"}, default "lstm"
     hidden_size : int, default 32
@@ -73,8 +74,8 @@ class Forecaster(ParamsMixin):
     y_mean_, y_scale_ : ndarray
         Standardisation of ``y`` as an input (the regressor standardises its targets).
     window_, horizon_, strategy_
-        The window, the number of steps predicted at once (1 for ``"recursive"``) and the
-        strategy, as fitted.
+        The window, the horizon (the steps the ``"direct"`` model predicts at once; the
+        steps :meth:`predict` forecasts by default) and the strategy, as fitted.
     history_ : tuple
         The training series and exogenous inputs, which :meth:`predict` continues by
         default.
@@ -118,13 +119,14 @@ class Forecaster(ParamsMixin):
         """
         window = check_int(self.window, "window", 1)
         strategy = check_choice(self.strategy, "strategy", _STRATEGIES)
-        ahead = check_int(self.horizon, "horizon", 1) if strategy == "direct" else 1
+        horizon = check_int(self.horizon, "horizon", 1)
+        ahead = horizon if strategy == "direct" else 1  # what one window's model predicts
         y_given, y = y, _series("y", y)
         if len(y) < window + ahead + 1:
             raise ValueError(f"y must have at least window + horizon + 1 = {window + ahead + 1} "
                              f"steps, got {len(y)}")
         exog = None if exog is None else _series("exog", exog, len(y))
-        self.window_, self.horizon_, self.strategy_ = window, ahead, strategy
+        self.window_, self.horizon_, self.strategy_ = window, horizon, strategy
         self.y_ndim_ = np.ndim(y_given)
         self.n_series_ = y.shape[1]
         self.n_exog_ = 0 if exog is None else exog.shape[1]

@@ -106,6 +106,8 @@ def test_stacked_bidirectional_with_dropout():
     (lambda X, y: SequenceClassifier().fit(X.astype(str), y), TypeError, "X"),
     (lambda X, y: SequenceClassifier().fit([X[0], X[1][:, :1]], y[:2]), ValueError, r"X\[1\]"),
     (lambda X, y: SequenceClassifier().fit(np.full_like(X, np.nan), y), ValueError, "NaN"),
+    (lambda X, y: SequenceClassifier().fit(X[:, :0], y), ValueError, r"X has 0 steps \(shape"),
+    (lambda X, y: SequenceClassifier().fit(X[:, :, :0], y), ValueError, "X has 0 feature"),
     (lambda X, y: SequenceClassifier().fit(X, y[:-1]), ValueError, "y"),
     (lambda X, y: SequenceClassifier().fit(X, np.zeros(len(X))), ValueError, "classes"),
     (lambda X, y: SequenceRegressor().fit(X, y), ValueError, "y"),

@@ -107,3 +107,16 @@ def test_pickle_round_trip():
     copy = pickle.loads(pickle.dumps(model))
     exog = np.arange(63.0)
     np.testing.assert_array_equal(copy.predict(3, exog=exog), model.predict(3, exog=exog))
+
+
+def test_recursive_forecasts_horizon_steps_by_default_and_horizon_is_checked():
+    """The recursive model learns one step; predict() still forecasts ``horizon`` steps, the
+    same as predict(steps=horizon). A horizon that is not an integer >= 1 is refused."""
+    y = np.sin(np.arange(60) / 3.0)
+    model = Forecaster(window=5, horizon=3, hidden_size=3, epochs=2, seed=0).fit(y)
+    assert model.horizon_ == 3
+    np.testing.assert_array_equal(model.predict(), model.predict(steps=3))
+    assert model.predict().shape == (3,)
+    for bad, error in ((0, ValueError), (-5, ValueError), ("abc", TypeError), (2.0, TypeError)):
+        with pytest.raises(error, match="horizon must be"):
+            Forecaster(window=5, horizon=bad, hidden_size=3, epochs=1).fit(y)

@@ -62,8 +62,8 @@ def check_state(be, layout, hx, batch, batched, dtype, owner):
         return [be.zeros((n, batch, size), dtype) for _, size in sizes], False
     if len(sizes) == 2:
         if not isinstance(hx, tuple | list) or len(hx) != 2:
-            raise TypeError(f"hx must be a tuple (h_0, c_0) for an {owner}, "
-                            f"got {type(hx).__name__}")
+            raise TypeError(f"hx must be a tuple (h_0, c_0) for {owner} (its cell has a cell "
+                            f"state), got {type(hx).__name__}")
         items = [(f"hx[{i}] ({label})", a, size) for i, (a, (label, size))
                  in enumerate(zip(hx, sizes, strict=True))]
     else:
