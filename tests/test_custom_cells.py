@@ -222,6 +222,25 @@ def test_saving_a_model_with_a_defined_cell_says_to_pickle_it(defined, tmp_path)
     np.testing.assert_array_equal(again.predict(x), model.predict(x))
 
 
+@pytest.mark.parametrize(("dtype", "a"), [(np.float32, -20.0), (np.float64, -90.0),
+                                         (np.float64, 40.0)])
+def test_log_sigmoid_stays_finite_where_the_sigmoid_underflows(backend, dtype, a):
+    """log(sigmoid(u)) is computed as -relu(-u) - log(1 + exp(-|u|)): the loops' sigmoid is 0
+    far below zero (in float32 from -17, the fast one's absolute error being 3e-7)."""
+    cell = define_cell("logsig", gates=("f", "g"),
+                       equations={"h": "0.01 * log(sigmoid(a_f)) + 0.5 * h_prev * sigmoid(a_g)"})
+    layer = numrnn.Recurrent(cell, 1, 1, backend=backend, dtype=dtype, seed=0)
+    state = {k: np.zeros_like(v) for k, v in layer.state_dict().items()}
+    state["bias_ih_l0"][0] = a  # a_f = a, a_g = 0
+    layer.load_state_dict(state)
+    out, _ = layer(np.zeros((2, 1, 1)))
+    first = 0.01 * -np.logaddexp(0.0, -a)
+    np.testing.assert_allclose(out[:, 0, 0], [first, 1.25 * first],
+                               rtol=1e-6 if dtype == np.float32 else 1e-14)
+    errors = check_gradient(cell, steps=3, hidden_size=2, input_size=2)
+    assert max(errors.values()) < 1e-6
+
+
 def test_check_gradient_names_what_is_wrong(defined, monkeypatch):
     """A cell whose backward is wrong (here: the gradient of h_prev is dropped) fails."""
     cell = define_cell("janet_wrong", **JANET)

@@ -105,6 +105,8 @@ class _Printer:
             return f"np.exp({arg})" if self.numpy else f"math.exp({arg})"
         if isinstance(e, sympy.log):
             return f"np.log({arg})" if self.numpy else f"math.log({arg})"
+        if isinstance(e, maths.log1p):
+            return f"np.log1p({arg})" if self.numpy else f"math.log1p({arg})"
         raise ValueError(f"cannot write {e} as code")  # pragma: no cover (checked by maths)
 
     def body(self, statements, indent, ref):

@@ -61,10 +61,20 @@ class positive(sympy.Function):  # noqa: N801
         raise ValueError("a cell's equations may not differentiate relu twice")
 
 
+class log1p(sympy.Function):  # noqa: N801
+    """log(1 + x), accurate for tiny x; log1p' = 1 / (1 + x).  Not for users: the form
+    :func:`_log_sigmoid` writes log(sigmoid(u)) in."""
+
+    nargs = 1
+
+    def fdiff(self, argindex=1):
+        return 1 / (1 + self.args[0])
+
+
 #: The activations the equations may call; their applications are the tape's nodes.
 ACTIVATIONS = {"sigmoid": sigmoid, "tanh": tanh, "relu": relu, "exp": sympy.exp,
                "log": sympy.log}
-_NODE_TYPES = (sigmoid, tanh, relu, sympy.exp, sympy.log)
+_NODE_TYPES = (sigmoid, tanh, relu, sympy.exp, sympy.log, log1p)
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
@@ -148,7 +158,8 @@ def symbols_of(gates, split, states, parameters):
 
 #: An activation applied to a number, as SymPy evaluates it (to a constant of the equation).
 _VALUES = {sigmoid: lambda a: 1 / (1 + sympy.exp(-a)), tanh: sympy.tanh,
-           relu: lambda a: sympy.Max(a, 0), sympy.exp: sympy.exp, sympy.log: sympy.log}
+           relu: lambda a: sympy.Max(a, 0), sympy.exp: sympy.exp, sympy.log: sympy.log,
+           log1p: lambda a: sympy.log(1 + a)}
 
 
 def _from_sympy(expr, names):
@@ -176,6 +187,13 @@ def _fold_constants(target, expr):
     return expr.replace(lambda e: isinstance(e, _NODE_TYPES) and not e.free_symbols, value)
 
 
+def _log_sigmoid(u):
+    """log(sigmoid(u)) = -log(1 + exp(-u)), written so that nothing under- or overflows:
+    -relu(-u) - log1p(exp(-|u|)).  The loops' sigmoid is 0 far below zero (the float32 one
+    has an absolute error of 3e-7), where the log of it would be -inf."""
+    return -relu(-u) - log1p(sympy.exp(-relu(u) - relu(-u)))
+
+
 def _parse(target, text, known, defined):
     """``text`` as a SymPy expression over ``known`` and the statements ``defined`` so far."""
     if isinstance(text, sympy.Expr):
@@ -196,6 +214,8 @@ def _parse(target, text, known, defined):
         raise ValueError(f"equation for {target!r} is not a scalar expression: {text!r}")
     # Decimal numbers as the rationals they denote: x**0.5 is a square root, x**2.0 a square.
     expr = _fold_constants(target, sympy.nsimplify(expr, rational=True))
+    expr = expr.replace(lambda e: isinstance(e, sympy.log) and isinstance(e.args[0], sigmoid),
+                        lambda e: _log_sigmoid(e.args[0].args[0]))
     # Earlier equations' names were replaced by their expressions (the parse's namespace).
     unknown = sorted(str(s) for s in expr.free_symbols - set(known.values()))
     if unknown:
