@@ -395,16 +395,20 @@ def test_packed_panel_products_match_reference(rng, monkeypatch, kind, P, with_l
     P not of NR), a batch split between threads, poisoned workspaces.
     """
     packed = []  # the names of the products that ran on panels
+    inner = []  # the forward products' inner sizes (I + P: the input's part fused in)
     real = cpu._packed
 
     def recording(w, rows, name):
         panels = real(w, rows, name)
         packed.extend([name] * bool(panels.size))
+        if name == "panels_f":
+            inner.append(w.shape[0])
         return panels
 
     monkeypatch.setattr(cpu, "_packed", recording)
     monkeypatch.setattr(cpu, "PANEL_MIN_ROWS", 1)
     monkeypatch.setattr(cpu, "PANEL_MIN_K", 1)
+    monkeypatch.setattr(cpu, "FUSE_MIN_BYTES", 0)
     # (float32 at H = 1: the fast activations' error, amplified, is over its tolerance
     # with BLAS too)
     shapes = [(5, 1, 2, 1, 1)] * (dtype == np.float64)
@@ -429,11 +433,14 @@ def test_packed_panel_products_match_reference(rng, monkeypatch, kind, P, with_l
                 own = run(ref, case, reverse)
                 rtol = max(rtol, 20 * max(_relative_error(own[n], want[n]) for n in want))
             assert_close(got, want, rtol, f"{kind} P={P} {(T, B, I, H)} reverse={reverse}")
+            # The cells whose gates sum both parts take x_t into each step's product.
+            fused = kind != "gru"
+            assert inner[-1] == (I if fused else 0) + (min(P, H - 1) or H)
     # Forward and backward of each call ran their recurrent products on panels; with
-    # lengths, the input projection's products of the steps that some sequences no longer
-    # run did too.
+    # lengths, the GRU's input projection's products of the steps that some sequences no
+    # longer run did too (the other cells project in the steps).
     assert packed.count("panels_f") == packed.count("panels_b") == 2 * len(shapes)
-    assert ("panels_ih" in packed) == with_lengths
+    assert ("panels_ih" in packed) == (with_lengths and kind == "gru")
 
 
 @pytest.mark.parametrize("layer_class", [numrnn.LSTM, numrnn.GRU])
@@ -445,6 +452,7 @@ def test_packed_path_reads_live_parameters(rng, monkeypatch, layer_class):
     packed = []
     pack = _panels.pack
     monkeypatch.setattr(_panels, "pack", lambda w, out: packed.append(w.shape) or pack(w, out))
+    monkeypatch.setattr(cpu, "FUSE_MIN_BYTES", 0)  # the LSTM's steps take x_t in
     T, B, I, H = 3, 2 * cpu.PANEL_MIN_ROWS, 5, max(cpu.PANEL_MIN_K, 33)
     layer = layer_class(I, H, dtype=np.float64, backend="cpu", seed=int(rng.integers(1 << 30)))
     x = rng.standard_normal((T, B, I))
@@ -465,12 +473,15 @@ def test_packed_path_reads_live_parameters(rng, monkeypatch, layer_class):
 
     check(layer)
     layer.parameters()["weight_hh_l0"][...] *= -0.5  # in place
+    layer.parameters()["weight_ih_l0"][...] *= 0.7
     check(layer)
     state = {k: rng.standard_normal(v.shape) * 0.3 for k, v in layer.state_dict().items()}
     layer.load_state_dict(state)
     check(layer)
     check(pickle.loads(pickle.dumps(layer)))
     assert len(packed) == 4 * 2 * 2  # 4 checks x 2 modes, forward and backward on panels
+    fused = layer_class is numrnn.LSTM  # its forward's panels hold [W_ih; W_hh]ᵀ
+    assert packed[0] == ((I if fused else 0) + H, 4 * H if fused else 3 * H)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

@@ -154,7 +154,7 @@ def _gather_step(a, lengths, order, reverse, s, nb, gathered):
 def _forward(
     xw, b_ih, b_hh, bias, units, w_hh_t, panels, w_hr_t, h0, c0, lengths, order, reverse,
     relu, rec_mask, zone_h, zone_c, out, h_n, c_n, hprev, cprev, taped, hraw_tape, hs, cs, hh,
-    hraw, tw, hm, hz, cz, tail,
+    hraw, tw, hm, hz, cz, tail, x, xa,
 ):  # fmt: skip
     """One layer-direction forward: the time loop, specialised per cell.
 
@@ -222,6 +222,13 @@ def _forward(
         the last ones zero.
     tail : array
         Workspace of :func:`~numrnn.backends.cpu._panels.panel_product`.
+    x : (T, B, I) array
+        The input, in a ``FUSED`` loop (None in others): the input projection runs in the
+        steps' products.  ``panels`` then hold [W_ih; W_hh]ᵀ, each step multiplies
+        [x_t, h_{t-1}] by them into ``hh``, and ``xw`` is only written (the gate values, for
+        the tape).  For the cells whose gates take the sum of the two parts.
+    xa : (rows_padded(n), I + P) array
+        Workspace of those products, in a ``FUSED`` loop: [x_t, h_{t-1}] of each row.
     """
     fast = fast_gates(xw)
     if REGULARISED:  # noqa: F821 (a global of each specialisation)
@@ -234,6 +241,7 @@ def _forward(
     # A constant for a cell that takes no projection: its code is pruned before typing.
     proj = w_hr_t.size > 0 if PROJECTION else False  # noqa: F821
     tape = hprev.size > 0
+    fused = x.size > 0 if FUSED else False  # noqa: F821 (a global of each specialisation)
     _gather_rows(h0, order, hs)
     if TWO_STATES:  # noqa: F821 (a global of each specialisation)
         _gather_rows(c0, order, cs)
@@ -246,6 +254,8 @@ def _forward(
     )
     xw_blocks = blocks(xw, (T, xw.shape[1], G, H))
     hh_blocks = blocks(hh, (hh.shape[0], G, H))
+    # Fused: the rows read the whole pre-activation from hh and a zero hidden part.
+    zero_blocks = blocks(np.zeros(G * H if fused else 0, hh.dtype), (G if fused else 0, H))
     taped_blocks = blocks(taped, (taped.shape[0], taped.shape[1], E, H))
     tw_blocks = blocks(tw, (tw.shape[0], E, H))
     if zoneout:  # hz, cz: each row's previous state, kept current by the zone pass
@@ -268,7 +278,14 @@ def _forward(
                     hs[k], w_hh_t, rec_mask[order[k]] if recurrent_dropout else hs[k][:0], hh[k]
                 )
         elif PACKED and panels.size > 0:  # noqa: F821 (a global of each specialisation)
-            panel_product(product_input, nb, panels, hh, tail)
+            if fused:
+                I = x.shape[2]
+                for k in range(nb):
+                    _copy(x[_time_index(lengths, order[k], s, reverse), order[k]], xa[k, :I])
+                    _copy(product_input[k], xa[k, I:])
+                panel_product(xa, nb, panels, hh, tail)
+            else:
+                panel_product(product_input, nb, panels, hh, tail)
         else:
             np.dot(product_input[:nb], w_hh_t, hh[:nb])
         for k in range(nb):
@@ -278,9 +295,12 @@ def _forward(
                 _copy(hs[k], hprev[t, b])
                 _copy(cs[k], cprev[t, b])
             ROW_FORWARD(  # noqa: F821 (a global of each specialisation)
-                xw_blocks[t, b], params, hh_blocks[k], cs[k], hraw[k],
+                hh_blocks[k] if fused else xw_blocks[t, b], params,
+                zero_blocks if fused else hh_blocks[k], cs[k], hraw[k],
                 taped_blocks[t, b] if tape else tw_blocks[k], relu, fast, True,
             )  # fmt: skip
+            if fused and tape:  # the gate values, where the tape keeps them
+                _copy(hh[k], xw[t, b])
             if proj and tape:
                 _copy(hraw[k], hraw_tape[t, b])
         if proj:
@@ -455,7 +475,7 @@ def _backward(
 _LOOPS = {}
 
 
-def loops(cell, packed, regularised):
+def loops(cell, packed, regularised, fused=False):
     """The (forward, backward) time loops of a :class:`numrnn._cells.Cell`.
 
     Made once per cell variant (the tanh and ReLU RNNs share theirs: the
@@ -465,9 +485,11 @@ def loops(cell, packed, regularised):
     dropout and zoneout (``PACKED``, ``REGULARISED``: globals of each
     specialisation; with False their code is pruned before typing, so those
     loops neither compile the panel kernel, ~7 s per dtype, nor pay the
-    regularisers' share of the compile time).
+    regularisers' share of the compile time).  A ``fused`` forward (packed
+    only) takes the input projection into the steps' products (``FUSED``;
+    its backward is the packed one's).
     """
-    key = cell.kernel_key, bool(packed), bool(regularised)
+    key = cell.kernel_key, bool(packed), bool(regularised), bool(fused)
     made = _LOOPS.get(key)
     if made is None:
         compiler = cell_compiler(cell)
@@ -478,8 +500,12 @@ def loops(cell, packed, regularised):
                  "ROW_PARAMS": cell.functions("row_params"), "PACKED": bool(packed),
                  "REGULARISED": bool(regularised), "PROJECTION": cell.projection}
         forward = specialise(
-            _forward, prefix, compiler, ROW_FORWARD=cell.functions("row_forward"), **flags
-        )
+            _forward, prefix + ("_fused" if fused else ""), compiler,
+            ROW_FORWARD=cell.functions("row_forward"), FUSED=bool(fused), **flags,
+        )  # fmt: skip
+        if fused:
+            _LOOPS[key] = made = (forward, loops(cell, packed, regularised)[1])
+            return made
         backward = specialise(
             _backward, prefix, compiler, ROW_BACKWARD=cell.functions("row_backward"), **flags,
         )  # fmt: skip
