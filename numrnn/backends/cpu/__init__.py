@@ -516,6 +516,15 @@ def warmup(dtypes=(np.float32, np.float64), kinds=None):
             c0 = h0 if cell.cell.has_cell_state else None
             out, h_n, c_n, tape = forward(cell, params, x, h0, c0, None, False, True)
             backward(cell, params, tape, out, h_n, c_n)
+            # The forward that runs the input projection in the steps, made for large
+            # batches: forced on this one (a call of another thread meanwhile may run on
+            # the panels too, which gives the same results).
+            saved = {k: globals()[k] for k in ("PANEL_MIN_ROWS", "PANEL_MIN_K", "FUSE_MIN_BYTES")}
+            globals().update(PANEL_MIN_ROWS=1, PANEL_MIN_K=1, FUSE_MIN_BYTES=0)
+            try:
+                forward(cell, params, x, h0, c0, None, False, False)
+            finally:
+                globals().update(saved)
             stepper = make_stepper(cell, [params], dtype)
             for x_t, states in ((x[0], [h0[None]]), (x[0, 0], [h0[None, 0]])):  # (un)batched
                 states += [] if c0 is None else [np.zeros_like(states[0])]
