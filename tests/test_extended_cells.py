@@ -337,10 +337,12 @@ def test_regularisers_are_seeded_and_act_in_training_only(rng):
     np.testing.assert_array_equal(make[2](x)[0], plain(x)[0])  # evaluation: no dropout
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "lstm_peephole"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "lstm_peephole", "indrnn"])
 def test_regularisers_on_the_packed_split_path_equal_the_reference(rng, cell):
     # A batch large enough for the CPU backend to split it over two threads, each running
-    # the packed per-step product (20 rows per thread), with lengths in both directions.
+    # the packed per-step product (20 rows per thread; IndRNN's diagonal W_hh has none, and
+    # its gradient sums over the masked states in one pass), with lengths in both
+    # directions.
     layers = [numrnn.Recurrent(cell, 5, 64, bidirectional=True, dtype=np.float64,
                                backend=backend, seed=3, recurrent_dropout=0.3, zoneout=0.2)
               for backend in BACKENDS]  # fmt: skip

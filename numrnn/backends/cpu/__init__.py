@@ -419,7 +419,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n, input_grad=Tru
     # parts unless the cell's split_grad (the GRU's candidate gate).
     dg_h = dgates_h.reshape(rows, GH)
     hprev = tape.hprev.reshape(rows, P)
-    if rec_mask.size:  # recurrent dropout: the W_hh product read rec_mask * h_prev
+    if rec_mask.size and not cell.diagonal:  # recurrent dropout: the product read rec_mask * h_prev
         hprev = (tape.hprev * rec_mask).reshape(rows, P)
     if not tape.full:
         # dG is zero at padded steps, but 0 * NaN is not: padding the
@@ -465,8 +465,8 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n, input_grad=Tru
     grads["bias_ih"] = dg.sum(axis=0)
     grads["bias_hh"] = dg_h.sum(axis=0) if split else grads["bias_ih"].copy()
     if cell.diagonal:
-        G = cell.n_gates
-        grads["weight_hh"] = np.einsum("rgj,rj->gj", dg_h.reshape(rows, G, H), hprev).reshape(GH)
+        grads["weight_hh"] = np.empty(GH, dtype)
+        _kernels.diagonal_weight_grad(dgates_h, tape.hprev, rec_mask, grads["weight_hh"])
     if cell.unit_role:
         grads[cell.unit_role] = dunits.reshape(rows, -1).sum(axis=0)
     return grad_x, dh0, (dc0 if cell.has_cell_state else None), grads

@@ -60,10 +60,14 @@ from ._rows import (
     _unzone,
     _zone,
     diagonal_product,
+    diagonal_weight_grad,
     zero_padding,
 )
 
-__all__ = ["diagonal_product", "gemm", "loops", "running_products", "zero_padding"]
+__all__ = [
+    "diagonal_product", "diagonal_weight_grad", "gemm", "loops", "running_products",
+    "zero_padding",
+]  # fmt: skip
 
 
 @jit

@@ -7,7 +7,7 @@ Explicit loops: slice assignment and NumPy's elementwise functions compile slowl
 
 from ._jit import jit
 
-__all__ = ["diagonal_product", "zero_padding"]
+__all__ = ["diagonal_product", "diagonal_weight_grad", "zero_padding"]
 
 
 @jit
@@ -126,3 +126,31 @@ def _diagonal_backward(dg, w, m, dh):
     if m.size > 0:
         for j in range(H):
             dh[j] *= m[j]
+
+
+@jit
+def diagonal_weight_grad(dg, hprev, m, out):
+    """out[g*H + j] = sum over t, b of dg[t, b, g*H + j] m[b, j] hprev[t, b, j]: the gradient of
+    a diagonal W_hh, through recurrent dropout's (B, H) mask m (size 0: none).
+
+    One pass over the tapes, with no masked copy of ``hprev`` (a (T, B, H) temporary took
+    0.11 ms at (100, 32, 128), a third of what recurrent dropout added to IndRNN's backward).
+    """
+    T, B, GH = dg.shape
+    H = hprev.shape[2]
+    for i in range(GH):
+        out[i] = 0
+    for t in range(T):
+        for b in range(B):
+            h = hprev[t, b]
+            d = dg[t, b]
+            for g in range(GH // H):
+                og = out[g * H : (g + 1) * H]
+                dgg = d[g * H : (g + 1) * H]
+                if m.size > 0:
+                    mb = m[b]
+                    for j in range(H):
+                        og[j] += dgg[j] * (mb[j] * h[j])
+                else:
+                    for j in range(H):
+                        og[j] += dgg[j] * h[j]
