@@ -67,7 +67,7 @@ SECTIONS = [
     ("Heads", 2, "Read a prediction off the hidden states.", ("numrnn.heads", "numrnn.readouts")),
     ("Losses", 2, "Score a prediction and give its gradient.", ("numrnn.losses",)),
     ("Optimizers", 2, "Update the parameters from their gradients, after clipping them.",
-     ("numrnn.optim",)),
+     ("numrnn.optim", "numrnn._training.clipping")),
     ("Schedules", 2, "Change an optimizer's learning rate from epoch to epoch.",
      ("numrnn.StepLR", "numrnn.CosineAnnealingLR", "numrnn.LinearWarmup",
       "numrnn.ReduceLROnPlateau", "numrnn.optim.Schedule")),
