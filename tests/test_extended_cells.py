@@ -302,7 +302,7 @@ def test_regularisers_match_torch_autograd(rng, cell, training):
         assert_same(result, expected, 1e-9)
 
 
-@pytest.mark.parametrize("cell", ["lstm_peephole", "ligru", "gru", "lstm"])
+@pytest.mark.parametrize("cell", ["lstm_peephole", "lstm_cifg", "ligru", "indrnn", "gru", "lstm"])
 def test_regularised_gradients_match_finite_differences(rng, cell):
     layer = numrnn.Recurrent(cell, 2, 2, bidirectional=True, dtype=np.float64, backend="cpu",
                              recurrent_dropout=0.3, zoneout=0.3)
