@@ -53,6 +53,7 @@ from ..reference import (
 )
 from . import _kernels, _panels
 from ._blas import blas_threads, max_threads, single_threaded
+from ._rows import diagonal_weight_grad
 from ._stepper import make_stepper
 from ._threads import in_threads, row_chunks, step_shares, workspaces
 from ._warmup import warmup
@@ -466,7 +467,7 @@ def backward(spec, params, tape, grad_output, grad_h_n, grad_c_n, input_grad=Tru
     grads["bias_hh"] = dg_h.sum(axis=0) if split else grads["bias_ih"].copy()
     if cell.diagonal:
         grads["weight_hh"] = np.empty(GH, dtype)
-        _kernels.diagonal_weight_grad(dgates_h, tape.hprev, rec_mask, grads["weight_hh"])
+        diagonal_weight_grad(dgates_h, tape.hprev, rec_mask, grads["weight_hh"])
     if cell.unit_role:
         grads[cell.unit_role] = dunits.reshape(rows, -1).sum(axis=0)
     return grad_x, dh0, (dc0 if cell.has_cell_state else None), grads

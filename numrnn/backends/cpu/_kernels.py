@@ -50,24 +50,24 @@ import numpy as np
 from ._jit import blocks, cell_compiler, fast_gates, jit, specialise
 from ._panels import panel_product
 from ._rows import (
+    _active_count,
     _add,
     _copy,
     _diagonal_backward,
     _gather_rows,
+    _gather_step,
     _multiply,
     _scale,
     _scatter_rows,
+    _step_rows,
+    _time_index,
     _unzone,
     _zone,
     diagonal_product,
-    diagonal_weight_grad,
     zero_padding,
 )
 
-__all__ = [
-    "diagonal_product", "diagonal_weight_grad", "gemm", "loops", "running_products",
-    "zero_padding",
-]  # fmt: skip
+__all__ = ["diagonal_product", "gemm", "loops", "running_products", "zero_padding"]
 
 
 @jit
@@ -107,52 +107,6 @@ def running_products(x, w, panels, lengths, order, t0, t1, xw, a, y, tail):
             panel_product(a, nb, panels, y, tail)
         for k in range(nb):
             _copy(y[k], xw[t, order[k]])
-
-
-@jit
-def _time_index(lengths, b, s, reverse):
-    return lengths[b] - 1 - s if reverse else s
-
-
-@jit
-def _active_count(lengths, order, s, nb):
-    """How many sequences run at step s: the first ones of ``order``.
-
-    ``order`` sorts the sequences by decreasing length, so the running ones
-    come first; ``nb`` is the count at the neighbouring step, where the
-    search starts (forward it only shrinks, backward it only grows).
-    """
-    while nb > 0 and lengths[order[nb - 1]] <= s:
-        nb -= 1
-    while nb < order.shape[0] and lengths[order[nb]] > s:
-        nb += 1
-    return nb
-
-
-@jit
-def _step_rows(a, lengths, order, reverse, s, nb, gathered):
-    """The rows of step s of ``a`` (T, B, n) as one C-contiguous (nb, n) block.
-
-    When every sequence has full length and ``order`` is a run of
-    consecutive indices (it is then ascending: a stable sort of equal
-    lengths), these rows are a block of ``a[t]`` itself; otherwise they are
-    gathered into ``gathered`` (``gathered[k] = a[t_k, order[k]]``).
-    """
-    first = order[0]
-    last = order[order.shape[0] - 1]
-    if lengths[last] == a.shape[0] and last - first == order.shape[0] - 1:
-        return a[_time_index(lengths, first, s, reverse), first : first + nb]
-    _gather_step(a, lengths, order, reverse, s, nb, gathered)
-    return gathered[:nb]
-
-
-@jit
-def _gather_step(a, lengths, order, reverse, s, nb, gathered):
-    """gathered[k] = a[t_k, order[k]] for the nb rows of step s."""
-    for k in range(nb):
-        b = order[k]
-        _copy(a[_time_index(lengths, b, s, reverse), b], gathered[k])
-
 
 
 def _forward(

@@ -1,5 +1,6 @@
 """Row helpers of the time loops (:mod:`._kernels`): copies, elementwise products, zoneout,
-gathering and scattering rows, zeroing padded steps, and the product of a diagonal W_hh.
+the rows each step runs, gathering and scattering rows, zeroing padded steps, and the product
+of a diagonal W_hh and its gradient.
 
 Explicit loops: slice assignment and NumPy's elementwise functions compile slowly in
 ``@njit`` code, and each helper here is compiled once and shared by every cell's loops.
@@ -68,6 +69,51 @@ def _unzone(z, d, g, zoned):
         v = d[j] + g[j]
         zoned[j] = z[j] * v
         d[j] = v - zoned[j]
+
+
+@jit
+def _time_index(lengths, b, s, reverse):
+    return lengths[b] - 1 - s if reverse else s
+
+
+@jit
+def _active_count(lengths, order, s, nb):
+    """How many sequences run at step s: the first ones of ``order``.
+
+    ``order`` sorts the sequences by decreasing length, so the running ones
+    come first; ``nb`` is the count at the neighbouring step, where the
+    search starts (forward it only shrinks, backward it only grows).
+    """
+    while nb > 0 and lengths[order[nb - 1]] <= s:
+        nb -= 1
+    while nb < order.shape[0] and lengths[order[nb]] > s:
+        nb += 1
+    return nb
+
+
+@jit
+def _step_rows(a, lengths, order, reverse, s, nb, gathered):
+    """The rows of step s of ``a`` (T, B, n) as one C-contiguous (nb, n) block.
+
+    When every sequence has full length and ``order`` is a run of
+    consecutive indices (it is then ascending: a stable sort of equal
+    lengths), these rows are a block of ``a[t]`` itself; otherwise they are
+    gathered into ``gathered`` (``gathered[k] = a[t_k, order[k]]``).
+    """
+    first = order[0]
+    last = order[order.shape[0] - 1]
+    if lengths[last] == a.shape[0] and last - first == order.shape[0] - 1:
+        return a[_time_index(lengths, first, s, reverse), first : first + nb]
+    _gather_step(a, lengths, order, reverse, s, nb, gathered)
+    return gathered[:nb]
+
+
+@jit
+def _gather_step(a, lengths, order, reverse, s, nb, gathered):
+    """gathered[k] = a[t_k, order[k]] for the nb rows of step s."""
+    for k in range(nb):
+        b = order[k]
+        _copy(a[_time_index(lengths, b, s, reverse), b], gathered[k])
 
 
 @jit
