@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import numrnn
-from numrnn.backends import CellSpec, cpu, gates
+from numrnn.backends import CellSpec, Masks, cpu, gates
 from numrnn.backends import reference as ref
 from numrnn.backends.cpu import _blas, _jit, _panels, _threads
 
@@ -383,6 +383,51 @@ def test_batch_split_between_threads(rng, monkeypatch, kind, P, with_lengths, re
     assert_close(split, run(ref, case, reverse), 1e-10, f"{kind} split vs reference")
     for name, value in run(cpu, case, reverse).items():
         np.testing.assert_array_equal(value, split[name], err_msg=name)
+
+
+@pytest.mark.parametrize(("kind", "P"), VARIANTS)
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("dropout", [False, True])
+def test_joint_weight_gradient_product(rng, monkeypatch, kind, P, with_lengths, dropout):
+    """dW_ih and dW_hh as one product dGᵀ [X, H_prev] (the rows of each thread past
+    JOINT_MIN_ROWS) equal the two separate products, and the reference; with recurrent
+    dropout the product reads the masked H_prev.  Poisoned padding stays out."""
+    T, B, I, H = 7, 9, 3, 5
+    case = make_case(rng, kind, P, T, B, I, H, np.float64, with_lengths)
+    if with_lengths:
+        for b, L in enumerate(case["lengths"]):
+            case["x"][L:, b] = np.nan
+    masks = None
+    if dropout:
+        keep = rng.random((B, P or H)) < 0.7
+        masks = Masks(np.where(keep, 1 / 0.7, 0.0), None, None)
+
+    def call(backend):
+        out, h_n, c_n, tape = backend.forward(
+            case["cell"], case["params"], case["x"], case["h0"], case["c0"], case["lengths"],
+            False, True, masks,
+        )  # fmt: skip
+        gx, gh0, gc0, grads = backend.backward(
+            case["cell"], case["params"], tape, case["grad_output"], case["grad_h_n"],
+            case["grad_c_n"],
+        )  # fmt: skip
+        return {"output": out, "grad_x": gx, "grad_h0": gh0,
+                **{"grad_" + k: v for k, v in grads.items()}}
+
+    want = call(ref)
+    results = []
+    for joint_rows, threads in [(10**9, 1), (1, 1), (1, 2), (T * B // 2, 2)]:
+        monkeypatch.setattr(cpu, "JOINT_MIN_ROWS", joint_rows)
+        monkeypatch.setattr(cpu, "MIN_SPLIT_FLOPS", 0 if threads > 1 else np.inf)
+        monkeypatch.setattr(cpu, "max_threads", lambda threads=threads: threads)
+        _poison_workspaces()
+        got = call(cpu)
+        for name, value in got.items():
+            assert value.flags.c_contiguous and np.all(np.isfinite(value)), name
+        assert_close(got, want, 1e-10, f"{kind} P={P} rows={joint_rows} threads={threads}")
+        results.append(got)
+    for other in results[1:]:
+        assert_close(other, results[0], 1e-13, f"{kind} joint against separate")
 
 
 @pytest.mark.parametrize(("kind", "P"), VARIANTS)
