@@ -222,6 +222,14 @@ class Dense(Component):
         ValueError
             If ``grad_output`` is not shaped like the logits.
         """
+        grad_h = self._time_major_backward(grad_output)
+        if self.last_step and grad_h.ndim == 3:
+            return np.ascontiguousarray(tu.swap_batch_time(grad_h, self.batch_first))
+        return grad_h
+
+    def _time_major_backward(self, grad_output):
+        """:meth:`backward`, with a last-step head's gradient for batched ``h`` time-major
+        (T, B, F) whatever ``batch_first`` (a model's chain takes it so: no transposing copy)."""
         h_shape, rows, used = self._recorded(self._tape)
         g = valid.as_float_array(grad_output, "grad_output", self.dtype)
         out_shape = rows.shape[:-1] + (self.out_features,)
@@ -243,6 +251,4 @@ class Dense(Component):
         if not self.last_step:
             return grad_rows
         grad_hm = readout_backward(grad_rows, used)
-        if len(h_shape) == 2:
-            return grad_hm[:, 0]
-        return np.ascontiguousarray(tu.swap_batch_time(grad_hm, self.batch_first))
+        return grad_hm[:, 0] if len(h_shape) == 2 else grad_hm

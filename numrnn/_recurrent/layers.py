@@ -127,22 +127,31 @@ class RNN(RecurrentBase):
             x = be.transpose01(x)
         if not batched:
             x = x.reshape(x.shape[0], 1, x.shape[1])
-        T, B = x.shape[0], x.shape[1]
         if not batched and lengths is not None:
             lengths = np.reshape(lengths, (1,)) if np.size(lengths) == 1 else lengths
-        lengths = check_lengths(lengths, T, B)
-        states, _ = check_state(be, self._layout, hx, B, batched, self.dtype, type(self).__name__)
-        need_tape = grad_enabled()
-        output, finals, tape = stack_forward(
-            be, self._spec, self._layer_params(), x, states, lengths, self._layout.directions,
-            self._dropout_mask(), need_tape, self._regularisers(),
-        )  # fmt: skip
-        self._record = _Record(tape, (T, B), batched, device) if need_tape else None
+        output, finals = self._time_major_forward(x, hx, lengths, batched, device)
         if batched and self.batch_first:
             output = be.transpose01(output)
         return user_layout(be, output, finals, batched, device)
 
     __call__ = forward
+
+    def _time_major_forward(self, x, hx, lengths, batched=True, device=False):
+        """:meth:`forward` on time-major ``x`` (T, B, I), a backend array of the layer's dtype
+        that nothing writes to until backward (the tape keeps it): (output (T, B, D·H_out),
+        final states), backend arrays.  A model's chain calls it with its own arrays: no
+        defensive copy and no transposes for ``batch_first``."""
+        T, B = x.shape[0], x.shape[1]
+        lengths = check_lengths(lengths, T, B)
+        states, _ = check_state(self._be, self._layout, hx, B, batched, self.dtype,
+                                type(self).__name__)
+        need_tape = grad_enabled()
+        output, finals, tape = stack_forward(
+            self._be, self._spec, self._layer_params(), x, states, lengths,
+            self._layout.directions, self._dropout_mask(), need_tape, self._regularisers(),
+        )  # fmt: skip
+        self._record = _Record(tape, (T, B), batched, device) if need_tape else None
+        return output, finals
 
     def backward(self, grad_output, grad_hn=None, *, input_grad=True):
         """Backpropagation through time for the latest forward call.
@@ -182,15 +191,10 @@ class RNN(RecurrentBase):
         -----
         Parameter gradients are stored, fresh, in ``grads``.
         """
-        record = self._record
-        if record is None:
-            raise NoTapeError(
-                "backward() needs a recorded forward call: call the layer first "
-                "(outside numrnn.no_grad())"
-            )
-        be, layout = self._be, self._layout
+        record = self._recorded()
+        be = self._be
         T, B = record.dims
-        features = layout.directions * layout.hidden_out
+        features = self._layout.directions * self._layout.hidden_out
         if record.batched:
             expected = (B, T, features) if self.batch_first else (T, B, features)
         else:
@@ -199,9 +203,27 @@ class RNN(RecurrentBase):
         check_shape(g.shape, "grad_output", expected, "(the shape of the forward output)")
         if record.batched and self.batch_first:
             g = be.transpose01(g)
-        g = g.reshape(T, B, features)
-        grad_states, _ = check_state(be, layout, grad_hn, B, record.batched, self.dtype,
-                                     type(self).__name__)
+        g, grad_states0 = self._time_major_backward(g.reshape(T, B, features), grad_hn,
+                                                    input_grad)
+        if g is not None and record.batched and self.batch_first:
+            g = be.transpose01(g)
+        return user_layout(be, g, grad_states0, record.batched, record.device)
+
+    def _recorded(self):
+        if self._record is None:
+            raise NoTapeError(
+                "backward() needs a recorded forward call: call the layer first "
+                "(outside numrnn.no_grad())"
+            )
+        return self._record
+
+    def _time_major_backward(self, g, grad_hn, input_grad):
+        """:meth:`backward` from time-major ``g`` (T, B, D·H_out), a backend array of the
+        layer's dtype: (grad_x (T, B, I) or None, gradients of the initial states), backend
+        arrays; fills ``grads``."""
+        record, be, layout = self._recorded(), self._be, self._layout
+        grad_states, _ = check_state(be, layout, grad_hn, record.dims[1], record.batched,
+                                     self.dtype, type(self).__name__)
         g, grad_states0, grads = stack_backward(be, self._spec, record.tape, g, grad_states,
                                                 bool(input_grad))
         named = {}
@@ -211,9 +233,7 @@ class RNN(RecurrentBase):
                 if name in self._params:
                     named[name] = be.to_numpy(value)
         self.grads = {name: named[name] for name in self._params}
-        if g is not None and record.batched and self.batch_first:
-            g = be.transpose01(g)
-        return user_layout(be, g, grad_states0, record.batched, record.device)
+        return g, grad_states0
 
     def step(self, x_t, hx=None):
         """Advance the state by one time step (unidirectional layers only).

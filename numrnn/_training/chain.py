@@ -1,15 +1,17 @@
 """A :class:`~numrnn.model.Sequential`'s components chained on time-major arrays.
 
-Forward runs the recurrent layers (each in its own ``batch_first`` layout), the dropout layers
-and the head on a time-major batch (T, B, I) and returns the logits and every recurrent
-layer's final state; backward hands ``d loss / d logits`` back through them, so that each
-component fills its ``grads``.  The fit loop, prediction and streaming all go through here.
+Forward runs the recurrent layers (time-major whatever their ``batch_first``, on the chain's
+own arrays: no transposes, no defensive copies), the dropout layers and the head on a
+time-major batch (T, B, I) and returns the logits and every recurrent layer's final state;
+backward hands ``d loss / d logits`` back through them, so that each component fills its
+``grads``.  The fit loop, prediction and streaming all go through here.
 """
 
 import numpy as np
 
 from numrnn import _trainutil as tu
 from numrnn._recurrent import RNN
+from numrnn._recurrent.arguments import user_layout
 from numrnn._training.dropout import Dropout
 from numrnn.heads import Dense
 
@@ -49,9 +51,12 @@ def forward(model, x, lengths, states):
     h, finals, states = x, [], iter(states)
     for layer in model.layers[:-1]:
         if isinstance(layer, RNN):
-            out, h_n = layer(tu.swap_batch_time(h, layer.batch_first), hx=next(states),
-                             lengths=lengths)
-            h = tu.swap_batch_time(out, layer.batch_first)
+            # Time-major in and out whatever the layer's batch_first, and no defensive copy:
+            # the chain's arrays are its own, and nothing writes to them.
+            be = layer._be
+            out, h_n = layer._time_major_forward(be.asarray(h, layer.dtype), next(states),
+                                                 lengths)
+            h, h_n = user_layout(be, out, h_n, True, False)
             finals.append(h_n)
         else:
             h = layer(h)
@@ -68,9 +73,11 @@ def forward(model, x, lengths, states):
 def backward(model, grad_logits):
     """Backpropagate ``d loss / d logits``; each component fills its ``grads``."""
     head, g = model.head, grad_logits
-    if not head.last_step:
-        g = tu.swap_batch_time(g, head.batch_first)
-    g = tu.swap_batch_time(head.backward(g), head.batch_first)
+    if head.last_step:  # the readout's gradient, time-major already
+        g = head._time_major_backward(g)
+    else:
+        g = tu.swap_batch_time(head.backward(tu.swap_batch_time(g, head.batch_first)),
+                               head.batch_first)
     if model._bidirectional_summary:
         g = summary_gradient(g, *model._summary_tape)
     for layer in reversed(model.layers[:-1]):
@@ -78,9 +85,10 @@ def backward(model, grad_logits):
             # grad_hx is dropped on purpose: with truncated BPTT the initial state is the
             # previous window's (detached) final state. The first layer's input is data: no
             # gradient is made for it.
-            grad_x, _ = layer.backward(tu.swap_batch_time(g, layer.batch_first),
-                                       input_grad=layer is not model.layers[0])
-            g = None if grad_x is None else tu.swap_batch_time(grad_x, layer.batch_first)
+            be = layer._be
+            grad_x, _ = layer._time_major_backward(be.asarray(g, layer.dtype), None,
+                                                   layer is not model.layers[0])
+            g = None if grad_x is None else be.to_numpy(grad_x)
         else:
             g = layer.backward(g)
 
