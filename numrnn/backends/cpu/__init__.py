@@ -14,7 +14,8 @@ float64.  One layer-direction runs as
 3. backward: the reverse loop gives the gradients of the pre-activations
    ``dG`` for all steps (per step ``dG_t W_hh``, on packed ``W_hh`` likewise),
    then ``dX = dG W_ih``, ``dW_ih = dGᵀ X``, ``dW_hh = dGᵀ H_prev`` (and
-   ``dW_hr``) are one GEMM each over all rows.
+   ``dW_hr``) are one GEMM each over all rows; where the input and hidden parts
+   share dG, ``[dW_ih, dW_hh] = dGᵀ [X, H_prev]`` is one.
 
 Sequences of a batch are independent, so a large batch is split between
 threads that each run the whole recurrence of their share (kernels release
