@@ -106,47 +106,56 @@ def test_model_gradient_matches_finite_differences(head_last_step, bidirectional
 def test_chain_equals_the_layers_public_calls(backend, last_step):
     """The model's chain runs its recurrent layers time-major on its own arrays (no
     batch_first transposes, no copies): the same logits, states and gradients as the layers'
-    public calls, in either layout, and the caller's array unchanged."""
+    public calls, in either layout, and the caller's array unchanged; also in evaluation mode,
+    after an in-place parameter update and after pickling."""
     rng = np.random.default_rng(5)
     steps, batch = 5, 3
     lengths = np.array([5, 2, 4])
-
-    def make():
-        return Sequential(
-            [numrnn.LSTM(2, 4, batch_first=True, backend=backend, dtype=np.float64, seed=0),
-             # (bidirectional under a per-step head: a last-step head would read a summary)
-             numrnn.GRU(4, 3, bidirectional=not last_step, backend=backend, dtype=np.float64,
-                        seed=1),
-             Dense(3 if last_step else 6, 2, last_step=last_step, batch_first=True,
-                   dtype=np.float64, seed=2)],
-            loss="mse")
-
-    model, by_hand = make(), make()
+    model = Sequential(
+        [numrnn.LSTM(2, 4, batch_first=True, backend=backend, dtype=np.float64, seed=0),
+         # (bidirectional under a per-step head: a last-step head would read a summary)
+         numrnn.GRU(4, 3, bidirectional=not last_step, backend=backend, dtype=np.float64,
+                    seed=1),
+         Dense(3 if last_step else 6, 2, last_step=last_step, batch_first=True,
+               dtype=np.float64, seed=2)],
+        loss="mse")
     x = rng.normal(size=(steps, batch, 2))
     x[lengths[1]:, 1] = 0.0  # zero padding, as the chain's batches have
-    kept = x.copy()
-    logits, finals = model._forward(x, lengths, [None, None])
-    grad_logits = rng.normal(size=logits.shape)
-    model._backward(grad_logits)
-    np.testing.assert_array_equal(x, kept)
 
-    lstm, gru, head = by_hand.layers
-    out1, f1 = lstm(x.swapaxes(0, 1), lengths=lengths)
-    out2, f2 = gru(out1.swapaxes(0, 1), lengths=lengths)
-    z = head(out2.swapaxes(0, 1), lengths)
-    want = z if last_step else z.swapaxes(0, 1)
-    np.testing.assert_allclose(logits, want, rtol=1e-12, atol=1e-14)
-    for got, ref in zip(finals, (f1, f2), strict=True):
-        for g, r in zip(got, ref, strict=True):
-            np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-14)
-    g_head = head.backward(grad_logits if last_step else grad_logits.swapaxes(0, 1))
-    g2, _ = gru.backward(g_head.swapaxes(0, 1))
-    lstm.backward(g2.swapaxes(0, 1), input_grad=False)
-    for ours, theirs in zip(model.layers, by_hand.layers, strict=True):
-        assert ours.grads.keys() == theirs.grads.keys()
-        for name in ours.grads:
-            np.testing.assert_allclose(ours.grads[name], theirs.grads[name], rtol=1e-12,
-                                       atol=1e-14, err_msg=name)
+    def check(model, training):
+        by_hand = copy.deepcopy(model)
+        kept = x.copy()
+        logits, finals = model._forward(x, lengths, [None, None])
+        np.testing.assert_array_equal(x, kept)
+        lstm, gru, head = by_hand.layers
+        out1, f1 = lstm(x.swapaxes(0, 1), lengths=lengths)
+        out2, f2 = gru(out1.swapaxes(0, 1), lengths=lengths)
+        z = head(out2.swapaxes(0, 1), lengths)
+        np.testing.assert_allclose(logits, z if last_step else z.swapaxes(0, 1), rtol=1e-12,
+                                   atol=1e-14)
+        for got, ref in zip(finals, (f1, f2), strict=True):
+            for g, r in zip(got, ref, strict=True):
+                np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-14)
+        if not training:
+            return
+        grad_logits = rng.normal(size=logits.shape)
+        model._backward(grad_logits)
+        g_head = head.backward(grad_logits if last_step else grad_logits.swapaxes(0, 1))
+        g2, _ = gru.backward(g_head.swapaxes(0, 1))
+        lstm.backward(g2.swapaxes(0, 1), input_grad=False)
+        for ours, theirs in zip(model.layers, by_hand.layers, strict=True):
+            assert ours.grads.keys() == theirs.grads.keys()
+            for name in ours.grads:
+                np.testing.assert_allclose(ours.grads[name], theirs.grads[name], rtol=1e-12,
+                                           atol=1e-14, err_msg=name)
+
+    check(model, True)
+    model.eval()
+    check(model, False)
+    model.train()
+    model.layers[0].parameters()["weight_hh_l0"] *= 1.5  # in place
+    check(model, True)
+    check(pickle.loads(pickle.dumps(model)), True)
 
 
 # -- truncated BPTT -------------------------------------------------------------------------
