@@ -107,7 +107,7 @@ def test_chain_equals_the_layers_public_calls(backend, last_step):
     """The model's chain runs its recurrent layers time-major on its own arrays (no
     batch_first transposes, no copies): the same logits, states and gradients as the layers'
     public calls, in either layout, and the caller's array unchanged; also in evaluation mode,
-    after an in-place parameter update and after pickling."""
+    after an in-place parameter update, after pickling and after load_state_dict."""
     rng = np.random.default_rng(5)
     steps, batch = 5, 3
     lengths = np.array([5, 2, 4])
@@ -156,6 +156,9 @@ def test_chain_equals_the_layers_public_calls(backend, last_step):
     model.layers[0].parameters()["weight_hh_l0"] *= 1.5  # in place
     check(model, True)
     check(pickle.loads(pickle.dumps(model)), True)
+    state = {k: v * 0.9 for k, v in model.state_dict().items()}
+    model.load_state_dict(state)
+    check(model, True)
 
 
 # -- truncated BPTT -------------------------------------------------------------------------
