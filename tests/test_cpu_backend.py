@@ -488,6 +488,28 @@ def test_packed_panel_products_match_reference(rng, monkeypatch, kind, P, with_l
     assert ("panels_ih" in packed) == (with_lengths and kind == "gru")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_panel_product_in_blocks_of_k(rng, dtype):
+    """The panel product with k in several blocks (K past 32 KB of a panel) equals the product
+    in float64 to round-off: odd sizes cut the row blocks and panels short (edge tiles that
+    go on from their sums so far), and the rows past nb are left as they were."""
+    _panels.compile_kernels(dtype)
+    block = 1024 // np.dtype(dtype).itemsize  # the most rows of k in one block
+    shapes = [(1, block + 1, 7), (6, 2 * block + 3, 45), (13, 3 * block, 96), (4, block, 33)]
+    for nb, K, N in shapes:
+        a = rng.standard_normal((_panels.rows_padded(nb), K)).astype(dtype)
+        b = rng.standard_normal((K, N)).astype(dtype)
+        panels = np.full((-(-N // _panels.NR), K, _panels.NR), np.nan, dtype)
+        _panels.pack(b, panels)
+        out = np.full((nb + 2, N), np.nan, dtype)
+        tail = np.full((_panels.MR, _panels.NR), np.nan, dtype)
+        _panels.panel_product(a, nb, panels, out, tail)
+        want = a[:nb].astype(np.float64) @ b.astype(np.float64)
+        rtol = 1e-4 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(out[:nb], want, rtol=rtol, atol=rtol * np.sqrt(K))
+        assert np.isnan(out[nb:]).all()
+
+
 @pytest.mark.parametrize("layer_class", [numrnn.LSTM, numrnn.GRU])
 def test_packed_path_reads_live_parameters(rng, monkeypatch, layer_class):
     """A layer on the packed path (shares of >= 8 rows, inner size >= 32) sees its parameters

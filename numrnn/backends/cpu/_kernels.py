@@ -47,7 +47,7 @@ without projection) the caller passes the same array twice.
 
 import numpy as np
 
-from ._jit import blocks, cell_compiler, fast_gates, jit, specialise
+from ._jit import blocks, cell_compiler, fast_gates, jit, specialise, wide_vectors
 from ._panels import panel_product
 from ._rows import (
     _active_count,
@@ -188,6 +188,7 @@ def _forward(
     xa : (rows_padded(n), I + P) array
         Workspace of those products, in a ``FUSED`` loop: [x_t, h_{t-1}] of each row.
     """
+    wide_vectors()
     fast = fast_gates(xw)
     if REGULARISED:  # noqa: F821 (a global of each specialisation)
         recurrent_dropout = rec_mask.size > 0
@@ -334,6 +335,7 @@ def _backward(
     tail : array
         Workspace of :func:`~numrnn.backends.cpu._panels.panel_product`.
     """
+    wide_vectors()
     T = gates.shape[0]
     P = dhs.shape[1]
     # A constant for a cell that takes no projection: its code is pruned before typing.
