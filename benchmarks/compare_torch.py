@@ -24,6 +24,7 @@ Usage (from the repository root, or with numrnn installed)::
     python benchmarks/compare_torch.py --quick      # tiny smoke run
     python benchmarks/compare_torch.py --cells gru rnn --rows 100,32,32,128
     python benchmarks/compare_torch.py --dtype float64 --lengths --epoch
+    python benchmarks/compare_torch.py --runs 5     # medians and ranges over 5 tables
 
 FLOPs are counted as those of the matrix products over the valid steps:
 forward 2·(Σ lengths)·G·H·(I + H_out); forward + backward three times that.
@@ -259,6 +260,9 @@ def main(argv=None):
                         help="interleaved epochs of each library (default 5)")
     parser.add_argument("--no-table", action="store_true",
                         help="skip the per-layer table (e.g. with --epoch alone)")
+    parser.add_argument("--runs", type=int, default=1,
+                        help="measure the whole table this many times and print each row's "
+                             "median and range over the runs (default 1: one table)")
     args = parser.parse_args(argv)
     dtype = np.dtype(args.dtype).type
     rows = (
@@ -277,7 +281,9 @@ def main(argv=None):
             f"(NumPy, {n}³); torch {torch.__version__}, numrnn {numrnn.__version__}; "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs\n"
         )
-        if not args.no_table:
+        if not args.no_table and args.runs > 1:
+            print_runs(args.cells, rows, budget, dtype, args.lengths, ceiling, args.runs)
+        elif not args.no_table:
             print_table(args.cells, rows, budget, dtype, args.lengths, ceiling)
         if args.epoch:
             print_epoch(args.quick, dtype, 2 if args.quick else args.epoch_repeats)
@@ -304,6 +310,37 @@ def print_table(cells, rows, budget, dtype, with_lengths, ceiling):
                         f"| {100 * rate / ours_s:.0f}% | {100 * rate / torch_s:.0f}% |",
                         flush=True,
                     )
+
+
+def print_runs(cells, rows, budget, dtype, with_lengths, ceiling, runs):
+    """The per-layer table measured ``runs`` times over (the whole grid each time, so that each
+    row's runs are spread over the session): each row's median times, and its speed-up's
+    median and range over the runs."""
+    cases = [(cell, row, lengths) for cell in cells for row in rows
+             for lengths in ([None, draw_lengths(*row[:2])] if with_lengths else [None])]
+    times = {}
+    for run in range(runs):
+        for cell, (T, B, I, H), lengths in cases:
+            fwd, train = bench_row(cell, T, B, I, H, budget, dtype, lengths)
+            for name, pair in (("forward", fwd), ("fwd+bwd", train)):
+                key = (cell, (T, B, I, H), lengths is not None, name)
+                times.setdefault(key, []).append(pair)
+        print(f"run {run + 1} of {runs} done", file=sys.stderr, flush=True)
+    print(f"{runs} runs of the table; medians, and the speed-up's range over the runs\n")
+    print("| cell | T, B, I, H | pass | numrnn ms | torch ms | speed-up (range) "
+          "| numrnn % ceiling |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for (cell, (T, B, I, H), has_lengths, name), pairs in times.items():
+        ours, theirs = np.array(pairs).T
+        ratios = theirs / ours
+        lengths = next(c[2] for c in cases if c[0] == cell and c[1] == (T, B, I, H)
+                       and (c[2] is not None) == has_lengths)
+        rate = (3 if name == "fwd+bwd" else 1) * flops(cell, T, B, I, H, lengths) / 1e9 / ceiling
+        suffix = ", lengths" if has_lengths else ""
+        print(f"| {cell} | {T}, {B}, {I}, {H} | {name}{suffix} | {np.median(ours) * 1e3:.3f} "
+              f"| {np.median(theirs) * 1e3:.3f} | {np.median(ratios):.2f}x "
+              f"({ratios.min():.2f}-{ratios.max():.2f}) | {100 * rate / np.median(ours):.0f}% |",
+              flush=True)
 
 
 def print_epoch(quick, dtype, repeats):

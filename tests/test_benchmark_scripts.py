@@ -17,6 +17,7 @@ import_torch()
     "script,args",
     [
         ("compare_torch.py", ["--quick", "--cells", "gru"]),
+        ("compare_torch.py", ["--quick", "--cells", "rnn", "--runs", "2"]),
         ("compare_seq2seq_torch.py", ["--quick"]),
         ("extended_cells.py", ["--quick", "--cells", "ligru", "--torch-loop"]),
         ("step_latency.py", ["--cells", "rnn", "--threads", "1", "--budget", "0.05",
