@@ -32,7 +32,7 @@ import numpy as np
 from numba import carray, types
 from numba.extending import overload
 
-from ._jit import cell_compiler, fast_gates, jit, ptr, specialise
+from ._jit import cell_compiler, fast_gates, jit, ptr, specialise, wide_vectors
 from ._rows import diagonal_product
 
 __all__ = ["make_stepper"]
@@ -76,6 +76,7 @@ def _product(v, wt, y):
     (~100 GB/s on this 2-core Zen 4 machine).  The dot-product form on W
     itself (reassociated sums) measured 1.5x slower.
     """
+    wide_vectors()
     n = y.shape[0]
     m = v.shape[0]
     for j in range(n):
@@ -136,6 +137,7 @@ def _step(x, model, prev, record):
         ``record``, whose workspace is used too.  Unbatched arrays have the
         same memory as batched ones with B = 1.
     """
+    wide_vectors()
     fast = fast_gates(x)
     dtype = x.dtype
     head = carray(ptr(model), _HEADER, np.int64)
