@@ -511,6 +511,28 @@ def test_panel_product_in_blocks_of_k(rng, dtype):
 
 
 @pytest.mark.parametrize("layer_class", [numrnn.LSTM, numrnn.GRU])
+def test_layer_on_panels_in_blocks_of_k_matches_reference(rng, monkeypatch, layer_class):
+    """A float64 layer whose per-step products run k in several blocks (inner sizes past 128:
+    I + H forward for the LSTM, H for the GRU, G·H backward) equals the reference layer, with
+    lengths, outputs and every gradient (rtol 1e-10)."""
+    monkeypatch.setattr(cpu, "FUSE_MIN_BYTES", 0)
+    T, B, I, H = 4, 2 * cpu.PANEL_MIN_ROWS + 3, 7, 131
+    layer = layer_class(I, H, dtype=np.float64, backend="cpu", seed=int(rng.integers(1 << 30)))
+    reference = layer_class(I, H, dtype=np.float64, backend="numpy")
+    reference.load_state_dict(layer.state_dict())
+    x = rng.standard_normal((T, B, I))
+    lengths = rng.integers(1, T + 1, B)
+    got, want = layer(x, lengths=lengths)[0], reference(x, lengths=lengths)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    grad = rng.standard_normal(got.shape)
+    np.testing.assert_allclose(layer.backward(grad)[0], reference.backward(grad)[0],
+                               rtol=1e-10, atol=1e-12)
+    for name, value in reference.grads.items():
+        np.testing.assert_allclose(layer.grads[name], value, rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("layer_class", [numrnn.LSTM, numrnn.GRU])
 def test_packed_path_reads_live_parameters(rng, monkeypatch, layer_class):
     """A layer on the packed path (shares of >= 8 rows, inner size >= 32) sees its parameters
     changed in place, replaced by load_state_dict, and after pickling, in train and eval
