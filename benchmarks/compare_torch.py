@@ -318,29 +318,26 @@ def print_runs(cells, rows, budget, dtype, with_lengths, ceiling, runs):
     median and range over the runs."""
     cases = [(cell, row, lengths) for cell in cells for row in rows
              for lengths in ([None, draw_lengths(*row[:2])] if with_lengths else [None])]
-    times = {}
+    times = [([], []) for _ in cases]  # per case: (forward, fwd+bwd) pairs of times
     for run in range(runs):
-        for cell, (T, B, I, H), lengths in cases:
-            fwd, train = bench_row(cell, T, B, I, H, budget, dtype, lengths)
-            for name, pair in (("forward", fwd), ("fwd+bwd", train)):
-                key = (cell, (T, B, I, H), lengths is not None, name)
-                times.setdefault(key, []).append(pair)
+        for case, (cell, (T, B, I, H), lengths) in zip(times, cases, strict=True):
+            for pairs, pair in zip(case, bench_row(cell, T, B, I, H, budget, dtype, lengths),
+                                   strict=True):
+                pairs.append(pair)
         print(f"run {run + 1} of {runs} done", file=sys.stderr, flush=True)
     print(f"{runs} runs of the table; medians, and the speed-up's range over the runs\n")
     print("| cell | T, B, I, H | pass | numrnn ms | torch ms | speed-up (range) "
           "| numrnn % ceiling |")
     print("|---|---|---|---:|---:|---:|---:|")
-    for (cell, (T, B, I, H), has_lengths, name), pairs in times.items():
-        ours, theirs = np.array(pairs).T
-        ratios = theirs / ours
-        lengths = next(c[2] for c in cases if c[0] == cell and c[1] == (T, B, I, H)
-                       and (c[2] is not None) == has_lengths)
-        rate = (3 if name == "fwd+bwd" else 1) * flops(cell, T, B, I, H, lengths) / 1e9 / ceiling
-        suffix = ", lengths" if has_lengths else ""
-        print(f"| {cell} | {T}, {B}, {I}, {H} | {name}{suffix} | {np.median(ours) * 1e3:.3f} "
-              f"| {np.median(theirs) * 1e3:.3f} | {np.median(ratios):.2f}x "
-              f"({ratios.min():.2f}-{ratios.max():.2f}) | {100 * rate / np.median(ours):.0f}% |",
-              flush=True)
+    for (cell, (T, B, I, H), lengths), case in zip(cases, times, strict=True):
+        suffix = "" if lengths is None else ", lengths"
+        for name, mult, pairs in zip(("forward", "fwd+bwd"), (1, 3), case, strict=True):
+            ours, theirs = np.array(pairs).T
+            ratios = theirs / ours
+            share = 100 * mult * flops(cell, T, B, I, H, lengths) / 1e9 / ceiling / np.median(ours)
+            print(f"| {cell} | {T}, {B}, {I}, {H} | {name}{suffix} | {np.median(ours) * 1e3:.3f} "
+                  f"| {np.median(theirs) * 1e3:.3f} | {np.median(ratios):.2f}x "
+                  f"({ratios.min():.2f}-{ratios.max():.2f}) | {share:.0f}% |", flush=True)
 
 
 def print_epoch(quick, dtype, repeats):

@@ -1,6 +1,7 @@
 """The side-by-side comparison scripts run (in their smoke modes); nothing is timed here."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ def test_comparison_script_prints_a_table(script, args):
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     assert len(rows) >= 2, result.stdout  # the header and at least one measurement
-    assert "x |" in rows[-1] or ")" in rows[-1].split("x (")[-1], rows[-1]
+    assert re.search(r"\dx( \([\d.]+-[\d.]+\))? \|", rows[-1]), rows[-1]
 
 
 def test_compare_torch_float64_lengths_and_epoch():

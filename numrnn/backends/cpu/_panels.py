@@ -140,11 +140,12 @@ def _product(a, nb, panels, out, tail):
                             o[c0 + c] = t[c]
 
 
+# fastmath "contract": fused multiply-adds, no reassociation.
 _products = {
     np.dtype(dtype): specialise(_product, name, lambda f: jit(f, fastmath={"contract"}),
                                 SINGLE=dtype == np.float32)
     for dtype, name in ((np.float32, "single"), (np.float64, "double"))
-}  # fused multiply-adds; no reassociation
+}
 
 
 def panel_product(a, nb, panels, out, tail):
